@@ -1,0 +1,61 @@
+"""The one place that knows SQL. Everything else talks to a `Store`."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .db import connect, default_db_path, migrate, now_iso, transaction
+from .records import RecordsMixin
+
+__all__ = ["Store", "default_db_path", "now_iso"]
+
+
+class Store(RecordsMixin):
+    """A Landscape store in one SQLite file (WAL, FTS5, numbered migrations)."""
+
+    def __init__(self, path: str | Path | None = None, readonly: bool = False):
+        self.path = str(path or default_db_path())
+        self.readonly = readonly
+        self.conn: sqlite3.Connection = connect(self.path, readonly=readonly)
+        self._author_ids: dict[str, int] = {}
+        if not readonly:
+            migrate(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Store]:
+        try:
+            with transaction(self.conn):
+                yield self
+        except BaseException:
+            self._author_ids.clear()
+            raise
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def integrity_ok(self) -> bool:
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    def table_dump(self, table: str) -> list[tuple[Any, ...]]:
+        """Every row of a table in a stable order, for comparing stores (tests, crash bench)."""
+        return [tuple(r) for r in self.conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2")]

@@ -1,0 +1,373 @@
+"""Records, authors, keyphrases, sources, sections and full-text search."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ..models import Record, Section, Source
+from ..text import content_hash, normalise_author, normalise_title
+from .db import now_iso
+
+_MERGE_FIELDS = ("title", "date", "area", "abstract", "keyphrase_line")
+
+
+def record_content_hash(rec: Record) -> str:
+    """What embedding and other enrichment depends on: change it and they are redone."""
+    return content_hash(rec.title or "", rec.abstract, *(f"{s.title}\n{s.text}" for s in rec.sections))
+
+
+def display_title(rec: Record) -> str:
+    return rec.title or "(untitled)"
+
+
+class RecordsMixin:
+    conn: sqlite3.Connection
+    _author_ids: dict[str, int]
+
+    # --- writing -------------------------------------------------------------------------
+
+    def upsert_record(self, rec: Record) -> str:
+        """Insert or merge a record; returns 'new', 'changed' or 'unchanged'.
+
+        The same paper arriving again (same id, or a title equal after normalisation) merges:
+        sources are unioned and fields the store lacks are filled in; existing given values win,
+        so ingesting a second source never overwrites the first.
+        """
+        norm = normalise_title(rec.title or "") if rec.title and not rec.title_derived else ""
+        row = self.conn.execute("SELECT id FROM records WHERE id = ?", (rec.id,)).fetchone()
+        if row is None and norm:
+            row = self.conn.execute(
+                "SELECT id FROM records WHERE norm_title = ? AND kind = ? LIMIT 1", (norm, rec.kind)
+            ).fetchone()
+        if row is None:
+            self._insert(rec, norm)
+            return "new"
+        existing = self.get_record(row["id"])
+        assert existing is not None
+        merged = merge_records(existing, rec)
+        if merged == existing:
+            return "unchanged"
+        self._delete_children(existing.id)
+        self.conn.execute("DELETE FROM records WHERE id = ?", (existing.id,))
+        self._insert(merged, normalise_title(merged.title or "") if not merged.title_derived else "")
+        return "changed"
+
+    def _insert(self, rec: Record, norm: str) -> None:
+        now = now_iso()
+        self.conn.execute(
+            "INSERT INTO records (id, kind, title, title_derived, display_title, norm_title,"
+            " authors_truncated, date, area, area_source, abstract, keyphrase_line,"
+            " keyphrases_source, extra, content_hash, created_at, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                rec.id, rec.kind, rec.title, int(rec.title_derived), display_title(rec),
+                norm or rec.id, int(rec.authors_truncated), rec.date, rec.area,
+                "given" if rec.area else None, rec.abstract, rec.keyphrase_line,
+                "given" if rec.keyphrases else None, json.dumps(rec.extra, sort_keys=True),
+                record_content_hash(rec), now, now,
+            ),
+        )
+        self.conn.executemany(
+            "INSERT INTO authorship (record_id, position, author_id) VALUES (?,?,?)",
+            [(rec.id, i, self._author_id(a)) for i, a in enumerate(rec.authors)],
+        )
+        self.conn.executemany(
+            "INSERT INTO keyphrases (record_id, position, phrase, source) VALUES (?,?,?,'given')",
+            [(rec.id, i, p) for i, p in enumerate(rec.keyphrases)],
+        )
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO sources (record_id, path, format, line, ingested_at, extra)"
+            " VALUES (?,?,?,?,?,?)",
+            [
+                (rec.id, s.path, s.format, s.line, s.ingested_at or now, json.dumps(s.extra, sort_keys=True))
+                for s in rec.sources
+            ],
+        )
+        self.conn.executemany(
+            "INSERT INTO sections (record_id, position, title, text, summary) VALUES (?,?,?,?,?)",
+            [(rec.id, i, s.title, s.text, s.summary) for i, s in enumerate(rec.sections)],
+        )
+        self._index_fts(rec)
+
+    def _index_fts(self, rec: Record) -> None:
+        self.conn.execute("DELETE FROM records_fts WHERE id = ?", (rec.id,))
+        phrases = self.conn.execute(
+            "SELECT phrase FROM keyphrases WHERE record_id = ? ORDER BY position", (rec.id,)
+        ).fetchall()
+        body = rec.abstract + "".join(f"\n{s.title}\n{s.text}" for s in rec.sections)
+        self.conn.execute(
+            "INSERT INTO records_fts (id, title, abstract, keyphrases, authors) VALUES (?,?,?,?,?)",
+            (
+                rec.id, display_title(rec), body,
+                "; ".join(p[0] for p in phrases) or (rec.keyphrase_line or ""),
+                ", ".join(rec.authors),
+            ),
+        )
+
+    def _delete_children(self, record_id: str) -> None:
+        for table in ("authorship", "keyphrases", "sources", "sections"):
+            self.conn.execute(f"DELETE FROM {table} WHERE record_id = ?", (record_id,))
+        self.conn.execute("DELETE FROM records_fts WHERE id = ?", (record_id,))
+
+    def _author_id(self, name: str) -> int:
+        key = normalise_author(name)
+        cached = self._author_ids.get(key)
+        if cached is not None:
+            return cached
+        row = self.conn.execute("SELECT id FROM authors WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            author_id = self.conn.execute(
+                "INSERT INTO authors (name, key) VALUES (?, ?)", (name, key)
+            ).lastrowid
+        else:
+            author_id = row[0]
+        self._author_ids[key] = author_id
+        return author_id
+
+    def set_keyphrases(self, record_id: str, phrases: list[str], source: str) -> None:
+        self.conn.execute("DELETE FROM keyphrases WHERE record_id = ?", (record_id,))
+        self.conn.executemany(
+            "INSERT INTO keyphrases (record_id, position, phrase, source) VALUES (?,?,?,?)",
+            [(record_id, i, p, source) for i, p in enumerate(phrases)],
+        )
+        self.conn.execute(
+            "UPDATE records SET keyphrases_source = ? WHERE id = ?", (source if phrases else None, record_id)
+        )
+        rec = self.get_record(record_id)
+        if rec is not None:
+            self._index_fts(rec)
+
+    def keyphrase_lines(self) -> Iterator[tuple[str, str, str]]:
+        """(id, keyphrase_line, text) of every record with a given keyphrase line."""
+        cur = self.conn.execute(
+            "SELECT id, keyphrase_line, coalesce(title, '') || '. ' || abstract FROM records"
+            " WHERE keyphrase_line IS NOT NULL AND keyphrase_line != ''"
+        )
+        yield from cur
+
+    def given_keyphrases(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for rid, phrase in self.conn.execute(
+            "SELECT record_id, phrase FROM keyphrases WHERE source = 'given' ORDER BY record_id, position"
+        ):
+            out.setdefault(rid, []).append(phrase)
+        return out
+
+    # --- reading -------------------------------------------------------------------------
+
+    def get_record(self, record_id: str) -> Record | None:
+        row = self.conn.execute("SELECT * FROM records WHERE id = ?", (record_id,)).fetchone()
+        return None if row is None else self._hydrate([row])[0]
+
+    def get_records(self, ids: Iterable[str]) -> list[Record]:
+        ids = list(ids)
+        out: dict[str, Record] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self.conn.execute(
+                f"SELECT * FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
+            out.update((r.id, r) for r in self._hydrate(rows))
+        return [out[i] for i in ids if i in out]
+
+    def _hydrate(self, rows: list[sqlite3.Row]) -> list[Record]:
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        marks = ",".join("?" * len(ids))
+        authors: dict[str, list[str]] = {}
+        for rid, name in self.conn.execute(
+            f"SELECT a.record_id, au.name FROM authorship a JOIN authors au ON au.id = a.author_id"
+            f" WHERE a.record_id IN ({marks}) ORDER BY a.record_id, a.position", ids
+        ):
+            authors.setdefault(rid, []).append(name)
+        phrases: dict[str, list[str]] = {}
+        for rid, phrase in self.conn.execute(
+            f"SELECT record_id, phrase FROM keyphrases WHERE record_id IN ({marks})"
+            f" AND source = 'given' ORDER BY record_id, position", ids
+        ):
+            phrases.setdefault(rid, []).append(phrase)
+        sources: dict[str, list[Source]] = {}
+        for r in self.conn.execute(
+            f"SELECT record_id, path, format, line, ingested_at, extra FROM sources"
+            f" WHERE record_id IN ({marks}) ORDER BY record_id, id", ids
+        ):
+            sources.setdefault(r[0], []).append(Source(r[1], r[2], r[3], r[4], json.loads(r[5])))
+        sections: dict[str, list[Section]] = {}
+        for r in self.conn.execute(
+            f"SELECT record_id, title, text, summary FROM sections WHERE record_id IN ({marks})"
+            f" ORDER BY record_id, position", ids
+        ):
+            sections.setdefault(r[0], []).append(Section(r[1], r[2], r[3]))
+        return [
+            Record(
+                id=r["id"], kind=r["kind"], title=r["title"], title_derived=bool(r["title_derived"]),
+                authors=authors.get(r["id"], []), authors_truncated=bool(r["authors_truncated"]),
+                date=r["date"], area=r["area"] if r["area_source"] == "given" else None,
+                abstract=r["abstract"], keyphrases=phrases.get(r["id"], []),
+                keyphrase_line=r["keyphrase_line"], sources=sources.get(r["id"], []),
+                sections=sections.get(r["id"], []), extra=json.loads(r["extra"]),
+            )
+            for r in rows
+        ]
+
+    def record_view(self, record_id: str) -> dict[str, Any] | None:
+        """The record with everything enrichment added: what `show --json` and the API return."""
+        row = self.conn.execute("SELECT * FROM records WHERE id = ?", (record_id,)).fetchone()
+        if row is None:
+            return None
+        rec = self._hydrate([row])[0]
+        view = rec.to_dict()
+        view["display_title"] = row["display_title"]
+        view["area"] = row["area"]
+        view["area_source"] = row["area_source"]
+        view["area_probabilities"] = json.loads(row["area_probabilities"] or "null")
+        view["area_set"] = json.loads(row["area_set"] or "null")
+        view["keyphrases_source"] = row["keyphrases_source"]
+        view["summary"] = row["summary"]
+        if row["keyphrases_source"] == "predicted":
+            view["keyphrases"] = [
+                p[0]
+                for p in self.conn.execute(
+                    "SELECT phrase FROM keyphrases WHERE record_id = ? ORDER BY position", (record_id,)
+                )
+            ]
+        return view
+
+    def iter_records(self, kind: str | None = None, batch: int = 1000) -> Iterator[Record]:
+        """Every record, streamed in id order in batches (never the whole corpus in memory)."""
+        last = ""
+        while True:
+            sql = "SELECT * FROM records WHERE id > ?" + (" AND kind = ?" if kind else "")
+            rows = self.conn.execute(
+                sql + " ORDER BY id LIMIT ?", (last, kind, batch) if kind else (last, batch)
+            ).fetchall()
+            if not rows:
+                return
+            yield from self._hydrate(rows)
+            last = rows[-1]["id"]
+
+    def count_records(self, kind: str | None = None) -> int:
+        if kind:
+            return self.conn.execute("SELECT count(*) FROM records WHERE kind = ?", (kind,)).fetchone()[0]
+        return self.conn.execute("SELECT count(*) FROM records").fetchone()[0]
+
+    def list_records(
+        self,
+        area: str | None = None,
+        kind: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        author: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Record]:
+        """Records newest first, filtered; undated records come last."""
+        where, args = self._filters(area, kind, since, until, author)
+        sql = f"SELECT * FROM records {where} ORDER BY date IS NULL, date DESC, id"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            args += [limit, offset]
+        return self._hydrate(self.conn.execute(sql, args).fetchall())
+
+    def _filters(self, area, kind, since, until, author, alias: str = "records") -> tuple[str, list]:
+        clauses, args = [], []
+        if area:
+            clauses.append(f"lower({alias}.area) = lower(?)")
+            args.append(area)
+        if kind:
+            clauses.append(f"{alias}.kind = ?")
+            args.append(kind)
+        if since:
+            clauses.append(f"{alias}.date >= ?")
+            args.append(since)
+        if until:
+            clauses.append(f"{alias}.date <= ?")
+            args.append(until)
+        if author:
+            clauses.append(
+                f"{alias}.id IN (SELECT a.record_id FROM authorship a JOIN authors au"
+                " ON au.id = a.author_id WHERE au.key LIKE ? ESCAPE '\\')"
+            )
+            key = normalise_author(author).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            args.append(f"%{key}%")
+        return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+    def stats(self) -> dict[str, Any]:
+        papers = self.count_records("paper")
+        talks = self.count_records("talk")
+        areas = {
+            a: n
+            for a, n in self.conn.execute(
+                "SELECT area, count(*) FROM records WHERE kind = 'paper' AND area IS NOT NULL"
+                " GROUP BY area ORDER BY area"
+            )
+        }
+        years = {
+            y: n
+            for y, n in self.conn.execute(
+                "SELECT substr(date, 1, 4), count(*) FROM records WHERE date IS NOT NULL"
+                " GROUP BY 1 ORDER BY 1"
+            )
+        }
+        return {"papers": papers, "talks": talks, "areas": areas, "years": years}
+
+    # --- full-text search ----------------------------------------------------------------
+
+    def fts_search(self, query: str, limit: int = 50, **filters: Any) -> list[dict[str, Any]]:
+        """BM25 over title, abstract, keyphrases and authors; any user text is safe."""
+        match = fts_query(query)
+        if not match:
+            return []
+        where, args = self._filters(
+            filters.get("area"), filters.get("kind"), filters.get("since"),
+            filters.get("until"), filters.get("author"), alias="r",
+        )
+        where = where.replace("WHERE", "AND", 1)
+        sql = (
+            "SELECT f.id, bm25(records_fts, 0, 10.0, 3.0, 5.0, 2.0) AS score,"
+            " snippet(records_fts, 2, '\x02', '\x03', '…', 24) AS snip,"
+            " highlight(records_fts, 1, '\x02', '\x03') AS title_hl"
+            " FROM records_fts f JOIN records r ON r.id = f.id"
+            f" WHERE records_fts MATCH ? {where} ORDER BY score LIMIT ?"
+        )
+        rows = self.conn.execute(sql, [match, *args, limit]).fetchall()
+        return [
+            {"id": r[0], "bm25": -r[1], "snippet": r[2], "title_highlighted": r[3]} for r in rows
+        ]
+
+
+_FTS_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str, max_terms: int = 32) -> str:
+    """A safe FTS5 MATCH expression: every word quoted, joined by OR, so no user text is syntax."""
+    words = [w for w in _FTS_WORD.findall(text.lower()) if len(w) > 1 or w.isdigit()][:max_terms]
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+
+
+def merge_records(existing: Record, new: Record) -> Record:
+    merged = Record.from_dict(existing.to_dict())
+    for name in _MERGE_FIELDS:
+        if not getattr(merged, name) and getattr(new, name):
+            setattr(merged, name, getattr(new, name))
+    if merged.title_derived and new.title and not new.title_derived:
+        merged.title, merged.title_derived = new.title, False
+    if not merged.authors and new.authors:
+        merged.authors, merged.authors_truncated = list(new.authors), new.authors_truncated
+    if not merged.keyphrases and new.keyphrases:
+        merged.keyphrases = list(new.keyphrases)
+    if not merged.sections and new.sections:
+        merged.sections = list(new.sections)
+    for key, value in new.extra.items():
+        merged.extra.setdefault(key, value)
+    seen = {(s.path, s.line) for s in merged.sources}
+    for s in new.sources:
+        if (s.path, s.line) not in seen:
+            merged.sources.append(s)
+            seen.add((s.path, s.line))
+    return merged

@@ -1,0 +1,162 @@
+"""Numbered migrations keyed on PRAGMA user_version; each runs in one transaction."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "records",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE records (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('paper', 'talk')),
+            title TEXT,
+            title_derived INTEGER NOT NULL DEFAULT 0,
+            display_title TEXT NOT NULL,
+            norm_title TEXT NOT NULL,
+            authors_truncated INTEGER NOT NULL DEFAULT 0,
+            date TEXT,
+            area TEXT,
+            area_source TEXT,
+            area_probabilities TEXT,
+            area_set TEXT,
+            abstract TEXT NOT NULL DEFAULT '',
+            keyphrase_line TEXT,
+            keyphrases_source TEXT,
+            summary TEXT,
+            extra TEXT NOT NULL DEFAULT '{}',
+            content_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX records_norm_title ON records(norm_title);
+        CREATE INDEX records_date ON records(date);
+        CREATE INDEX records_area ON records(area);
+        CREATE TABLE authors (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            key TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE authorship (
+            record_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            author_id INTEGER NOT NULL REFERENCES authors(id),
+            PRIMARY KEY (record_id, position)
+        );
+        CREATE INDEX authorship_author ON authorship(author_id);
+        CREATE TABLE keyphrases (
+            record_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            phrase TEXT NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('given', 'predicted')),
+            PRIMARY KEY (record_id, position)
+        );
+        CREATE INDEX keyphrases_phrase ON keyphrases(phrase);
+        CREATE TABLE sources (
+            id INTEGER PRIMARY KEY,
+            record_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            format TEXT NOT NULL,
+            line INTEGER NOT NULL,
+            ingested_at TEXT,
+            extra TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (record_id, path, line)
+        );
+        CREATE TABLE sections (
+            record_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            text TEXT NOT NULL,
+            summary TEXT,
+            PRIMARY KEY (record_id, position)
+        );
+        CREATE VIRTUAL TABLE records_fts USING fts5(
+            id UNINDEXED, title, abstract, keyphrases, authors,
+            tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        """,
+    ),
+    (
+        "enrichment",
+        """
+        CREATE TABLE build_steps (
+            step TEXT PRIMARY KEY,
+            signature TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            info TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE embeddings (
+            record_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (record_id, model)
+        );
+        CREATE TABLE connections (
+            record_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            rank INTEGER NOT NULL,
+            other_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            score REAL NOT NULL,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            PRIMARY KEY (record_id, rank)
+        );
+        CREATE INDEX connections_other ON connections(other_id);
+        CREATE TABLE concepts (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT,
+            extra TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE concept_aliases (
+            alias TEXT PRIMARY KEY,
+            concept_id INTEGER NOT NULL REFERENCES concepts(id) ON DELETE CASCADE
+        );
+        CREATE TABLE record_concepts (
+            record_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            concept_id INTEGER NOT NULL REFERENCES concepts(id) ON DELETE CASCADE,
+            weight REAL NOT NULL DEFAULT 1.0,
+            source TEXT NOT NULL,
+            PRIMARY KEY (record_id, concept_id)
+        );
+        CREATE INDEX record_concepts_concept ON record_concepts(concept_id);
+        CREATE TABLE areas (
+            name TEXT PRIMARY KEY,
+            description TEXT,
+            extra TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE topics (
+            id INTEGER PRIMARY KEY,
+            label TEXT NOT NULL,
+            area TEXT,
+            size INTEGER NOT NULL,
+            description TEXT,
+            extra TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE record_topics (
+            record_id TEXT PRIMARY KEY REFERENCES records(id) ON DELETE CASCADE,
+            topic_id INTEGER NOT NULL REFERENCES topics(id) ON DELETE CASCADE,
+            is_outlier INTEGER NOT NULL DEFAULT 0,
+            score REAL
+        );
+        CREATE TABLE map_coords (
+            record_id TEXT PRIMARY KEY REFERENCES records(id) ON DELETE CASCADE,
+            x REAL NOT NULL,
+            y REAL NOT NULL
+        );
+        CREATE TABLE section_links (
+            record_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            section INTEGER NOT NULL,
+            rank INTEGER NOT NULL,
+            other_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            score REAL NOT NULL,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            PRIMARY KEY (record_id, section, rank)
+        );
+        CREATE TABLE artifacts (
+            name TEXT PRIMARY KEY,
+            value BLOB NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """,
+    ),
+]

@@ -1,0 +1,82 @@
+from landscape.ingest.listing import split_authors
+from landscape.store import Store
+
+from .conftest import LISTING, cli_json, run_cli
+
+
+def test_listing_gives_exactly_the_papers_by_area(listing_db):
+    stats = cli_json("stats", db=listing_db)
+    assert stats["papers"] == 460
+    assert stats["areas"] == {
+        "Astrophysics": 122, "Experimental Physics": 56, "Foundational AI": 162, "Theoretical Physics": 120,
+    }
+
+
+def test_stats_text_starts_like_the_listing_line(listing_db):
+    out = run_cli("stats", db=listing_db).output
+    assert out.startswith(
+        "460 papers 120 Theoretical Physics 56 Experimental Physics 162 Foundational AI 122 Astrophysics"
+    )
+
+
+def test_page_chrome_is_not_a_paper(listing_db):
+    titles = {r["title"] for r in cli_json("list", db=listing_db)}
+    assert not titles & {"Latest", "All Posts", "Deep Learning + Deep Thinking = Deeper Understanding"}
+    assert not any(t.startswith("574 papers") for t in titles)
+
+
+def test_dates_parsed_and_newest_first(listing_db):
+    records = cli_json("list", "--limit", "5", db=listing_db)
+    assert records[0]["title"] == "Naturalness and Fisher Information"
+    assert records[0]["date"] == "2026-03-02"
+    dates = [r["date"] for r in records]
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_et_al_is_a_truncation_not_an_author(listing_db):
+    rec = next(r for r in cli_json("list", db=listing_db) if r["title"].startswith("End-to-end Differentiable"))
+    assert rec["authors"] == ["Omar Alterkait", "César Jesús-Valls", "Ryo Matsumoto"]
+    assert rec["authors_truncated"] is True
+    assert not any("et al" in a for r in cli_json("list", db=listing_db) for a in r["authors"])
+
+
+def test_split_authors():
+    assert split_authors("A. B, C D et al.") == (["A. B", "C D"], True)
+    assert split_authors("Jesse Thaler") == (["Jesse Thaler"], False)
+
+
+def test_keyphrase_line_split_into_phrases_and_kept_raw(listing_db):
+    rec = cli_json("list", "--limit", "1", db=listing_db)[0]
+    assert rec["keyphrase_line"].startswith("fisher information metric naturalness")
+    assert "fisher information metric" in rec["keyphrases"]
+    assert "information geometry" in rec["keyphrases"]
+    assert "quantum field theory" in rec["keyphrases"]
+    assert " ".join(rec["keyphrases"]) == rec["keyphrase_line"]
+
+
+def test_entry_without_keyphrases_is_fine(listing_db):
+    missing = [r for r in cli_json("list", db=listing_db) if not r["keyphrase_line"]]
+    assert len(missing) == 1
+    assert missing[0]["abstract"] and missing[0]["keyphrases"] == []
+
+
+def test_second_ingest_changes_nothing_and_says_so(listing_db, tmp_path):
+    out = run_cli("ingest", LISTING, db=listing_db).output
+    assert "0 new, 0 changed, 460 unchanged" in out
+
+
+def test_filters(listing_db):
+    astro = cli_json("list", "--area", "astrophysics", db=listing_db)
+    assert len(astro) == 122 and {r["area"] for r in astro} == {"Astrophysics"}
+    since = cli_json("list", "--since", "2026-01-01", db=listing_db)
+    assert since and all(r["date"] >= "2026-01-01" for r in since)
+    by = cli_json("list", "--author", "Jesse Thaler", db=listing_db)
+    assert by and all(any("Thaler" in a for a in r["authors"]) for r in by)
+
+
+def test_store_is_wal_with_fts(listing_db):
+    with Store(listing_db) as store:
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.integrity_ok()
+        hits = store.fts_search("stellar streams dark matter")
+        assert hits and "stream" in (hits[0]["snippet"] + hits[0]["title_highlighted"]).lower()
