@@ -184,5 +184,16 @@ def export(fmt: str, out: str, db: str | None) -> None:
     click.echo(f"{n} records written to {out}")
 
 
+def _register_command_modules() -> None:
+    import importlib
+
+    from .commands import MODULES
+
+    for name in MODULES:
+        importlib.import_module(f"landscape.commands.{name}").register(main)
+
+
+_register_command_modules()
+
 if __name__ == "__main__":
     main()

@@ -9,12 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from .db import connect, default_db_path, migrate, now_iso, transaction
+from .landscape import LandscapeMixin
+from .pages import PagesMixin
 from .records import RecordsMixin
+from .semantic import SemanticMixin
+from .understanding import UnderstandingMixin
 
 __all__ = ["Store", "default_db_path", "now_iso"]
 
 
-class Store(RecordsMixin):
+class Store(RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, PagesMixin):
     """A Landscape store in one SQLite file (WAL, FTS5, numbered migrations)."""
 
     def __init__(self, path: str | Path | None = None, readonly: bool = False):

@@ -1,0 +1,1 @@
+"""Enrichment: one module per step, run in order by `landscape build` (see pipeline.py)."""

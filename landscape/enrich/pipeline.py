@@ -1,0 +1,69 @@
+"""`landscape build`: run each enrichment step in order; each does only what is missing.
+
+A step is any object with a `name` and `run(ctx) -> dict[str, int]` (counts such as
+new / changed / unchanged). Steps read what earlier steps stored instead of recomputing, and
+`ctx.cache` lets a step hand in-memory results (the embedding matrix) to the next one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..config import Config
+from ..store import Store
+
+# step name -> module in landscape.enrich exposing step(config) -> Step, in build order
+STEPS: list[str] = ["embed"]
+
+
+class Step(Protocol):
+    name: str
+
+    def run(self, ctx: BuildContext) -> dict[str, int]: ...
+
+
+@dataclass
+class BuildContext:
+    store: Store
+    config: Config
+    relayout: bool = False
+    full: bool = False
+    cache: dict[str, Any] = field(default_factory=dict)
+    log: Callable[[str], None] = lambda _msg: None
+
+
+@dataclass
+class StepResult:
+    name: str
+    seconds: float
+    counts: dict[str, int]
+
+
+def load_step(name: str, config: Config) -> Step:
+    return importlib.import_module(f"landscape.enrich.{name}").step(config)
+
+
+def build(
+    store: Store,
+    config: Config,
+    only: list[str] | None = None,
+    relayout: bool = False,
+    full: bool = False,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> list[StepResult]:
+    """Run the build steps; returns how long each took and what it did."""
+    ctx = BuildContext(store=store, config=config, relayout=relayout, full=full, log=log)
+    results = []
+    for name in STEPS:
+        if only and name not in only:
+            continue
+        step = load_step(name, config)
+        start = time.perf_counter()
+        counts = step.run(ctx)
+        results.append(StepResult(name, time.perf_counter() - start, counts))
+        log(f"{name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return results
