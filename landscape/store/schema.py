@@ -115,8 +115,8 @@ MIGRATIONS: list[tuple[str, str]] = [
             record_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
             concept_id INTEGER NOT NULL REFERENCES concepts(id) ON DELETE CASCADE,
             weight REAL NOT NULL DEFAULT 1.0,
-            source TEXT NOT NULL,
-            PRIMARY KEY (record_id, concept_id)
+            source TEXT NOT NULL CHECK (source IN ('given', 'predicted', 'text')),
+            PRIMARY KEY (record_id, concept_id, source)
         );
         CREATE INDEX record_concepts_concept ON record_concepts(concept_id);
         CREATE TABLE areas (
