@@ -1,9 +1,52 @@
-"""CLI commands for the understanding part of Landscape."""
+"""CLI commands for the understanding part of Landscape: concepts, areas, eval."""
 
 from __future__ import annotations
 
 import click
 
+from ..cli import db_option, emit_json, errors_to_exit, json_option, open_store
+from ..models import LandscapeError
+
+
+@click.command()
+@click.argument("name", required=False)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Show only the N most common.")
+@db_option
+@json_option
+@errors_to_exit
+def concepts(name: str | None, limit: int | None, db: str | None, as_json: bool) -> None:
+    """The concept vocabulary (name, count, aliases, top records), or one concept by NAME."""
+    with open_store(db, readonly=True) as store:
+        if name:
+            concept = store.get_concept(name)
+            if concept is None:
+                raise LandscapeError(f"no concept named {name!r} (see `landscape concepts`)")
+            data: object = concept
+        else:
+            data = store.list_concepts(limit=limit)
+    if as_json:
+        emit_json(data)
+        return
+    if name:
+        _print_concept(concept)
+        return
+    if not data:
+        click.echo("no concepts yet (run `landscape build`)")
+    for c in data:  # type: ignore[union-attr]
+        aliases = f"  (also: {', '.join(c['aliases'][:4])})" if c["aliases"] else ""
+        click.echo(f"{c['count']:5d}  {c['name']}{aliases}")
+
+
+def _print_concept(concept: dict) -> None:
+    click.echo(f"{concept['name']} · {concept['count']} records")
+    if concept["aliases"]:
+        click.echo("also: " + ", ".join(concept["aliases"]))
+    if concept.get("description"):
+        click.echo(concept["description"])
+    for r in concept["records"][:20]:
+        click.echo(f"  {r['id']}  {r['date'] or '----------'}  {r['title']}  [{', '.join(r['sources'])}]")
+
 
 def register(main: click.Group) -> None:
     """Attach this module's commands to the `landscape` group."""
+    main.add_command(concepts)

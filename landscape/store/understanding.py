@@ -1,9 +1,188 @@
-"""Store queries for the understanding part of Landscape (all SQL stays in this package)."""
+"""Store queries for the understanding part of Landscape (all SQL stays in this package).
+
+Concepts, record concepts by source (given | text | predicted), areas and their predictions,
+summaries, and the signatures that let a build step skip work that is already done.
+"""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .db import now_iso
 
 
 class UnderstandingMixin:
     conn: sqlite3.Connection
+
+    # --- build step signatures -----------------------------------------------------------
+
+    def step_signature(self, step: str) -> str | None:
+        row = self.conn.execute("SELECT signature FROM build_steps WHERE step = ?", (step,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_step_signature(self, step: str, signature: str, info: dict[str, Any] | None = None) -> None:
+        self.conn.execute(
+            "INSERT INTO build_steps (step, signature, finished_at, info) VALUES (?,?,?,?)"
+            " ON CONFLICT(step) DO UPDATE SET signature = excluded.signature,"
+            " finished_at = excluded.finished_at, info = excluded.info",
+            (step, signature, now_iso(), json.dumps(info or {}, sort_keys=True)),
+        )
+
+    def concept_inputs_signature_rows(self) -> Iterator[tuple[Any, ...]]:
+        """What the concepts step depends on: every record's content and given keyphrases."""
+        yield from self.conn.execute("SELECT id, content_hash FROM records ORDER BY id")
+        yield from self.conn.execute(
+            "SELECT record_id, position, phrase FROM keyphrases WHERE source = 'given'"
+            " ORDER BY record_id, position"
+        )
+
+    # --- concepts -------------------------------------------------------------------------
+
+    def replace_concepts(
+        self, concepts: list[dict[str, Any]], rows: Iterable[tuple[str, str, float, str]]
+    ) -> None:
+        """Write the whole vocabulary and every (record, concept key, weight, source) row.
+
+        Concept ids survive rebuilds for concepts whose name is unchanged.
+        """
+        by_key: dict[str, int] = {}
+        names = {c["name"] for c in concepts}
+        existing = {name: cid for cid, name in self.conn.execute("SELECT id, name FROM concepts")}
+        stale = [cid for name, cid in existing.items() if name not in names]
+        self.conn.executemany("DELETE FROM concepts WHERE id = ?", [(cid,) for cid in stale])
+        self.conn.execute("DELETE FROM concept_aliases")
+        self.conn.execute("DELETE FROM record_concepts")
+        for c in concepts:
+            extra = json.dumps(c.get("extra") or {}, sort_keys=True)
+            if c["name"] in existing:
+                cid = existing[c["name"]]
+                self.conn.execute("UPDATE concepts SET extra = ? WHERE id = ?", (extra, cid))
+            else:
+                cid = self.conn.execute(
+                    "INSERT INTO concepts (name, extra) VALUES (?, ?)", (c["name"], extra)
+                ).lastrowid
+            by_key[c["key"]] = cid
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO concept_aliases (alias, concept_id) VALUES (?, ?)",
+                [(a, cid) for a in c.get("aliases", []) if a != c["name"]],
+            )
+        best: dict[tuple[str, int, str], float] = {}
+        for rid, key, weight, source in rows:
+            cid = by_key.get(key)
+            if cid is not None:
+                k = (rid, cid, source)
+                best[k] = max(best.get(k, 0.0), weight)
+        self.conn.executemany(
+            "INSERT INTO record_concepts (record_id, concept_id, weight, source) VALUES (?,?,?,?)",
+            [(rid, cid, w, src) for (rid, cid, src), w in sorted(best.items())],
+        )
+
+    def count_concepts(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM concepts").fetchone()[0]
+
+    def list_concepts(self, limit: int | None = None, top_records: int = 3) -> list[dict[str, Any]]:
+        """Concepts by how many records carry them: name, count, aliases, description, top records.
+
+        count is the number of distinct records carrying the concept from any source; the
+        top records are those that carry it as a given or predicted keyphrase, then by text.
+        """
+        sql = (
+            "SELECT c.id, c.name, c.description, c.extra, count(DISTINCT rc.record_id) AS n"
+            " FROM concepts c JOIN record_concepts rc ON rc.concept_id = c.id"
+            " GROUP BY c.id ORDER BY n DESC, c.name"
+        )
+        rows = self.conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
+        aliases = self._aliases([r["id"] for r in rows])
+        out = []
+        for r in rows:
+            out.append({
+                "name": r["name"], "count": r["n"], "aliases": aliases.get(r["id"], []),
+                "description": r["description"],
+                "top_records": self._concept_records(r["id"], top_records),
+                "extra": json.loads(r["extra"] or "{}"),
+            })
+        return out
+
+    def _aliases(self, ids: list[int]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for alias, cid in self.conn.execute(
+                f"SELECT alias, concept_id FROM concept_aliases WHERE concept_id IN ({','.join('?' * len(chunk))})"
+                " ORDER BY alias", chunk,
+            ):
+                out.setdefault(cid, []).append(alias)
+        return out
+
+    def _concept_records(self, concept_id: int, limit: int | None) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT r.id, r.display_title, r.date, group_concat(rc.source) AS sources, max(rc.weight) AS w,"
+            " max(rc.source IN ('given', 'predicted')) AS labelled"
+            " FROM record_concepts rc JOIN records r ON r.id = rc.record_id WHERE rc.concept_id = ?"
+            " GROUP BY r.id ORDER BY labelled DESC, w DESC, r.date DESC, r.id"
+        )
+        rows = self.conn.execute(sql + (" LIMIT ?" if limit else ""), (concept_id, limit) if limit else (concept_id,))
+        return [
+            {"id": r["id"], "title": r["display_title"], "date": r["date"], "sources": sorted(set(r["sources"].split(",")))}
+            for r in rows
+        ]
+
+    def concept_id(self, name: str) -> int | None:
+        """The concept a name or alias (any case) refers to."""
+        text = " ".join(name.lower().split())
+        row = self.conn.execute("SELECT id FROM concepts WHERE lower(name) = ?", (text,)).fetchone()
+        if row is None:
+            row = self.conn.execute("SELECT concept_id FROM concept_aliases WHERE alias = ?", (text,)).fetchone()
+        return None if row is None else row[0]
+
+    def get_concept(self, name: str) -> dict[str, Any] | None:
+        """A concept by name or alias with every record carrying it."""
+        cid = self.concept_id(name)
+        if cid is None:
+            return None
+        row = self.conn.execute("SELECT name, description, extra FROM concepts WHERE id = ?", (cid,)).fetchone()
+        records = self._concept_records(cid, None)
+        return {
+            "name": row["name"], "count": len(records), "aliases": self._aliases([cid]).get(cid, []),
+            "description": row["description"], "records": records, "extra": json.loads(row["extra"] or "{}"),
+        }
+
+    def record_concepts(
+        self, source: str | None = None, record_id: str | None = None
+    ) -> dict[str, dict[str, float]]:
+        """record id -> {concept name: weight}, for one source (given | text | predicted) or all."""
+        clauses, args = [], []
+        if source:
+            clauses.append("rc.source = ?")
+            args.append(source)
+        if record_id:
+            clauses.append("rc.record_id = ?")
+            args.append(record_id)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        out: dict[str, dict[str, float]] = {}
+        for rid, name, weight in self.conn.execute(
+            "SELECT rc.record_id, c.name, max(rc.weight) FROM record_concepts rc"
+            f" JOIN concepts c ON c.id = rc.concept_id {where}"
+            " GROUP BY rc.record_id, c.id ORDER BY rc.record_id, c.name", args,
+        ):
+            out.setdefault(rid, {})[name] = weight
+        return out
+
+    def concept_document_frequency(self, source: str | None = None) -> dict[str, int]:
+        """concept name -> number of records carrying it (from one source, or any)."""
+        where, args = ("WHERE rc.source = ?", [source]) if source else ("", [])
+        return {
+            name: n
+            for name, n in self.conn.execute(
+                "SELECT c.name, count(DISTINCT rc.record_id) FROM record_concepts rc"
+                f" JOIN concepts c ON c.id = rc.concept_id {where} GROUP BY c.id", args,
+            )
+        }
+
+    def set_concept_descriptions(self, descriptions: dict[str, str]) -> None:
+        self.conn.executemany(
+            "UPDATE concepts SET description = ? WHERE name = ?", [(d, n) for n, d in descriptions.items()]
+        )

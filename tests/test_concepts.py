@@ -1,0 +1,87 @@
+"""Concepts: the vocabulary as entities, records carrying them by source, `landscape concepts`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from landscape.enrich.concepts import Vocabulary, mine_acronyms, phrase_key
+from landscape.store import Store
+
+from .conftest import cli_json, run_cli
+
+
+@pytest.fixture(scope="module")
+def concepts_db(listing_db: Path, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("concepts") / "landscape.db"
+    shutil.copy(listing_db, path)
+    run_cli("build", "--only", "concepts", db=path)
+    return path
+
+
+def test_variants_share_one_key():
+    assert phrase_key("Simulation-Based Inference") == phrase_key("simulation based inference")
+    assert phrase_key("equivariant neural networks") == phrase_key("Equivariant Neural Network")
+    assert phrase_key("regularisation") == phrase_key("regularization")
+    assert phrase_key("galaxies") == phrase_key("galaxy")
+    assert phrase_key("physics") == "physics" and phrase_key("colour") == phrase_key("color")
+
+
+def test_acronyms_are_learned_from_how_abstracts_spell_them_out():
+    found = mine_acronyms([
+        "We use simulation-based inference (SBI) to fit.",
+        "Graph neural networks (GNNs) are used; physics-informed neural networks (PINNs) too.",
+        "Markov chain Monte Carlo (MCMC) is slow.",
+    ])
+    assert found["sbi"].most_common(1)[0][0] == "simulation-based inference"
+    assert found["gnn"].most_common(1)[0][0] == "graph neural networks"
+    assert found["pinn"].most_common(1)[0][0] == "physics-informed neural networks"
+    assert found["mcmc"].most_common(1)[0][0] == "markov chain monte carlo"
+
+
+def test_an_acronym_in_text_finds_the_concept_it_stands_for():
+    vocab = Vocabulary.build({"a": ["large language models"], "b": ["graph neural networks"]}, [], known={})
+    vocab.acronyms.update({"llm": phrase_key("large language models"), "gnn": phrase_key("graph neural networks")})
+    found = vocab.find("We fine-tune LLMs and a GNN on jets.")
+    assert set(found) == {phrase_key("large language models"), phrase_key("graph neural networks")}
+
+
+def test_concepts_lists_merged_entities_with_counts_aliases_and_records(concepts_db: Path):
+    concepts = cli_json("concepts", db=concepts_db)
+    by_name = {c["name"]: c for c in concepts}
+    sbi = by_name["simulation-based inference"]
+    assert "sbi" in sbi["aliases"] and sbi["count"] >= 20
+    assert sbi["top_records"] and all("title" in r for r in sbi["top_records"])
+    names = set(by_name)
+    assert "of" not in names and "simulation based inference" not in names
+    assert [c["count"] for c in concepts] == sorted((c["count"] for c in concepts), reverse=True)
+    one = cli_json("concepts", "SBI", db=concepts_db)
+    assert one["name"] == "simulation-based inference" and len(one["records"]) == sbi["count"]
+    assert "simulation-based inference" in run_cli("concepts", "--limit", "40", db=concepts_db).output
+
+
+def test_text_concepts_never_come_from_the_records_own_keyphrases(concepts_db: Path):
+    with Store(concepts_db, readonly=True) as store:
+        text = store.record_concepts("text")
+        given = store.record_concepts("given")
+        df_given = store.concept_document_frequency("given")
+        records = {r.id: r for r in store.iter_records()}
+    assert len(text) > 400
+    for rid, concepts in text.items():
+        for name in concepts:
+            others = df_given.get(name, 0) - (1 if name in given.get(rid, {}) else 0)
+            assert others >= 1, (rid, name)
+    rid = next(iter(text))
+    assert records[rid].text
+
+
+def test_records_without_keyphrases_get_five_to_eight_predicted(concepts_db: Path):
+    with Store(concepts_db, readonly=True) as store:
+        missing = [r.id for r in store.iter_records() if not r.keyphrases]
+    assert missing
+    view = cli_json("show", missing[0], db=concepts_db)
+    assert view["keyphrases_source"] == "predicted"
+    assert 5 <= len(view["keyphrases"]) <= 8
+    assert all(p == p.lower() for p in view["keyphrases"])
