@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..models import ParseError
 
 MAX_LINE_BYTES = 64 * 1024 * 1024
 SNIFF_BYTES = 64 * 1024
+MAX_WHOLE_FILE = 256 * 1024 * 1024
 
 
 def check_readable(path: Path) -> None:
@@ -49,6 +50,17 @@ def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
             if number == 1:
                 text = text.lstrip("\ufeff")
             yield number, text.rstrip("\r\n")
+
+
+def join_lines(path: str, lines: Iterable[tuple[int, str]], limit: int = MAX_WHOLE_FILE) -> str:
+    """The lines of a file as one string, for formats read whole; enormous files refused."""
+    parts, size = [], 0
+    for number, text in lines:
+        size += len(text) + 1
+        if size > limit:
+            raise ParseError(path, number, f"a file under {limit >> 20} MB for this format", "more")
+        parts.append(text)
+    return "\n".join(parts)
 
 
 def read_text(path: Path, limit: int = 512 * 1024 * 1024) -> str:

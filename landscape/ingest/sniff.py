@@ -14,9 +14,16 @@ Parser = Callable[[str, Iterable[tuple[int, str]]], Iterator[Record | BadRecord]
 # format name -> module under landscape.ingest; each module has parse() and looks_like()
 FORMATS: dict[str, str] = {
     "listing": "listing",
+    "abstracts": "abstracts",
+    "aggregator": "aggregator",
+    "talk": "talk",
+    "jsonl": "jsonl",
+    "csv": "csvfile",
+    "bibtex": "bibtex",
+    "arxiv-atom": "arxiv_atom",
 }
-# sniffing order: the most specific shapes first
-SNIFF_ORDER = ["listing"]
+# sniffing order: the most specific shapes first; a talk transcript is the least specific
+SNIFF_ORDER = ["arxiv-atom", "jsonl", "csv", "bibtex", "listing", "abstracts", "aggregator", "talk"]
 
 
 def parser_for(fmt: str) -> Parser:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..models import Record, Section, Source
-from ..text import content_hash, normalise_author, normalise_title
+from ..text import content_hash, derived_title, normalise_author, normalise_title
 from .db import now_iso
 
 _MERGE_FIELDS = ("title", "date", "area", "abstract", "keyphrase_line")
@@ -21,7 +21,10 @@ def record_content_hash(rec: Record) -> str:
 
 
 def display_title(rec: Record) -> str:
-    return rec.title or "(untitled)"
+    """The title to show: the given one, else one derived from the abstract's first sentence."""
+    if rec.title:
+        return rec.title
+    return derived_title(rec.abstract) if rec.abstract.strip() else "(untitled)"
 
 
 class RecordsMixin:
@@ -51,10 +54,47 @@ class RecordsMixin:
         merged = merge_records(existing, rec)
         if merged == existing:
             return "unchanged"
-        self._delete_children(existing.id)
-        self.conn.execute("DELETE FROM records WHERE id = ?", (existing.id,))
-        self._insert(merged, normalise_title(merged.title or "") if not merged.title_derived else "")
+        self._update(existing, merged)
         return "changed"
+
+    def _update(self, existing: Record, merged: Record) -> None:
+        """Rewrite a changed record in place: enrichment rows keyed on it (embeddings,
+        connections, concepts, topics, map) survive, created_at is kept, and content_hash
+        changes only when the text enrichment reads changed."""
+        rid = existing.id
+        norm = normalise_title(merged.title or "") if merged.title and not merged.title_derived else ""
+        self.conn.execute(
+            "UPDATE records SET kind = ?, title = ?, title_derived = ?, display_title = ?,"
+            " norm_title = ?, authors_truncated = ?, date = ?, abstract = ?, keyphrase_line = ?,"
+            " extra = ?, content_hash = ?, updated_at = ? WHERE id = ?",
+            (
+                merged.kind, merged.title, int(merged.title_derived), display_title(merged),
+                norm or rid, int(merged.authors_truncated), merged.date, merged.abstract,
+                merged.keyphrase_line, json.dumps(merged.extra, sort_keys=True),
+                record_content_hash(merged), now_iso(), rid,
+            ),
+        )
+        if merged.area and merged.area != existing.area:
+            self.conn.execute(
+                "UPDATE records SET area = ?, area_source = 'given', area_probabilities = NULL,"
+                " area_set = NULL WHERE id = ?", (merged.area, rid),
+            )
+        if merged.authors != existing.authors:
+            self.conn.execute("DELETE FROM authorship WHERE record_id = ?", (rid,))
+            self._insert_authorship(rid, merged.authors)
+        if merged.keyphrases != existing.keyphrases:
+            self.conn.execute("DELETE FROM keyphrases WHERE record_id = ?", (rid,))
+            self._insert_keyphrases(rid, merged.keyphrases)
+            self.conn.execute(
+                "UPDATE records SET keyphrases_source = ? WHERE id = ?",
+                ("given" if merged.keyphrases else None, rid),
+            )
+        if merged.sections != existing.sections:
+            self.conn.execute("DELETE FROM sections WHERE record_id = ?", (rid,))
+            self._insert_sections(rid, merged.sections)
+        known = {(s.path, s.line) for s in existing.sources}
+        self._insert_sources(rid, [s for s in merged.sources if (s.path, s.line) not in known])
+        self._index_fts(merged)
 
     def _insert(self, rec: Record, norm: str) -> None:
         now = now_iso()
@@ -71,27 +111,40 @@ class RecordsMixin:
                 record_content_hash(rec), now, now,
             ),
         )
+        self._insert_authorship(rec.id, rec.authors)
+        self._insert_keyphrases(rec.id, rec.keyphrases)
+        self._insert_sources(rec.id, rec.sources)
+        self._insert_sections(rec.id, rec.sections)
+        self._index_fts(rec)
+
+    def _insert_authorship(self, rid: str, authors: list[str]) -> None:
         self.conn.executemany(
             "INSERT INTO authorship (record_id, position, author_id) VALUES (?,?,?)",
-            [(rec.id, i, self._author_id(a)) for i, a in enumerate(rec.authors)],
+            [(rid, i, self._author_id(a)) for i, a in enumerate(authors)],
         )
+
+    def _insert_keyphrases(self, rid: str, phrases: list[str]) -> None:
         self.conn.executemany(
             "INSERT INTO keyphrases (record_id, position, phrase, source) VALUES (?,?,?,'given')",
-            [(rec.id, i, p) for i, p in enumerate(rec.keyphrases)],
+            [(rid, i, p) for i, p in enumerate(phrases)],
         )
+
+    def _insert_sources(self, rid: str, sources: list[Source]) -> None:
+        now = now_iso()
         self.conn.executemany(
             "INSERT OR IGNORE INTO sources (record_id, path, format, line, ingested_at, extra)"
             " VALUES (?,?,?,?,?,?)",
             [
-                (rec.id, s.path, s.format, s.line, s.ingested_at or now, json.dumps(s.extra, sort_keys=True))
-                for s in rec.sources
+                (rid, s.path, s.format, s.line, s.ingested_at or now, json.dumps(s.extra, sort_keys=True))
+                for s in sources
             ],
         )
+
+    def _insert_sections(self, rid: str, sections: list[Section]) -> None:
         self.conn.executemany(
             "INSERT INTO sections (record_id, position, title, text, summary) VALUES (?,?,?,?,?)",
-            [(rec.id, i, s.title, s.text, s.summary) for i, s in enumerate(rec.sections)],
+            [(rid, i, s.title, s.text, s.summary) for i, s in enumerate(sections)],
         )
-        self._index_fts(rec)
 
     def _index_fts(self, rec: Record) -> None:
         self.conn.execute("DELETE FROM records_fts WHERE id = ?", (rec.id,))
@@ -107,11 +160,6 @@ class RecordsMixin:
                 ", ".join(rec.authors),
             ),
         )
-
-    def _delete_children(self, record_id: str) -> None:
-        for table in ("authorship", "keyphrases", "sources", "sections"):
-            self.conn.execute(f"DELETE FROM {table} WHERE record_id = ?", (record_id,))
-        self.conn.execute("DELETE FROM records_fts WHERE id = ?", (record_id,))
 
     def _author_id(self, name: str) -> int:
         key = normalise_author(name)

@@ -1,0 +1,35 @@
+"""JSON Lines in our record schema, one record per line (what `export --format jsonl` writes)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+
+from ..models import BadRecord, ParseError, Record
+from .schema import record_from_dict
+
+
+def looks_like(head: str) -> bool:
+    first = next((line.strip() for line in head.splitlines() if line.strip()), "")
+    return first.startswith("{") and '"' in first
+
+
+def parse(path: str, lines: Iterable[tuple[int, str]]) -> Iterator[Record | BadRecord]:
+    for number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            yield BadRecord(ParseError(path, number, "a JSON object", _json_problem(exc, line)))
+            continue
+        try:
+            yield record_from_dict(data, path, number, "jsonl")
+        except ParseError as exc:
+            yield BadRecord(exc)
+
+
+def _json_problem(exc: Exception, line: str) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg.lower()} at column {exc.colno}: {line[max(0, exc.pos - 10): exc.pos + 10]!r}"
+    return "JSON nested too deeply"
