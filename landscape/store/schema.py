@@ -159,4 +159,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "connection_state",
+        """
+        CREATE TABLE connection_state (
+            record_id TEXT PRIMARY KEY REFERENCES records(id) ON DELETE CASCADE,
+            content_hash TEXT NOT NULL
+        );
+        """,
+    ),
 ]
