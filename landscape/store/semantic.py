@@ -1,26 +1,49 @@
-"""Store queries for embeddings and connections (all SQL stays in this package)."""
+"""Store queries for embeddings, artifacts, connections and the signals they are scored on."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
+
+from .db import now_iso
 
 
 class SemanticMixin:
     conn: sqlite3.Connection
 
+    # --- embeddings ----------------------------------------------------------------------
+
     def records_to_embed(self, model: str, batch: int = 256) -> Iterator[list[tuple[str, str]]]:
-        """(id, content_hash) of records whose embedding under `model` is missing or stale."""
-        cur = self.conn.execute(
-            "SELECT r.id, r.content_hash FROM records r LEFT JOIN embeddings e"
-            " ON e.record_id = r.id AND e.model = ?"
-            " WHERE e.content_hash IS NULL OR e.content_hash != r.content_hash ORDER BY r.id",
-            (model,),
-        )
-        while rows := cur.fetchmany(batch):
+        """(id, content_hash) of records whose embedding under `model` is missing or stale.
+
+        Keyset-paginated (a fresh query per batch), so the caller may write embeddings between
+        batches without disturbing an open cursor.
+        """
+        last = ""
+        while True:
+            rows = self.conn.execute(
+                "SELECT r.id, r.content_hash FROM records r LEFT JOIN embeddings e"
+                " ON e.record_id = r.id AND e.model = ?"
+                " WHERE r.id > ? AND (e.content_hash IS NULL OR e.content_hash != r.content_hash)"
+                " ORDER BY r.id LIMIT ?",
+                (model, last, batch),
+            ).fetchall()
+            if not rows:
+                return
             yield [(r[0], r[1]) for r in rows]
+            last = rows[-1][0]
+
+    def count_to_embed(self, model: str) -> int:
+        return self.conn.execute(
+            "SELECT count(*) FROM records r LEFT JOIN embeddings e ON e.record_id = r.id AND e.model = ?"
+            " WHERE e.content_hash IS NULL OR e.content_hash != r.content_hash",
+            (model,),
+        ).fetchone()[0]
 
     def put_embeddings(self, model: str, rows: Iterable[tuple[str, str, np.ndarray]]) -> None:
         self.conn.executemany(
@@ -40,3 +63,185 @@ class SemanticMixin:
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)
         return [r[0] for r in rows], np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+
+    def embedding_state(self, model: str) -> str:
+        """A fingerprint of which records hold which embedding: it changes when any of them does."""
+        h = hashlib.sha1()
+        n = 0
+        for rid, chash in self.conn.execute(
+            "SELECT record_id, content_hash FROM embeddings WHERE model = ? ORDER BY record_id", (model,)
+        ):
+            h.update(f"{rid}:{chash};".encode())
+            n += 1
+        return f"{n}:{h.hexdigest()[:16]}"
+
+    # --- artifacts (fitted models kept as arrays/JSON, never pickle) ----------------------
+
+    def put_artifact(self, name: str, value: bytes) -> None:
+        self.conn.execute(
+            "INSERT INTO artifacts (name, value, updated_at) VALUES (?,?,?)"
+            " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (name, value, now_iso()),
+        )
+
+    def get_artifact(self, name: str) -> bytes | None:
+        row = self.conn.execute("SELECT value FROM artifacts WHERE name = ?", (name,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    # --- what connections are scored on --------------------------------------------------
+
+    def record_texts(self, ids: Iterable[str] | None = None) -> dict[str, str]:
+        """id -> title and abstract (and talk sections): the text lexical signals read."""
+        sql = (
+            "SELECT r.id, coalesce(r.title, '') || '\n' || r.abstract ||"
+            " coalesce((SELECT group_concat(s.title || '. ' || s.text, '\n') FROM sections s"
+            " WHERE s.record_id = r.id), '') FROM records r"
+        )
+        if ids is None:
+            return {r[0]: r[1] for r in self.conn.execute(sql + " ORDER BY r.id")}
+        out: dict[str, str] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update((r[0], r[1]) for r in self.conn.execute(sql + f" WHERE r.id IN ({marks})", chunk))
+        return out
+
+    def record_authors(self) -> dict[str, list[tuple[str, str]]]:
+        """id -> [(author key, display name)] in author order."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        for rid, key, name in self.conn.execute(
+            "SELECT a.record_id, au.key, au.name FROM authorship a JOIN authors au ON au.id = a.author_id"
+            " ORDER BY a.record_id, a.position"
+        ):
+            out.setdefault(rid, []).append((key, name))
+        return out
+
+    def record_brief(self, ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """id -> title, area, date, kind: what a result line shows."""
+        sql = "SELECT id, display_title, area, date, kind FROM records"
+        rows: list[Any]
+        if ids is None:
+            rows = self.conn.execute(sql).fetchall()
+        else:
+            ids, rows = list(ids), []
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows += self.conn.execute(sql + f" WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+        return {r[0]: {"title": r[1], "area": r[2], "date": r[3], "kind": r[4]} for r in rows}
+
+    def record_concept_names(self) -> dict[str, dict[str, set[str]]]:
+        """id -> {source: {concept name}} from the concepts step (empty when it has not run)."""
+        out: dict[str, dict[str, set[str]]] = {}
+        for rid, source, name in self.conn.execute(
+            "SELECT rc.record_id, rc.source, c.name FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
+        ):
+            out.setdefault(rid, {}).setdefault(source, set()).add(name)
+        return out
+
+    def phrase_vocabulary(self) -> list[str]:
+        """Distinct phrases of every record's keyphrases: the names concepts are matched by."""
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT phrase FROM keyphrases ORDER BY phrase")]
+
+    def record_given_phrases(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for rid, phrase in self.conn.execute(
+            "SELECT record_id, phrase FROM keyphrases WHERE source = 'given' ORDER BY record_id, position"
+        ):
+            out.setdefault(rid, []).append(phrase)
+        return out
+
+    def record_hashes(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.conn.execute("SELECT id, content_hash FROM records")}
+
+    # --- connections ---------------------------------------------------------------------
+
+    def replace_connections(self, record_id: str, rows: list[tuple[str, float, list[str]]]) -> None:
+        self.conn.execute("DELETE FROM connections WHERE record_id = ?", (record_id,))
+        self.conn.executemany(
+            "INSERT INTO connections (record_id, rank, other_id, score, reasons) VALUES (?,?,?,?,?)",
+            [(record_id, i, oid, float(s), json.dumps(r)) for i, (oid, s, r) in enumerate(rows)],
+        )
+
+    def get_connections(self, record_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT c.other_id, r.display_title, c.score, c.reasons FROM connections c"
+            " JOIN records r ON r.id = c.other_id WHERE c.record_id = ? ORDER BY c.rank"
+        )
+        args: list[Any] = [record_id]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [
+            {"id": r[0], "title": r[1], "score": r[2], "reasons": json.loads(r[3])}
+            for r in self.conn.execute(sql, args)
+        ]
+
+    def connected_ids(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT DISTINCT record_id FROM connections")}
+
+    def all_connections(self) -> dict[str, list[tuple[str, float]]]:
+        out: dict[str, list[tuple[str, float]]] = {}
+        for rid, oid, score in self.conn.execute(
+            "SELECT record_id, other_id, score FROM connections ORDER BY record_id, rank"
+        ):
+            out.setdefault(rid, []).append((oid, score))
+        return out
+
+    def clear_connections(self) -> None:
+        self.conn.execute("DELETE FROM connections")
+
+    def stale_connection_ids(self) -> set[str]:
+        """Records whose connections are missing or were computed from other content."""
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT r.id FROM records r LEFT JOIN connection_state s ON s.record_id = r.id"
+                " WHERE s.content_hash IS NULL OR s.content_hash != r.content_hash"
+            )
+        }
+
+    def short_connection_ids(self, k: int) -> set[str]:
+        """Records holding fewer than k connections (a neighbour was deleted, or k grew)."""
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT r.id FROM records r LEFT JOIN connections c ON c.record_id = r.id"
+                " GROUP BY r.id HAVING count(c.other_id) < ?",
+                (k,),
+            )
+        }
+
+    def ids_connected_to(self, others: Iterable[str]) -> set[str]:
+        others = list(others)
+        out: set[str] = set()
+        for start in range(0, len(others), 500):
+            chunk = others[start : start + 500]
+            out.update(
+                r[0]
+                for r in self.conn.execute(
+                    f"SELECT DISTINCT record_id FROM connections WHERE other_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            )
+        return out
+
+    def kth_connection_scores(self, k: int) -> dict[str, float]:
+        """Each record's weakest kept connection score (what a newcomer must beat)."""
+        return {
+            r[0]: r[1]
+            for r in self.conn.execute(
+                "SELECT record_id, min(score) FROM connections GROUP BY record_id HAVING count(*) >= ?", (k,)
+            )
+        }
+
+    def mark_connections_fresh(self, ids: Iterable[str]) -> None:
+        self.conn.executemany(
+            "INSERT INTO connection_state (record_id, content_hash)"
+            " SELECT id, content_hash FROM records WHERE id = ?"
+            " ON CONFLICT(record_id) DO UPDATE SET content_hash = excluded.content_hash",
+            [(i,) for i in ids],
+        )
+
+    def forget_connection_state(self) -> None:
+        self.conn.execute("DELETE FROM connection_state")

@@ -1,0 +1,547 @@
+"""Connections: for every record, the k most related records, each with reasons a person can read.
+
+The score of B for a query A combines five signals, each standardised by its mean and spread
+over record pairs of the corpus (so no single one drowns the others):
+
+    meaning   cosine of the embeddings
+    lexical   cosine of TF-IDF vectors of title + abstract
+    terms     the words A and B share, weighted by how often the corpus uses that word in its
+              keyphrase lines when it appears in a text ("keyphraseness"), times its idf
+    concepts  vocabulary phrases found in both texts (rarer phrases weigh more)
+    authors   people on both author lists (capped at 3)
+
+What the score never reads: A's own given keyphrases and A's area. Concepts and keyphraseness
+come from the *text* of A and B, with a vocabulary and statistics learned from the keyphrase
+lines of records other than A (a phrase or word count that only A contributes is taken out when
+A is the query). So a paper that arrives without keyphrases or an area is ranked exactly as one
+that has them (tests/test_connections.py wipes them and checks). Reasons may still name any
+concept the two records share, given or predicted.
+
+`landscape build` computes only what is missing: records whose content changed or that are new,
+and existing records a newcomer now outranks (their lists are recomputed). The statistics are
+refitted when the corpus has grown by a quarter since the last full computation, or on --full.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..config import Config
+from ..models import LandscapeError
+from ..text import STOPWORDS, content_tokens, tokens
+from .neighbours import top_k_rows
+
+VERSION = "1"
+WEIGHTS = {"meaning": 1.0, "lexical": 0.5, "terms": 0.5, "concepts": 0.1}
+AUTHOR_WEIGHT = 0.3
+AUTHOR_CAP = 3
+STATE_ARTIFACT = "connections:state"
+REFIT_GROWTH = 1.25
+MAX_PHRASE_WORDS = 6
+CHUNK = 256
+
+
+def singular(word: str) -> str:
+    if len(word) > 3 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def phrase_key(phrase: str) -> str:
+    """Key under which phrase variants (case, plural, hyphen, accents) match."""
+    return " ".join(singular(w) for w in tokens(phrase.replace("-", " ")))
+
+
+def text_keys(text: str) -> list[str]:
+    return [singular(w) for w in tokens(text.replace("-", " "))]
+
+
+def find_phrases(words: list[str], known: dict[str, int], max_len: int) -> set[int]:
+    """Indices of the known phrase keys that occur as consecutive words."""
+    found = set()
+    for start in range(len(words)):
+        for length in range(1, min(max_len, len(words) - start) + 1):
+            j = known.get(" ".join(words[start : start + length]))
+            if j is not None:
+                found.add(j)
+    return found
+
+
+def csr(rows: list[dict[int, float]], width: int) -> Any:
+    from scipy.sparse import csr_matrix
+
+    indptr, indices, data = [0], [], []
+    for row in rows:
+        for j in sorted(row):
+            indices.append(j)
+            data.append(row[j])
+        indptr.append(len(indices))
+    return csr_matrix((np.array(data, dtype=np.float32), np.array(indices, dtype=np.int64), indptr),
+                      shape=(len(rows), width))
+
+
+@dataclass
+class QuerySide:
+    """What one or more queries contribute to each signal (rows line up with the queries)."""
+
+    vectors: np.ndarray
+    lexical: Any
+    terms: Any
+    concepts: Any
+    authors: Any | None = None
+
+
+@dataclass
+class Corpus:
+    """Every record's signals, built from the store in one pass."""
+
+    ids: list[str]
+    vectors: np.ndarray
+    vocab: dict[str, int]
+    idf: np.ndarray
+    lexical: Any  # n x V tf-idf, rows l2-normalised
+    present: Any  # n x V binary: the word is in the record's text
+    kp_count: np.ndarray  # V: records whose text and given keyphrase line both hold the word
+    text_count: np.ndarray  # V: records whose text holds the word
+    kp_own: Any  # n x V binary: the word is in this record's text and its given keyphrases
+    phrase_keys: dict[str, int]
+    phrase_names: list[str]
+    phrase_idf: np.ndarray
+    matches: Any  # n x P binary: the phrase occurs in the record's text
+    own_only: Any  # n x P binary: matches attested by no record's phrases but this one's given ones
+    authors: Any  # n x A binary
+    author_names: list[str]
+    areas: list[str | None]
+    titles: list[str]
+    concept_names: dict[str, set[str]] = field(default_factory=dict)
+    pos: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.pos = {rid: i for i, rid in enumerate(self.ids)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    # --- building ----------------------------------------------------------------------------
+
+    @classmethod
+    def from_store(cls, store: Any, config: Config) -> Corpus:
+        from .embed import record_embeddings
+
+        ids, vectors = record_embeddings(store, config)
+        if not ids:
+            raise LandscapeError("the store has no records to connect (run `landscape ingest` first)")
+        texts = store.record_texts(ids)
+        given = store.record_given_phrases()
+        brief = store.record_brief(ids)
+        words = [Counter(content_tokens(texts[i])) for i in ids]
+        df: Counter[str] = Counter()
+        for w in words:
+            df.update(w.keys())
+        terms = sorted(df)
+        vocab = {t: j for j, t in enumerate(terms)}
+        n = len(ids)
+        idf = np.array([math.log((1 + n) / (1 + df[t])) + 1 for t in terms], dtype=np.float32)
+        lexical = csr([{vocab[t]: (1 + math.log(c)) * idf[vocab[t]] for t, c in w.items()} for w in words],
+                      len(vocab))
+        lexical = _l2_rows(lexical)
+        present = csr([{vocab[t]: 1.0 for t in w} for w in words], len(vocab))
+        kp_tokens = [
+            {t for p in given.get(i, []) for t in tokens(p) if t not in STOPWORDS} for i in ids
+        ]
+        kp_own = csr(
+            [{vocab[t]: 1.0 for t in kp if t in w} for kp, w in zip(kp_tokens, words)], len(vocab)
+        )
+        keys, names, attested = _phrase_vocabulary(store)
+        max_len = max((len(k.split()) for k in keys), default=1)
+        found = [find_phrases(text_keys(texts[i]), keys, max_len) for i in ids]
+        p = len(names)
+        matches = csr([{j: 1.0 for j in f} for f in found], p)
+        phrase_df = np.asarray(matches.sum(axis=0)).ravel()
+        phrase_idf = np.log((n + 1) / (phrase_df + 1)).astype(np.float32)
+        given_keys = [{keys[k] for k in (phrase_key(x) for x in given.get(i, [])) if k in keys} for i in ids]
+        own_only = csr(
+            [{j: 1.0 for j in f if j in g and attested[j] <= 1} for f, g in zip(found, given_keys)], p
+        )
+        author_lists = store.record_authors()
+        author_ids: dict[str, int] = {}
+        author_names: list[str] = []
+        author_rows = []
+        for i in ids:
+            row = {}
+            for key, name in author_lists.get(i, []):
+                if key not in author_ids:
+                    author_ids[key] = len(author_names)
+                    author_names.append(name)
+                row[author_ids[key]] = 1.0
+            author_rows.append(row)
+        return cls(
+            ids=ids, vectors=vectors, vocab=vocab, idf=idf, lexical=lexical, present=present,
+            kp_count=np.asarray((present.multiply(kp_own)).sum(axis=0)).ravel().astype(np.float32),
+            text_count=np.asarray(present.sum(axis=0)).ravel().astype(np.float32), kp_own=kp_own,
+            phrase_keys=keys, phrase_names=names, phrase_idf=phrase_idf, matches=matches,
+            own_only=own_only, authors=csr(author_rows, len(author_names)), author_names=author_names,
+            areas=[brief[i]["area"] for i in ids], titles=[brief[i]["title"] for i in ids],
+            concept_names=_named_concepts(store, ids),
+        )
+
+    # --- the query side ------------------------------------------------------------------------
+
+    def records_as_queries(self, rows: Sequence[int]) -> QuerySide:
+        """Corpus records as queries, each with its own keyphrases left out of every statistic."""
+        rows = list(rows)
+        present = self.present[rows]
+        kp_own = self.kp_own[rows]
+        keyness = present.multiply(self.kp_count) - kp_own
+        keyness = keyness.multiply(1.0 / self.text_count)  # (kp - own) / ((text - 1) + 1)
+        terms = _squared(keyness.multiply(self.idf))
+        concepts = (self.matches[rows] - self.own_only[rows]).multiply(self.phrase_idf**2)
+        return QuerySide(
+            vectors=self.vectors[rows], lexical=self.lexical[rows], terms=_csr(terms),
+            concepts=_csr(concepts), authors=self.authors[rows],
+        )
+
+    def texts_as_queries(self, texts: Sequence[str], vectors: np.ndarray) -> QuerySide:
+        """Texts from outside the corpus (a pasted abstract)."""
+        words = [Counter(content_tokens(t)) for t in texts]
+        v = len(self.vocab)
+        lexical = _l2_rows(csr([
+            {self.vocab[t]: (1 + math.log(c)) * self.idf[self.vocab[t]] for t, c in w.items() if t in self.vocab}
+            for w in words
+        ], v))
+        terms = csr([
+            {self.vocab[t]: (self.kp_count[self.vocab[t]] / (self.text_count[self.vocab[t]] + 1)
+                             * self.idf[self.vocab[t]]) ** 2 for t in w if t in self.vocab}
+            for w in words
+        ], v)
+        max_len = max((len(k.split()) for k in self.phrase_keys), default=1)
+        concepts = csr([
+            {j: float(self.phrase_idf[j] ** 2) for j in find_phrases(text_keys(t), self.phrase_keys, max_len)}
+            for t in texts
+        ], len(self.phrase_names))
+        return QuerySide(vectors=np.atleast_2d(vectors), lexical=lexical, terms=terms, concepts=concepts)
+
+    # --- scoring -------------------------------------------------------------------------------
+
+    def signals(self, q: QuerySide, cols: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+        """Raw signal matrices (queries x candidates) for the chosen candidate columns."""
+        sel = slice(None) if cols is None else list(cols)
+        out = {
+            "meaning": q.vectors @ self.vectors[sel].T,
+            "lexical": (q.lexical @ self.lexical[sel].T).toarray(),
+            "terms": (q.terms @ self.present[sel].T).toarray(),
+            "concepts": (q.concepts @ self.matches[sel].T).toarray(),
+        }
+        if q.authors is not None:
+            out["authors"] = (q.authors @ self.authors[sel].T).toarray()
+        else:
+            out["authors"] = np.zeros_like(out["meaning"])
+        return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
+
+    def fit_stats(self, sample: int = 256) -> dict[str, list[float]]:
+        """Mean and spread of each signal over record pairs (queries spread evenly over the ids)."""
+        n = len(self)
+        rows = sorted(set(np.linspace(0, n - 1, num=min(sample, n)).astype(int).tolist()))
+        sig = self.signals(self.records_as_queries(rows))
+        mask = np.ones((len(rows), n), dtype=bool)
+        mask[np.arange(len(rows)), rows] = False
+        stats = {}
+        for name in WEIGHTS:
+            values = sig[name][mask] if mask.any() else np.zeros(1)
+            stats[name] = [float(values.mean()), float(values.std()) or 1.0]
+        return stats
+
+    def combine(self, sig: dict[str, np.ndarray], stats: dict[str, list[float]]) -> np.ndarray:
+        score = np.zeros_like(sig["meaning"])
+        for name, weight in WEIGHTS.items():
+            mean, spread = stats[name]
+            score += weight * (sig[name] - mean) / (spread or 1.0)
+        score += AUTHOR_WEIGHT * np.minimum(sig["authors"], AUTHOR_CAP)
+        return score
+
+    def scores(self, q: QuerySide, stats: dict[str, list[float]], cols: Sequence[int] | None = None,
+               exclude: Sequence[int] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        sig = self.signals(q, cols)
+        score = self.combine(sig, stats)
+        if exclude is not None:
+            for r, c in enumerate(exclude):
+                if c is not None and c >= 0:
+                    score[r, c] = -np.inf
+        return score, sig
+
+    # --- reasons -------------------------------------------------------------------------------
+
+    def concepts_of(self, i: int) -> dict[str, float]:
+        """Concept name -> rarity for reasons: phrases in the text plus named concepts of any source."""
+        out: dict[str, float] = {}
+        row = self.matches[i]
+        for j in row.indices:
+            out[self.phrase_names[j]] = float(self.phrase_idf[j])
+        for name in self.concept_names.get(self.ids[i], ()):
+            key = phrase_key(name)
+            j = self.phrase_keys.get(key)
+            out.setdefault(self.phrase_names[j] if j is not None else name,
+                           float(self.phrase_idf[j]) if j is not None else 1.0)
+        return out
+
+    def reasons(self, q: int | None, c: int, sig: dict[str, np.ndarray], r: int, col: int,
+                query_concepts: dict[str, float] | None = None, query_area: str | None = None) -> list[str]:
+        """Why candidate c relates to query q (row r, column col of the signal matrices)."""
+        out = [f"meaning similarity {float(sig['meaning'][r, col]):.2f}"]
+        mine = query_concepts if query_concepts is not None else self.concepts_of(q) if q is not None else {}
+        theirs = self.concepts_of(c)
+        generic = math.log(10)  # a phrase in over a tenth of the corpus explains little
+        shared = sorted((x for x in set(mine) & set(theirs) if theirs[x] > generic),
+                        key=lambda x: (len(x.split()) == 1, -theirs[x], x))
+        shared = _drop_contained(shared)[:5]
+        if shared:
+            out.append("shared concepts: " + ", ".join(shared))
+        if q is not None:
+            common = set(self.authors[q].indices) & set(self.authors[c].indices)
+            if common:
+                names = sorted(self.author_names[a] for a in common)
+                out.append("shared authors: " + ", ".join(names[:5]) + (" and others" if len(names) > 5 else ""))
+            query_area = self.areas[q]
+        if query_area and self.areas[c] and query_area == self.areas[c]:
+            out.append(f"same area: {self.areas[c]}")
+        if not shared:
+            terms = self.shared_terms(q, c)
+            if terms:
+                out.append("shared terms: " + ", ".join(terms))
+        return out
+
+    def shared_terms(self, q: int | None, c: int, top: int = 3) -> list[str]:
+        if q is None:
+            return []
+        common = set(self.present[q].indices) & set(self.present[c].indices)
+        weight = {j: float(self.kp_count[j] / self.text_count[j] * self.idf[j]) for j in common}
+        best = sorted(weight, key=lambda j: (-weight[j], j))[:top]
+        terms = sorted(self.vocab, key=self.vocab.__getitem__) if best else []
+        return [terms[j] for j in best if weight[j] > 0]
+
+
+def _csr(matrix: Any) -> Any:
+    from scipy.sparse import csr_matrix
+
+    out = csr_matrix(matrix, dtype=np.float32)
+    out.eliminate_zeros()
+    return out
+
+
+def _squared(matrix: Any) -> Any:
+    m = _csr(matrix)
+    m.data = m.data**2
+    return m
+
+
+def _l2_rows(matrix: Any) -> Any:
+    m = _csr(matrix)
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return _csr(m.multiply(1.0 / norms[:, None]))
+
+
+def _drop_contained(names: list[str]) -> list[str]:
+    """'neural network' is not worth naming beside 'graph neural network'."""
+    keep = []
+    keys = {name: f" {phrase_key(name)} " for name in names}
+    for name in names:
+        if not any(name != other and keys[name] in keys[other] for other in names):
+            keep.append(name)
+    return keep
+
+
+def _phrase_vocabulary(store: Any) -> tuple[dict[str, int], list[str], list[int]]:
+    """Phrase keys -> index, display names, and how many records carry each (any source)."""
+    surface: dict[str, Counter[str]] = {}
+    carriers: dict[str, set[str]] = {}
+    for rid, phrase in store.conn.execute("SELECT record_id, phrase FROM keyphrases"):
+        key = phrase_key(phrase)
+        if key and len(key.split()) <= MAX_PHRASE_WORDS and key not in STOPWORDS:
+            surface.setdefault(key, Counter())[phrase.lower()] += 1
+            carriers.setdefault(key, set()).add(rid)
+    keys = sorted(surface)
+    names = [max(sorted(surface[k]), key=lambda s, k=k: surface[k][s]) for k in keys]
+    return {k: j for j, k in enumerate(keys)}, names, [len(carriers[k]) for k in keys]
+
+
+def _named_concepts(store: Any, ids: Iterable[str]) -> dict[str, set[str]]:
+    names = store.record_concept_names()
+    return {i: set().union(*names[i].values()) for i in ids if i in names}
+
+
+# --- building and reading ------------------------------------------------------------------------
+
+
+_CACHE: dict[tuple[str, str, int], Corpus] = {}
+
+
+def corpus_for(store: Any, config: Config) -> Corpus:
+    """The store's Corpus, cached per process while the store's embeddings and records hold."""
+    from .embed import store_embedder
+
+    model = store_embedder(store, config).name if store.get_meta("embedder_spec") else config.embedder
+    key = (store.path, store.embedding_state(model) + _records_state(store), len(WEIGHTS))
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = Corpus.from_store(store, config)
+    return _CACHE[key]
+
+
+def _records_state(store: Any) -> str:
+    row = store.conn.execute(
+        "SELECT count(*), max(updated_at), (SELECT count(*) FROM keyphrases),"
+        " (SELECT count(*) FROM record_concepts), (SELECT count(*) FROM authorship) FROM records"
+    ).fetchone()
+    return ":".join(str(x) for x in row)
+
+
+def load_state(store: Any) -> dict[str, Any] | None:
+    data = store.get_artifact(STATE_ARTIFACT)
+    return None if data is None else json.loads(data.decode())
+
+
+def top_connections(corpus: Corpus, rows: Sequence[int], stats: dict[str, list[float]],
+                    k: int) -> dict[str, list[tuple[str, float, list[str]]]]:
+    """Ranked (other id, score, reasons) for each query row, ties broken by id."""
+    out: dict[str, list[tuple[str, float, list[str]]]] = {}
+    rows = list(rows)
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        score, sig = corpus.scores(corpus.records_as_queries(chunk), stats, exclude=chunk)
+        idx, vals = top_k_rows(score, k)
+        for r, q in enumerate(chunk):
+            out[corpus.ids[q]] = [
+                (corpus.ids[c], round(float(v), 4), corpus.reasons(q, c, sig, r, c))
+                for c, v in zip(idx[r], vals[r])
+                if np.isfinite(v)
+            ]
+    return out
+
+
+class ConnectionsStep:
+    """Compute the connections that are missing or stale, and only those."""
+
+    name = "connections"
+
+    def __init__(self, config: Config):
+        self.config = config
+
+    def run(self, ctx: Any) -> dict[str, int]:
+        store, k = ctx.store, self.config.connections_k
+        corpus = corpus_for(store, self.config)
+        n = len(corpus)
+        k_eff = min(k, n - 1)
+        state = load_state(store)
+        model = store.get_meta("embedder")
+        full = (
+            bool(getattr(ctx, "full", False)) or state is None or state.get("version") != VERSION
+            or state.get("model") != model or state.get("k") != k or n > state.get("n", 0) * REFIT_GROWTH
+            or state.get("weights") != WEIGHTS
+        )
+        if full:
+            stats = corpus.fit_stats()
+            dirty = set(corpus.ids)
+        else:
+            stats = state["stats"]
+            dirty = store.stale_connection_ids() | store.short_connection_ids(k_eff)
+        affected = set() if full else self._affected(store, corpus, dirty, stats, k_eff)
+        todo = sorted((dirty | affected) & set(corpus.pos))
+        results = top_connections(corpus, [corpus.pos[i] for i in todo], stats, k_eff)
+        with store.transaction():
+            if full:
+                store.clear_connections()
+                store.forget_connection_state()
+            for rid in todo:
+                store.replace_connections(rid, results.get(rid, []))
+            store.mark_connections_fresh(todo)
+            if full:
+                new_state = {"version": VERSION, "model": model, "k": k, "n": n, "stats": stats,
+                             "weights": WEIGHTS}
+                store.put_artifact(STATE_ARTIFACT, json.dumps(new_state, sort_keys=True).encode())
+        return {"computed": len(dirty & set(corpus.pos)), "updated": len(affected - dirty),
+                "unchanged": n - len(todo)}
+
+    def _affected(self, store: Any, corpus: Corpus, dirty: set[str], stats: dict[str, list[float]],
+                  k: int) -> set[str]:
+        """Untouched records whose lists a dirty record now enters, or that point at one."""
+        if not dirty:
+            return set()
+        cols = [corpus.pos[i] for i in sorted(dirty) if i in corpus.pos]
+        affected = store.ids_connected_to(dirty) - dirty
+        kth = store.kth_connection_scores(k)
+        others = [i for i, rid in enumerate(corpus.ids) if rid not in dirty]
+        for start in range(0, len(others), CHUNK):
+            chunk = others[start : start + CHUNK]
+            score, _ = corpus.scores(corpus.records_as_queries(chunk), stats, cols=cols)
+            best = score.max(axis=1) if score.size else np.zeros(len(chunk))
+            for r, q in enumerate(chunk):
+                rid = corpus.ids[q]
+                if best[r] > kth.get(rid, -np.inf):
+                    affected.add(rid)
+        return affected
+
+
+def step(config: Config) -> ConnectionsStep:
+    return ConnectionsStep(config)
+
+
+def related(store: Any, record_id: str | None = None, text: str | None = None, limit: int = 10,
+            config: Config | None = None) -> list[dict[str, Any]]:
+    """The records most related to a stored record or to a pasted text: [{id, title, score, reasons}].
+
+    For a record with stored connections (and `limit` within them) this reads them; otherwise it
+    scores against the corpus on the spot, exactly as the build would.
+    """
+    config = config or Config()
+    if (record_id is None) == (text is None):
+        raise LandscapeError("related: give a record id or --text, not both")
+    limit = max(1, int(limit))
+    if record_id is not None:
+        if store.record_brief([record_id]) == {}:
+            raise LandscapeError(f"no record with id {record_id!r}")
+        stored = store.get_connections(record_id, limit)
+        state = load_state(store)
+        fresh = record_id not in store.stale_connection_ids() if stored else False
+        if stored and fresh and (len(stored) >= limit or state and state.get("k", 0) >= limit):
+            return stored
+    corpus = corpus_for(store, config)
+    state = load_state(store)
+    stats = state["stats"] if state and state.get("weights") == WEIGHTS else corpus.fit_stats()
+    if record_id is not None:
+        if record_id not in corpus.pos:
+            raise LandscapeError(f"{record_id}: not embedded yet (run `landscape build`)")
+        q = corpus.pos[record_id]
+        rows = top_connections(corpus, [q], stats, min(limit, len(corpus) - 1))[record_id]
+        return [{"id": oid, "title": corpus.titles[corpus.pos[oid]], "score": s, "reasons": r}
+                for oid, s, r in rows]
+    return related_to_text(store, corpus, str(text), stats, limit, config)
+
+
+def related_to_text(store: Any, corpus: Corpus, text: str, stats: dict[str, list[float]], limit: int,
+                    config: Config) -> list[dict[str, Any]]:
+    from .embed import store_embedder
+
+    if not text.strip():
+        raise LandscapeError("related --text: expected some text, found nothing")
+    vector = store_embedder(store, config).encode([text[:20_000]])
+    q = corpus.texts_as_queries([text[:20_000]], vector)
+    score, sig = corpus.scores(q, stats)
+    idx, vals = top_k_rows(score, min(limit, len(corpus)))
+    max_len = max((len(k.split()) for k in corpus.phrase_keys), default=1)
+    mine = {corpus.phrase_names[j]: float(corpus.phrase_idf[j])
+            for j in find_phrases(text_keys(text), corpus.phrase_keys, max_len)}
+    return [
+        {"id": corpus.ids[c], "title": corpus.titles[c], "score": round(float(v), 4),
+         "reasons": corpus.reasons(None, c, sig, 0, c, query_concepts=mine)}
+        for c, v in zip(idx[0], vals[0])
+    ]
