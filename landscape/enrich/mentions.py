@@ -1,0 +1,201 @@
+"""Talks anchored to the papers they discuss: each talk section linked to its top papers.
+
+A section's score against a paper combines closeness of meaning (the section's own embedding
+against the paper's) with the concepts both name, weighted by how rare each concept is
+(IDF), so a section about stellar streams and dark matter meets the stellar-stream papers
+and not every dark-matter paper. The reasons list names the shared concepts, then the
+similarity. Section vectors are cached by content (artifact `mentions.vectors`), so adding
+papers relinks talks without re-embedding them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from ..config import Config
+from ..text import content_hash, strip_accents
+from .embed import get_embedder, record_embeddings
+
+VECTORS_ARTIFACT = "mentions.vectors"
+SIGNATURE_ARTIFACT = "mentions.signature"
+TOP = 5
+DENSE_WEIGHT = 0.55
+CONCEPT_WEIGHT = 0.45
+_WORD = re.compile(r"[a-z0-9]+")
+_MATH = re.compile(r"\$\$.*?\$\$|\$[^$]*\$", re.S)
+
+
+def norm_token(word: str) -> str:
+    """Lowercase token with a plain plural dropped: 'streams' and 'stream' meet."""
+    if len(word) > 3 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def norm_tokens(text: str) -> list[str]:
+    text = _MATH.sub(" ", strip_accents(text).lower())
+    return [norm_token(w) for w in _WORD.findall(text)]
+
+
+class ConceptMatcher:
+    """Finds the store's concepts (by any alias) in free text, plural and hyphen insensitive."""
+
+    def __init__(self, vocabulary: dict[str, list[str]], max_words: int = 6):
+        self.phrases: dict[tuple[str, ...], str] = {}
+        for name, aliases in sorted(vocabulary.items()):
+            for alias in aliases:
+                key = tuple(norm_tokens(alias))
+                if key and len(key) <= max_words and (len(key) > 1 or len(key[0]) > 3):
+                    self.phrases.setdefault(key, name)
+        self.max_words = max((len(k) for k in self.phrases), default=1)
+
+    def find(self, text: str) -> Counter[str]:
+        words = norm_tokens(text)
+        found: Counter[str] = Counter()
+        for i in range(len(words)):
+            for n in range(min(self.max_words, len(words) - i), 0, -1):
+                name = self.phrases.get(tuple(words[i : i + n]))
+                if name is not None:
+                    found[name] += 1
+                    break
+        return found
+
+
+def concept_idf(concept_sets: dict[str, set[str]]) -> dict[str, float]:
+    df: Counter[str] = Counter()
+    for names in concept_sets.values():
+        df.update(names)
+    n = max(1, len(concept_sets))
+    return {c: math.log((n + 1) / (k + 0.5)) for c, k in df.items()}
+
+
+def section_text(section: dict[str, Any]) -> str:
+    return f"{section['title']}. {section['text']}".strip()
+
+
+def section_key(section: dict[str, Any], model: str) -> str:
+    return content_hash(model, section_text(section))
+
+
+def load_vectors(raw: bytes | None) -> dict[str, np.ndarray]:
+    if raw is None:
+        return {}
+    with np.load(io.BytesIO(raw)) as data:
+        keys = json.loads(data["keys"].tobytes().decode())
+        return dict(zip(keys, data["vectors"]))
+
+
+def save_vectors(vectors: dict[str, np.ndarray]) -> bytes:
+    keys = sorted(vectors)
+    buf = io.BytesIO()
+    matrix = np.vstack([vectors[k] for k in keys]) if keys else np.zeros((0, 1), dtype=np.float32)
+    np.savez_compressed(buf, keys=np.frombuffer(json.dumps(keys).encode(), dtype=np.uint8), vectors=matrix)
+    return buf.getvalue()
+
+
+def rank_papers(
+    sec_vec: np.ndarray,
+    sec_concepts: set[str],
+    paper_ids: list[str],
+    paper_matrix: np.ndarray,
+    paper_concepts: dict[str, set[str]],
+    idf: dict[str, float],
+    top: int = TOP,
+) -> list[dict[str, Any]]:
+    """The papers a section discusses, best first, with the concepts they share as reasons."""
+    dense = paper_matrix @ sec_vec
+    mass = sum(idf.get(c, 0.0) for c in sec_concepts) or 1.0
+    concept = np.array(
+        [sum(idf.get(c, 0.0) for c in sec_concepts & paper_concepts.get(pid, set())) / mass for pid in paper_ids]
+    )
+    scores = DENSE_WEIGHT * dense + CONCEPT_WEIGHT * np.minimum(concept, 1.0)
+    order = sorted(range(len(paper_ids)), key=lambda i: (-scores[i], paper_ids[i]))[:top]
+    out = []
+    for i in order:
+        shared = sorted(sec_concepts & paper_concepts.get(paper_ids[i], set()), key=lambda c: (-idf.get(c, 0), c))
+        reasons = [f"shared concepts: {', '.join(shared[:4])}"] if shared else []
+        reasons.append(f"similar in meaning ({float(dense[i]):.2f})")
+        out.append({"id": paper_ids[i], "score": round(float(scores[i]), 4), "reasons": reasons, "shared": shared})
+    return out
+
+
+def paper_concept_sets(store: Any, matcher: ConceptMatcher, rows: dict[str, dict[str, Any]], ids: list[str]) -> dict[str, set[str]]:
+    """Each paper's concepts: those stored for it and those its title and abstract name."""
+    stored = store.ls_record_concept_names(ids)
+    return {
+        pid: set(stored.get(pid, [])) | set(matcher.find(f"{rows[pid]['title']}. {rows[pid]['abstract']}"))
+        for pid in ids
+    }
+
+
+class MentionsStep:
+    name = "mentions"
+
+    def __init__(self, config: Config):
+        self.config = config
+
+    def run(self, ctx: Any) -> dict[str, int]:
+        store = ctx.store
+        sections = store.ls_talk_sections()
+        if not sections:
+            return {"talks": 0, "sections": 0}
+        ids, X = record_embeddings(store, self.config)
+        rows = {r["id"]: r for r in store.ls_rows()}
+        paper_idx = [i for i, rid in enumerate(ids) if rows[rid]["kind"] == "paper"]
+        paper_ids = [ids[i] for i in paper_idx]
+        model = store.get_meta("embedder") or self.config.embedder
+        signature = content_hash(model, *(rows[p]["content_hash"] for p in paper_ids),
+                                 *(section_key(s, model) for s in sections), store.ls_concepts_signature())
+        if store.ls_get_artifact(SIGNATURE_ARTIFACT) == signature.encode() and not getattr(ctx, "full", False):
+            return {"talks": len({s["record_id"] for s in sections}), "sections": 0, "unchanged": len(sections)}
+        vectors = self._section_vectors(ctx, sections, model)
+        matcher = ConceptMatcher(store.ls_concept_vocabulary())
+        paper_concepts = paper_concept_sets(store, matcher, rows, paper_ids)
+        idf = concept_idf(paper_concepts)
+        links: dict[str, dict[int, list[dict[str, Any]]]] = {}
+        for s in sections:
+            found = set(matcher.find(section_text(s)))
+            ranked = rank_papers(vectors[section_key(s, model)], found, paper_ids, X[paper_idx], paper_concepts, idf)
+            links.setdefault(s["record_id"], {})[s["position"]] = ranked
+        with store.transaction():
+            for talk_id, by_section in links.items():
+                store.ls_replace_section_links(talk_id, by_section)
+            store.ls_put_artifact(SIGNATURE_ARTIFACT, signature.encode())
+        return {"talks": len(links), "sections": len(sections)}
+
+    def _section_vectors(self, ctx: Any, sections: list[dict[str, Any]], model: str) -> dict[str, np.ndarray]:
+        """Section embeddings by content key, embedding only the ones not cached."""
+        store = ctx.store
+        cached = load_vectors(store.ls_get_artifact(VECTORS_ARTIFACT))
+        wanted = {section_key(s, model): section_text(s) for s in sections}
+        missing = [k for k in wanted if k not in cached]
+        if missing:
+            embedder = ctx.cache.get("embedder") if hasattr(ctx, "cache") else None
+            if embedder is None or getattr(embedder, "name", None) != model:
+                embedder = get_embedder(self.config.embedder, self.config)
+            for key, vec in zip(missing, embedder.encode([wanted[k] for k in missing])):
+                cached[key] = np.asarray(vec, dtype=np.float32)
+        kept = {k: cached[k] for k in wanted}
+        if missing or len(kept) != len(cached):
+            with store.transaction():
+                store.ls_put_artifact(VECTORS_ARTIFACT, save_vectors(kept))
+        return kept
+
+
+def step(config: Config) -> MentionsStep:
+    return MentionsStep(config)
+
+
+def section_concepts(store: Any) -> dict[tuple[str, int], set[str]]:
+    """The concepts each talk section names (for measuring how well links are explained)."""
+    matcher = ConceptMatcher(store.ls_concept_vocabulary())
+    return {(s["record_id"], s["position"]): set(matcher.find(section_text(s))) for s in store.ls_talk_sections()}

@@ -1,0 +1,382 @@
+"""Topics: the field's regions, found as communities of the kNN graph of the embeddings.
+
+Clustering: Leiden (leidenalg) on the cosine kNN graph by default; HDBSCAN, agglomerative
+(Ward) and Louvain (networkx) are there to measure against (`bench/topics.py`). Every method
+is seeded, records are ordered by id and topics numbered by size, so the same corpus always
+gives the same topics. Communities smaller than `min_topic_size` are dissolved: their members
+are *outliers*, assigned to the nearest topic centre and flagged.
+
+Labels: 2 to 4 words from the topic's most distinctive concepts (class-based TF-IDF over the
+records' concepts), falling back to distinctive words of titles and abstracts. A topic is
+nested under the area most of its papers belong to.
+
+Incremental: the topic centres are kept (artifact `topics.model`); a record added later is
+assigned to its nearest centre without touching the others. The whole corpus is reclustered
+when more than `recluster_fraction` of it is new or changed, on `build --relayout`, or when
+the embedder changes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..config import Config
+from ..text import content_tokens
+from .embed import record_embeddings
+
+MODEL_ARTIFACT = "topics.model"
+METHODS = ("leiden", "louvain", "hdbscan", "agglomerative")
+
+
+@dataclass
+class TopicSettings:
+    method: str = "leiden"
+    k: int = 10
+    resolution: float = 2.5
+    min_topic_size: int = 5
+    recluster_fraction: float = 0.1
+
+    @classmethod
+    def from_config(cls, config: Config) -> TopicSettings:
+        extra = config.extra.get("topics", {}) if isinstance(config.extra, dict) else {}
+        return cls(**{k: v for k, v in extra.items() if k in cls.__dataclass_fields__})
+
+
+# --- clustering -------------------------------------------------------------------------
+
+
+def knn_graph(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and cosine similarities of each row's k nearest rows (rows L2-normalised)."""
+    n = X.shape[0]
+    k = max(1, min(k, n - 1))
+    idx = np.zeros((n, k), dtype=np.int64)
+    sims = np.zeros((n, k), dtype=np.float32)
+    for start in range(0, n, 2048):
+        block = X[start : start + 2048] @ X.T
+        for i in range(block.shape[0]):
+            block[i, start + i] = -np.inf
+        part = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        part_sims = np.take_along_axis(block, part, axis=1)
+        order = np.lexsort((part, -part_sims), axis=1)
+        idx[start : start + len(block)] = np.take_along_axis(part, order, axis=1)
+        sims[start : start + len(block)] = np.take_along_axis(part_sims, order, axis=1)
+    return idx, sims
+
+
+def graph_edges(idx: np.ndarray, sims: np.ndarray) -> tuple[list[tuple[int, int]], list[float]]:
+    """The symmetric kNN graph as a sorted edge list with positive weights."""
+    weights: dict[tuple[int, int], float] = {}
+    for i in range(idx.shape[0]):
+        for j, s in zip(idx[i], sims[i]):
+            a, b = (i, int(j)) if i < j else (int(j), i)
+            weights[(a, b)] = max(weights.get((a, b), 0.0), max(float(s), 1e-6))
+    edges = sorted(weights)
+    return edges, [weights[e] for e in edges]
+
+
+def leiden_labels(X: np.ndarray, settings: TopicSettings, seed: int) -> np.ndarray:
+    try:
+        import igraph
+        import leidenalg
+    except ImportError:
+        from ..models import LandscapeError
+
+        raise LandscapeError("topic method leiden needs: pip install leidenalg igraph (or set topics.method)") from None
+    edges, weights = graph_edges(*knn_graph(X, settings.k))
+    graph = igraph.Graph(n=X.shape[0], edges=edges)
+    part = leidenalg.find_partition(
+        graph, leidenalg.RBConfigurationVertexPartition, weights=weights,
+        resolution_parameter=settings.resolution, seed=seed, n_iterations=-1,
+    )
+    return np.asarray(part.membership, dtype=np.int64)
+
+
+def louvain_labels(X: np.ndarray, settings: TopicSettings, seed: int) -> np.ndarray:
+    import networkx as nx
+
+    edges, weights = graph_edges(*knn_graph(X, settings.k))
+    graph = nx.Graph()
+    graph.add_nodes_from(range(X.shape[0]))
+    graph.add_weighted_edges_from((a, b, w) for (a, b), w in zip(edges, weights))
+    labels = np.zeros(X.shape[0], dtype=np.int64)
+    communities = nx.community.louvain_communities(graph, resolution=settings.resolution, seed=seed)
+    for c, members in enumerate(sorted(communities, key=lambda m: (-len(m), min(m)))):
+        labels[list(members)] = c
+    return labels
+
+
+def hdbscan_labels(X: np.ndarray, settings: TopicSettings, seed: int) -> np.ndarray:
+    from sklearn.cluster import HDBSCAN
+    from sklearn.decomposition import PCA
+
+    reduced = PCA(n_components=min(20, X.shape[0] - 1, X.shape[1]), random_state=seed).fit_transform(X)
+    return HDBSCAN(min_cluster_size=settings.min_topic_size, min_samples=3).fit_predict(reduced)
+
+
+def agglomerative_labels(X: np.ndarray, settings: TopicSettings, seed: int) -> np.ndarray:
+    from sklearn.cluster import AgglomerativeClustering
+
+    n_clusters = max(2, round(math.sqrt(X.shape[0] / 2) * settings.resolution))
+    return AgglomerativeClustering(n_clusters=min(n_clusters, X.shape[0]), linkage="ward").fit_predict(X)
+
+
+CLUSTERERS = {
+    "leiden": leiden_labels,
+    "louvain": louvain_labels,
+    "hdbscan": hdbscan_labels,
+    "agglomerative": agglomerative_labels,
+}
+
+
+def cluster(X: np.ndarray, settings: TopicSettings, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Topic of each row (0 = largest topic) and whether the row is an outlier.
+
+    Rows of communities smaller than min_topic_size, and noise of HDBSCAN, are outliers,
+    given the topic whose centre is nearest.
+    """
+    if settings.method not in CLUSTERERS:
+        from ..models import LandscapeError
+
+        raise LandscapeError(f"topics.method: expected one of {', '.join(METHODS)}, found {settings.method!r}")
+    if X.shape[0] < 2 * settings.min_topic_size:
+        return np.zeros(X.shape[0], dtype=np.int64), np.zeros(X.shape[0], dtype=bool)
+    raw = CLUSTERERS[settings.method](X, settings, seed)
+    sizes = Counter(int(c) for c in raw if c >= 0)
+    kept = [c for c, n in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])) if n >= settings.min_topic_size]
+    if not kept:
+        return np.zeros(X.shape[0], dtype=np.int64), np.zeros(X.shape[0], dtype=bool)
+    renumber = {c: i for i, c in enumerate(kept)}
+    labels = np.array([renumber.get(int(c), -1) for c in raw], dtype=np.int64)
+    outlier = labels < 0
+    centres = centroids(X, labels, len(kept))
+    if outlier.any():
+        labels[outlier] = np.argmax(X[outlier] @ centres.T, axis=1)
+    return labels, outlier
+
+
+def centroids(X: np.ndarray, labels: np.ndarray, n_topics: int) -> np.ndarray:
+    """Normalised mean embedding of each topic's (non-negative label) rows."""
+    out = np.zeros((n_topics, X.shape[1]), dtype=np.float32)
+    for t in range(n_topics):
+        members = X[labels == t]
+        if len(members):
+            out[t] = members.mean(axis=0)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+# --- labels -----------------------------------------------------------------------------
+
+
+def ctfidf(groups: list[Counter[str]], min_count: int = 2) -> list[list[tuple[str, float]]]:
+    """Class-based TF-IDF: per group, terms ranked by frequency in it over frequency everywhere."""
+    total: Counter[str] = Counter()
+    for g in groups:
+        total.update(g)
+    avg = sum(sum(g.values()) for g in groups) / max(1, len(groups))
+    ranked = []
+    for g in groups:
+        size = max(1, sum(g.values()))
+        scores = [
+            (term, (n / size) * math.log(1 + avg / total[term]))
+            for term, n in g.items()
+            if n >= min_count
+        ]
+        ranked.append(sorted(scores, key=lambda ts: (-ts[1], ts[0])))
+    return ranked
+
+
+def topic_label(concepts: list[tuple[str, float]], terms: list[tuple[str, float]], taken: set[str]) -> str:
+    """2 to 4 words: the most distinctive concept, joined by a second one or a word when short."""
+    phrases = [c for c, _ in concepts if 1 <= len(c.split()) <= 4] + [t for t, _ in terms]
+    for first_i, first in enumerate(phrases):
+        words = first.split()
+        label = first
+        if len(words) < 2 or first in taken:
+            extra = next(
+                (p for p in phrases[first_i + 1 :]
+                 if len(words) + len(p.split()) <= 4 and not set(p.split()) & set(words)),
+                None,
+            )
+            if extra is None:
+                continue
+            label = f"{first}, {extra}"
+        if label not in taken:
+            return label
+    return "miscellaneous"
+
+
+def record_tokens(row: dict[str, Any]) -> list[str]:
+    return content_tokens(f"{row.get('title') or ''} {row.get('abstract') or ''}")
+
+
+def describe_topics(
+    ids: list[str],
+    X: np.ndarray,
+    labels: np.ndarray,
+    outlier: np.ndarray,
+    rows: dict[str, dict[str, Any]],
+    concepts: dict[str, list[str]],
+) -> list[dict[str, Any]]:
+    """Each topic's id, label, area, size and extra (top concepts, terms, papers, area share)."""
+    n_topics = int(labels.max()) + 1 if len(labels) else 0
+    centres = centroids(X, np.where(outlier, -1, labels), n_topics)
+    concept_groups = [Counter() for _ in range(n_topics)]
+    term_groups = [Counter() for _ in range(n_topics)]
+    for i, rid in enumerate(ids):
+        t = int(labels[i])
+        concept_groups[t].update(set(concepts.get(rid, [])))
+        term_groups[t].update(set(record_tokens(rows[rid])))
+    concept_rank = ctfidf(concept_groups)
+    term_rank = ctfidf(term_groups)
+    topics, taken = [], set()
+    for t in range(n_topics):
+        members = [i for i in range(len(ids)) if labels[i] == t]
+        central = sorted(members, key=lambda i: (-float(X[i] @ centres[t]), ids[i]))
+        areas = Counter(rows[ids[i]]["area"] for i in members if rows[ids[i]].get("area"))
+        area, area_n = areas.most_common(1)[0] if areas else (None, 0)
+        label = topic_label(concept_rank[t], term_rank[t], taken)
+        taken.add(label)
+        top_concepts = [c for c, _ in concept_rank[t][:8]] or [c for c, _ in concept_groups[t].most_common(8)]
+        topics.append({
+            "id": t,
+            "label": label,
+            "area": area,
+            "size": len(members),
+            "extra": {
+                "top_concepts": top_concepts,
+                "top_terms": [w for w, _ in term_rank[t][:10]],
+                "top_papers": [ids[i] for i in central if rows[ids[i]]["kind"] == "paper"][:5],
+                "area_share": round(area_n / max(1, sum(areas.values())), 3),
+                "areas": dict(areas.most_common()),
+                "outliers": int(sum(bool(outlier[i]) for i in members)),
+            },
+        })
+    return topics
+
+
+# --- the build step ---------------------------------------------------------------------
+
+
+def save_model(centres: np.ndarray, info: dict[str, Any]) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, centres=centres, info=np.frombuffer(json.dumps(info).encode(), dtype=np.uint8))
+    return buf.getvalue()
+
+
+def load_model(raw: bytes | None) -> tuple[np.ndarray, dict[str, Any]] | None:
+    if raw is None:
+        return None
+    with np.load(io.BytesIO(raw)) as data:
+        return data["centres"], json.loads(data["info"].tobytes().decode())
+
+
+def outlier_thresholds(X: np.ndarray, labels: np.ndarray, outlier: np.ndarray, centres: np.ndarray) -> list[float]:
+    """Per topic, the similarity to its centre below which a record is an outlier (mean - 2 sd)."""
+    out = []
+    for t in range(len(centres)):
+        sims = X[(labels == t) & ~outlier] @ centres[t]
+        out.append(float(sims.mean() - 2 * sims.std()) if len(sims) > 1 else -1.0)
+    return out
+
+
+class TopicsStep:
+    name = "topics"
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.settings = TopicSettings.from_config(config)
+
+    def run(self, ctx: Any) -> dict[str, int]:
+        store = ctx.store
+        ids, X = record_embeddings(store, self.config)
+        if not ids:
+            return {"topics": 0, "assigned": 0}
+        rows = {r["id"]: r for r in store.ls_rows()}
+        model = load_model(store.ls_get_artifact(MODEL_ARTIFACT))
+        embedder = store.get_meta("embedder") or self.config.embedder
+        assigned = store.ls_topic_assignments()
+        if model is not None and not (ctx.relayout or getattr(ctx, "full", False)):
+            centres, info = model
+            hashes = info.get("hashes", {})
+            pending = [i for i, rid in enumerate(ids) if rid not in assigned or hashes.get(rid) != rows[rid]["content_hash"]]
+            small = len(pending) <= self.settings.recluster_fraction * max(1, len(hashes))
+            if info.get("embedder") == embedder and info.get("settings") == vars(self.settings) and small:
+                return self._assign(store, ids, X, rows, pending, centres, info, assigned)
+        return self._recluster(store, ids, X, rows, embedder)
+
+    def _recluster(self, store: Any, ids: list[str], X: np.ndarray, rows: dict[str, Any], embedder: str) -> dict[str, int]:
+        papers = [i for i, rid in enumerate(ids) if rows[rid]["kind"] != "talk"] or list(range(len(ids)))
+        labels_p, outlier_p = cluster(X[papers], self.settings, self.config.seed)
+        n_topics = int(labels_p.max()) + 1
+        centres = centroids(X[papers], np.where(outlier_p, -1, labels_p), n_topics)
+        labels = np.argmax(X @ centres.T, axis=1)
+        outlier = np.ones(len(ids), dtype=bool)
+        labels[papers], outlier[papers] = labels_p, outlier_p
+        thresholds = outlier_thresholds(X, labels, outlier, centres)
+        scores = np.einsum("ij,ij->i", X, centres[labels])
+        outlier |= scores < np.asarray(thresholds)[labels]
+        concepts = store.ls_record_concept_names()
+        topics = describe_topics(ids, X, labels, outlier, rows, concepts)
+        info = {
+            "embedder": embedder,
+            "settings": vars(self.settings),
+            "thresholds": thresholds,
+            "hashes": {rid: rows[rid]["content_hash"] for rid in ids},
+        }
+        with store.transaction():
+            store.ls_replace_topics(
+                topics, [(rid, int(labels[i]), bool(outlier[i]), float(scores[i])) for i, rid in enumerate(ids)]
+            )
+            store.ls_put_artifact(MODEL_ARTIFACT, save_model(centres, info))
+        return {"topics": n_topics, "clustered": len(ids), "outliers": int(outlier.sum()), "assigned": 0}
+
+    def _assign(self, store, ids, X, rows, pending, centres, info, assigned) -> dict[str, int]:
+        """Newcomers join their nearest topic; far ones are flagged as outliers."""
+        stale = store.ls_delete_stale_topic_rows(ids) if set(assigned) - set(ids) else 0
+        if not pending and not stale:
+            return {"topics": len(centres), "assigned": 0, "unchanged": len(ids)}
+        sims = X[pending] @ centres.T
+        best = np.argmax(sims, axis=1)
+        thresholds = info["thresholds"]
+        rows_out = []
+        for j, i in enumerate(pending):
+            t = int(best[j])
+            s = float(sims[j, t])
+            far = s < thresholds[t] or rows[ids[i]]["kind"] == "talk"
+            rows_out.append((ids[i], t, far, s))
+            info["hashes"][ids[i]] = rows[ids[i]]["content_hash"]
+        with store.transaction():
+            store.ls_put_record_topics(rows_out)
+            store.ls_refresh_topic_sizes()
+            store.ls_put_artifact(MODEL_ARTIFACT, save_model(centres, info))
+        return {"topics": len(centres), "assigned": len(pending), "unchanged": len(ids) - len(pending)}
+
+
+def step(config: Config) -> TopicsStep:
+    return TopicsStep(config)
+
+
+def topics_listing(store: Any, top_papers: int = 5) -> list[dict[str, Any]]:
+    """What `landscape topics` shows: id, label, area, size, top concepts, top papers."""
+    titles = {r["id"]: r["title"] for r in store.ls_rows()}
+    out = []
+    for t in store.ls_topic_rows():
+        extra = t["extra"]
+        out.append({
+            "id": t["id"],
+            "label": t["label"],
+            "area": t["area"],
+            "size": t["size"],
+            "outliers": extra.get("outliers", 0),
+            "top_concepts": extra.get("top_concepts", [])[:6],
+            "top_terms": extra.get("top_terms", [])[:6],
+            "top_papers": [{"id": p, "title": titles.get(p)} for p in extra.get("top_papers", [])[:top_papers]],
+        })
+    return out
