@@ -85,10 +85,8 @@ def leiden_labels(X: np.ndarray, settings: TopicSettings, seed: int) -> np.ndarr
     try:
         import igraph
         import leidenalg
-    except ImportError:
-        from ..models import LandscapeError
-
-        raise LandscapeError("topic method leiden needs: pip install leidenalg igraph (or set topics.method)") from None
+    except ImportError:  # the ml extra brings them; without it, the next best graph method
+        return louvain_labels(X, settings, seed)
     edges, weights = graph_edges(*knn_graph(X, settings.k))
     graph = igraph.Graph(n=X.shape[0], edges=edges)
     part = leidenalg.find_partition(
