@@ -117,11 +117,19 @@ class _Groups:
         root = self.find(i)
         return [j for j in self.parent if self.find(j) == root]
 
-    def fits(self, a: int, b: int) -> bool:
+    def fits(self, a: int, b: int, nickname: bool = True) -> bool:
+        """Every name of a's group agrees with every name of b's (nicknames only if allowed)."""
+        allowed = {"strong", "initials", "nickname"} if nickname else {"strong", "initials"}
         return all(
-            given_match(split_name(self.names[x])[0], split_name(self.names[y])[0])
+            given_match(split_name(self.names[x])[0], split_name(self.names[y])[0]) in allowed
             for x in self.members(a) for y in self.members(b)
         )
+
+    def only_fit(self, a: int, ids: list[int]) -> int | None:
+        """The one other group among ids that a's group fits without nicknames, if exactly one."""
+        roots = {self.find(b) for b in ids} - {self.find(a)}
+        fitting = [r for r in sorted(roots) if self.fits(a, r, nickname=False)]
+        return fitting[0] if len(fitting) == 1 else None
 
     def union(self, a: int, b: int) -> None:
         ra, rb = self.find(a), self.find(b)
@@ -156,10 +164,9 @@ def merge_variants(names: dict[int, str], coauthors: dict[int, set[int]]) -> dic
         while changed:
             changed = False
             for a in ids:
-                roots = {groups.find(b) for b in ids if groups.find(b) != groups.find(a)}
-                fitting = [r for r in sorted(roots) if groups.fits(a, r)]
-                if len(fitting) == 1:
-                    groups.union(a, fitting[0])
+                other = groups.only_fit(a, ids)
+                if other is not None and groups.only_fit(other, ids) == groups.find(a):
+                    groups.union(a, other)
                     changed = True
     return {aid: groups.find(aid) for aid in names}
 
@@ -183,7 +190,7 @@ def people(store: Any) -> tuple[dict[int, Person], dict[str, list[int]]]:
         p = out.setdefault(pid, Person(key="", name="", variants=[], author_ids=set()))
         p.author_ids.add(aid)
     for p in out.values():
-        forms = sorted(p.author_ids, key=lambda a: (-len(names[a]), -uses[a], names[a]))
+        forms = sorted(p.author_ids, key=lambda a: (-_full_given(names[a]), -len(names[a]), -uses[a], names[a]))
         p.name = names[forms[0]]
         p.key = keys[forms[0]]
         p.variants = sorted(names[a] for a in p.author_ids if a != forms[0])
@@ -196,6 +203,11 @@ def people(store: Any) -> tuple[dict[int, Person], dict[str, list[int]]]:
                 out[person_of[aid]].records.add(rid)
         record_people[rid] = seen
     return out, record_people
+
+
+def _full_given(name: str) -> int:
+    """How many given names are spelled out: the display form is the fullest one."""
+    return sum(1 for g in split_name(name)[0] if len(g) > 1)
 
 
 def find_person(persons: dict[int, Person], query: str) -> Person:
