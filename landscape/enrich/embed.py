@@ -64,6 +64,7 @@ class SentenceTransformerEmbedder:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             try:
                 import torch
                 from sentence_transformers import SentenceTransformer
@@ -75,6 +76,7 @@ class SentenceTransformerEmbedder:
             torch.set_num_threads(max(1, os.cpu_count() or 1))
             if not os.path.isdir(self.path):
                 raise LandscapeError(f"{self.path}: no such model directory")
+            _quiet_transformers()
             self._model = SentenceTransformer(self.path, device="cpu")
             self._model.max_seq_length = min(self._model.max_seq_length or MAX_SEQ_LENGTH, MAX_SEQ_LENGTH)
         return self._model
@@ -86,17 +88,29 @@ class SentenceTransformerEmbedder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        model = self.model
         import torch
 
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         with torch.inference_mode():
-            vectors = self.model.encode(
+            vectors = model.encode(
                 [texts[i] for i in order], batch_size=self.batch_size, normalize_embeddings=True,
                 convert_to_numpy=True, show_progress_bar=False,
             )
         out = np.empty_like(vectors, dtype=np.float32)
         out[order] = vectors
         return out
+
+
+def _quiet_transformers() -> None:
+    """No weight-loading progress bars on the user's terminal."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
 
 
 def analyse(text: str) -> list[str]:

@@ -245,3 +245,21 @@ class SemanticMixin:
 
     def forget_connection_state(self) -> None:
         self.conn.execute("DELETE FROM connection_state")
+
+    def filtered_ids(self, area: str | None = None, kind: str | None = None, since: str | None = None,
+                     until: str | None = None, author: str | None = None) -> set[str] | None:
+        """Ids passing the filters, or None when no filter is set (everything passes)."""
+        if not any((area, kind, since, until, author)):
+            return None
+        where, args = self._filters(area, kind, since, until, author)  # type: ignore[attr-defined]
+        return {r[0] for r in self.conn.execute(f"SELECT id FROM records {where}", args)}
+
+    def abstracts(self, ids: Iterable[str]) -> dict[str, str]:
+        ids = list(ids)
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            out.update(self.conn.execute(
+                f"SELECT id, abstract FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall())
+        return out

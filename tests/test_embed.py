@@ -1,0 +1,155 @@
+"""Embedders: the real MiniLM model, the torch-free tfidf fallback, incremental embedding."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from landscape.config import Config
+from landscape.enrich.embed import TfidfModel, embed_missing, get_embedder
+from landscape.store import Store
+
+from .conftest import LISTING, ROOT, cli_json, run_cli
+
+_HEADER = re.compile(
+    r"^(Theoretical Physics|Experimental Physics|Foundational AI|Astrophysics) [A-Z][a-z]{2} \d{1,2}, \d{4}$"
+)
+
+
+def write_listing(path: Path, first: int, last: int | None = None) -> Path:
+    """The real listing cut to entries [first, last): page chrome kept, so ingest reads it as usual."""
+    lines = LISTING.read_text(encoding="utf-8").splitlines()
+    starts = [i for i, line in enumerate(lines) if _HEADER.match(line)]
+    chrome = lines[: starts[0]]
+    end = starts[last] if last is not None and last < len(starts) else len(lines)
+    path.write_text("\n".join(chrome + lines[starts[first] : end]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory) -> Path:
+    """40 real papers, built with the default embedder (the model loads once per process)."""
+    tmp = tmp_path_factory.mktemp("embed")
+    db = tmp / "landscape.db"
+    run_cli("ingest", write_listing(tmp / "listing40.txt", 0, 40), db=db)
+    run_cli("build", "--only", "embed", db=db)
+    return db
+
+
+def test_minilm_vectors_are_normalised_and_mean_something():
+    embedder = get_embedder("minilm", Config())
+    vectors = embedder.encode([
+        "Stellar streams in the Milky Way constrain dark matter substructure.",
+        "Tidal debris of disrupted globular clusters traces the Galactic halo.",
+        "A quantum error-correcting code for superconducting qubits.",
+        "",
+    ])
+    assert vectors.dtype == np.float32 and vectors.shape == (4, 384)
+    assert np.allclose(np.linalg.norm(vectors[:3], axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.1
+
+
+def test_order_of_texts_does_not_change_their_vectors():
+    embedder = get_embedder("minilm", Config())
+    texts = ["short text", "a much longer text about normalizing flows and simulation-based inference " * 5]
+    forward, backward = embedder.encode(texts), embedder.encode(texts[::-1])
+    assert np.allclose(forward, backward[::-1], atol=1e-5)
+
+
+def test_build_records_the_model_and_never_reembeds_unchanged_records(small_db):
+    with Store(small_db) as store:
+        assert store.get_meta("embedder") == "all-MiniLM-L6-v2"
+        assert store.count_to_embed("all-MiniLM-L6-v2") == 0
+    again = cli_json("build", "--only", "embed", db=small_db)
+    assert again[0]["embedded"] == 0 and again[0]["unchanged"] == 40
+
+
+def test_a_model_change_reembeds_everything(tmp_path, small_db):
+    db = tmp_path / "copy.db"
+    with Store(small_db) as src, Store(db) as dst:
+        src.conn.backup(dst.conn)
+    steps = cli_json("build", "--only", "embed", "--embedder", "tfidf", db=db)
+    assert steps[0]["embedded"] == 40
+    with Store(db) as store:
+        assert store.get_meta("embedder").startswith("tfidf-")
+        assert store.get_meta("embedder_spec") == "tfidf"
+
+
+def test_embedding_streams_in_batches(tmp_path):
+    db = tmp_path / "l.db"
+    run_cli("ingest", write_listing(tmp_path / "l.txt", 0, 40), db=db)
+    with Store(db) as store:
+        embedder = get_embedder("tfidf", Config(), store=store)
+        written = []
+        done = embed_missing(store, embedder, batch=16, on_batch=written.append)
+        assert done == 40 and written == [16, 32, 40]
+        assert embed_missing(store, embedder, batch=16) == 0
+
+
+def test_tfidf_model_round_trips_as_plain_arrays():
+    texts = ["normalizing flows for inference", "dark matter halos and streams", "flows of dark energy"] * 5
+    model = TfidfModel.fit(texts, dim=4)
+    again = TfidfModel.from_bytes(model.to_bytes())  # np.load(allow_pickle=False) inside
+    assert np.allclose(model.transform(texts), again.transform(texts))
+
+
+def test_a_missing_model_directory_is_one_clear_error(tmp_path, small_db):
+    result = run_cli("build", "--only", "embed", "--embedder", f"sentence-transformers:{tmp_path}/nope",
+                     db=small_db, expect=2)
+    assert "no such model directory" in result.output
+
+
+BLOCK_TORCH = """
+import sys
+
+class NotInstalled:
+    # as if torch and the libraries built on it were not installed
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "sentence_transformers", "transformers"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, NotInstalled())
+from landscape.cli import main
+main(sys.argv[1:])
+"""
+
+
+def run_without_torch(*args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", BLOCK_TORCH, *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_tfidf_embedder_works_without_torch(tmp_path):
+    db = str(tmp_path / "notorch.db")
+    run_without_torch("ingest", str(write_listing(tmp_path / "l.txt", 0, 40)), "--db", db)
+    run_without_torch("build", "--only", "embed", "--only", "connections", "--embedder", "tfidf", "--db", db)
+    first = json.loads(run_without_torch("list", "--limit", "1", "--json", "--db", db))[0]["id"]
+    related = json.loads(run_without_torch("related", first, "--json", "--db", db))
+    assert len(related) == 10 and all(r["id"] != first for r in related)
+    assert related[0]["reasons"][0].startswith("meaning similarity")
+    hits = json.loads(run_without_torch("search", "neural network", "--json", "--db", db))
+    assert hits
+    pasted = json.loads(run_without_torch("related", "--text", "dark matter and galaxies", "--json", "--db", db))
+    assert len(pasted) == 10
+    with Store(db) as store:
+        assert store.get_meta("embedder").startswith("tfidf-")
+
+
+def test_minilm_without_torch_says_what_to_install(tmp_path):
+    db = str(tmp_path / "notorch.db")
+    run_without_torch("ingest", str(write_listing(tmp_path / "l.txt", 0, 3)), "--db", db)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", BLOCK_TORCH, "build", "--only", "embed", "--db", db],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 2
+    assert "needs torch" in proc.stderr and "--embedder tfidf" in proc.stderr
