@@ -168,4 +168,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "fts_rowid",
+        """
+        CREATE TABLE fts_copy AS SELECT r.rowid AS rid, f.id, f.title, f.abstract, f.keyphrases, f.authors
+            FROM records_fts f JOIN records r ON r.id = f.id;
+        DELETE FROM records_fts;
+        INSERT INTO records_fts (rowid, id, title, abstract, keyphrases, authors)
+            SELECT rid, id, title, abstract, keyphrases, authors FROM fts_copy;
+        DROP TABLE fts_copy;
+        """,
+    ),
 ]
