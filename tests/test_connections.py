@@ -1,0 +1,151 @@
+"""Connections: top-k related records with readable reasons, built incrementally and stably."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from landscape.enrich.connections import related
+from landscape.store import Store
+
+from .conftest import cli_json, run_cli
+from .test_embed import write_listing
+
+BUILD = ("build", "--only", "embed", "--only", "connections")
+
+
+def built_store(tmp: Path, first: int, last: int, name: str = "landscape.db") -> Path:
+    db = tmp / name
+    run_cli("ingest", write_listing(tmp / f"{name}.txt", first, last), db=db)
+    run_cli(*BUILD, db=db)
+    return db
+
+
+@pytest.fixture(scope="module")
+def built40(tmp_path_factory) -> Path:
+    """40 real papers with MiniLM embeddings and connections."""
+    return built_store(tmp_path_factory.mktemp("conn"), 0, 40)
+
+
+def ids_of(db: Path) -> list[str]:
+    return sorted(r["id"] for r in cli_json("list", db=db))
+
+
+def test_every_record_gets_ten_explained_connections(built40):
+    for rid in ids_of(built40):
+        conns = cli_json("related", rid, db=built40)
+        assert len(conns) == 10
+        assert rid not in {c["id"] for c in conns}
+        assert [c["score"] for c in conns] == sorted((c["score"] for c in conns), reverse=True)
+        for c in conns:
+            assert set(c) == {"id", "title", "score", "reasons"} and c["title"]
+            assert c["reasons"][0].startswith("meaning similarity 0.")
+
+
+def test_reasons_name_real_shared_authors_and_areas(built40):
+    records = {r["id"]: r for r in cli_json("list", db=built40)}
+    named_authors = 0
+    for rid, rec in records.items():
+        for c in cli_json("related", rid, db=built40):
+            other = records[c["id"]]
+            for reason in c["reasons"]:
+                if reason.startswith("shared authors: "):
+                    names = reason.removeprefix("shared authors: ").removesuffix(" and others").split(", ")
+                    assert set(names) <= set(rec["authors"]) & set(other["authors"])
+                    named_authors += 1
+                if reason.startswith("same area: "):
+                    assert rec["area"] == other["area"] == reason.removeprefix("same area: ")
+            assert ("same area: " + str(rec["area"]) in c["reasons"]) == (rec["area"] == other["area"])
+    assert named_authors > 0
+
+
+def test_shared_concepts_occur_in_both_texts(built40):
+    records = {r["id"]: r for r in cli_json("list", db=built40)}
+    seen = 0
+    for rid in list(records)[:10]:
+        for c in cli_json("related", rid, db=built40):
+            for reason in c["reasons"]:
+                if reason.startswith("shared concepts: "):
+                    for concept in reason.removeprefix("shared concepts: ").split(", "):
+                        head = concept.split()[0][:5]
+                        for rec in (records[rid], records[c["id"]]):
+                            assert head in (rec["title"] + " " + rec["abstract"]).lower(), (concept, rec["id"])
+                        seen += 1
+    assert seen > 0
+
+
+def test_limit_and_text_mode(built40):
+    rid = ids_of(built40)[0]
+    assert len(cli_json("related", rid, "--limit", "3", db=built40)) == 3
+    assert len(cli_json("related", rid, "--limit", "25", db=built40)) == 25
+    pasted = cli_json("related", "--text", "Stellar streams and dark matter subhalos in the Milky Way",
+                      "--limit", "5", db=built40)
+    assert len(pasted) == 5 and all(r["reasons"] for r in pasted)
+    out = run_cli("related", rid, "--limit", "2", db=built40).output
+    assert "meaning similarity" in out
+
+
+def test_related_errors_are_one_line(built40):
+    assert "no record with id" in run_cli("related", "nope", db=built40, expect=2).output
+    assert "expected a record id or --text" in run_cli("related", db=built40, expect=2).output
+    assert "expected some text" in run_cli("related", "--text", "   ", db=built40, expect=2).output
+
+
+def test_library_function_matches_the_cli(built40):
+    rid = ids_of(built40)[3]
+    with Store(built40) as store:
+        assert related(store, record_id=rid, limit=10) == cli_json("related", rid, db=built40)
+
+
+def test_same_input_gives_same_connections(tmp_path, built40):
+    again = built_store(tmp_path, 0, 40)
+    with Store(built40) as a, Store(again) as b:
+        assert a.table_dump("connections") == b.table_dump("connections")
+
+
+def test_adding_records_embeds_and_connects_only_what_is_needed(tmp_path, built40):
+    db = tmp_path / "grown.db"
+    with Store(built40) as src, Store(db) as dst:
+        src.conn.backup(dst.conn)
+        before = {rid: dst.get_connections(rid) for rid in ids_of(db)}
+    run_cli("ingest", write_listing(tmp_path / "more.txt", 40, 50), db=db)
+    steps = {s["step"]: s for s in cli_json(*BUILD, db=db)}
+    assert steps["embed"]["embedded"] == 10 and steps["embed"]["unchanged"] == 40
+    assert steps["connections"]["computed"] == 10
+    with Store(db) as store:
+        after = {rid: store.get_connections(rid) for rid in ids_of(db)}
+        new = set(after) - set(before)
+        assert len(new) == 10 and all(len(after[r]) == 10 for r in after)
+        linking = {r for r in before if {c["id"] for c in after[r]} & new}
+        assert linking, "some old record should now link to a newcomer"
+        changed = {r for r in before if before[r] != after[r]}
+        assert linking <= changed and len(changed) == steps["connections"]["updated"]
+    nothing = {s["step"]: s for s in cli_json(*BUILD, db=db)}
+    assert nothing["embed"]["embedded"] == 0 and nothing["connections"]["computed"] == 0
+    assert nothing["connections"]["updated"] == 0
+
+
+def test_rankings_ignore_the_query_papers_own_keyphrases_and_area(tmp_path, built40):
+    """A paper that loses its keyphrases and area is connected exactly as before.
+
+    Scored live against the store's fitted normalising constants: the paper's own keyphrases
+    are left out of every per-word and per-phrase statistic when it is the query.
+    """
+    from landscape.config import Config
+    from landscape.enrich.connections import corpus_for, load_state, top_connections
+
+    with Store(built40) as store:
+        victims = [rid for rid, phrases in store.record_given_phrases().items() if phrases][:3]
+        original = {rid: store.get_connections(rid) for rid in victims}
+    for n, rid in enumerate(victims):
+        db = tmp_path / f"wiped{n}.db"
+        with Store(built40) as src, Store(db) as store:
+            src.conn.backup(store.conn)
+            with store.transaction():
+                store.set_keyphrases(rid, [], "given")
+                store.conn.execute("UPDATE records SET area = NULL, area_source = NULL WHERE id = ?", (rid,))
+            assert cli_json("show", rid, db=db)["keyphrases"] == []
+            corpus = corpus_for(store, Config())
+            live = top_connections(corpus, [corpus.pos[rid]], load_state(store)["stats"], 10)[rid]
+        assert [(oid, score) for oid, score, _ in live] == [(c["id"], c["score"]) for c in original[rid]]
