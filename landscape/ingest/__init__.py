@@ -74,59 +74,101 @@ def ingest_paths(
     """Ingest files into the store, one transaction per file.
 
     Without skip_bad the first bad record aborts the whole run with its ParseError and
-    nothing of that file is written; files before it stay ingested.
+    nothing of that file is written; files before it stay ingested. With skip_bad the good
+    records land and every bad record (or unreadable file) is listed in the report.
     """
+    if fmt != "auto":
+        parser_for(fmt)  # an unknown --format fails before anything is read
     report = IngestReport()
     for path in iter_files(paths):
-        if path.is_file() and path.stat().st_size == 0:
+        if _is_empty(path):
             report.files.append(FileReport(str(path), fmt, note="empty file, nothing to ingest"))
             continue
-        report.files.append(_ingest_file(store, path, fmt, skip_bad, on_record))
+        try:
+            report.files.append(_ingest_file(store, path, fmt, skip_bad, on_record))
+        except ParseError as exc:
+            if not skip_bad:
+                raise
+            report.files.append(FileReport(str(path), fmt, bad=[str(exc)], note="skipped: nothing read"))
     if report.total("new") or report.total("changed"):
         with store.transaction():
             split_keyphrase_lines(store)
     return report
 
 
+def _is_empty(path: Path) -> bool:
+    """No bytes, or only whitespace (checked for small files only)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    if size == 0:
+        return True
+    if size > 4096 or not path.is_file():
+        return False
+    try:
+        return not path.read_bytes().strip()
+    except OSError:
+        return False
+
+
 def _ingest_file(
-    store: Store, path: Path, fmt: str, skip_bad: bool, on_record: Callable[[str], None] | None
+    store: Store, path: Path, fmt: str, skip_bad: bool, on_record: Callable[[str], None] | None,
+    batch_size: int = 500,
 ) -> FileReport:
     with store.transaction():
         used, records = parse_file(path, fmt)
         file_report = FileReport(str(path), used)
+        batch: list[Record] = []
         for item in records:
             if isinstance(item, BadRecord):
                 if not skip_bad:
                     raise item.error
                 file_report.bad.append(str(item.error))
                 continue
-            status = store.upsert_record(item)
-            setattr(file_report, status, getattr(file_report, status) + 1)
-            if on_record:
-                on_record(status)
+            batch.append(item)
+            if len(batch) >= batch_size:
+                _write_batch(store, batch, file_report, on_record)
+                batch = []
+        _write_batch(store, batch, file_report, on_record)
     return file_report
 
 
-def split_keyphrase_lines(store: Store, max_fit: int = 20000) -> int:
+def _write_batch(
+    store: Store, batch: list[Record], report: FileReport, on_record: Callable[[str], None] | None
+) -> None:
+    for status in store.upsert_records(batch):
+        setattr(report, status, getattr(report, status) + 1)
+        if on_record:
+            on_record(status)
+
+
+def split_keyphrase_lines(store: Store, max_fit: int = 3000, batch: int = 2000) -> int:
     """Re-split every given keyphrase line with a vocabulary mined from the store's corpus.
 
     Returns how many records' phrases changed. Deterministic for a given corpus, so running it
-    again after an ingest that changed nothing changes nothing.
+    again after an ingest that changed nothing changes nothing. The vocabulary is fitted on an
+    evenly spaced sample of at most max_fit lines (phrases recur, so a sample finds them).
     """
-    rows = [tuple(r) for r in store.keyphrase_lines()]
-    if not rows:
+    total = store.count_keyphrase_lines()
+    if not total:
         return 0
-    rows.sort()
-    step = max(1, len(rows) // max_fit)
-    segmenter = PhraseSegmenter().fit((line, text) for _, line, text in rows[::step])
-    current = store.given_keyphrases()
+    step = max(1, total // max_fit)
+    sample = [(line, text) for i, (_, line, text) in enumerate(store.keyphrase_lines()) if i % step == 0]
+    segmenter = PhraseSegmenter().fit(sample)
+    del sample
     changed = 0
-    for rid, line, text in rows:
+    pending: list[tuple[str, list[str]]] = []
+    for rid, line, text, current in store.keyphrase_lines_with_phrases():
         phrases = segmenter.segment(line, text)
-        if phrases != current.get(rid):
-            store.set_keyphrases(rid, phrases, "given")
-            changed += 1
-    return changed
+        if phrases != current:
+            pending.append((rid, phrases))
+        if len(pending) >= batch:
+            store.set_keyphrases_many(pending, "given", reindex=False)
+            changed += len(pending)
+            pending = []
+    store.set_keyphrases_many(pending, "given", reindex=False)
+    return changed + len(pending)
 
 
 __all__ += ["ParseError", "listing"]

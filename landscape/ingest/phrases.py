@@ -19,6 +19,7 @@ MAX_WORDS = 4
 _SPLIT_TEXT = re.compile(r"[.,;:()\[\]{}!?\"$]+")
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-'/+]*")
 # prior over phrase length in words: keyphrases are mostly two or three words
+RARE = 5
 LENGTH_PRIOR = {1: 0.25, 2: 0.45, 3: 0.22, 4: 0.08}
 
 
@@ -40,6 +41,55 @@ def text_ngrams(text: str) -> set[str]:
     return grams
 
 
+def _attested_anywhere(candidates: Counter[str], texts: Iterable[str]) -> set[str]:
+    """Candidate grams found as running text in any of the texts.
+
+    Only positions whose word starts some candidate are tried, so a long abstract costs a
+    dictionary lookup per word rather than every one of its n-grams.
+    """
+    by_first: dict[str, set[int]] = {}
+    for gram in candidates:
+        ws = gram.split(" ")
+        by_first.setdefault(ws[0], set()).add(len(ws))
+    attested: set[str] = set()
+    for text in texts:
+        for chunk in _SPLIT_TEXT.split(text.lower()):
+            ws = _WORD.findall(chunk)
+            for i, w in enumerate(ws):
+                lengths = by_first.get(w)
+                if not lengths:
+                    continue
+                for n in lengths:
+                    if i + n <= len(ws):
+                        gram = " ".join(ws[i : i + n])
+                        if gram in candidates:
+                            attested.add(gram)
+    return attested
+
+
+def attested_in(grams: set[str], text: str) -> frozenset[str]:
+    """Which of these multi-word grams occur as running text (whole words, no punctuation
+    between them). Checking a line's few dozen grams is much cheaper than listing every
+    n-gram of a long abstract."""
+    lowered = text.lower()
+    return frozenset(g for g in grams if _occurs(g, lowered))
+
+
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-'/+")
+
+
+def _occurs(gram: str, text: str) -> bool:
+    start = text.find(gram)
+    while start >= 0:
+        end = start + len(gram)
+        if (start == 0 or text[start - 1] not in _WORD_CHARS) and (
+            end == len(text) or text[end] not in _WORD_CHARS
+        ):
+            return True
+        start = text.find(gram, start + 1)
+    return False
+
+
 class PhraseSegmenter:
     def __init__(self, iterations: int = 3, alpha: float = 20.0, min_unattested: int = 4):
         self.min_unattested = min_unattested
@@ -48,6 +98,7 @@ class PhraseSegmenter:
         self.counts: Counter[str] = Counter()
         self.word_p: dict[str, float] = {}
         self.total = 1.0
+        self._memo: dict[tuple[str, frozenset[str]], list[str]] = {}
 
     def fit(self, pairs: Iterable[tuple[str, str]]) -> PhraseSegmenter:
         """Learn from (keyphrase line, title and abstract) pairs of the corpus."""
@@ -59,9 +110,7 @@ class PhraseSegmenter:
             lines.append(ws)
             candidates.update(set(_ngrams(ws, 2, MAX_WORDS)))
             texts.append(text)
-        attested: set[str] = set()
-        for text in texts:
-            attested.update(g for g in text_ngrams(text) if g in candidates)
+        attested = _attested_anywhere(candidates, texts)
         words = Counter(w for ws in lines for w in ws)
         total_words = sum(words.values()) or 1
         self.word_p = {w: c / total_words for w, c in words.items()}
@@ -71,10 +120,12 @@ class PhraseSegmenter:
         )
         self.counts.update(words)
         self._renormalise()
+        distinct = Counter(tuple(ws) for ws in lines)
         for _ in range(self.iterations):
             new: Counter[str] = Counter()
-            for ws in lines:
-                new.update(self._viterbi(ws, frozenset()))
+            for ws, times in distinct.items():
+                for gram in self._viterbi(list(ws), frozenset()):
+                    new[gram] += times
             self.counts = new
             self._renormalise()
         return self
@@ -109,5 +160,15 @@ class PhraseSegmenter:
         return out[::-1]
 
     def segment(self, line: str, text: str = "") -> list[str]:
-        own = frozenset(text_ngrams(text)) if text else frozenset()
-        return list(dict.fromkeys(self._viterbi(_words(line), own)))
+        ws = _words(line)
+        # the record's own text adds one to a gram's count: only worth looking up for grams
+        # the corpus has rarely seen (for the rest one more makes no difference to the split)
+        rare = {g for g in _ngrams(ws, 2, MAX_WORDS) if self.counts.get(g, 0) < RARE}
+        own = attested_in(rare, text) if text and rare else frozenset()
+        key = (line, own)
+        cached = self._memo.get(key)
+        if cached is None:
+            cached = list(dict.fromkeys(self._viterbi(ws, own)))
+            if len(self._memo) < 100_000:
+                self._memo[key] = cached
+        return list(cached)

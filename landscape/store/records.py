@@ -20,6 +20,26 @@ def record_content_hash(rec: Record) -> str:
     return content_hash(rec.title or "", rec.abstract, *(f"{s.title}\n{s.text}" for s in rec.sections))
 
 
+def _record_row(rec: Record, norm: str, now: str) -> tuple[Any, ...]:
+    return (
+        rec.id, rec.kind, rec.title, int(rec.title_derived), display_title(rec),
+        norm or rec.id, int(rec.authors_truncated), rec.date, rec.area,
+        "given" if rec.area else None, rec.abstract, rec.keyphrase_line,
+        "given" if rec.keyphrases else None, json.dumps(rec.extra, sort_keys=True),
+        record_content_hash(rec), now, now,
+    )
+
+
+def _fts_row(rec: Record, phrases: list[str] | None = None) -> tuple[str, ...]:
+    """(id, id, title, body, keyphrases, authors): the FTS columns of a record."""
+    phrases = rec.keyphrases if phrases is None else phrases
+    body = rec.abstract + "".join(f"\n{s.title}\n{s.text}" for s in rec.sections)
+    return (
+        rec.id, rec.id, display_title(rec), body,
+        "; ".join(phrases) or (rec.keyphrase_line or ""), ", ".join(rec.authors),
+    )
+
+
 def display_title(rec: Record) -> str:
     """The title to show: the given one, else one derived from the abstract's first sentence."""
     if rec.title:
@@ -56,6 +76,89 @@ class RecordsMixin:
             return "unchanged"
         self._update(existing, merged)
         return "changed"
+
+    def upsert_records(self, records: list[Record]) -> list[str]:
+        """upsert_record for a batch: records new to the store (the common case of a first
+        ingest) are written with one statement per table; the rest merge one by one."""
+        norms = [
+            normalise_title(r.title or "") if r.title and not r.title_derived else "" for r in records
+        ]
+        known_ids = self._existing("id", [r.id for r in records])
+        known_norms = self._existing("norm_title", [n for n in norms if n])
+        statuses: list[str] = []
+        fresh: list[tuple[Record, str]] = []
+        batch_ids: set[str] = set()
+        batch_norms: set[str] = set()
+        for rec, norm in zip(records, norms):
+            clash = rec.id in known_ids or rec.id in batch_ids or (
+                norm and (norm in known_norms or norm in batch_norms)
+            )
+            if clash:
+                self._insert_many(fresh)
+                known_ids |= batch_ids
+                known_norms |= batch_norms
+                fresh, batch_ids, batch_norms = [], set(), set()
+                known_ids.add(rec.id)
+                statuses.append(self.upsert_record(rec))
+                if norm:
+                    known_norms.add(norm)
+                continue
+            fresh.append((rec, norm))
+            batch_ids.add(rec.id)
+            if norm:
+                batch_norms.add(norm)
+            statuses.append("new")
+        self._insert_many(fresh)
+        return statuses
+
+    def _existing(self, column: str, values: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(values), 500):
+            chunk = values[start : start + 500]
+            found.update(
+                r[0] for r in self.conn.execute(
+                    f"SELECT {column} FROM records WHERE {column} IN ({','.join('?' * len(chunk))})", chunk
+                )
+            )
+        return found
+
+    def _insert_many(self, items: list[tuple[Record, str]]) -> None:
+        """Insert records known to be new, one executemany per table."""
+        if not items:
+            return
+        now = now_iso()
+        self.conn.executemany(
+            "INSERT INTO records (id, kind, title, title_derived, display_title, norm_title,"
+            " authors_truncated, date, area, area_source, abstract, keyphrase_line,"
+            " keyphrases_source, extra, content_hash, created_at, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [_record_row(rec, norm, now) for rec, norm in items],
+        )
+        self.conn.executemany(
+            "INSERT INTO authorship (record_id, position, author_id) VALUES (?,?,?)",
+            [(rec.id, i, self._author_id(a)) for rec, _ in items for i, a in enumerate(rec.authors)],
+        )
+        self.conn.executemany(
+            "INSERT INTO keyphrases (record_id, position, phrase, source) VALUES (?,?,?,'given')",
+            [(rec.id, i, p) for rec, _ in items for i, p in enumerate(rec.keyphrases)],
+        )
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO sources (record_id, path, format, line, ingested_at, extra)"
+            " VALUES (?,?,?,?,?,?)",
+            [
+                (rec.id, s.path, s.format, s.line, s.ingested_at or now, json.dumps(s.extra, sort_keys=True))
+                for rec, _ in items for s in rec.sources
+            ],
+        )
+        self.conn.executemany(
+            "INSERT INTO sections (record_id, position, title, text, summary) VALUES (?,?,?,?,?)",
+            [(rec.id, i, x.title, x.text, x.summary) for rec, _ in items for i, x in enumerate(rec.sections)],
+        )
+        self.conn.executemany(
+            "INSERT INTO records_fts (rowid, id, title, abstract, keyphrases, authors)"
+            " VALUES ((SELECT rowid FROM records WHERE id = ?),?,?,?,?,?)",
+            [_fts_row(rec) for rec, _ in items],
+        )
 
     def _update(self, existing: Record, merged: Record) -> None:
         """Rewrite a changed record in place: enrichment rows keyed on it (embeddings,
@@ -98,24 +201,18 @@ class RecordsMixin:
 
     def _insert(self, rec: Record, norm: str) -> None:
         now = now_iso()
-        self.conn.execute(
+        cur = self.conn.execute(
             "INSERT INTO records (id, kind, title, title_derived, display_title, norm_title,"
             " authors_truncated, date, area, area_source, abstract, keyphrase_line,"
             " keyphrases_source, extra, content_hash, created_at, updated_at)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                rec.id, rec.kind, rec.title, int(rec.title_derived), display_title(rec),
-                norm or rec.id, int(rec.authors_truncated), rec.date, rec.area,
-                "given" if rec.area else None, rec.abstract, rec.keyphrase_line,
-                "given" if rec.keyphrases else None, json.dumps(rec.extra, sort_keys=True),
-                record_content_hash(rec), now, now,
-            ),
+            _record_row(rec, norm, now),
         )
         self._insert_authorship(rec.id, rec.authors)
         self._insert_keyphrases(rec.id, rec.keyphrases)
         self._insert_sources(rec.id, rec.sources)
         self._insert_sections(rec.id, rec.sections)
-        self._index_fts(rec)
+        self._index_fts(rec, cur.lastrowid)
 
     def _insert_authorship(self, rid: str, authors: list[str]) -> None:
         self.conn.executemany(
@@ -146,19 +243,23 @@ class RecordsMixin:
             [(rid, i, s.title, s.text, s.summary) for i, s in enumerate(sections)],
         )
 
-    def _index_fts(self, rec: Record) -> None:
-        self.conn.execute("DELETE FROM records_fts WHERE id = ?", (rec.id,))
-        phrases = self.conn.execute(
-            "SELECT phrase FROM keyphrases WHERE record_id = ? ORDER BY position", (rec.id,)
-        ).fetchall()
-        body = rec.abstract + "".join(f"\n{s.title}\n{s.text}" for s in rec.sections)
+    def _index_fts(self, rec: Record, new_rowid: int | None = None) -> None:
+        """(Re)index one record; FTS rows share the records row's rowid, so this is a lookup,
+        not a scan (the FTS id column is unindexed). new_rowid: a record just inserted."""
+        rowid = new_rowid
+        if rowid is None:
+            rowid = self.conn.execute("SELECT rowid FROM records WHERE id = ?", (rec.id,)).fetchone()[0]
+            self.conn.execute("DELETE FROM records_fts WHERE rowid = ?", (rowid,))
+        phrases = rec.keyphrases
+        if not phrases and new_rowid is None:
+            phrases = [
+                p[0] for p in self.conn.execute(
+                    "SELECT phrase FROM keyphrases WHERE record_id = ? ORDER BY position", (rec.id,)
+                )
+            ]
         self.conn.execute(
-            "INSERT INTO records_fts (id, title, abstract, keyphrases, authors) VALUES (?,?,?,?,?)",
-            (
-                rec.id, display_title(rec), body,
-                "; ".join(p[0] for p in phrases) or (rec.keyphrase_line or ""),
-                ", ".join(rec.authors),
-            ),
+            "INSERT INTO records_fts (rowid, id, title, abstract, keyphrases, authors) VALUES (?,?,?,?,?,?)",
+            (rowid, *_fts_row(rec, phrases)[1:]),
         )
 
     def _author_id(self, name: str) -> int:
@@ -177,25 +278,71 @@ class RecordsMixin:
         return author_id
 
     def set_keyphrases(self, record_id: str, phrases: list[str], source: str) -> None:
-        self.conn.execute("DELETE FROM keyphrases WHERE record_id = ?", (record_id,))
+        self.set_keyphrases_many([(record_id, phrases)], source)
+
+    def set_keyphrases_many(
+        self, items: Iterable[tuple[str, list[str]]], source: str, reindex: bool = True
+    ) -> None:
+        """Replace the keyphrases of many records at once, and their FTS keyphrase column.
+
+        reindex=False skips the FTS update: right for re-splitting a given keyphrase line,
+        whose words (all FTS sees) do not change, and FTS5 updates re-tokenise whole rows.
+        """
+        items = list(items)
+        ids = [(rid,) for rid, _ in items]
+        self.conn.executemany("DELETE FROM keyphrases WHERE record_id = ?", ids)
         self.conn.executemany(
             "INSERT INTO keyphrases (record_id, position, phrase, source) VALUES (?,?,?,?)",
-            [(record_id, i, p, source) for i, p in enumerate(phrases)],
+            [(rid, i, p, source) for rid, phrases in items for i, p in enumerate(phrases)],
         )
-        self.conn.execute(
-            "UPDATE records SET keyphrases_source = ? WHERE id = ?", (source if phrases else None, record_id)
+        self.conn.executemany(
+            "UPDATE records SET keyphrases_source = ? WHERE id = ?",
+            [(source if phrases else None, rid) for rid, phrases in items],
         )
-        rec = self.get_record(record_id)
-        if rec is not None:
-            self._index_fts(rec)
+        if not reindex:
+            return
+        self.conn.executemany(
+            "UPDATE records_fts SET keyphrases = coalesce(nullif(?, ''), "
+            "(SELECT coalesce(keyphrase_line, '') FROM records WHERE id = ?))"
+            " WHERE rowid = (SELECT rowid FROM records WHERE id = ?)",
+            [("; ".join(phrases), rid, rid) for rid, phrases in items],
+        )
 
     def keyphrase_lines(self) -> Iterator[tuple[str, str, str]]:
-        """(id, keyphrase_line, text) of every record with a given keyphrase line."""
-        cur = self.conn.execute(
-            "SELECT id, keyphrase_line, coalesce(title, '') || '. ' || abstract FROM records"
-            " WHERE keyphrase_line IS NOT NULL AND keyphrase_line != ''"
-        )
-        yield from cur
+        """(id, keyphrase_line, text) of every record with a given keyphrase line, in id order."""
+        for rid, line, text, _ in self.keyphrase_lines_with_phrases(with_phrases=False):
+            yield rid, line, text
+
+    def count_keyphrase_lines(self) -> int:
+        return self.conn.execute(
+            "SELECT count(*) FROM records WHERE keyphrase_line IS NOT NULL AND keyphrase_line != ''"
+        ).fetchone()[0]
+
+    def keyphrase_lines_with_phrases(
+        self, with_phrases: bool = True, batch: int = 2000
+    ) -> Iterator[tuple[str, str, str, list[str]]]:
+        """(id, line, text, current given phrases), streamed in id order in batches, so the
+        caller may write between batches."""
+        last = ""
+        while True:
+            rows = self.conn.execute(
+                "SELECT id, keyphrase_line, coalesce(title, '') || '. ' || abstract FROM records"
+                " WHERE keyphrase_line IS NOT NULL AND keyphrase_line != '' AND id > ?"
+                " ORDER BY id LIMIT ?", (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            phrases: dict[str, list[str]] = {}
+            if with_phrases:
+                for rid, phrase in self.conn.execute(
+                    "SELECT record_id, phrase FROM keyphrases WHERE source = 'given'"
+                    " AND record_id >= ? AND record_id <= ? ORDER BY record_id, position",
+                    (rows[0][0], rows[-1][0]),
+                ):
+                    phrases.setdefault(rid, []).append(phrase)
+            for rid, line, text in rows:
+                yield rid, line, text, phrases.get(rid, [])
+            last = rows[-1][0]
 
     def given_keyphrases(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

@@ -1,0 +1,107 @@
+"""Ingest throughput and memory: the listing replicated to N records, as a listing and as JSONL.
+
+Each ingest runs in a fresh child process (`landscape ingest` from the venv) into a fresh
+store; the table gives records/s and the child's peak RSS (resource.getrusage of children).
+
+    .venv/bin/python bench/ingest.py [--records 100000] [--listing PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LISTING = ROOT.parent / "shared" / "corpus" / "landscape_dev.txt"
+LANDSCAPE = Path(sys.executable).parent / "landscape"
+
+
+def replicate_listing(listing: Path, n: int, out: Path) -> int:
+    """Write the listing's entries again and again, titles made unique, until n entries."""
+    from landscape.ingest import listing as fmt
+    from landscape.ingest.reader import iter_lines
+
+    entries = [r for r in fmt.parse(str(listing), iter_lines(listing)) if hasattr(r, "title")]
+    written = 0
+    with out.open("w", encoding="utf-8") as f:
+        while written < n:
+            for rec in entries:
+                if written >= n:
+                    break
+                copy = written // len(entries)
+                title = rec.title if copy == 0 else f"{rec.title} (copy {copy})"
+                month_day = _listing_date(rec.date)
+                authors = ", ".join(rec.authors) + (" et al." if rec.authors_truncated else "")
+                parts = [f"{rec.area} {month_day}", title, authors, rec.abstract]
+                if rec.keyphrase_line:
+                    parts.append(rec.keyphrase_line)
+                f.write("\n\n".join(parts) + "\n\n")
+                written += 1
+    return written
+
+
+def _listing_date(iso: str | None) -> str:
+    from datetime import date
+
+    d = date.fromisoformat(iso or "2024-01-01")
+    return f"{d:%b} {d.day}, {d.year}"
+
+
+def listing_to_jsonl(listing: Path, out: Path) -> int:
+    """The replicated listing as JSONL in our record schema (no sources: the file is the source)."""
+    from landscape.ingest import listing as fmt
+    from landscape.ingest.reader import iter_lines
+
+    n = 0
+    with out.open("w", encoding="utf-8") as f:
+        for rec in fmt.parse(str(listing), iter_lines(listing)):
+            data = rec.to_dict()
+            data["sources"] = []
+            f.write(json.dumps(data, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def timed_ingest(path: Path, db: Path) -> tuple[float, float, str]:
+    """Seconds, peak RSS of the child in MB, and the summary line it printed."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [str(LANDSCAPE), "ingest", str(path), "--db", str(db)], capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"ingest failed: {proc.stderr.strip()}")
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return seconds, peak_mb, proc.stdout.strip().splitlines()[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--listing", type=Path, default=DEFAULT_LISTING)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="landscape-bench-") as tmp:
+        work = Path(tmp)
+        listing = work / "listing.txt"
+        n = replicate_listing(args.listing, args.records, listing)
+        jsonl = work / "records.jsonl"
+        listing_to_jsonl(listing, jsonl)
+        rows = []
+        # each run is its own child; ru_maxrss of children is the max over all finished
+        # children, so the listing (run first) and the JSONL run are reported in that order
+        for name, path in (("listing", listing), ("jsonl", jsonl)):
+            seconds, peak, summary = timed_ingest(path, work / f"{name}.db")
+            rows.append((name, n, seconds, n / seconds, peak, summary))
+    print(f"{'format':<8} {'records':>8} {'seconds':>8} {'records/s':>10} {'peak RSS MB':>12}  summary")
+    for name, count, seconds, rate, peak, summary in rows:
+        print(f"{name:<8} {count:>8} {seconds:>8.1f} {rate:>10.0f} {peak:>12.0f}  {summary}")
+
+
+if __name__ == "__main__":
+    main()
