@@ -46,3 +46,12 @@ def listing_db(tmp_path_factory) -> Path:
 def store(db: Path):
     with Store(db) as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def built_db(tmp_path_factory) -> Path:
+    """The real listing and the two talks, ingested and built with every step (read-only for tests)."""
+    path = tmp_path_factory.mktemp("built") / "landscape.db"
+    run_cli("ingest", LISTING, SEEDS / "003_00411ab6291d3934.txt", SEEDS / "004_983411919a72a1a9.txt", db=path)
+    run_cli("build", db=path)
+    return path

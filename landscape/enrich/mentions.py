@@ -21,7 +21,7 @@ import numpy as np
 
 from ..config import Config
 from ..text import content_hash, strip_accents
-from .embed import get_embedder, record_embeddings
+from .embed import record_embeddings, store_embedder
 
 VECTORS_ARTIFACT = "mentions.vectors"
 SIGNATURE_ARTIFACT = "mentions.signature"
@@ -61,12 +61,16 @@ class ConceptMatcher:
     def find(self, text: str) -> Counter[str]:
         words = norm_tokens(text)
         found: Counter[str] = Counter()
-        for i in range(len(words)):
+        i = 0
+        while i < len(words):
+            step = 1
             for n in range(min(self.max_words, len(words) - i), 0, -1):
                 name = self.phrases.get(tuple(words[i : i + n]))
                 if name is not None:
                     found[name] += 1
+                    step = n
                     break
+            i += step
         return found
 
 
@@ -102,6 +106,14 @@ def save_vectors(vectors: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
+def readable(shared: set[str], idf: dict[str, float], generic_idf: float = 2.0) -> list[str]:
+    """Shared concepts worth naming, rarest first: not generic, not part of a longer one named."""
+    keep = [c for c in shared if idf.get(c, 0.0) >= generic_idf]
+    words = {c: " " + " ".join(norm_tokens(c)) + " " for c in keep}
+    keep = [c for c in keep if not any(c != o and words[c] in words[o] for o in keep)]
+    return sorted(keep, key=lambda c: (-idf.get(c, 0.0), c))
+
+
 def rank_papers(
     sec_vec: np.ndarray,
     sec_concepts: set[str],
@@ -121,7 +133,7 @@ def rank_papers(
     order = sorted(range(len(paper_ids)), key=lambda i: (-scores[i], paper_ids[i]))[:top]
     out = []
     for i in order:
-        shared = sorted(sec_concepts & paper_concepts.get(paper_ids[i], set()), key=lambda c: (-idf.get(c, 0), c))
+        shared = readable(sec_concepts & paper_concepts.get(paper_ids[i], set()), idf)
         reasons = [f"shared concepts: {', '.join(shared[:4])}"] if shared else []
         reasons.append(f"similar in meaning ({float(dense[i]):.2f})")
         out.append({"id": paper_ids[i], "score": round(float(scores[i]), 4), "reasons": reasons, "shared": shared})
@@ -179,9 +191,7 @@ class MentionsStep:
         wanted = {section_key(s, model): section_text(s) for s in sections}
         missing = [k for k in wanted if k not in cached]
         if missing:
-            embedder = ctx.cache.get("embedder") if hasattr(ctx, "cache") else None
-            if embedder is None or getattr(embedder, "name", None) != model:
-                embedder = get_embedder(self.config.embedder, self.config)
+            embedder = store_embedder(store, self.config)
             for key, vec in zip(missing, embedder.encode([wanted[k] for k in missing])):
                 cached[key] = np.asarray(vec, dtype=np.float32)
         kept = {k: cached[k] for k in wanted}

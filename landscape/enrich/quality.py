@@ -62,7 +62,9 @@ def topic_area_nmi(store: Any) -> tuple[float | None, int]:
 
 
 def talk_link_concept_share(store: Any) -> tuple[float | None, int]:
-    from .mentions import ConceptMatcher, paper_concept_sets, section_concepts
+    """Links whose paper shares a concept with the section that is specific enough to name
+    (the same rule the reasons follow: not carried by over ~13% of papers)."""
+    from .mentions import ConceptMatcher, concept_idf, paper_concept_sets, readable, section_concepts
 
     links = store.ls_all_section_links()
     if not links:
@@ -70,8 +72,12 @@ def talk_link_concept_share(store: Any) -> tuple[float | None, int]:
     named = section_concepts(store)
     rows = {r["id"]: r for r in store.ls_rows()}
     matcher = ConceptMatcher(store.ls_concept_vocabulary())
-    papers = paper_concept_sets(store, matcher, rows, sorted({other for _, _, other in links}))
-    shared = sum(1 for talk, section, other in links if named.get((talk, section), set()) & papers[other])
+    papers = paper_concept_sets(store, matcher, rows, [r for r in rows if rows[r]["kind"] == "paper"])
+    idf = concept_idf(papers)
+    shared = sum(
+        1 for talk, section, other in links
+        if readable(named.get((talk, section), set()) & papers.get(other, set()), idf)
+    )
     return shared / len(links), len(links)
 
 

@@ -1,0 +1,58 @@
+"""Topics over the real corpus: named, sized, nested under areas, stable, measured."""
+
+from __future__ import annotations
+
+import shutil
+
+from landscape.store import Store
+
+from .conftest import cli_json, run_cli
+
+
+def test_topics_name_the_field_regions(built_db):
+    topics = cli_json("topics", db=built_db)
+    assert 10 <= len(topics) <= 40
+    labels = [t["label"] for t in topics]
+    assert len(set(labels)) == len(labels)
+    for t in topics:
+        assert 2 <= len(t["label"].replace(",", " ").split()) <= 4, t["label"]
+        assert t["size"] >= 1 and t["top_concepts"] and t["top_papers"]
+        assert all(p["title"] for p in t["top_papers"])
+    assert sum(t["size"] for t in topics) == 462
+    assert [t["size"] for t in topics] == sorted((t["size"] for t in topics), reverse=True)
+    assert {t["area"] for t in topics} == {"Theoretical Physics", "Experimental Physics", "Foundational AI", "Astrophysics"}
+    assert any("stream" in " ".join(t["top_concepts"]) or "lattice" in t["label"] for t in topics)
+
+
+def test_topics_text_lists_labels_and_papers(built_db):
+    out = run_cli("topics", db=built_db).output
+    assert "concepts:" in out and " - " in out
+
+
+def test_quality_figures(built_db):
+    data = cli_json("topics", "--quality", db=built_db)
+    q = data["quality"]
+    assert q["labelled_papers"] == 460
+    assert 0.3 < q["topic_area_nmi"] < 0.9
+    assert q["topic_coherence_npmi"] > 0.1
+    assert 0 <= q["outlier_fraction"] < 0.15
+    assert q["talk_section_links"] > 100
+    assert q["talk_link_concept_share"] > 0.8
+
+
+def test_same_corpus_gives_same_topics(built_db, tmp_path):
+    copy = tmp_path / "copy.db"
+    shutil.copy(built_db, copy)
+    run_cli("build", "--only", "topics", "--relayout", db=copy)
+    with Store(built_db, readonly=True) as a, Store(copy, readonly=True) as b:
+        assert a.table_dump("topics") == b.table_dump("topics")
+        assert a.table_dump("record_topics") == b.table_dump("record_topics")
+
+
+def test_outliers_are_flagged_and_still_placed(built_db):
+    with Store(built_db, readonly=True) as store:
+        assigned = store.ls_topic_assignments()
+        talks = [r["id"] for r in store.ls_rows() if r["kind"] == "talk"]
+    assert len(assigned) == 462
+    assert any(outlier for _, outlier, _ in assigned.values())
+    assert all(assigned[t][1] for t in talks)
