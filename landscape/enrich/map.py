@@ -52,8 +52,9 @@ def knn(query: np.ndarray, data: np.ndarray, k: int, exclude_self: bool) -> tupl
     k = min(k, data.shape[0] - (1 if exclude_self else 0))
     idx = np.zeros((query.shape[0], k), dtype=np.int64)
     dist = np.zeros((query.shape[0], k), dtype=np.float32)
-    for start in range(0, query.shape[0], 2048):
-        d = 1.0 - query[start : start + 2048] @ data.T
+    rows = max(1, 2**24 // max(data.shape[0], 1))  # bounded memory: 64 MB per block
+    for start in range(0, query.shape[0], rows):
+        d = 1.0 - query[start : start + rows] @ data.T
         if exclude_self:
             rows = np.arange(d.shape[0])
             d[rows, start + rows] = np.inf

@@ -58,8 +58,9 @@ def knn_graph(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     k = max(1, min(k, n - 1))
     idx = np.zeros((n, k), dtype=np.int64)
     sims = np.zeros((n, k), dtype=np.float32)
-    for start in range(0, n, 2048):
-        block = X[start : start + 2048] @ X.T
+    rows = max(1, 2**24 // max(n, 1))  # bounded memory: 64 MB of similarities per block
+    for start in range(0, n, rows):
+        block = X[start : start + rows] @ X.T
         for i in range(block.shape[0]):
             block[i, start + i] = -np.inf
         part = np.argpartition(-block, k - 1, axis=1)[:, :k]
