@@ -159,7 +159,8 @@ def _heading_strength(lines: list[_Line], i: int) -> int:
         return 0
     if i + 1 < len(lines) and _ALT_TEXT.match(lines[i + 1].text):
         return 2
-    if i > 0 and line.gap_before <= 1 and lines[i - 1].text.isupper():  # text under a box label
+    label = lines[i - 1].text if i > 0 else ""
+    if line.gap_before <= 1 and label.isupper() and len(label.split()) <= 3:  # text under a box label
         return 0
     return 1 if line.gap_before >= 2 or line.gap_after >= 2 else 0
 

@@ -1,0 +1,99 @@
+"""Stable ids, idempotent ingest, and one record per paper whatever the number of sources."""
+
+from __future__ import annotations
+
+import shutil
+
+from landscape.store import Store
+
+from .conftest import FIXTURES, LISTING, SEEDS, cli_json, run_cli
+
+
+def test_same_seeds_twice_changes_nothing(db):
+    run_cli("ingest", SEEDS, db=db)
+    out = run_cli("ingest", SEEDS, db=db).output
+    assert out.splitlines()[-1] == "0 new, 0 changed, 10 unchanged"
+
+
+def test_paper_from_listing_and_jsonl_is_one_record_with_both_sources(listing_db, tmp_path):
+    db = tmp_path / "merged.db"
+    shutil.copy(listing_db, db)
+    out = run_cli("ingest", FIXTURES / "records.jsonl", db=db).output
+    # the shouted, punctuated title matches "Naturalness and Fisher Information"
+    assert "2 new, 1 changed, 0 unchanged" in out
+    rec = next(r for r in cli_json("list", db=db) if r["title"] == "Naturalness and Fisher Information")
+    assert [s["format"] for s in rec["sources"]] == ["listing", "jsonl"]
+    assert rec["sources"][1]["line"] == 1
+    assert rec["date"] == "2026-03-02" and rec["area"] == "Theoretical Physics"
+    assert rec["extra"]["arxiv"] == "2503.00001"
+    assert cli_json("stats", db=db)["papers"] == 462
+
+
+def test_jsonl_sources_are_kept_and_missing_ones_become_the_file(db):
+    run_cli("ingest", FIXTURES / "records.jsonl", db=db)
+    records = {r["title"]: r for r in cli_json("list", db=db)}
+    named = records["A Record That Names Its Sources"]["sources"]
+    assert named == [{"path": "upstream/listing.txt", "format": "listing", "line": 7,
+                      "ingested_at": "2025-01-01T00:00:00Z", "extra": {}}]
+    plain = records["A Record From JSONL Only"]["sources"]
+    assert [(s["path"], s["format"], s["line"]) for s in plain] == [(str(FIXTURES / "records.jsonl"), "jsonl", 2)]
+
+
+def test_titles_differing_in_case_punctuation_and_latex_are_one_record(db, tmp_path):
+    jsonl = tmp_path / "variants.jsonl"
+    jsonl.write_text(
+        '{"title": "The $\\\\mathrm{SU}(3)$ Lattice: a Study", "abstract": "one"}\n'
+        '{"title": "the SU(3)  lattice -- a study.", "abstract": "two"}\n'
+    )
+    out = run_cli("ingest", jsonl, db=db).output
+    assert out.splitlines()[-1] == "1 new, 1 changed, 0 unchanged"
+    (rec,) = cli_json("list", db=db)
+    assert [s["line"] for s in rec["sources"]] == [1, 2]
+    assert rec["abstract"] == "one"
+
+
+def test_aggregator_paper_merges_into_existing_record(db, tmp_path):
+    page = tmp_path / "page.txt"
+    page.write_text(
+        "Goto\n\nCollaborating Authors\n\n\u00a0machine learning\n\n"
+        "NATURALNESS and Fisher information\n\narXiv.org High Energy Physics\n\n"
+        "We show naturalness is a Fisher information metric.\n"
+    )
+    run_cli("ingest", LISTING, db=db)
+    out = run_cli("ingest", page, db=db).output
+    assert "(aggregator): 0 new, 1 changed" in out
+    rec = next(r for r in cli_json("list", db=db) if r["title"] == "Naturalness and Fisher Information")
+    assert [s["format"] for s in rec["sources"]] == ["listing", "aggregator"]
+    assert rec["sources"][1]["extra"] == {"source": "arXiv.org High Energy Physics", "topic": "machine learning"}
+
+
+def test_changed_record_is_updated_in_place_keeping_enrichment(db, tmp_path):
+    """A new source for a paper must not delete what enrichment stored for it."""
+    run_cli("ingest", SEEDS / "001_36b3cb48603f891c.txt", db=db)
+    with Store(db) as store:
+        rid, created, digest = store.conn.execute(
+            "SELECT id, created_at, content_hash FROM records ORDER BY id LIMIT 1"
+        ).fetchone()
+        other = store.conn.execute("SELECT id FROM records WHERE id != ? LIMIT 1", (rid,)).fetchone()[0]
+        title = store.get_record(rid).title
+        with store.transaction():
+            store.conn.execute(
+                "INSERT INTO embeddings (record_id, model, content_hash, vector) VALUES (?, 'm', ?, x'00')",
+                (rid, digest),
+            )
+            store.conn.execute(
+                "INSERT INTO connections (record_id, rank, other_id, score) VALUES (?, 0, ?, 0.5)", (rid, other)
+            )
+            store.conn.execute("UPDATE records SET summary = 'kept' WHERE id = ?", (rid,))
+    jsonl = tmp_path / "more.jsonl"
+    jsonl.write_text(f'{{"title": "{title}", "abstract": "x", "authors": ["New Author"], "date": "2024-05-01"}}\n')
+    assert "0 new, 1 changed" in run_cli("ingest", jsonl, db=db).output
+    with Store(db) as store:
+        assert store.conn.execute("SELECT count(*) FROM embeddings WHERE record_id = ?", (rid,)).fetchone()[0] == 1
+        assert store.conn.execute("SELECT count(*) FROM connections WHERE record_id = ?", (rid,)).fetchone()[0] == 1
+        row = store.conn.execute(
+            "SELECT created_at, content_hash, summary, date FROM records WHERE id = ?", (rid,)
+        ).fetchone()
+        assert tuple(row) == (created, digest, "kept", "2024-05-01")  # same text: same content hash
+        assert store.get_record(rid).authors == ["New Author"]
+        assert store.fts_search("New Author")[0]["id"] == rid
