@@ -19,8 +19,11 @@ def check_readable(path: Path) -> None:
         raise ParseError(name, 0, "an existing file", "nothing (no such file)")
     if not path.is_file():
         raise ParseError(name, 0, "a regular file", "something else")
-    with path.open("rb") as f:
-        head = f.read(8192)
+    try:
+        with path.open("rb") as f:
+            head = f.read(8192)
+    except OSError as exc:
+        raise ParseError(name, 0, "a readable file", exc.strerror or type(exc).__name__) from None
     if b"\0" in head:
         line = head[: head.index(b"\0")].count(b"\n") + 1
         raise ParseError(name, line, "a text document", "binary data (NUL byte)")
@@ -36,9 +39,14 @@ def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, text without newline), decoded as strict UTF-8, one line at a time."""
     name = str(path)
     with path.open("rb") as f:
-        for number, raw in enumerate(f, start=1):
+        number = 0
+        while True:
+            raw = f.readline(MAX_LINE_BYTES + 1)  # never more than the limit in memory
+            if not raw:
+                return
+            number += 1
             if len(raw) > MAX_LINE_BYTES:
-                raise ParseError(name, number, f"a line under {MAX_LINE_BYTES >> 20} MB", f"{len(raw)} bytes")
+                raise ParseError(name, number, f"a line under {MAX_LINE_BYTES >> 20} MB", "a longer line")
             if b"\0" in raw:
                 raise ParseError(name, number, "text", "a NUL byte")
             try:
