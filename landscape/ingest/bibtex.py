@@ -304,18 +304,38 @@ def split_names(value: str) -> tuple[list[str], bool]:
             continue
         i += 1
     names.append(value[start:])
-    people = [_first_last(tex_to_text(n)) for n in names if n.strip()]
+    people = [_first_last(n) for n in names if n.strip()]
     truncated = bool(people) and people[-1].lower() == "others"
     return [p for p in people if p and p.lower() != "others"], truncated
 
 
 def _first_last(name: str) -> str:
-    parts = [p.strip() for p in name.split(",")]
+    """'Last, First' -> 'First Last' (commas inside braces belong to the name)."""
+    parts = [tex_to_text(p) for p in _split_top_level(name, ",")]
     if len(parts) == 2:
         return f"{parts[1]} {parts[0]}".strip()
     if len(parts) >= 3:
         return f"{parts[2]} {parts[0]} {parts[1]}".strip()
-    return name.strip()
+    return parts[0].strip()
+
+
+def _split_top_level(value: str, sep: str) -> list[str]:
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(value[start:i])
+            start = i + 1
+        i += 1
+    parts.append(value[start:])
+    return parts
 
 
 def _date(fields: dict[str, str]) -> str | None:
@@ -370,6 +390,14 @@ def tex_escape(text: str) -> str:
     return "".join(_ESCAPE.get(ch, ch) for ch in " ".join(text.split()))
 
 
+def _bib_name(name: str) -> str:
+    """One author, escaped; a name that BibTeX would split (a comma, ' and ') is braced whole."""
+    escaped = tex_escape(name)
+    if "," in name or " and " in f" {name.lower()} " or name.lower() == "others":
+        return "{" + escaped + "}"
+    return escaped
+
+
 def _cite_key(record_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9:_\-.]", "_", record_id) or "record"
 
@@ -379,7 +407,7 @@ def write_bibtex(records: Iterable[Record], out: IO[str]) -> int:
     n = 0
     for rec in records:
         fields = [("title", rec.title or "")]
-        authors = [tex_escape(a).replace(" and ", " {and} ") for a in rec.authors]
+        authors = [_bib_name(a) for a in rec.authors]
         authors += ["others"] if rec.authors_truncated else []
         fields.append(("author", " and ".join(authors)))
         if rec.date:
