@@ -191,16 +191,27 @@ def ctfidf(groups: list[Counter[str]], min_count: int = 2) -> list[list[tuple[st
     return ranked
 
 
-def topic_label(concepts: list[tuple[str, float]], terms: list[tuple[str, float]], taken: set[str]) -> str:
-    """2 to 4 words: the most distinctive concept, joined by a second one or a word when short."""
-    phrases = [c for c, _ in concepts if 1 <= len(c.split()) <= 4] + [t for t, _ in terms]
+def _stems(phrase: str) -> set[str]:
+    return {w[:5] for w in phrase.replace("-", " ").split()}
+
+
+def topic_label(
+    concepts: list[tuple[str, float]], terms: list[tuple[str, float]], taken: set[str],
+    generic: frozenset[str] = frozenset(),
+) -> str:
+    """2 to 4 words: the most distinctive concept, joined by a second one or a word when short.
+
+    Concepts carried across the whole field (`generic`, e.g. "machine learning") never head a
+    label, and the second part never repeats a word stem of the first.
+    """
+    phrases = [c for c, _ in concepts if 1 <= len(c.split()) <= 4 and c not in generic] + [t for t, _ in terms]
     for first_i, first in enumerate(phrases):
         words = first.split()
         label = first
         if len(words) < 2 or first in taken:
             extra = next(
                 (p for p in phrases[first_i + 1 :]
-                 if len(words) + len(p.split()) <= 4 and not set(p.split()) & set(words)),
+                 if len(words) + len(p.split()) <= 4 and p not in taken and not _stems(p) & _stems(first)),
                 None,
             )
             if extra is None:
@@ -233,6 +244,8 @@ def describe_topics(
         concept_groups[t].update(set(concepts.get(rid, [])))
         term_groups[t].update(set(record_tokens(rows[rid])))
     concept_rank = ctfidf(concept_groups)
+    carried = Counter(c for rid in ids for c in set(concepts.get(rid, [])))
+    generic = frozenset(c for c, n in carried.items() if n > 0.12 * len(ids))
     term_rank = ctfidf(term_groups)
     topics, taken = [], set()
     for t in range(n_topics):
@@ -240,7 +253,7 @@ def describe_topics(
         central = sorted(members, key=lambda i: (-float(X[i] @ centres[t]), ids[i]))
         areas = Counter(rows[ids[i]]["area"] for i in members if rows[ids[i]].get("area"))
         area, area_n = areas.most_common(1)[0] if areas else (None, 0)
-        label = topic_label(concept_rank[t], term_rank[t], taken)
+        label = topic_label(concept_rank[t], term_rank[t], taken, generic)
         taken.add(label)
         top_concepts = [c for c, _ in concept_rank[t][:8]] or [c for c, _ in concept_groups[t].most_common(8)]
         topics.append({
