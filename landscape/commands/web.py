@@ -1,9 +1,38 @@
-"""CLI commands for the web part of Landscape."""
+"""CLI commands for the web part of Landscape: `landscape serve`."""
 
 from __future__ import annotations
 
 import click
 
+from ..cli import db_option, errors_to_exit
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
+@click.option("--get", "get_path", default=None, metavar="PATH",
+              help="Answer one request for PATH in-process, print the body and exit (no port opened).")
+@db_option
+@errors_to_exit
+def serve(host: str, port: int, get_path: str | None, db: str | None) -> None:
+    """Serve the landscape as a read-only web site with a JSON API under /api/v1."""
+    from ..store import default_db_path
+    from ..web.app import create_app
+
+    app = create_app(db or default_db_path())
+    if get_path is not None:
+        from starlette.testclient import TestClient
+
+        with TestClient(app, raise_server_exceptions=False) as client:
+            response = client.get(get_path)
+        click.echo(response.text)
+        raise SystemExit(0 if response.status_code < 400 else 1)
+    import uvicorn
+
+    click.echo(f"Landscape at http://{host}:{port}/ (read-only; Ctrl-C to stop)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
 
 def register(main: click.Group) -> None:
     """Attach this module's commands to the `landscape` group."""
+    main.add_command(serve)

@@ -1,0 +1,323 @@
+"""The read-only web app: server-rendered pages, their JSON twins under /api/v1, static assets.
+
+Each page is one builder in `context`/`context_landscape` returning data; the HTML route
+renders it with a template and the API route returns the same data as JSON. Every response
+carries the security headers; every error has one shape (an HTML page, or on the API the
+JSON envelope {"error": {"status", "message"}}). Nothing here writes to the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..config import Config
+from ..models import LandscapeError
+from ..store import Store
+from . import context as ctx
+from . import context_landscape as land
+from .openapi import spec
+from .params import (
+    MAX_PAGE_SIZE,
+    MAX_QUERY,
+    BadRequest,
+    NotFound,
+    WebError,
+    browse_filters,
+    choice_param,
+    int_param,
+    paging,
+    search_filters,
+    text_param,
+)
+from .render import STATIC, Urls, render
+
+log = logging.getLogger("landscape.web")
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+PAGE_CACHE = "public, max-age=60"
+ASSET_CACHE = "public, max-age=31536000, immutable"
+STATUS_TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 500: "Server error",
+                 503: "Not available yet"}
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response, static files and errors included."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_asset = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in names]
+                if is_asset and b"cache-control" not in names:
+                    headers.append((b"cache-control", ASSET_CACHE.encode() if b"v=" in scope.get(
+                        "query_string", b"") else b"public, max-age=3600"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class Site:
+    """The store (one read-only connection per worker thread) and the configuration."""
+
+    def __init__(self, db_path: str | Path, config: Config | None = None):
+        self.db_path = str(db_path)
+        Store(self.db_path, readonly=True).close()
+        self.config = config or Config.load(None, db_path=self.db_path)
+        self._local = threading.local()
+
+    def store(self) -> Store:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = Store(self.db_path, readonly=True)
+        return store
+
+
+Builder = Callable[[Site, Store, Request], ctx.Page]
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
+
+
+def error_response(request: Request, status: int, message: str) -> Response:
+    if is_api(request):
+        body = json.dumps({"error": {"status": status, "message": message}}, ensure_ascii=False)
+        return Response(body, status_code=status, media_type="application/json",
+                        headers={"cache-control": "no-store"})
+    page = render("error.html", Urls(), title=STATUS_TITLES.get(status, "Error"),
+                  d={"status": status, "title": STATUS_TITLES.get(status, "Error"), "message": message})
+    return Response(page, status_code=status, media_type="text/html; charset=utf-8",
+                    headers={"cache-control": "no-store"})
+
+
+def cached(request: Request, body: bytes, media_type: str) -> Response:
+    """A response with an ETag from its content; 304 when the client already has it."""
+    etag = '"' + hashlib.sha1(body).hexdigest()[:20] + '"'
+    headers = {"etag": etag, "cache-control": PAGE_CACHE, "vary": "Accept-Encoding"}
+    inm = request.headers.get("if-none-match", "")
+    if etag in {t.strip().removeprefix("W/") for t in inm.split(",")}:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def _run(site: Site, request: Request, builder: Builder) -> ctx.Page | Response:
+    store = site.store()
+    try:
+        with store.page_snapshot():
+            return builder(site, store, request)
+    except WebError as exc:
+        return error_response(request, exc.status, str(exc))
+    except LandscapeError as exc:
+        return error_response(request, 400, str(exc))
+
+
+def html(builder: Builder, site: Site) -> Callable[[Request], Response]:
+    def endpoint(request: Request) -> Response:
+        page = _run(site, request, builder)
+        if isinstance(page, Response):
+            return page
+        body = render(page.template, Urls(), d=page.data, title=page.title)
+        return cached(request, body.encode("utf-8"), "text/html; charset=utf-8")
+
+    return endpoint
+
+
+def api(builder: Builder, site: Site) -> Callable[[Request], Response]:
+    def endpoint(request: Request) -> Response:
+        page = _run(site, request, builder)
+        if isinstance(page, Response):
+            return page
+        body = json.dumps(page.data, ensure_ascii=False, separators=(",", ":"), default=str)
+        return cached(request, body.encode("utf-8"), "application/json")
+
+    return endpoint
+
+
+# --- builders: parse the request, call one page builder ----------------------------------------
+
+
+def _home(site: Site, store: Store, request: Request) -> ctx.Page:
+    return ctx.home_page(store, land.trends_data(store))
+
+
+def _posts(site: Site, store: Store, request: Request) -> ctx.Page:
+    q = request.query_params
+    sort = choice_param(q, "sort", ("newest", "oldest", "title"), "newest") or "newest"
+    return ctx.posts_page(store, browse_filters(q), sort, paging(q))
+
+
+def _record(site: Site, store: Store, request: Request) -> ctx.Page:
+    return ctx.record_page(store, request.path_params["record_id"])
+
+
+def _graph(site: Site, store: Store, request: Request) -> ctx.Page:
+    return ctx.graph_page(store, request.path_params["record_id"])
+
+
+def _search(site: Site, store: Store, request: Request) -> ctx.Page:
+    q = request.query_params
+    query = text_param(q, "q", limit=MAX_QUERY)
+    if query is None and is_api(request):
+        raise BadRequest("q: expected a query, found nothing")
+    return ctx.search_page(store, query, search_filters(q), paging(q), site.config)
+
+
+def _related(site: Site, store: Store, request: Request) -> ctx.Page:
+    q = request.query_params
+    limit = int_param(q, "limit", 10, 1, MAX_PAGE_SIZE)
+    record_id, text = text_param(q, "id"), text_param(q, "text", limit=MAX_QUERY)
+    if record_id:
+        if store.page_record_meta(record_id) is None:
+            raise NotFound(f"no record with id {record_id!r}")
+        results = ctx.linked(store, store.page_connections([record_id])[record_id][:limit])
+        return ctx.Page("", "Related", {"id": record_id, "results": results})
+    if text:
+        return ctx.Page("", "Related", {"text": text[:200], "results": ctx.related_by_text(store, text, limit, site.config)})
+    raise BadRequest("expected id=RECORD or text=TEXT, found neither")
+
+
+def _stats(site: Site, store: Store, request: Request) -> ctx.Page:
+    return ctx.Page("", "Stats", ctx.stats_data(store))
+
+
+def _concepts(site: Site, store: Store, request: Request) -> ctx.Page:
+    q = request.query_params
+    return land.concepts_page(store, paging(q, 60), text_param(q, "prefix"))
+
+
+def _concept(site: Site, store: Store, request: Request) -> ctx.Page:
+    return land.concept_page(store, request.path_params["name"], paging(request.query_params))
+
+
+def _topics(site: Site, store: Store, request: Request) -> ctx.Page:
+    return land.topics_page(store)
+
+
+def _topic(site: Site, store: Store, request: Request) -> ctx.Page:
+    return land.topic_page(store, request.path_params["topic_id"], paging(request.query_params))
+
+
+def _areas(site: Site, store: Store, request: Request) -> ctx.Page:
+    return land.areas_page(store)
+
+
+def _area(site: Site, store: Store, request: Request) -> ctx.Page:
+    return land.area_page(store, request.path_params["name"], paging(request.query_params))
+
+
+def _authors(site: Site, store: Store, request: Request) -> ctx.Page:
+    q = request.query_params
+    return land.authors_page(store, paging(q, 60), text_param(q, "prefix"))
+
+
+def _author(site: Site, store: Store, request: Request) -> ctx.Page:
+    return land.author_page(store, request.path_params["key"], paging(request.query_params))
+
+
+def _map(site: Site, store: Store, request: Request) -> ctx.Page:
+    return land.map_page(store)
+
+
+def _map_data(site: Site, store: Store, request: Request) -> ctx.Page:
+    return ctx.Page("", "Map data", land.map_data(store))
+
+
+def _trends(site: Site, store: Store, request: Request) -> ctx.Page:
+    return land.trends_page(store)
+
+
+def _about(site: Site, store: Store, request: Request) -> ctx.Page:
+    return ctx.about_page(store)
+
+
+def _docs(site: Site, store: Store, request: Request) -> ctx.Page:
+    return ctx.Page("docs.html", "JSON API", {"spec": spec(), "max_limit": MAX_PAGE_SIZE})
+
+
+PAGES: list[tuple[str, Builder]] = [
+    ("/", _home),
+    ("/posts", _posts),
+    ("/records/{record_id:path}", _record),
+    ("/graph/{record_id:path}", _graph),
+    ("/search", _search),
+    ("/concepts", _concepts),
+    ("/concepts/{name:path}", _concept),
+    ("/topics", _topics),
+    ("/topics/{topic_id:int}", _topic),
+    ("/areas", _areas),
+    ("/areas/{name:path}", _area),
+    ("/authors", _authors),
+    ("/authors/{key:path}", _author),
+    ("/map", _map),
+    ("/trends", _trends),
+    ("/about", _about),
+]
+API_ONLY: list[tuple[str, Builder]] = [
+    ("/stats", _stats),
+    ("/related", _related),
+    ("/map", _map_data),
+    ("/home", _home),
+]
+
+
+def create_app(db_path: str | Path, config: Config | None = None) -> Starlette:
+    site = Site(db_path, config)
+    routes: list[Route | Mount] = [Route(path, html(b, site), methods=["GET", "HEAD"]) for path, b in PAGES]
+    api_paths = [(p if p != "/" else "/home", b) for p, b in PAGES if p not in ("/", "/map")]
+    routes += [Route("/api/v1" + p, api(b, site), methods=["GET", "HEAD"]) for p, b in API_ONLY + api_paths]
+    routes += [
+        Route("/docs", html(_docs, site), methods=["GET", "HEAD"]),
+        Route("/openapi.json", api(lambda s, st, r: ctx.Page("", "OpenAPI", spec()), site), methods=["GET", "HEAD"]),
+        Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+    ]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        message = {404: f"nothing at {request.url.path[:200]}", 405: "this site is read-only: only GET and HEAD"}.get(
+            status, STATUS_TITLES.get(status, "error"))
+        return error_response(request, status, message)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("error serving %s", request.url.path)
+        return error_response(request, 500, "the server could not build this page")
+
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders), Middleware(GZipMiddleware, minimum_size=800)],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )

@@ -1,0 +1,282 @@
+"""What each page shows, as plain JSON-able data: the HTML page and its /api/v1 twin share it.
+
+A builder takes the store (and parsed parameters) and returns a `Page`: the template that
+renders it, a title, and the data. Pages read whatever the build has stored so far; a step
+that has not run yet leaves its part empty and the template says so.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from ..config import Config
+from ..models import LandscapeError
+from ..store import Store
+from ..text import normalise_author
+from ..views import record_detail
+from .params import BadRequest, NotFound, Paging, Unavailable, backend_filters
+
+SEARCH_POOL = 200
+
+
+@dataclass
+class Page:
+    template: str
+    title: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def optional_module(name: str) -> ModuleType | None:
+    """A module another part of Landscape provides, or None while it does not exist yet."""
+    try:
+        if importlib.util.find_spec(name) is None:
+            return None
+    except ModuleNotFoundError:
+        return None
+    return importlib.import_module(name)
+
+
+def stats_line(stats: dict[str, Any]) -> str:
+    from ..cli import stats_line as line
+
+    return line(stats)
+
+
+def reason_text(reason: Any) -> str:
+    """One readable reason, whatever shape the connections step stored it in."""
+    if isinstance(reason, str):
+        return reason
+    if isinstance(reason, dict):
+        for key in ("text", "label", "description", "reason"):
+            if isinstance(reason.get(key), str):
+                return reason[key]
+        kind = reason.get("kind") or reason.get("type") or ""
+        value = reason.get("value") or reason.get("names") or reason.get("items") or reason.get("score")
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        return f"{kind}: {value}".strip(": ") if value is not None else str(kind)
+    return str(reason)
+
+
+def area_probability(view: dict[str, Any]) -> float | None:
+    probs = view.get("area_probabilities")
+    area = view.get("area")
+    if isinstance(probs, dict):
+        p = probs.get(area)
+        return float(p) if isinstance(p, int | float) else None
+    if isinstance(probs, list):
+        for item in probs:
+            if isinstance(item, list | tuple) and len(item) == 2 and item[0] == area:
+                return float(item[1])
+            if isinstance(item, dict) and item.get("area") == area:
+                return float(item.get("probability") or item.get("p") or 0)
+    return None
+
+
+def sorted_probabilities(view: dict[str, Any]) -> list[dict[str, Any]]:
+    probs = view.get("area_probabilities")
+    pairs: list[tuple[str, float]] = []
+    if isinstance(probs, dict):
+        pairs = [(str(k), float(v)) for k, v in probs.items() if isinstance(v, int | float)]
+    elif isinstance(probs, list):
+        for item in probs:
+            if isinstance(item, list | tuple) and len(item) == 2:
+                pairs.append((str(item[0]), float(item[1])))
+            elif isinstance(item, dict) and "area" in item:
+                pairs.append((str(item["area"]), float(item.get("probability") or item.get("p") or 0)))
+    return [{"area": a, "probability": p} for a, p in sorted(pairs, key=lambda kv: -kv[1])]
+
+
+def linked(store: Store, links: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Connections or section links joined with the cards of the records they point to."""
+    cards = store.page_cards(link["id"] for link in links)
+    return [
+        {**cards[link["id"]], "score": link["score"], "reasons": [reason_text(r) for r in link["reasons"]]}
+        for link in links
+        if link["id"] in cards
+    ]
+
+
+# --- record pages ---------------------------------------------------------------------------
+
+
+def record_page(store: Store, record_id: str) -> Page:
+    try:
+        view = record_detail(store, record_id)
+    except LandscapeError:
+        raise NotFound(f"no record with id {record_id!r}") from None
+    area_set = view.get("area_set") or []
+    data = {
+        "record": view,
+        "authors": store.page_record_authors(record_id),
+        "area_probability": area_probability(view),
+        "area_probabilities": sorted_probabilities(view),
+        "area_set": area_set if isinstance(area_set, list) else [],
+        "concepts": store.page_record_concepts(record_id),
+        "connections": linked(store, store.page_connections([record_id])[record_id]),
+        "topic": store.page_record_topic(record_id),
+        "position": store.page_position(record_id),
+    }
+    if view["kind"] == "talk":
+        links = store.page_section_links(record_id)
+        data["sections"] = [
+            {**section, "related": linked(store, links.get(i, []))} for i, section in enumerate(view["sections"])
+        ]
+        return Page("talk.html", view["display_title"], data)
+    return Page("paper.html", view["display_title"], data)
+
+
+def graph_page(store: Store, record_id: str, limit: int = 8) -> Page:
+    """A record, its connections, and their connections: the neighbourhood as a graph."""
+    meta = store.page_record_meta(record_id)
+    if meta is None:
+        raise NotFound(f"no record with id {record_id!r}")
+    first = store.page_connections([record_id])[record_id][:limit]
+    first_ids = [c["id"] for c in first]
+    second_links = store.page_connections(first_ids)
+    seen = {record_id, *first_ids}
+    second_ids: list[str] = []
+    edges: list[tuple[str, str, float]] = [(record_id, c["id"], c["score"]) for c in first]
+    for rid in first_ids:
+        for c in second_links.get(rid, [])[:4]:
+            edges.append((rid, c["id"], c["score"]))
+            if c["id"] not in seen:
+                seen.add(c["id"])
+                second_ids.append(c["id"])
+    cards = store.page_cards([record_id, *first_ids, *second_ids])
+    return Page("graph.html", f"Connections of {meta['display_title']}", {
+        "record": cards[record_id],
+        "neighbours": [{**cards[c["id"]], "score": c["score"],
+                        "reasons": [reason_text(r) for r in c["reasons"]]} for c in first if c["id"] in cards],
+        "second": [cards[i] for i in second_ids if i in cards],
+        "edges": [{"source": a, "target": b, "score": s} for a, b, s in edges],
+    })
+
+
+# --- lists --------------------------------------------------------------------------------
+
+
+def posts_page(store: Store, filters: dict[str, Any], sort: str, paging: Paging) -> Page:
+    ids, total = store.page_browse(filters, sort=sort, limit=paging.size, offset=paging.offset)
+    cards = store.page_cards(ids)
+    author = store.page_author(filters["author"]) if filters.get("author") else None
+    return Page("posts.html", "All posts", {
+        "records": [cards[i] for i in ids if i in cards],
+        "filters": filters,
+        "author_name": author["name"] if author else filters.get("author"),
+        "sort": sort,
+        "paging": paging.info(total),
+        "facets": store.page_facets(filters),
+    })
+
+
+def home_page(store: Store, trends: dict[str, Any] | None = None) -> Page:
+    stats = store.stats()
+    ids, _ = store.page_browse({}, limit=8)
+    cards = store.page_cards(ids)
+    years = [y for y in stats["years"] if y]
+    return Page("home.html", "Landscape", {
+        "stats": stats,
+        "stats_line": stats_line(stats),
+        "years": [years[0], years[-1]] if years else [],
+        "areas": store.page_areas(),
+        "latest": [cards[i] for i in ids if i in cards],
+        "emerging": (trends or {}).get("emerging", [])[:8],
+        "topics": store.page_topics()[:10],
+        "has_map": store.page_has("map_coords"),
+    })
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+def search_results(store: Store, query: str, filters: dict[str, Any], config: Config,
+                   limit: int = SEARCH_POOL) -> tuple[list[dict[str, Any]], str]:
+    """Hybrid search when the semantic core is built, else full-text BM25; and which one ran."""
+    search = optional_module("landscape.search")
+    method = "bm25"
+    if search is not None and store.page_has("embeddings"):
+        try:
+            raw = search.search(store, query, limit=limit, config=config, **backend_filters(filters))
+            method = "hybrid"
+        except LandscapeError as exc:
+            raise BadRequest(str(exc)) from None
+    else:
+        raw = store.fts_search(query, limit=limit, **backend_filters(filters))
+    return [_hit(r) for r in raw], method
+
+
+def _hit(result: Any) -> dict[str, Any]:
+    data = result if isinstance(result, dict) else dict(vars(result))
+    return {
+        "id": data["id"],
+        "score": data.get("score", data.get("bm25")),
+        "snippet": data.get("snippet") or "",
+        "title_highlighted": data.get("title_highlighted") or data.get("title_hl"),
+    }
+
+
+def search_page(store: Store, query: str | None, filters: dict[str, Any], paging: Paging, config: Config) -> Page:
+    title = f"Search: {query}" if query else "Search"
+    if not query:
+        return Page("search.html", title, {"query": "", "results": [], "facets": {}, "filters": filters,
+                                           "paging": paging.info(0), "method": None})
+    hits, method = search_results(store, query, filters, config)
+    cards = store.page_cards(h["id"] for h in hits)
+    hits = [h for h in hits if h["id"] in cards]
+    facets: dict[str, dict[str, int]] = {"area": {}, "kind": {}, "year": {}}
+    for h in hits:
+        card = cards[h["id"]]
+        for name, value in (("area", card["area"]), ("kind", card["kind"]), ("year", (card["date"] or "")[:4])):
+            if value:
+                facets[name][value] = facets[name].get(value, 0) + 1
+    page_hits = hits[paging.offset : paging.offset + paging.size]
+    return Page("search.html", title, {
+        "query": query,
+        "method": method,
+        "results": [{**cards[h["id"]], **h} for h in page_hits],
+        "facets": {k: sorted(v.items(), key=lambda kv: (-kv[1], kv[0])) for k, v in facets.items()},
+        "filters": filters,
+        "paging": paging.info(len(hits)),
+    })
+
+
+def related_by_text(store: Store, text: str, limit: int, config: Config) -> list[dict[str, Any]]:
+    connections = optional_module("landscape.enrich.connections")
+    if connections is None or not store.page_has("embeddings"):
+        raise Unavailable("related by text needs the semantic core: run `landscape build` first")
+    try:
+        raw = connections.related(store, text=text, limit=limit, config=config)
+    except LandscapeError as exc:
+        raise BadRequest(str(exc)) from None
+    links = [r if isinstance(r, dict) else dict(vars(r)) for r in raw]
+    return linked(store, [{"id": r["id"], "score": r.get("score", 0.0), "reasons": r.get("reasons", [])}
+                          for r in links])
+
+
+# --- about and stats ---------------------------------------------------------------------------
+
+
+def about_page(store: Store) -> Page:
+    stats = store.stats()
+    return Page("about.html", "About this landscape", {
+        "stats": stats,
+        "stats_line": stats_line(stats),
+        "steps": store.page_build_steps(),
+        "has": {t: store.page_has(t) for t in ("embeddings", "connections", "record_concepts",
+                                                 "topics", "map_coords", "section_links")},
+        "areas": store.page_areas(),
+    })
+
+
+def stats_data(store: Store) -> dict[str, Any]:
+    stats = store.stats()
+    return {**stats, "line": stats_line(stats)}
+
+
+def author_key(name: str) -> str:
+    return normalise_author(name)

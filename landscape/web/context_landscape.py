@@ -1,0 +1,211 @@
+"""Page data for the landscape's regions and people: concepts, topics, areas, authors, map, trends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..store import Store
+from .context import Page
+from .params import NotFound, Paging
+
+RECENT_YEARS = 2
+MIN_SUPPORT = 3
+
+
+def _cards(store: Store, ids: list[str]) -> list[dict[str, Any]]:
+    cards = store.page_cards(ids)
+    return [cards[i] for i in ids if i in cards]
+
+
+def _paged(ids: list[str], paging: Paging) -> list[str]:
+    return ids[paging.offset : paging.offset + paging.size]
+
+
+# --- concepts ----------------------------------------------------------------------------------
+
+
+def concepts_page(store: Store, paging: Paging, prefix: str | None) -> Page:
+    items, total = store.page_concepts(paging.size, paging.offset, prefix)
+    return Page("concepts.html", "Concepts", {
+        "concepts": items, "prefix": prefix or "", "paging": paging.info(total),
+        "built": store.page_has("record_concepts"),
+    })
+
+
+def concept_page(store: Store, name: str, paging: Paging) -> Page:
+    concept = store.page_concept(name)
+    if concept is None:
+        raise NotFound(f"no concept named {name!r}")
+    ids = store.page_concept_records(concept["name"])
+    return Page("concept.html", f"Concept: {concept['name']}", {
+        "concept": concept,
+        "count": len(ids),
+        "records": _cards(store, _paged(ids, paging)),
+        "paging": paging.info(len(ids)),
+        "years": store.page_years(ids),
+        "related": store.page_top_concepts(ids, limit=15, exclude=concept["name"]),
+        "areas": _area_counts(store, ids),
+    })
+
+
+def _area_counts(store: Store, ids: list[str]) -> list[dict[str, Any]]:
+    counts: dict[str, int] = {}
+    for card in store.page_cards(ids, max_authors=0).values():
+        if card["area"]:
+            counts[card["area"]] = counts.get(card["area"], 0) + 1
+    return [{"name": a, "count": n} for a, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+# --- topics and areas -------------------------------------------------------------------------
+
+
+def topics_page(store: Store) -> Page:
+    return Page("topics.html", "Topics", {"topics": store.page_topics()})
+
+
+def topic_page(store: Store, topic_id: int, paging: Paging) -> Page:
+    topic = store.page_topic(topic_id)
+    if topic is None:
+        raise NotFound(f"no topic with id {topic_id}")
+    ids = store.page_topic_records(topic_id)
+    return Page("topic.html", f"Topic: {topic['label']}", {
+        "topic": topic,
+        "count": len(ids),
+        "records": _cards(store, _paged(ids, paging)),
+        "paging": paging.info(len(ids)),
+        "years": store.page_years(ids),
+        "concepts": store.page_top_concepts(ids, limit=15),
+        "areas": _area_counts(store, ids),
+    })
+
+
+def areas_page(store: Store) -> Page:
+    return Page("areas.html", "Areas", {"areas": store.page_areas()})
+
+
+def area_page(store: Store, name: str, paging: Paging) -> Page:
+    areas = {a["name"].lower(): a for a in store.page_areas()}
+    area = areas.get(name.lower())
+    if area is None:
+        raise NotFound(f"no area named {name!r}")
+    ids = store.page_area_records(area["name"])
+    return Page("area.html", f"Area: {area['name']}", {
+        "area": area,
+        "records": _cards(store, _paged(ids, paging)),
+        "paging": paging.info(len(ids)),
+        "years": store.page_years(ids),
+        "concepts": store.page_top_concepts(ids, limit=20),
+        "topics": store.page_area_topics(area["name"]),
+    })
+
+
+# --- authors -----------------------------------------------------------------------------------
+
+
+def authors_page(store: Store, paging: Paging, prefix: str | None) -> Page:
+    items, total = store.page_authors(paging.size, paging.offset, prefix.lower() if prefix else None)
+    return Page("authors.html", "Authors", {"authors": items, "prefix": prefix or "", "paging": paging.info(total)})
+
+
+def author_page(store: Store, key: str, paging: Paging) -> Page:
+    author = store.page_author(key)
+    if author is None:
+        raise NotFound(f"no author {key!r}")
+    ids = store.page_author_records(key)
+    all_cards = store.page_cards(ids, max_authors=0)
+    years = store.page_years(ids)
+    coauthors = store.page_coauthors(key, limit=24)
+    return Page("author.html", author["name"], {
+        "author": author,
+        "count": len(ids),
+        "records": _cards(store, _paged(ids, paging)),
+        "paging": paging.info(len(ids)),
+        "years": years,
+        "first_year": min(years) if years else None,
+        "latest_year": max(years) if years else None,
+        "areas": _area_counts(store, ids),
+        "concepts": store.page_top_concepts(ids, limit=12),
+        "coauthors": coauthors,
+        "coauthor_edges": [
+            {"source": a, "target": b, "count": n}
+            for a, b, n in store.page_coauthor_edges([c["key"] for c in coauthors])
+        ],
+        "truncated": sum(1 for c in all_cards.values() if c["authors_truncated"]),
+    })
+
+
+# --- map -----------------------------------------------------------------------------------------
+
+
+def map_data(store: Store) -> dict[str, Any]:
+    """Every placed record in columns (compact for 100,000 points), plus topic label positions."""
+    points = store.page_map_points()
+    areas = sorted({p[4] for p in points if p[4]})
+    area_index = {a: i for i, a in enumerate(areas)}
+    topics = store.page_topic_centres()
+    topic_index = {t["id"]: i for i, t in enumerate(topics)}
+    return {
+        "count": len(points),
+        "ids": [p[0] for p in points],
+        "x": [round(p[1], 4) for p in points],
+        "y": [round(p[2], 4) for p in points],
+        "kind": [0 if p[3] == "paper" else 1 for p in points],
+        "area": [area_index.get(p[4], -1) for p in points],
+        "topic": [topic_index.get(p[5], -1) for p in points],
+        "title": [p[6] for p in points],
+        "areas": areas,
+        "topics": [{"id": t["id"], "label": t["label"], "x": round(t["x"], 4), "y": round(t["y"], 4),
+                    "size": t["size"]} for t in topics],
+    }
+
+
+def map_page(store: Store) -> Page:
+    return Page("map.html", "Map", {
+        "has_map": store.page_has("map_coords"),
+        "areas": [a["name"] for a in store.page_areas()],
+        "has_topics": store.page_has("topics"),
+    })
+
+
+# --- trends --------------------------------------------------------------------------------------
+
+
+def growth_lists(series: dict[str, dict[str, int]], last_year: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Emerging (fastest rising over the last two years) and fading concepts, with minimum support."""
+    recent_years = {str(last_year - i) for i in range(RECENT_YEARS)}
+    prior_years = {str(last_year - RECENT_YEARS - i) for i in range(RECENT_YEARS)}
+    rows = []
+    for name, counts in series.items():
+        recent = sum(n for y, n in counts.items() if y in recent_years)
+        prior = sum(n for y, n in counts.items() if y in prior_years)
+        rows.append({"name": name, "recent": recent, "prior": prior,
+                     "growth": round((recent + 1) / (prior + 1), 2), "counts": counts})
+    emerging = sorted((r for r in rows if r["recent"] >= MIN_SUPPORT and r["recent"] > r["prior"]),
+                      key=lambda r: (-r["growth"], -r["recent"], r["name"]))
+    fading = sorted((r for r in rows if r["prior"] >= MIN_SUPPORT and r["recent"] < r["prior"]),
+                    key=lambda r: (r["growth"], -r["prior"], r["name"]))
+    return emerging[:15], fading[:15]
+
+
+def trends_data(store: Store, pool: int = 300) -> dict[str, Any]:
+    stats = store.stats()
+    years = [int(y) for y in stats["years"] if y and y.isdigit()]
+    concepts, _ = store.page_concepts(pool)
+    series = store.page_concept_year_counts([c["name"] for c in concepts])
+    emerging, fading = growth_lists(series, max(years)) if years else ([], [])
+    topics = store.page_topics()
+    topic_years = store.page_topic_year_counts()
+    return {
+        "years": stats["years"],
+        "recent_window": [max(years) - RECENT_YEARS + 1, max(years)] if years else [],
+        "emerging": emerging,
+        "fading": fading,
+        "top_concepts": [{"name": c["name"], "count": c["count"], "counts": series.get(c["name"], {})}
+                         for c in concepts[:8]],
+        "topics": [{"id": t["id"], "label": t["label"], "size": t["size"], "counts": topic_years.get(t["id"], {})}
+                   for t in topics[:8]],
+    }
+
+
+def trends_page(store: Store) -> Page:
+    return Page("trends.html", "Trends", trends_data(store))
