@@ -24,6 +24,7 @@ CANDIDATES = [
     ("leiden", {"resolution": 1.0}),
     ("leiden", {"resolution": 1.5}),
     ("leiden", {"resolution": 2.0}),
+    ("leiden", {"resolution": 2.5}),  # the default
     ("leiden", {"resolution": 3.0}),
     ("louvain", {"resolution": 1.5}),
     ("louvain", {"resolution": 2.0}),
