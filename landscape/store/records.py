@@ -263,9 +263,15 @@ class RecordsMixin:
         )
 
     def _author_id(self, name: str) -> int:
+        """The author row for a name; cached by exact name ("\0" prefix) and by normalised key,
+        in the one cache the store clears on rollback."""
+        cached = self._author_ids.get("\0" + name)
+        if cached is not None:
+            return cached
         key = normalise_author(name)
         cached = self._author_ids.get(key)
         if cached is not None:
+            self._author_ids["\0" + name] = cached
             return cached
         row = self.conn.execute("SELECT id FROM authors WHERE key = ?", (key,)).fetchone()
         if row is None:
@@ -274,7 +280,7 @@ class RecordsMixin:
             ).lastrowid
         else:
             author_id = row[0]
-        self._author_ids[key] = author_id
+        self._author_ids[key] = self._author_ids["\0" + name] = author_id
         return author_id
 
     def set_keyphrases(self, record_id: str, phrases: list[str], source: str) -> None:
