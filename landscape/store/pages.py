@@ -51,6 +51,13 @@ class PagesMixin:
         finally:
             self.conn.execute("COMMIT")
 
+    def page_version(self) -> tuple[Any, ...]:
+        """Changes whenever records are added or changed or a build step finishes (cache key)."""
+        return tuple(self.conn.execute(
+            "SELECT (SELECT count(*) FROM records), (SELECT max(updated_at) FROM records),"
+            " (SELECT max(finished_at) FROM build_steps), (SELECT count(*) FROM build_steps)"
+        ).fetchone())
+
     def page_has(self, table: str) -> bool:
         if table not in _TABLES:
             raise ValueError(table)

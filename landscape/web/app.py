@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -99,12 +100,36 @@ class Site:
         Store(self.db_path, readonly=True).close()
         self.config = config or Config.load(None, db_path=self.db_path)
         self._local = threading.local()
+        self._memo: dict[str, tuple[tuple[Any, ...], Any]] = {}
+        self._memo_lock = threading.Lock()
 
     def store(self) -> Store:
         store = getattr(self._local, "store", None)
         if store is None:
             store = self._local.store = Store(self.db_path, readonly=True)
         return store
+
+    def memo(self, store: Store, name: str, compute: Callable[[], Any]) -> Any:
+        """A whole-corpus result (trends, merged authors) kept until the store changes."""
+        version = store.page_version()
+        with self._memo_lock:
+            hit = self._memo.get(name)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        value = compute()
+        with self._memo_lock:
+            self._memo[name] = (version, value)
+        return value
+
+    def trends(self, store: Store) -> dict[str, Any] | None:
+        module = ctx.optional_module("landscape.enrich.trends")
+        return None if module is None else self.memo(store, "trends", lambda: module.stored_trends(store))
+
+    def people(self, store: Store) -> Any:
+        module = ctx.optional_module("landscape.enrich.authors")
+        if module is None or not hasattr(store, "ls_authorship_rows"):
+            return None
+        return self.memo(store, "people", lambda: module.people(store))
 
 
 Builder = Callable[[Site, Store, Request], ctx.Page]
@@ -172,7 +197,7 @@ def api(builder: Builder, site: Site) -> Callable[[Request], Response]:
 
 
 def _home(site: Site, store: Store, request: Request) -> ctx.Page:
-    return ctx.home_page(store, land.trends_data(store))
+    return ctx.home_page(store, land.trends_data(store, site.trends(store)))
 
 
 def _posts(site: Site, store: Store, request: Request) -> ctx.Page:
@@ -246,7 +271,7 @@ def _authors(site: Site, store: Store, request: Request) -> ctx.Page:
 
 
 def _author(site: Site, store: Store, request: Request) -> ctx.Page:
-    return land.author_page(store, request.path_params["key"], paging(request.query_params))
+    return land.author_page(store, request.path_params["key"], paging(request.query_params), site.people(store))
 
 
 def _map(site: Site, store: Store, request: Request) -> ctx.Page:
@@ -258,7 +283,7 @@ def _map_data(site: Site, store: Store, request: Request) -> ctx.Page:
 
 
 def _trends(site: Site, store: Store, request: Request) -> ctx.Page:
-    return land.trends_page(store)
+    return land.trends_page(store, site.trends(store))
 
 
 def _about(site: Site, store: Store, request: Request) -> ctx.Page:

@@ -123,8 +123,10 @@ def record_page(store: Store, record_id: str) -> Page:
     }
     if view["kind"] == "talk":
         links = store.page_section_links(record_id)
+        rec = store.get_record(record_id)
         data["sections"] = [
-            {**section, "related": linked(store, links.get(i, []))} for i, section in enumerate(view["sections"])
+            {"title": s.title, "summary": s.summary, "text": s.text, "related": linked(store, links.get(i, []))}
+            for i, s in enumerate(rec.sections if rec else [])
         ]
         return Page("talk.html", view["display_title"], data)
     return Page("paper.html", view["display_title"], data)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from typing import Any
 
+from ..models import LandscapeError
 from ..store import Store
 from .context import Page
 from .params import NotFound, Paging
@@ -107,14 +110,37 @@ def authors_page(store: Store, paging: Paging, prefix: str | None) -> Page:
     return Page("authors.html", "Authors", {"authors": items, "prefix": prefix or "", "paging": paging.info(total)})
 
 
-def author_page(store: Store, key: str, paging: Paging) -> Page:
+def _person(store: Store, key: str, people: tuple[dict[int, Any], dict[str, list[int]]] | None
+            ) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
+    """The author, their record ids and co-authors: merged name variants when the authors step
+    is available (`people`), else the exact normalised name."""
+    if people is not None:
+        from ..enrich.authors import find_person
+
+        persons, record_people = people
+        try:
+            person = find_person(persons, key)
+        except LandscapeError:
+            person = None
+        if person is not None:
+            ids = sorted(person.records)
+            dates = {c["id"]: c["date"] or "" for c in store.page_cards(ids, max_authors=0).values()}
+            ids.sort(key=lambda r: (dates.get(r, ""), r), reverse=True)
+            co = Counter(pid for r in ids for pid in record_people.get(r, []) if persons[pid] is not person)
+            coauthors = [{"key": persons[pid].key, "name": persons[pid].name, "count": n}
+                         for pid, n in sorted(co.items(), key=lambda kv: (-kv[1], persons[kv[0]].name))[:24]]
+            return {"key": person.key, "name": person.name, "variants": person.variants}, ids, coauthors
     author = store.page_author(key)
     if author is None:
         raise NotFound(f"no author {key!r}")
-    ids = store.page_author_records(key)
+    return {**author, "variants": []}, store.page_author_records(key), store.page_coauthors(key, limit=24)
+
+
+def author_page(store: Store, key: str, paging: Paging,
+                people: tuple[dict[int, Any], dict[str, list[int]]] | None = None) -> Page:
+    author, ids, coauthors = _person(store, key, people)
     all_cards = store.page_cards(ids, max_authors=0)
     years = store.page_years(ids)
-    coauthors = store.page_coauthors(key, limit=24)
     return Page("author.html", author["name"], {
         "author": author,
         "count": len(ids),
@@ -171,7 +197,7 @@ def map_page(store: Store) -> Page:
 
 
 def growth_lists(series: dict[str, dict[str, int]], last_year: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Emerging (fastest rising over the last two years) and fading concepts, with minimum support."""
+    """Emerging and fading concepts by year counts, used only while the trends step has not run."""
     recent_years = {str(last_year - i) for i in range(RECENT_YEARS)}
     prior_years = {str(last_year - RECENT_YEARS - i) for i in range(RECENT_YEARS)}
     rows = []
@@ -179,15 +205,18 @@ def growth_lists(series: dict[str, dict[str, int]], last_year: int) -> tuple[lis
         recent = sum(n for y, n in counts.items() if y in recent_years)
         prior = sum(n for y, n in counts.items() if y in prior_years)
         rows.append({"name": name, "recent": recent, "prior": prior,
-                     "growth": round((recent + 1) / (prior + 1), 2), "counts": counts})
-    emerging = sorted((r for r in rows if r["recent"] >= MIN_SUPPORT and r["recent"] > r["prior"]),
+                     "growth": round(math.log2((recent + 0.5) / (prior + 0.5)), 3)})
+    emerging = sorted((r for r in rows if r["recent"] >= MIN_SUPPORT and r["growth"] > 0),
                       key=lambda r: (-r["growth"], -r["recent"], r["name"]))
-    fading = sorted((r for r in rows if r["prior"] >= MIN_SUPPORT and r["recent"] < r["prior"]),
+    fading = sorted((r for r in rows if r["prior"] >= MIN_SUPPORT and r["growth"] < 0),
                     key=lambda r: (r["growth"], -r["prior"], r["name"]))
     return emerging[:15], fading[:15]
 
 
-def trends_data(store: Store, pool: int = 300) -> dict[str, Any]:
+def trends_data(store: Store, stored: dict[str, Any] | None = None, pool: int = 300) -> dict[str, Any]:
+    """Trends as the trends step stored them (`stored`), or a simple count-based stand-in."""
+    if stored:
+        return _adapt_stored_trends(store, stored)
     stats = store.stats()
     years = [int(y) for y in stats["years"] if y and y.isdigit()]
     concepts, _ = store.page_concepts(pool)
@@ -197,9 +226,12 @@ def trends_data(store: Store, pool: int = 300) -> dict[str, Any]:
     topic_years = store.page_topic_year_counts()
     return {
         "years": stats["years"],
-        "recent_window": [max(years) - RECENT_YEARS + 1, max(years)] if years else [],
+        "window": {"recent_start": f"{max(years) - RECENT_YEARS + 1}-01-01", "end": f"{max(years)}-12-31"}
+        if years else None,
         "emerging": emerging,
         "fading": fading,
+        "emerging_topics": [],
+        "fading_topics": [],
         "top_concepts": [{"name": c["name"], "count": c["count"], "counts": series.get(c["name"], {})}
                          for c in concepts[:8]],
         "topics": [{"id": t["id"], "label": t["label"], "size": t["size"], "counts": topic_years.get(t["id"], {})}
@@ -207,5 +239,31 @@ def trends_data(store: Store, pool: int = 300) -> dict[str, Any]:
     }
 
 
-def trends_page(store: Store) -> Page:
-    return Page("trends.html", "Trends", trends_data(store))
+def _topic_ref(name: str) -> tuple[int | None, str]:
+    head, _, label = name.partition(": ")
+    return (int(head), label) if head.isdigit() and label else (None, name)
+
+
+def _adapt_stored_trends(store: Store, t: dict[str, Any]) -> dict[str, Any]:
+    concepts = sorted((t.get("concepts") or {}).items(), key=lambda kv: (-kv[1].get("total", 0), kv[0]))
+    topics = sorted((t.get("topics") or {}).items(), key=lambda kv: (-kv[1].get("total", 0), kv[0]))
+
+    def topic_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**i, "id": _topic_ref(i["name"])[0], "name": _topic_ref(i["name"])[1]} for i in items]
+
+    return {
+        "years": (t.get("papers") or {}).get("years") or store.stats()["years"],
+        "window": t.get("window"),
+        "emerging": t.get("emerging") or [],
+        "fading": t.get("fading") or [],
+        "emerging_topics": topic_rows(t.get("emerging_topics") or []),
+        "fading_topics": topic_rows(t.get("fading_topics") or []),
+        "top_concepts": [{"name": n, "count": v.get("total", 0), "counts": v.get("years", {})}
+                         for n, v in concepts[:8]],
+        "topics": [{"id": _topic_ref(n)[0], "label": _topic_ref(n)[1], "size": v.get("total", 0),
+                    "counts": v.get("years", {})} for n, v in topics[:8]],
+    }
+
+
+def trends_page(store: Store, stored: dict[str, Any] | None = None) -> Page:
+    return Page("trends.html", "Trends", trends_data(store, stored))
