@@ -176,10 +176,15 @@ def export(fmt: str, out: str, db: str | None) -> None:
     """Write every record to OUT."""
     from .export import export_records, writers
 
-    available = list(writers())
+    available = [*writers(), "site"]
     if fmt not in available:
         raise LandscapeError(f"--format: expected one of {', '.join(available)}, found {fmt!r}")
     with open_store(db, readonly=True) as store:
+        if fmt == "site":
+            from .web.static_site import export_site
+
+            click.echo(f"{export_site(store, out)} record pages written to the static site {out}")
+            return
         n = export_records(store, fmt, out)
     click.echo(f"{n} records written to {out}")
 

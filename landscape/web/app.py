@@ -313,6 +313,7 @@ PAGES: list[tuple[str, Builder]] = [
     ("/about", _about),
 ]
 API_ONLY: list[tuple[str, Builder]] = [
+    ("/records", _posts),
     ("/stats", _stats),
     ("/related", _related),
     ("/map", _map_data),

@@ -426,10 +426,30 @@
     });
   };
 
+  var staticData = null;
+  function staticMapData(src) {
+    // The exported site ships the map as a script setting a global: it loads from file:// too.
+    if (!staticData) {
+      staticData = new Promise(function (resolve, reject) {
+        var s = document.createElement("script");
+        s.src = src;
+        s.onload = function () { resolve(window.LANDSCAPE_MAP); };
+        s.onerror = function () { reject(new Error("map data: could not load " + src)); };
+        document.head.appendChild(s);
+      });
+    }
+    return staticData;
+  }
+
+  function mapData(el) {
+    if (el.dataset.static === "1") return staticMapData(el.dataset.src);
+    return fetch(el.dataset.src, { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error("map data: HTTP " + r.status); return r.json(); });
+  }
+
   function init(el) {
     if (el.dataset.ready) return;
-    fetch(el.dataset.src, { credentials: "same-origin" })
-      .then(function (r) { if (!r.ok) throw new Error("map data: HTTP " + r.status); return r.json(); })
+    mapData(el)
       .then(function (data) { new MapView(el, data); })
       .catch(function (e) {
         var p = document.createElement("p");
