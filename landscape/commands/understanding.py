@@ -47,6 +47,37 @@ def _print_concept(concept: dict) -> None:
         click.echo(f"  {r['id']}  {r['date'] or '----------'}  {r['title']}  [{', '.join(r['sources'])}]")
 
 
+@click.command(name="eval")
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True)
+@click.option("--only", "parts", multiple=True, type=click.Choice(["areas", "keyphrases", "quality"]),
+              help="Evaluate only these parts (default: all).")
+@click.option("--baselines", default=",".join(("tfidf", "minilm", "borrow", "yake", "keybert")), show_default=True,
+              help="Comma-separated baselines to run beside Landscape.")
+@click.option("--sample", type=click.IntRange(min=10), default=None,
+              help="Evaluate on a fixed random subset of N labelled records (quick checks).")
+@click.option("--config", "config_path", default=None, help="TOML config file.")
+@db_option
+@json_option
+@errors_to_exit
+def eval_(folds: int, parts: tuple[str, ...], baselines: str, sample: int | None, config_path: str | None,
+          db: str | None, as_json: bool) -> None:
+    """Cross-validated quality of areas and keyphrases, beside baselines run in the same call."""
+    from ..config import Config
+    from ..evaluate import evaluate, format_report
+
+    with open_store(db) as store:
+        config = Config.load(config_path, db_path=store.path)
+        report = evaluate(
+            store, config, folds=folds, baselines=[b.strip() for b in baselines.split(",") if b.strip()],
+            parts=parts or ("areas", "keyphrases", "quality"), sample=sample,
+        )
+    if as_json:
+        emit_json(report)
+    else:
+        click.echo(format_report(report))
+
+
 def register(main: click.Group) -> None:
     """Attach this module's commands to the `landscape` group."""
     main.add_command(concepts)
+    main.add_command(eval_)

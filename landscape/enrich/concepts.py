@@ -14,6 +14,7 @@ Three sources fill `record_concepts`:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -95,6 +96,7 @@ def singular(word: str) -> str:
     return word
 
 
+@functools.lru_cache(maxsize=200_000)
 def key_token(word: str) -> str:
     return singular(american(word))
 
@@ -103,10 +105,11 @@ def raw_words(text: str) -> list[str]:
     return _RAW_WORD.findall(text)
 
 
-def split_raw(word: str) -> list[str]:
+@functools.lru_cache(maxsize=200_000)
+def split_raw(word: str) -> tuple[str, ...]:
     word = strip_accents(word).lower().replace("\u2019", "'")
     word = word.split("'")[0] if word.endswith(("'s",)) else word.replace("'", "")
-    return [p for p in _SPLIT_WORD.split(word) if p]
+    return tuple(p for p in _SPLIT_WORD.split(word) if p)
 
 
 def phrase_key(phrase: str) -> str:
@@ -240,6 +243,7 @@ class Vocabulary:
     def __init__(self, acronyms: dict[str, str] | None = None):
         self.concepts: dict[str, Concept] = {}
         self.acronyms: dict[str, str] = dict(acronyms or {})  # acronym -> concept key
+        self._tokens_cache: dict[str, list[list[tuple[str, str]]]] = {}
 
     @classmethod
     def build(
@@ -298,6 +302,9 @@ class Vocabulary:
         A surface ends in the character that joined it to the next word ('-' or ' '), so
         "".join(surfaces).strip() gives the phrase back as written, lowercased.
         """
+        cached = self._tokens_cache.get(text)
+        if cached is not None:
+            return cached
         out = []
         for chunk in text_chunks(text):
             toks: list[tuple[str, str]] = []
@@ -309,6 +316,9 @@ class Vocabulary:
                     toks.extend((key_token(p), p + ("-" if i < len(parts) - 1 else " ")) for i, p in enumerate(parts))
             if toks:
                 out.append(toks)
+        if len(self._tokens_cache) > 4096:
+            self._tokens_cache.clear()
+        self._tokens_cache[text] = out
         return out
 
     def find(self, text: str) -> Counter[str]:
@@ -381,8 +391,8 @@ class KeyphrasePredictor:
         self.top = top
 
     def fit(self, texts: dict[str, str], given: dict[str, list[str]], vocab: Vocabulary | None = None) -> KeyphrasePredictor:
-        from sklearn.ensemble import HistGradientBoostingClassifier
         from sklearn.feature_extraction.text import TfidfVectorizer
+        from threadpoolctl import threadpool_limits
 
         self.ids = sorted(set(texts) & set(given))
         self.vocab = vocab or Vocabulary.build({i: given[i] for i in self.ids}, (texts[i] for i in self.ids))
@@ -405,10 +415,16 @@ class KeyphrasePredictor:
             for cand in self._candidates(texts[i], sims[row], exclude=i):
                 X.append(cand.features)
                 y.append(int(cand.key in self.gold[i]))
-        self.model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.06, max_leaf_nodes=15,
-                                                    l2_regularization=1.0, random_state=self.config.seed)
-        self.model.fit(X, y)
+        with threadpool_limits(1):
+            self.model = self._fit_model(X, y)
         return self
+
+    def _fit_model(self, X: list[list[float]], y: list[int]) -> Any:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.06, max_leaf_nodes=15,
+                                                    l2_regularization=1.0, random_state=self.config.seed)
+        return model.fit(X, y)
 
     def _candidates(self, text: str, sims: Any, exclude: str | None = None) -> list[Candidate]:
         import numpy as np
@@ -469,7 +485,10 @@ class KeyphrasePredictor:
         cands = self._candidates(text, sims)
         if not cands:
             return []
-        probs = self.model.predict_proba([c.features for c in cands])[:, 1]
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            probs = self.model.predict_proba([c.features for c in cands])[:, 1]
         ranked = sorted(zip(cands, probs, strict=True), key=lambda cp: (-cp[1], cp[0].key))
         return [(c.key, c.name, float(p)) for c, p in ranked]
 

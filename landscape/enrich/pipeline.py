@@ -17,7 +17,7 @@ from ..config import Config
 from ..store import Store
 
 # step name -> module in landscape.enrich exposing step(config) -> Step, in build order
-STEPS: list[str] = ["embed", "concepts", "connections", "topics", "map", "trends", "mentions"]
+STEPS: list[str] = ["embed", "concepts", "areas", "summaries", "connections", "topics", "map", "trends", "mentions"]
 
 
 class Step(Protocol):

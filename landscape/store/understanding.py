@@ -186,3 +186,113 @@ class UnderstandingMixin:
         self.conn.executemany(
             "UPDATE concepts SET description = ? WHERE name = ?", [(d, n) for n, d in descriptions.items()]
         )
+
+    # --- areas ----------------------------------------------------------------------------
+
+    def area_model_blob(self, signature: str) -> bytes | None:
+        """The pickled area model trained on labels with this signature, if stored."""
+        row = self.conn.execute("SELECT value FROM artifacts WHERE name = ?", (f"area_model:{signature}",)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def set_area_model_blob(self, signature: str, blob: bytes) -> None:
+        self.conn.execute("DELETE FROM artifacts WHERE name LIKE 'area_model:%'")
+        self.conn.execute(
+            "INSERT INTO artifacts (name, value, updated_at) VALUES (?,?,?)",
+            (f"area_model:{signature}", blob, now_iso()),
+        )
+
+    def area_predictions(self) -> dict[str, Any]:
+        """{signature, records: {id: fingerprint}}: what the last area run predicted, and with which model."""
+        row = self.conn.execute("SELECT value FROM artifacts WHERE name = 'areas.predicted'").fetchone()
+        return {} if row is None else json.loads(bytes(row[0]))
+
+    def put_area_predictions(self, signature: str, records: dict[str, str]) -> None:
+        self.conn.execute(
+            "INSERT INTO artifacts (name, value, updated_at) VALUES ('areas.predicted', ?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (json.dumps({"signature": signature, "records": records}, sort_keys=True).encode(), now_iso()),
+        )
+
+    def set_areas(self, rows: Iterable[tuple[str, str, str, dict[str, float], list[str]]]) -> None:
+        """(record id, area, source given|predicted, probabilities, prediction set) per record."""
+        self.conn.executemany(
+            "UPDATE records SET area = ?, area_source = ?, area_probabilities = ?, area_set = ? WHERE id = ?",
+            [(area, src, json.dumps(p), json.dumps(s), rid) for rid, area, src, p, s in rows],
+        )
+
+    def set_area_names(self, areas: dict[str, dict[str, Any]]) -> None:
+        """The areas the classifier knows, with facts about each (kept: descriptions)."""
+        self.conn.execute(
+            f"DELETE FROM areas WHERE name NOT IN ({','.join('?' * len(areas))})", list(areas)
+        )
+        self.conn.executemany(
+            "INSERT INTO areas (name, extra) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET extra = excluded.extra",
+            [(name, json.dumps(extra, sort_keys=True)) for name, extra in areas.items()],
+        )
+
+    def list_areas(self) -> list[dict[str, Any]]:
+        """Areas with their description and how many records are in each (given and predicted)."""
+        rows = self.conn.execute(
+            "SELECT a.name, a.description, a.extra,"
+            " (SELECT count(*) FROM records r WHERE r.area = a.name) AS n,"
+            " (SELECT count(*) FROM records r WHERE r.area = a.name AND r.area_source = 'predicted') AS p"
+            " FROM areas a ORDER BY n DESC, a.name"
+        ).fetchall()
+        return [
+            {"name": r["name"], "description": r["description"], "count": r["n"], "predicted": r["p"],
+             "extra": json.loads(r["extra"] or "{}")}
+            for r in rows
+        ]
+
+    def set_area_descriptions(self, descriptions: dict[str, str]) -> None:
+        self.conn.executemany(
+            "UPDATE areas SET description = ? WHERE name = ?", [(d, n) for n, d in descriptions.items()]
+        )
+
+    # --- summaries and descriptions --------------------------------------------------------
+
+    def record_summaries(self) -> dict[str, str]:
+        return {rid: s for rid, s in self.conn.execute("SELECT id, summary FROM records WHERE summary IS NOT NULL")}
+
+    def set_summaries(
+        self, summaries: dict[str, str | None], sections: Iterable[tuple[str, int, str | None]] = ()
+    ) -> None:
+        """Record TL;DRs (record id -> text) and talk section summaries (id, position, text)."""
+        self.conn.executemany("UPDATE records SET summary = ? WHERE id = ?", [(s, rid) for rid, s in summaries.items()])
+        self.conn.executemany(
+            "UPDATE sections SET summary = ? WHERE record_id = ? AND position = ?",
+            [(s, rid, pos) for rid, pos, s in sections],
+        )
+
+    def area_members(self) -> dict[str, list[str]]:
+        """area -> ids of the records in it (given or predicted)."""
+        out: dict[str, list[str]] = {}
+        for area, rid in self.conn.execute("SELECT area, id FROM records WHERE area IS NOT NULL ORDER BY area, id"):
+            out.setdefault(area, []).append(rid)
+        return out
+
+    def concept_members(self, sources: tuple[str, ...] = ("given", "predicted", "text")) -> dict[str, list[str]]:
+        """concept name -> ids of the records carrying it (as a keyphrase or in their text)."""
+        out: dict[str, list[str]] = {}
+        for name, rid in self.conn.execute(
+            "SELECT DISTINCT c.name, rc.record_id FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
+            f" WHERE rc.source IN ({','.join('?' * len(sources))}) ORDER BY c.name, rc.record_id", sources,
+        ):
+            out.setdefault(name, []).append(rid)
+        return out
+
+    def top_concepts_for(self, ids: list[str], limit: int = 5) -> list[str]:
+        """The concepts most distinctive of a set of records: frequent in it, rarer elsewhere."""
+        if not ids:
+            return []
+        inside: dict[str, int] = {}
+        chosen = set(ids)
+        total: dict[str, int] = {}
+        for name, rid in self.conn.execute(
+            "SELECT DISTINCT c.name, rc.record_id FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
+            " WHERE rc.source IN ('given', 'predicted')"
+        ):
+            total[name] = total.get(name, 0) + 1
+            if rid in chosen:
+                inside[name] = inside.get(name, 0) + 1
+        return sorted(inside, key=lambda n: (-(inside[n] ** 2) / total[n], n))[:limit]

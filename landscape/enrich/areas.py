@@ -1,0 +1,461 @@
+"""Areas: every record gets an area, calibrated probabilities and a conformal prediction set.
+
+The classifier learns from whatever labelled records the store holds (the set of areas is
+whatever the labels contain). Three base models each see the record differently:
+  TF-IDF words and bigrams -> logistic regression,
+  MiniLM embedding         -> logistic regression,
+  authors                  -> how the same authors' labelled papers are spread over areas;
+a logistic regression stacks their out-of-fold log-probabilities. Temperature scaling is fit
+on held-out stacked probabilities, and split-conformal prediction on the same held-out
+probabilities gives sets that hold the true area with the configured coverage.
+
+Labelled records keep their given area; their probabilities are the held-out (cross-validated)
+ones, so they say honestly whether the model agrees. With no labels at all, areas come
+zero-shot from `config.area_descriptions` by embedding similarity.
+
+Calibration is only as good as the records it was fit on (full abstracts). A record that says
+little the model knows (an empty abstract, a one-word title, another language) has its
+probabilities shrunk towards the label prior in proportion to how few known words it has, so
+its prediction set grows instead of claiming a confidence nothing supports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..config import Config
+from ..text import content_tokens, normalise_author
+
+MIN_PER_AREA = 2
+EVIDENCE_FULL = 20  # distinct known content words at which a record counts as fully informative
+
+
+def single_thread() -> Any:
+    """BLAS limited to one thread: these fits are small, and on a busy 2-core machine
+    oversubscribed BLAS threads made them 20-50x slower (measured)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
+
+
+@dataclass
+class AreaData:
+    """What the area model reads for a set of records: text, embedding and authors."""
+
+    ids: list[str]
+    texts: list[str]
+    embeddings: np.ndarray
+    authors: list[list[str]]
+    labels: list[str | None] = field(default_factory=list)
+
+    def take(self, index: Sequence[int]) -> AreaData:
+        index = list(index)
+        return AreaData(
+            [self.ids[i] for i in index], [self.texts[i] for i in index], self.embeddings[index],
+            [self.authors[i] for i in index], [self.labels[i] for i in index] if self.labels else [],
+        )
+
+
+def _aligned(proba: np.ndarray, have: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    """Probabilities over `labels`, from a model that only knew the classes `have`."""
+    out = np.full((proba.shape[0], len(labels)), 1e-6)
+    pos = {label: k for k, label in enumerate(labels)}
+    for j, label in enumerate(have):
+        out[:, pos[label]] = proba[:, j]
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def _folds(y: Sequence[str], n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    counts = Counter(y)
+    n = max(2, min(n, len(y)))
+    if min(counts.values()) >= n:
+        splitter: Any = StratifiedKFold(n, shuffle=True, random_state=seed)
+        return list(splitter.split(np.zeros(len(y)), list(y)))
+    return list(KFold(n, shuffle=True, random_state=seed).split(np.zeros(len(y))))
+
+
+class TfidfModel:
+    def __init__(self, C: float = 10.0):
+        self.C = C
+
+    def fit(self, data: AreaData, labels: Sequence[str]) -> TfidfModel:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        self.labels = list(labels)
+        self.vec = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2, stop_words="english")
+        try:
+            X = self.vec.fit_transform(data.texts)
+        except ValueError:
+            self.vec = TfidfVectorizer(sublinear_tf=True, min_df=1)
+            X = self.vec.fit_transform([t or "empty" for t in data.texts])
+        self.model = LogisticRegression(C=self.C, solver="newton-cg", max_iter=500).fit(X, data.labels)
+        return self
+
+    def proba(self, data: AreaData) -> np.ndarray:
+        X = self.vec.transform(data.texts)
+        return _aligned(self.model.predict_proba(X), list(self.model.classes_), self.labels)
+
+
+class EmbeddingModel:
+    def __init__(self, C: float = 10.0):
+        self.C = C
+
+    def fit(self, data: AreaData, labels: Sequence[str]) -> EmbeddingModel:
+        from sklearn.linear_model import LogisticRegression
+
+        self.labels = list(labels)
+        self.model = LogisticRegression(C=self.C, solver="newton-cg", max_iter=500).fit(data.embeddings, data.labels)
+        return self
+
+    def proba(self, data: AreaData) -> np.ndarray:
+        return _aligned(self.model.predict_proba(data.embeddings), list(self.model.classes_), self.labels)
+
+
+class AuthorModel:
+    """P(area | authors): how the same authors' labelled papers spread over areas, smoothed."""
+
+    def fit(self, data: AreaData, labels: Sequence[str]) -> AuthorModel:
+        self.labels = list(labels)
+        self.counts: dict[str, Counter[str]] = {}
+        for authors, label in zip(data.authors, data.labels, strict=True):
+            for a in authors:
+                self.counts.setdefault(normalise_author(a), Counter())[label] += 1
+        prior = Counter(data.labels)
+        total = sum(prior.values())
+        self.prior = np.array([prior[label] / total for label in self.labels])
+        return self
+
+    def proba(self, data: AreaData) -> np.ndarray:
+        out = []
+        for authors in data.authors:
+            c: Counter[str] = Counter()
+            for a in authors:
+                c.update(self.counts.get(normalise_author(a), {}))
+            v = np.array([c[label] for label in self.labels], dtype=float) + 2.0 * self.prior
+            out.append(v / v.sum())
+        return np.array(out).reshape(len(data.authors), len(self.labels))
+
+
+BASE_MODELS = {"tfidf": TfidfModel, "minilm": EmbeddingModel, "authors": AuthorModel}
+
+
+def temperature_fit(proba: np.ndarray, y: np.ndarray) -> float:
+    """The temperature that minimises held-out negative log-likelihood (grid, then refine)."""
+    logp = np.log(np.clip(proba, 1e-12, 1.0))
+
+    def nll(t: float) -> float:
+        z = logp / t
+        z = z - z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1.0))))
+
+    grid = np.exp(np.linspace(math.log(0.2), math.log(5.0), 61))
+    best = min(grid, key=nll)
+    fine = np.linspace(best * 0.9, best * 1.1, 21)
+    return float(min(fine, key=nll))
+
+
+def apply_temperature(proba: np.ndarray, t: float) -> np.ndarray:
+    z = np.log(np.clip(proba, 1e-12, 1.0)) / t
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def conformal_threshold(proba: np.ndarray, y: np.ndarray, coverage: float) -> float:
+    """Split-conformal: the score quantile so that sets {k: 1 - p_k <= q} cover `coverage`."""
+    scores = np.sort(1.0 - proba[np.arange(len(y)), y])
+    n = len(scores)
+    if n == 0:
+        return 1.0
+    rank = math.ceil((n + 1) * coverage)
+    return 1.0 if rank > n else float(scores[rank - 1])
+
+
+def prediction_sets(
+    proba: np.ndarray, labels: Sequence[str], q: float, coverage: float = 0.9
+) -> list[list[str]]:
+    """Areas whose score is within the threshold, most likely first.
+
+    An empty set means no area is likely enough: the model does not know, so the set falls
+    back to the smallest one holding `coverage` of the probability mass (never empty).
+    """
+    out = []
+    for row in proba:
+        order = np.argsort(-row)
+        chosen = [labels[k] for k in order if 1.0 - row[k] <= q + 1e-12]
+        out.append(chosen or top_mass_sets(row[None, :], labels, coverage)[0])
+    return out
+
+
+class AreaModel:
+    """Stacked, calibrated area classifier with conformal sets; see the module docstring."""
+
+    def __init__(self, config: Config | None = None, inner_folds: int = 5, bases: Sequence[str] | None = None):
+        self.config = config or Config()
+        self.inner_folds = inner_folds
+        self.bases = list(bases or BASE_MODELS)
+
+    def _base_proba(self, train: AreaData, test: AreaData) -> np.ndarray:
+        parts = [BASE_MODELS[b]().fit(train, self.labels).proba(test) for b in self.bases]
+        return np.log(np.clip(np.hstack(parts), 1e-9, 1.0))
+
+    def fit(self, data: AreaData) -> AreaModel:
+        """Fit on labelled data; keeps held-out calibrated probabilities as `self.heldout`."""
+        with single_thread():
+            return self._fit(data)
+
+    def _fit(self, data: AreaData) -> AreaModel:
+        from sklearn.linear_model import LogisticRegression
+
+        self.labels = sorted(set(data.labels))  # type: ignore[arg-type]
+        y = np.array([self.labels.index(label) for label in data.labels])
+        folds = _folds(data.labels, self.inner_folds, self.config.seed)  # type: ignore[arg-type]
+        Z = np.zeros((len(y), len(self.labels) * len(self.bases)))
+        for tr, te in folds:
+            Z[te] = self._base_proba(data.take(tr), data.take(te))
+        held = np.zeros((len(y), len(self.labels)))
+        for tr, te in folds:
+            meta = LogisticRegression(C=1.0, solver="newton-cg", max_iter=500).fit(Z[tr], y[tr])
+            held[te] = _aligned(meta.predict_proba(Z[te]), [self.labels[c] for c in meta.classes_], self.labels)
+        self.meta = LogisticRegression(C=1.0, solver="newton-cg", max_iter=500).fit(Z, y)
+        self.prior = np.bincount(y, minlength=len(self.labels)) / len(y)
+        self.known = known_words(data.texts)
+        self.temperature = temperature_fit(held, y)
+        self.heldout = self._shrunk(apply_temperature(held, self.temperature), data.texts)
+        self.threshold = conformal_threshold(self.heldout, y, self.config.conformal_coverage)
+        self.fitted = {b: BASE_MODELS[b]().fit(data, self.labels) for b in self.bases}
+        return self
+
+    def proba(self, data: AreaData) -> np.ndarray:
+        if not data.ids:
+            return np.zeros((0, len(self.labels)))
+        with single_thread():
+            parts = [self.fitted[b].proba(data) for b in self.bases]
+            Z = np.log(np.clip(np.hstack(parts), 1e-9, 1.0))
+            raw = _aligned(self.meta.predict_proba(Z), [self.labels[c] for c in self.meta.classes_], self.labels)
+        return self._shrunk(apply_temperature(raw, self.temperature), data.texts)
+
+    def evidence(self, texts: Sequence[str]) -> np.ndarray:
+        """How informative each text is for this model, 0..1 (see the module docstring)."""
+        return np.array([min(1.0, len(set(content_tokens(t)) & self.known) / EVIDENCE_FULL) for t in texts])
+
+    def _shrunk(self, proba: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        w = self.evidence(texts)[:, None]
+        return w * proba + (1.0 - w) * self.prior[None, :]
+
+    def sets(self, proba: np.ndarray, texts: Sequence[str] | None = None) -> list[list[str]]:
+        """Conformal sets; for records less informative than any the threshold was calibrated
+        on (evidence < 1) the set also holds the smallest set with `coverage` of the mass."""
+        coverage = self.config.conformal_coverage
+        sets = prediction_sets(proba, self.labels, self.threshold, coverage)
+        if texts is None:
+            return sets
+        for k, w in enumerate(self.evidence(texts)):
+            if w < 1.0:
+                extra = top_mass_sets(proba[k][None, :], self.labels, coverage)[0]
+                sets[k] = sets[k] + [a for a in extra if a not in sets[k]]
+        return sets
+
+
+def known_words(texts: Sequence[str], min_df: int = 2) -> set[str]:
+    """Content words seen in at least `min_df` training texts."""
+    df = Counter(w for t in texts for w in set(content_tokens(t)))
+    return {w for w, n in df.items() if n >= min_df}
+
+
+# --- zero-shot ----------------------------------------------------------------------------
+
+
+def zero_shot_proba(embeddings: np.ndarray, description_vectors: np.ndarray, scale: float = 20.0) -> np.ndarray:
+    """Softmax of scaled cosine similarity to each area's description (no labels to learn from)."""
+    logits = scale * embeddings @ description_vectors.T
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def top_mass_sets(proba: np.ndarray, labels: Sequence[str], coverage: float) -> list[list[str]]:
+    """Without held-out labels no conformal guarantee exists: the smallest set holding `coverage`."""
+    out = []
+    for row in proba:
+        order = np.argsort(-row)
+        chosen, mass = [], 0.0
+        for k in order:
+            chosen.append(labels[k])
+            mass += row[k]
+            if mass >= coverage:
+                break
+        out.append(chosen)
+    return out
+
+
+# --- the build step -----------------------------------------------------------------------
+
+
+def area_data(store: Any, config: Config, records: list[Any]) -> AreaData:
+    from .embed import record_embeddings
+
+    ids, matrix = record_embeddings(store, config)
+    pos = {rid: k for k, rid in enumerate(ids)}
+    dim = matrix.shape[1] if matrix.size else 384
+    emb = np.zeros((len(records), dim), dtype=np.float32)
+    for k, rec in enumerate(records):
+        if rec.id in pos:
+            emb[k] = matrix[pos[rec.id]]
+    return AreaData(
+        [r.id for r in records], [r.text for r in records], emb,
+        [list(r.authors) for r in records], [r.area for r in records],
+    )
+
+
+def labels_signature(records: list[Any], config: Config) -> str:
+    h = hashlib.sha1(f"{config.embedder}|{config.conformal_coverage}|{config.seed}|v2".encode())
+    for rec in sorted(records, key=lambda r: r.id):
+        if rec.area:
+            h.update(f"{rec.id}\0{rec.area}\0{rec.text}\0{'|'.join(rec.authors)}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def record_fingerprint(rec: Any) -> str:
+    """What an unlabelled record's prediction depends on besides the model."""
+    return hashlib.sha1(f"{rec.text}\0{'|'.join(rec.authors)}".encode()).hexdigest()[:16]
+
+
+def is_sectioned_talk(rec: Any) -> bool:
+    return rec.kind == "talk" and any((s.text or "").strip() for s in rec.sections)
+
+
+class AreasStep:
+    """Predict what is missing: the model is refit only when the labels change (signature),
+    and unlabelled records are predicted only when new or changed since the last model."""
+
+    name = "areas"
+
+    def __init__(self, config: Config):
+        self.config = config
+
+    def run(self, ctx: Any) -> dict[str, int]:
+        records = list(ctx.store.iter_records())
+        labelled = [r for r in records if r.area]
+        counts = Counter(r.area for r in labelled)
+        if len(counts) >= 2 and min(counts.values()) >= MIN_PER_AREA:
+            return self._supervised(ctx, records, labelled)
+        if self.config.area_descriptions:
+            return self._zero_shot(ctx, records)
+        return {"predicted": 0, "no_labels": len(records)}
+
+    def _model(self, ctx: Any, signature: str, labelled: list[Any]) -> tuple[AreaModel, bool]:
+        import pickle
+
+        store = ctx.store
+        blob = store.area_model_blob(signature)
+        if blob is not None and not ctx.full:
+            return pickle.loads(blob), False
+        model = AreaModel(self.config).fit(area_data(store, self.config, labelled))
+        buf = io.BytesIO()
+        pickle.dump(model, buf)
+        with store.transaction():
+            store.set_area_model_blob(signature, buf.getvalue())
+        return model, True
+
+    def _supervised(self, ctx: Any, records: list[Any], labelled: list[Any]) -> dict[str, int]:
+        store = ctx.store
+        signature = labels_signature(records, self.config)
+        model, retrained = self._model(ctx, signature, labelled)
+        done = {} if retrained or ctx.full else _predicted_before(store, signature)
+        unlabelled = [r for r in records if not r.area]
+        targets = [r for r in unlabelled if done.get(r.id) != record_fingerprint(r)]
+        rows = [
+            (rec.id, rec.area, "given", _probs(model.labels, p), s)
+            for rec, p, s in zip(labelled, model.heldout, model.sets(model.heldout, [r.text for r in labelled]), strict=True)
+        ] if retrained else []
+        papers = [r for r in targets if not is_sectioned_talk(r)]
+        for rec, p in zip(papers, model.proba(area_data(store, self.config, papers)), strict=True):
+            rows.append(self._row(rec, model, p))
+        talks = [r for r in targets if is_sectioned_talk(r)]
+        if talks:
+            vectors = talk_section_vectors(ctx, self.config)
+            rows.extend(self._row(rec, model, talk_proba(rec, model, vectors)) for rec in talks)
+        with store.transaction():
+            store.set_areas(rows)
+            store.set_area_names({label: {"labelled": counts} for label, counts in
+                                  Counter(r.area for r in labelled).items()})
+            store.put_area_predictions(signature, {r.id: record_fingerprint(r) for r in unlabelled})
+        return {"predicted": len(targets), "unchanged": len(unlabelled) - len(targets),
+                "labelled": len(labelled), "retrained": int(retrained)}
+
+    def _row(self, rec: Any, model: AreaModel, p: np.ndarray) -> tuple[str, str, str, dict[str, float], list[str]]:
+        area_set = model.sets(p[None, :], [rec.text])[0]
+        return (rec.id, model.labels[int(np.argmax(p))], "predicted", _probs(model.labels, p), area_set)
+
+    def _zero_shot(self, ctx: Any, records: list[Any]) -> dict[str, int]:
+        from .embed import store_embedder
+
+        store = ctx.store
+        labels = sorted(self.config.area_descriptions)
+        described = store_embedder(store, self.config).encode(
+            [f"{a}. {self.config.area_descriptions[a]}" for a in labels]
+        )
+        data = area_data(store, self.config, records)
+        proba = zero_shot_proba(data.embeddings, np.asarray(described))
+        sets = top_mass_sets(proba, labels, self.config.conformal_coverage)
+        rows = [
+            (rec.id, labels[int(np.argmax(p))], "predicted", _probs(labels, p), s)
+            for rec, p, s in zip(records, proba, sets, strict=True)
+        ]
+        with store.transaction():
+            store.set_areas(rows)
+            store.set_area_names({a: {"zero_shot": True} for a in labels})
+        return {"predicted": len(rows), "zero_shot": 1}
+
+
+def _predicted_before(store: Any, signature: str) -> dict[str, str]:
+    saved = store.area_predictions()
+    return saved.get("records", {}) if saved.get("signature") == signature else {}
+
+
+def talk_section_vectors(ctx: Any, config: Config) -> dict[tuple[str, int], np.ndarray]:
+    """(talk id, position) -> section embedding, from the content-keyed cache the talk-link
+    step keeps (embedding only sections not cached yet, with the store's embedder)."""
+    from .mentions import MentionsStep, section_key
+
+    store = ctx.store
+    sections = store.ls_talk_sections()
+    model = store.get_meta("embedder") or config.embedder
+    by_key = MentionsStep(config)._section_vectors(ctx, sections, model)
+    return {(s["record_id"], s["position"]): by_key[section_key(s, model)] for s in sections}
+
+
+def talk_proba(rec: Any, model: AreaModel, vectors: dict[tuple[str, int], np.ndarray]) -> np.ndarray:
+    """A talk's area from its sections: their probabilities averaged, weighted by length."""
+    index = [k for k, s in enumerate(rec.sections) if (s.text or "").strip() and (rec.id, k) in vectors]
+    if not index:
+        return model.prior
+    texts = [f"{rec.sections[k].title}. {rec.sections[k].text}" for k in index]
+    matrix = np.vstack([vectors[(rec.id, k)] for k in index])
+    data = AreaData([f"{rec.id}#{k}" for k in index], texts, matrix, [list(rec.authors)] * len(index))
+    proba = model.proba(data)
+    weights = np.array([math.sqrt(len(t)) for t in texts])
+    mean = (proba * weights[:, None]).sum(axis=0) / weights.sum()
+    return mean / mean.sum()
+
+
+def _probs(labels: Sequence[str], p: np.ndarray) -> dict[str, float]:
+    return {label: round(float(v), 4) for label, v in zip(labels, p, strict=True)}
+
+
+def step(config: Config) -> AreasStep:
+    return AreasStep(config)

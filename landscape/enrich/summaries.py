@@ -1,0 +1,280 @@
+"""Summaries: a one-sentence TL;DR for every record, per talk section, per area and concept.
+
+Extractive by default, so a summary never states what its source does not: the abstract's
+sentence that says what was done ("We present/propose/show ...") and, when it fits, the one
+that says what came of it, trimmed to at most 30 words at clause boundaries (a cut is marked
+with an ellipsis). An optional local LLM (a GGUF file through llama-cpp-python) writes
+abstractive ones when `config.summariser = "llm"`; whatever it writes is cut to 30 words and
+any failure falls back to the extractive summary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..config import Config
+from ..models import LandscapeError
+from ..text import content_tokens
+
+MAX_WORDS = 30
+_ABBREV = r"(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)(?<!\bvs)(?<!\bFig)(?<!\bEq)(?<!\bcf)(?<!\bRef)"
+_SENTENCE_END = re.compile(_ABBREV + r"(?<=[.!?])\s+(?=[A-Z$\\(\[0-9])")
+_MATH = re.compile(r"\$[^$]*\$")
+_DID = re.compile(
+    r"\b(we|this (paper|work|letter|article|study)|here)\b.{0,40}?\b(present|propose|introduce|develop|"
+    r"show|demonstrate|derive|construct|build|design|study|investigate|explore|apply|use|train|report|"
+    r"measure|perform|provide|describe|compute|calculate|find|analy[sz]e|search|release|obtain|establish|"
+    r"prove|argue|identify|leverage|combine|extend|test|estimate|constrain|implement)",
+    re.IGNORECASE,
+)
+_RESULT = re.compile(
+    r"\b(achiev|outperform|improv|reduc|enabl|accura|find that|show that|demonstrate that|results? (in|show)|"
+    r"yield|reach|recover|factor of|order of magnitude|speed-?up|faster|better|exceed|consistent with|"
+    r"competitive|state-of-the-art|significant|sensitiv|precision|constrain)",
+    re.IGNORECASE,
+)
+_LEAD = re.compile(
+    r"^(in this (paper|work|letter|article|study|talk)|here|in particular|specifically|finally|moreover|"
+    r"furthermore|additionally|in addition|to this end|to address this|as a result|overall|thus|hence),\s+",
+    re.IGNORECASE,
+)
+_TAIL = re.compile(r",\s+(which|where|while|whereby|thereby|allowing|enabling|making|as well as|such that)\b.*$", re.IGNORECASE)
+_PAREN = re.compile(r"\s*\([^()]*\)")
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of prose, math kept whole (a '.' inside $...$ never ends a sentence)."""
+    text = " ".join((text or "").split())
+    if not text:
+        return []
+    masked = _MATH.sub(lambda m: "\0" * len(m.group(0)), text)
+    out, start = [], 0
+    for m in _SENTENCE_END.finditer(masked):
+        out.append(text[start : m.start()].strip())
+        start = m.end()
+    out.append(text[start:].strip())
+    return [s for s in out if len(s.split()) >= 3 or (s and len(out) == 1)]
+
+
+def word_count(text: str) -> int:
+    return len(_MATH.sub("MATH", text).split())
+
+
+def trim(sentence: str, max_words: int = MAX_WORDS) -> str:
+    """The sentence cut to `max_words`: drop lead-ins, asides in parentheses, trailing clauses,
+    then cut at the last clause boundary that fits (marked '…')."""
+    s = sentence.strip()
+    lead = _LEAD.sub("", s)
+    if lead != s and lead:
+        s = lead[0].upper() + lead[1:]
+    if word_count(s) > max_words:
+        s = _PAREN.sub("", s)
+    if word_count(s) > max_words:
+        s = _TAIL.sub(".", s)
+    if word_count(s) <= max_words:
+        return s
+    words = _MATH.sub(lambda m: m.group(0).replace(" ", "\0"), s).split()[: max_words - 1]
+    cut = " ".join(words).replace("\0", " ")
+    boundary = max(cut.rfind(", "), cut.rfind("; "), cut.rfind(" and "), cut.rfind(" with "))
+    if boundary > len(cut) // 2:
+        cut = cut[:boundary]
+    return cut.rstrip(" ,;:-") + " …"
+
+
+def sentence_score(sentence: str, position: int, total: int, salient: set[str]) -> float:
+    """How much a sentence says about what was done and what came of it."""
+    toks = content_tokens(sentence)
+    score = 0.0
+    if _DID.search(sentence):
+        score += 2.0
+    if _RESULT.search(sentence):
+        score += 1.0
+    score += 1.5 * len(salient & set(toks)) / (1 + len(salient))
+    if position == 0 and total > 2 and not _DID.search(sentence):
+        score -= 0.5
+    words = word_count(sentence)
+    if words > 2 * MAX_WORDS:
+        score -= 0.5
+    if words < 6:
+        score -= 1.0
+    return score - 0.05 * position
+
+
+def extractive_summary(text: str, title: str = "", max_words: int = MAX_WORDS) -> str | None:
+    """The most informative sentence(s) of the text, at most `max_words` words; None if no prose."""
+    sents = sentences(text)
+    if not sents:
+        return None
+    salient = set(content_tokens(title)) | {t for t, _ in _top_terms(text, 6)}
+    scored = sorted(
+        ((sentence_score(s, i, len(sents), salient), i, s) for i, s in enumerate(sents)), key=lambda x: (-x[0], x[1])
+    )
+    best_i, best = scored[0][1], scored[0][2]
+    summary = trim(best, max_words)
+    result = next((s for sc, i, s in scored[1:] if i > best_i and _RESULT.search(s) and sc > 0), None)
+    if result and not summary.endswith("…"):
+        joined = summary.rstrip(".") + "; " + _lower_first(trim(result, max_words))
+        if word_count(joined) <= max_words and not joined.endswith("…"):
+            summary = joined
+    return summary
+
+
+def _lower_first(s: str) -> str:
+    return s[0].lower() + s[1:] if s and not s[:2].isupper() else s
+
+
+def _top_terms(text: str, n: int) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for t in content_tokens(text):
+        if len(t) > 3:
+            counts[t] = counts.get(t, 0) + 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+
+
+def section_summary(title: str, text: str, max_words: int = MAX_WORDS) -> str | None:
+    """A slide section's summary: its most central line or sentence (slides are rarely prose)."""
+    pieces = [p for line in text.splitlines() for p in sentences(line) if word_count(p) >= 4]
+    if not pieces:
+        return None
+    vocab = {t for t, _ in _top_terms(text, 10)} | set(content_tokens(title))
+    best = max(pieces, key=lambda p: (len(vocab & set(content_tokens(p))) + (1.0 if _DID.search(p) else 0.0)
+                                      - 0.02 * abs(word_count(p) - 20), -pieces.index(p)))
+    return trim(best.lstrip("-•*·– ").strip(), max_words)
+
+
+# --- optional local LLM -------------------------------------------------------------------
+
+
+class LlmSummariser:
+    """Abstractive one-sentence summaries from a local GGUF model (llama-cpp-python)."""
+
+    PROMPT = (
+        "Summarise the research abstract below in ONE sentence of at most 25 words: what was done "
+        "and what came of it. Use only facts stated in the abstract.\n\nTitle: {title}\nAbstract: {text}\n\nSummary:"
+    )
+
+    def __init__(self, model_path: str, seed: int = 42):
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise LandscapeError("summariser 'llm' needs llama-cpp-python: pip install llama-cpp-python") from None
+        self.llm = Llama(model_path=model_path, n_ctx=2048, seed=seed, verbose=False)
+
+    def summarise(self, title: str, text: str) -> str | None:
+        out = self.llm(self.PROMPT.format(title=title, text=text[:4000]), max_tokens=80, temperature=0.0, stop=["\n\n"])
+        answer = " ".join(out["choices"][0]["text"].split())
+        return trim(answer) if answer else None
+
+
+def get_summariser(config: Config) -> LlmSummariser | None:
+    if config.summariser == "extractive":
+        return None
+    if config.summariser != "llm":
+        raise LandscapeError(f"summariser: expected extractive or llm, found {config.summariser!r}")
+    if not config.llm_model_path:
+        raise LandscapeError("summariser 'llm' needs llm_model_path = the path of a GGUF model file")
+    return LlmSummariser(config.llm_model_path, config.seed)
+
+
+def summarise_record(rec: Any, llm: LlmSummariser | None = None) -> str | None:
+    if rec.kind == "talk" and rec.sections:
+        return talk_summary(rec)
+    if llm is not None and rec.abstract.strip():
+        try:
+            answer = llm.summarise(rec.title or "", rec.abstract)
+            if answer:
+                return answer
+        except Exception:  # noqa: BLE001 - a local model failing must never stop the build
+            pass
+    return extractive_summary(rec.abstract, rec.title or "")
+
+
+def talk_summary(rec: Any) -> str | None:
+    """A talk's TL;DR: its most central sentence over all sections, or the abstract's."""
+    if rec.abstract.strip():
+        found = extractive_summary(rec.abstract, rec.title or "")
+        if found:
+            return found
+    text = "\n".join(s.text for s in rec.sections)
+    return section_summary(rec.title or "", text)
+
+
+# --- area and concept descriptions ----------------------------------------------------------
+
+
+def central_order(ids: Sequence[str], vectors: dict[str, np.ndarray]) -> list[str]:
+    """The ids sorted by closeness to their centroid (the most typical first)."""
+    have = [i for i in ids if i in vectors]
+    if not have:
+        return list(ids)
+    matrix = np.vstack([vectors[i] for i in have])
+    centroid = matrix.mean(axis=0)
+    sims = matrix @ centroid
+    return [have[k] for k in np.argsort(-sims, kind="stable")] + [i for i in ids if i not in vectors]
+
+
+def describe(kind: str, name: str, ids: Sequence[str], vectors: dict[str, np.ndarray], titles: dict[str, str],
+             summaries: dict[str, str | None], concepts: Sequence[str] = ()) -> str:
+    """A short description from the most central records: count, themes, the most typical paper."""
+    order = central_order(ids, vectors)
+    parts = [f"{len(ids)} record{'s' if len(ids) != 1 else ''}"]
+    if concepts:
+        parts[0] += "; central concepts: " + ", ".join(concepts[:4])
+    head = order[0] if order else None
+    text = "; ".join(parts) + "."
+    if head:
+        tldr = summaries.get(head)
+        text += f" Most typical: \u201c{titles.get(head, head)}\u201d" + (f" \u2014 {tldr}" if tldr else ".")
+    return text
+
+
+class SummariesStep:
+    name = "summaries"
+
+    def __init__(self, config: Config):
+        self.config = config
+
+    def run(self, ctx: Any) -> dict[str, int]:
+        store = ctx.store
+        llm = get_summariser(self.config)
+        summaries: dict[str, str | None] = {}
+        sections: list[tuple[str, int, str | None]] = []
+        titles: dict[str, str] = {}
+        existing = store.record_summaries() if llm is not None and not ctx.full else {}
+        for rec in store.iter_records():
+            titles[rec.id] = rec.title or rec.id
+            summaries[rec.id] = existing.get(rec.id) or summarise_record(rec, llm)
+            for k, sec in enumerate(rec.sections):
+                sections.append((rec.id, k, section_summary(sec.title, sec.text)))
+        vectors = self._vectors(store)
+        area_desc = {
+            area: describe("area", area, ids, vectors, titles, summaries, store.top_concepts_for(ids, 4))
+            for area, ids in store.area_members().items()
+        }
+        concept_desc = {
+            name: describe("concept", name, ids, vectors, titles, summaries)
+            for name, ids in store.concept_members().items()
+        }
+        with store.transaction():
+            store.set_summaries(summaries, sections)
+            store.set_area_descriptions(area_desc)
+            store.set_concept_descriptions(concept_desc)
+        return {
+            "summarised": sum(1 for s in summaries.values() if s), "sections": len(sections),
+            "areas": len(area_desc), "concepts": len(concept_desc),
+        }
+
+    def _vectors(self, store: Any) -> dict[str, np.ndarray]:
+        model = store.get_meta("embedder")
+        if not model:
+            return {}
+        ids, matrix = store.embedding_matrix(model)
+        return {rid: matrix[k] for k, rid in enumerate(ids)}
+
+
+def step(config: Config) -> SummariesStep:
+    return SummariesStep(config)

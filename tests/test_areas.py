@@ -1,0 +1,98 @@
+"""Areas: every record gets an area with calibrated probabilities and a conformal set."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from landscape.store import Store
+
+from .conftest import SEEDS, cli_json, run_cli
+
+ODD_RECORDS = [
+    {"title": "Entropy", "abstract": "", "authors": ["A. Nobody"]},
+    {"title": "Réseaux de neurones pour la physique des particules",
+     "abstract": "Nous étudions des réseaux de neurones profonds pour reconstruire des jets au LHC.",
+     "authors": ["Jeanne Dupont"]},
+    {"title": "Stellar streams as probes of dark matter substructure",
+     "abstract": "We use simulation-based inference on Gaia stellar streams to constrain subhalos of the Milky Way.",
+     "authors": []},
+]
+
+
+@pytest.fixture(scope="module")
+def odd_db(built_db: Path, tmp_path_factory) -> Path:
+    """The built listing plus unlabelled records with an empty abstract, one word, French."""
+    root = tmp_path_factory.mktemp("odd")
+    path = root / "landscape.db"
+    shutil.copy(built_db, path)
+    records = root / "odd.jsonl"
+    records.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in ODD_RECORDS) + "\n", encoding="utf-8")
+    run_cli("ingest", records, db=path)
+    run_cli("build", "--only", "embed", "--only", "concepts", "--only", "areas", "--only", "summaries", db=path)
+    return path
+
+
+def _by_title(db: Path) -> dict[str, dict]:
+    with Store(db, readonly=True) as store:
+        return {r.title: store.record_view(r.id) for r in store.iter_records()}
+
+
+def test_given_areas_stay_and_carry_held_out_probabilities(built_db: Path):
+    listing = [r for r in cli_json("list", db=built_db) if r["kind"] == "paper"]
+    view = cli_json("show", listing[0]["id"], db=built_db)
+    assert view["area_source"] == "given" and view["area"] == listing[0]["area"]
+    probs = view["area_probabilities"]
+    assert set(probs) == {"Theoretical Physics", "Experimental Physics", "Foundational AI", "Astrophysics"}
+    assert abs(sum(probs.values()) - 1) < 0.01
+    assert view["area_set"] and set(view["area_set"]) <= set(probs)
+
+
+def test_talks_get_a_predicted_area_from_their_sections(built_db: Path):
+    talks = cli_json("list", "--kind", "talk", db=built_db)
+    assert len(talks) == 2
+    for talk in talks:
+        view = cli_json("show", talk["id"], db=built_db)
+        assert view["area_source"] == "predicted"
+        assert view["area"] == max(view["area_probabilities"], key=view["area_probabilities"].get)
+        assert view["area"] in view["area_set"]
+
+
+def test_odd_records_get_honest_low_confidence_areas(odd_db: Path):
+    views = _by_title(odd_db)
+    streams = views["Stellar streams as probes of dark matter substructure"]
+    assert streams["area"] == "Astrophysics" and streams["area_source"] == "predicted"
+    for title in ("Entropy", "Réseaux de neurones pour la physique des particules"):
+        view = views[title]
+        assert view["area_source"] == "predicted"
+        assert max(view["area_probabilities"].values()) < max(streams["area_probabilities"].values())
+    assert len(views["Entropy"]["area_set"]) >= 2
+
+
+def test_no_labels_falls_back_to_zero_shot_from_configured_descriptions(tmp_path: Path):
+    db = tmp_path / "landscape.db"
+    (tmp_path / "landscape.toml").write_text(
+        '[area_descriptions]\n'
+        '"Machine Learning" = "neural networks, deep learning, optimization, language models"\n'
+        '"Cosmology" = "galaxies, dark matter, cosmic microwave background, surveys"\n',
+        encoding="utf-8",
+    )
+    run_cli("ingest", SEEDS / "000_a36c6340249dc15d.txt", SEEDS / "001_36b3cb48603f891c.txt", db=db)
+    run_cli("build", "--only", "embed", "--only", "areas", db=db)
+    records = cli_json("list", db=db)
+    assert records
+    for rec in records:
+        view = cli_json("show", rec["id"], db=db)
+        assert view["area"] in {"Machine Learning", "Cosmology"} and view["area_source"] == "predicted"
+        assert set(view["area_probabilities"]) == {"Machine Learning", "Cosmology"}
+
+
+def test_a_store_without_labels_or_descriptions_builds_without_areas(tmp_path: Path):
+    db = tmp_path / "landscape.db"
+    run_cli("ingest", SEEDS / "000_a36c6340249dc15d.txt", db=db)
+    run_cli("build", "--only", "embed", "--only", "areas", db=db)
+    view = cli_json("show", cli_json("list", db=db)[0]["id"], db=db)
+    assert view["area"] is None and view["area_probabilities"] is None
