@@ -34,7 +34,9 @@ test: install chromium lint
 demo: install
 	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
 	$(BIN)/landscape ingest $(CORPUS) --db $(DEMO_DB)
+	$(BIN)/landscape build --db $(DEMO_DB)
 	$(BIN)/landscape stats --db $(DEMO_DB)
+	$(BIN)/landscape serve --host $(HOST) --port $(PORT) --db $(DEMO_DB)
 
 bench: install
 	$(BIN)/python bench/ingest.py

@@ -144,7 +144,7 @@ def test_search_open_a_paper_see_math_and_follow_a_connection(server, page, tmp_
 def test_map_colours_highlights_hovers_and_opens_a_point(server, page, tmp_path):
     page.goto(server + "/map")
     page.wait_for_selector(".map.full[data-ready='1']")
-    assert page.get_attribute(".map.full", "data-renderer") in ("webgl", "canvas")
+    assert page.get_attribute(".map.full", "data-renderer") in ("webgl", "2d")
     assert "records on the map" in page.inner_text(".map-status")
     page.select_option("#map-colour", "topic")
     assert page.locator(".map-legend .swatch").count() >= 2
