@@ -49,15 +49,34 @@ def normalise_rows(matrix: np.ndarray) -> np.ndarray:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local directory (never a hub download).
 
-    CPU speed: torch uses every core, texts are encoded longest-first so each batch pads to
-    similar lengths, and input is cut at 256 tokens (MiniLM was trained at that length).
+    A BERT model with mean pooling (MiniLM, bge-small, ...) runs through `bert.NumpyBert`:
+    the same vectors as sentence-transformers (to float32 rounding) without importing
+    sentence-transformers or transformers, which costs 5-40 s per process on this CPU. Large
+    inputs run its forward pass on torch (every core, inference mode); a few texts (a query,
+    a handful of new records) and machines without torch use numpy. Texts are tokenized in one
+    batch call and batched by token count, so padding is minimal; input is cut at 256 tokens
+    (MiniLM was trained at that length). Other models go through sentence-transformers.
     """
 
-    def __init__(self, path: str, name: str, batch_size: int = 64):
+    small_input = 8  # up to this many texts, numpy answers before torch would have imported
+
+    def __init__(self, path: str, name: str, batch_size: int = 32):
         self.path = path
         self.name = name
         self.batch_size = batch_size
         self._model: Any = None
+        self._bert: Any = None
+
+    @property
+    def bert(self) -> Any:
+        """The numpy/torch BERT runner, or None when the directory needs sentence-transformers."""
+        if self._bert is None:
+            if not os.path.isdir(self.path):
+                raise LandscapeError(f"{self.path}: no such model directory")
+            from . import bert
+
+            self._bert = bert.NumpyBert(self.path, MAX_SEQ_LENGTH, self.batch_size) if bert.supports(self.path) else False
+        return self._bert or None
 
     @property
     def model(self) -> Any:
@@ -83,9 +102,14 @@ class SentenceTransformerEmbedder:
 
     @property
     def dim(self) -> int:
+        if self.bert is not None:
+            return int(self.bert.dim)
         return int(self.model.get_sentence_embedding_dimension())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self.bert is not None:
+            self.bert.backend = "torch" if len(texts) > self.small_input and _has_torch() else "numpy"
+            return self.bert.encode(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self.model
@@ -100,6 +124,15 @@ class SentenceTransformerEmbedder:
         out = np.empty_like(vectors, dtype=np.float32)
         out[order] = vectors
         return out
+
+
+def _has_torch() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except ImportError:
+        return False
 
 
 def _quiet_transformers() -> None:

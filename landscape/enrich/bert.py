@@ -1,0 +1,216 @@
+"""A BERT sentence encoder (MiniLM and kin) run with numpy: no torch, no transformers.
+
+Why: on this 2-core CPU importing torch + sentence-transformers costs 10-40 s per process,
+more than embedding ten new records, and the forward pass of a 6-layer, 384-wide encoder is a
+handful of matrix products that numpy's BLAS runs as fast as torch does. The model directory
+is read as sentence-transformers writes it (safetensors weights, `tokenizer.json`, mean
+pooling, normalisation); the vectors equal sentence-transformers' to float32 rounding
+(`tests/test_embed.py` checks). Directories this module cannot read exactly (another
+architecture or pooling) go to the torch backend instead (`supports`).
+
+Speed: texts are tokenized in one Rust batch call, sorted by token count and cut into batches
+of similar lengths, so padding is minimal; attention runs per batch with a padding mask.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def _read_json(path: str) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def supports(path: str) -> bool:
+    """Whether `path` is a BERT + mean pooling (+ normalise) model this module runs exactly."""
+    try:
+        config = _read_json(os.path.join(path, "config.json"))
+        modules = _read_json(os.path.join(path, "modules.json"))
+        pooling_dir = next(m["path"] for m in modules if m["type"].endswith("Pooling"))
+        pooling = _read_json(os.path.join(path, pooling_dir, "config.json"))
+    except (OSError, ValueError, StopIteration, KeyError, TypeError):
+        return False
+    kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+    mean_only = pooling.get("pooling_mode_mean_tokens") and not any(
+        pooling.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens")
+    )
+    return (
+        config.get("model_type") == "bert"
+        and config.get("hidden_act") == "gelu"
+        and config.get("position_embedding_type", "absolute") == "absolute"
+        and kinds in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"])
+        and bool(mean_only)
+        and os.path.isfile(os.path.join(path, "model.safetensors"))
+        and os.path.isfile(os.path.join(path, "tokenizer.json"))
+    )
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7, below float32 rounding of GELU)."""
+    sign = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return sign * (1.0 - poly * np.exp(-a * a))
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + erf(x * np.float32(0.7071067811865476)))
+
+
+def padded(batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids padded to the batch's longest, and the attention mask (1 = real token)."""
+    n, length = len(batch), max(len(b) for b in batch)
+    ids = np.zeros((n, length), dtype=np.int64)
+    mask = np.zeros((n, length), dtype=np.float32)
+    for r, b in enumerate(batch):
+        ids[r, : len(b)] = b
+        mask[r, : len(b)] = 1.0
+    return ids, mask
+
+
+def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    mean = x.mean(axis=-1, keepdims=True)
+    centred = x - mean
+    var = (centred * centred).mean(axis=-1, keepdims=True)
+    return centred / np.sqrt(var + eps) * weight + bias
+
+
+class NumpyBert:
+    """Tokenizer + BERT encoder + mean pooling + L2 normalisation, as sentence-transformers does."""
+
+    def __init__(self, path: str, max_seq_length: int = 256, batch_size: int = 32, backend: str = "numpy"):
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        config = _read_json(os.path.join(path, "config.json"))
+        st_config_path = os.path.join(path, "sentence_bert_config.json")
+        st_config = _read_json(st_config_path) if os.path.isfile(st_config_path) else {}
+        self.lowercase = bool(st_config.get("do_lower_case", False))
+        self.max_seq_length = min(int(st_config.get("max_seq_length") or max_seq_length), max_seq_length,
+                                  int(config["max_position_embeddings"]))
+        self.heads = int(config["num_attention_heads"])
+        self.eps = float(config.get("layer_norm_eps", 1e-12))
+        self.layers = int(config["num_hidden_layers"])
+        self.batch_size = batch_size
+        self.tokenizer = Tokenizer.from_file(os.path.join(path, "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length=self.max_seq_length)
+        w = load_file(os.path.join(path, "model.safetensors"))
+        prefix = "bert." if "bert.embeddings.word_embeddings.weight" in w else ""
+        self.w = {k[len(prefix):]: v for k, v in w.items() if k.startswith(prefix)}
+        # pre-transpose every dense layer once so the forward pass is x @ W + b
+        for name in list(self.w):
+            if name.endswith(".weight") and self.w[name].ndim == 2 and name.startswith("encoder."):
+                self.w[name] = np.ascontiguousarray(self.w[name].T)
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}.attention.self."
+            self.w[f"{p}qkv.weight"] = np.concatenate(
+                [self.w[f"{p}{n}.weight"] for n in ("query", "key", "value")], axis=1)
+            self.w[f"{p}qkv.bias"] = np.concatenate([self.w[f"{p}{n}.bias"] for n in ("query", "key", "value")])
+        self.dim = int(config["hidden_size"])
+        self.backend = backend
+        self._torch: dict[str, Any] | None = None
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text, cut at max_seq_length (with [CLS] and [SEP])."""
+        prepared = [t.strip().lower() if self.lowercase else t.strip() for t in texts]
+        return [e.ids for e in self.tokenizer.encode_batch(prepared)]
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not len(texts):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        ids = self.token_ids(texts)
+        order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), i))
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            out[chunk] = self.forward([ids[i] for i in chunk])
+        return out
+
+    def forward(self, batch: list[list[int]]) -> np.ndarray:
+        """Pooled, normalised sentence vectors of one batch of token-id lists."""
+        ids, mask = padded(batch)
+        if self.backend == "torch":
+            return self.forward_torch(ids, mask)
+        return self.forward_numpy(ids, mask)
+
+    def forward_numpy(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        length = ids.shape[1]
+        w = self.w
+        x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:length]
+             + w["embeddings.token_type_embeddings.weight"][0])
+        x = layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
+        bias = ((1.0 - mask) * np.float32(np.finfo(np.float32).min))[:, None, None, :]
+        for i in range(self.layers):
+            x = self.layer(x, bias, f"encoder.layer.{i}.")
+        pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+        return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    def forward_torch(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        w = self.torch_weights()
+        n, length = ids.shape
+        dim, heads = self.dim, self.heads
+        with torch.inference_mode():
+            tid = torch.from_numpy(ids)
+            tmask = torch.from_numpy(mask)
+            x = (w["embeddings.word_embeddings.weight"][tid] + w["embeddings.position_embeddings.weight"][:length]
+                 + w["embeddings.token_type_embeddings.weight"][0])
+            x = F.layer_norm(x, (dim,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
+            keep = tmask.bool()[:, None, None, :]
+            for i in range(self.layers):
+                p = f"encoder.layer.{i}."
+                flat = x.reshape(n * length, dim)
+                qkv = torch.addmm(w[f"{p}attention.self.qkv.bias"], flat, w[f"{p}attention.self.qkv.weight"])
+                q, k, v = qkv.view(n, length, 3, heads, dim // heads).permute(2, 0, 3, 1, 4).unbind(0)
+                context = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+                context = context.transpose(1, 2).reshape(n * length, dim)
+                attn = torch.addmm(w[f"{p}attention.output.dense.bias"], context, w[f"{p}attention.output.dense.weight"])
+                x = F.layer_norm(attn.view(n, length, dim) + x, (dim,), w[f"{p}attention.output.LayerNorm.weight"],
+                                 w[f"{p}attention.output.LayerNorm.bias"], self.eps)
+                flat = x.reshape(n * length, dim)
+                hidden = F.gelu(torch.addmm(w[f"{p}intermediate.dense.bias"], flat, w[f"{p}intermediate.dense.weight"]))
+                out = torch.addmm(w[f"{p}output.dense.bias"], hidden, w[f"{p}output.dense.weight"])
+                x = F.layer_norm(out.view(n, length, dim) + x, (dim,), w[f"{p}output.LayerNorm.weight"],
+                                 w[f"{p}output.LayerNorm.bias"], self.eps)
+            pooled = (x * tmask[:, :, None]).sum(dim=1) / tmask.sum(dim=1, keepdim=True).clamp(min=1e-9)
+            return F.normalize(pooled, dim=1).numpy().astype(np.float32)
+
+    def torch_weights(self) -> dict[str, Any]:
+        if self._torch is None:
+            import torch
+
+            torch.set_num_threads(max(1, os.cpu_count() or 1))
+            self._torch = {k: torch.from_numpy(v) for k, v in self.w.items() if v.dtype == np.float32}
+        return self._torch
+
+    def layer(self, x: np.ndarray, bias: np.ndarray, p: str) -> np.ndarray:
+        w = self.w
+        n, length, dim = x.shape
+        head = dim // self.heads
+        qkv = x.reshape(n * length, dim) @ w[f"{p}attention.self.qkv.weight"] + w[f"{p}attention.self.qkv.bias"]
+        qkv = qkv.reshape(n, length, 3, self.heads, head).transpose(2, 0, 3, 1, 4)
+        q = np.ascontiguousarray(qkv[0]) * np.float32(1.0 / np.sqrt(head))
+        k_t = np.ascontiguousarray(qkv[1].transpose(0, 1, 3, 2))
+        v = np.ascontiguousarray(qkv[2])
+        scores = np.einsum("bhld,bhdm->bhlm", q, k_t) + bias
+        scores -= scores.max(axis=-1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=-1, keepdims=True)
+        context = np.einsum("bhlm,bhmd->blhd", scores, v).reshape(n * length, dim)
+        attn = context @ w[f"{p}attention.output.dense.weight"] + w[f"{p}attention.output.dense.bias"]
+        x = layer_norm(attn.reshape(n, length, dim) + x, w[f"{p}attention.output.LayerNorm.weight"],
+                       w[f"{p}attention.output.LayerNorm.bias"], self.eps)
+        hidden = gelu(x.reshape(n * length, dim) @ w[f"{p}intermediate.dense.weight"] + w[f"{p}intermediate.dense.bias"])
+        out = hidden @ w[f"{p}output.dense.weight"] + w[f"{p}output.dense.bias"]
+        return layer_norm(out.reshape(n, length, dim) + x, w[f"{p}output.LayerNorm.weight"],
+                          w[f"{p}output.LayerNorm.bias"], self.eps)
