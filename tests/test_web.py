@@ -127,7 +127,23 @@ def test_home_says_what_the_landscape_covers_and_leads_everywhere(client, built_
     assert home.having("main", id="main")
     assert home.having("div", **{"data-src": "/api/v1/map"})
     assert home.hrefs("/concepts/"), "emerging concepts link to their pages"
-    assert "<title>" in client.get("/").text and home.headings[0].startswith("Navigate the landscape")
+    assert home.headings[0].startswith("Navigate the landscape")
+
+
+def test_every_page_has_one_h1_and_a_title_that_names_it(client, sql):
+    rid = sql("SELECT id FROM records WHERE kind = 'paper' LIMIT 1")
+    talk = sql("SELECT id FROM records WHERE kind = 'talk' LIMIT 1")
+    titles = set()
+    for path in ("/", "/posts", f"/records/{rid}", f"/records/{talk}", f"/graph/{rid}", "/search?q=dark+matter",
+                 "/concepts", "/topics", "/topics/0", "/areas", "/areas/Astrophysics", "/authors", "/map", "/trends",
+                 "/about", "/docs"):
+        body = client.get(path).text
+        shown = Page(body)
+        assert len([t for t, _ in shown.tags if t == "h1"]) == 1, path
+        title = unescape(re.search(r"<title>(.*?)</title>", body, re.S).group(1))
+        assert title.endswith(" · Landscape") and len(title) >= len(" · Landscape") + 3, (path, title)
+        titles.add(title)
+    assert len(titles) == 16, "each page says which page it is"
 
 
 def test_all_posts_pages_sort_and_combine_facets(client):

@@ -181,7 +181,7 @@ def home_page(store: Store, trends: dict[str, Any] | None = None) -> Page:
     ids, _ = store.page_browse({}, limit=8)
     cards = store.page_cards(ids)
     years = [y for y in stats["years"] if y]
-    return Page("home.html", "Landscape", {
+    return Page("home.html", "Navigate the landscape of research", {
         "stats": stats,
         "stats_line": stats_line(stats),
         "years": [years[0], years[-1]] if years else [],
