@@ -32,7 +32,8 @@ def odd_db(built_db: Path, tmp_path_factory) -> Path:
     records = root / "odd.jsonl"
     records.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in ODD_RECORDS) + "\n", encoding="utf-8")
     run_cli("ingest", records, db=path)
-    run_cli("build", "--only", "embed", "--only", "concepts", "--only", "areas", "--only", "summaries", db=path)
+    steps = cli_json("build", "--only", "embed", "--only", "concepts", "--only", "areas", "--only", "summaries", db=path)
+    (root / "build.json").write_text(json.dumps(steps), encoding="utf-8")
     return path
 
 
@@ -96,3 +97,15 @@ def test_a_store_without_labels_or_descriptions_builds_without_areas(tmp_path: P
     run_cli("build", "--only", "embed", "--only", "areas", db=db)
     view = cli_json("show", cli_json("list", db=db)[0]["id"], db=db)
     assert view["area"] is None and view["area_probabilities"] is None
+
+
+def test_adding_records_reads_only_them_with_the_stored_models(odd_db: Path):
+    steps = {s["step"]: s for s in json.loads((odd_db.parent / "build.json").read_text(encoding="utf-8"))}
+    with Store(odd_db, readonly=True) as store:
+        before = store.count_records() - len(ODD_RECORDS)
+    assert steps["concepts"]["records"] == len(ODD_RECORDS) and steps["concepts"]["unchanged"] == before
+    assert steps["areas"]["retrained"] == 0 and steps["areas"]["predicted"] == len(ODD_RECORDS)
+    assert steps["summaries"]["summarised"] == len(ODD_RECORDS)
+    streams = _by_title(odd_db)["Stellar streams as probes of dark matter substructure"]
+    assert streams["keyphrases_source"] == "predicted" and 5 <= len(streams["keyphrases"]) <= 8
+    assert "stellar streams" in streams["keyphrases"]

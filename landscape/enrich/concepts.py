@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import pickle
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -119,6 +120,10 @@ def phrase_key(phrase: str) -> str:
 
 def clean_text(text: str) -> str:
     return _LATEX.sub(" ", _MATH.sub(" ; ", text))
+
+
+def lowered_clean_text(text: str) -> str:
+    return clean_text(text).lower()
 
 
 def text_chunks(text: str) -> list[str]:
@@ -244,6 +249,16 @@ class Vocabulary:
         self.concepts: dict[str, Concept] = {}
         self.acronyms: dict[str, str] = dict(acronyms or {})  # acronym -> concept key
         self._tokens_cache: dict[str, list[list[tuple[str, str]]]] = {}
+        self._found_cache: dict[str, Counter[str]] = {}
+        self._prefixes: set[str] = set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_tokens_cache", "_found_cache", "_prefixes")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._tokens_cache, self._found_cache = {}, {}
+        self._prefixes = {p for key in self.concepts for p in _prefixes(key)}
 
     @classmethod
     def build(
@@ -286,7 +301,11 @@ class Vocabulary:
         key = self.resolve(phrase)
         if not is_concept_key(key):
             return None
-        concept = self.concepts.setdefault(key, Concept(key))
+        if key not in self.concepts:
+            self.concepts[key] = Concept(key)
+            self._prefixes.update(_prefixes(key))
+            self._found_cache.clear()
+        concept = self.concepts[key]
         form = " ".join(phrase.lower().split())
         if phrase_key(form) == key:
             concept.forms[form] += 1
@@ -322,21 +341,40 @@ class Vocabulary:
         return out
 
     def find(self, text: str) -> Counter[str]:
-        """Concept keys found verbatim (after normalisation) in the text, with occurrence counts."""
+        """Concept keys found verbatim (after normalisation) in the text, with occurrence counts.
+
+        From each word, the phrase grows only while it is the start of some concept key.
+        """
+        cached = self._found_cache.get(text)
+        if cached is not None:
+            return Counter(cached)
         found: Counter[str] = Counter()
         for pairs in self.key_tokens(text):
             toks = [k for k, _ in pairs]
-            for n in range(1, MAX_CONCEPT_WORDS + 1):
-                for i in range(len(toks) - n + 1):
-                    gram = " ".join(toks[i : i + n])
+            for i in range(len(toks)):
+                gram = toks[i]
+                for j in range(i + 1, min(i + MAX_CONCEPT_WORDS, len(toks)) + 1):
+                    if j > i + 1:
+                        gram = gram + " " + toks[j - 1]
+                    if gram not in self._prefixes:
+                        break
                     if gram in self.concepts:
                         found[gram] += 1
-        return found
+        if len(self._found_cache) > 4096:
+            self._found_cache.clear()
+        self._found_cache[text] = found
+        return Counter(found)
 
     def aliases(self, key: str) -> list[str]:
         concept = self.concepts[key]
         names = set(concept.forms) | concept.acronyms
         return sorted(n for n in names if n != concept.name)
+
+
+def _prefixes(key: str) -> list[str]:
+    """'a b c' -> ['a', 'a b', 'a b c']: what `Vocabulary.find` may extend."""
+    toks = key.split()
+    return [" ".join(toks[: n + 1]) for n in range(len(toks))]
 
 
 # --- keyphrase prediction -----------------------------------------------------------------
@@ -398,7 +436,7 @@ class KeyphrasePredictor:
         self.vocab = vocab or Vocabulary.build({i: given[i] for i in self.ids}, (texts[i] for i in self.ids))
         self.gold = {i: {k for k in map(self.vocab.resolve, given[i]) if k in self.vocab.concepts} for i in self.ids}
         self.tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", ngram_range=(1, 2), min_df=2,
-                                     preprocessor=lambda t: clean_text(t).lower())
+                                     preprocessor=lowered_clean_text)
         self.matrix = self.tfidf.fit_transform([texts[i] for i in self.ids])
         self.found = {i: self.vocab.find(texts[i]) for i in self.ids}
         self.present: Counter[str] = Counter()
@@ -535,9 +573,31 @@ def corpus_signature(store: Any) -> str:
     return h.hexdigest()[:16]
 
 
+def labels_signature(store: Any, version: str) -> str:
+    """What the fitted vocabulary and keyphrase ranker depend on: given lines and their records."""
+    h = hashlib.sha1(version.encode())
+    for row in store.concept_label_rows():
+        h.update(repr(tuple(row)).encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class ConceptModel:
+    """What a full concepts run fits and an incremental run reuses (stored as an artifact)."""
+
+    vocab: Vocabulary
+    predictor: KeyphrasePredictor | None
+    generic: set[str]
+
+
 class ConceptsStep:
+    """Concepts for every record. The vocabulary, generic-word list and keyphrase ranker are
+    fit from the given keyphrases and stored; while those labels are unchanged, a build only
+    reads new or changed records with the stored model (like the map places new points
+    without moving the others). `--full` or a change of labels refits everything."""
+
     name = "concepts"
-    version = "4"
+    version = "5"
 
     def __init__(self, config: Config):
         self.config = config
@@ -547,6 +607,17 @@ class ConceptsStep:
         signature = self.version + corpus_signature(store)
         if not ctx.full and store.step_signature(self.name) == signature:
             return {"concepts": store.count_concepts(), "unchanged": store.count_records()}
+        labels = labels_signature(store, self.version)
+        model = None if ctx.full else load_concept_model(store, labels)
+        if model is None:
+            counts = self._full(store, labels)
+        else:
+            counts = self._incremental(store, labels, model)
+        with store.transaction():
+            store.set_step_signature(self.name, signature, {"concepts": counts["concepts"]})
+        return counts
+
+    def _full(self, store: Any, labels: str) -> dict[str, int]:
         records = list(store.iter_records())
         given = refine_given({r.id: r.keyphrases for r in records if r.keyphrases})
         texts = {r.id: record_text(r) for r in records}
@@ -558,35 +629,86 @@ class ConceptsStep:
         generic = generic_keys(found, vocab)
         for rid, counts in found.items():
             rows.extend((rid, k, float(c), "text") for k, c in text_concepts(counts, vocab, rid, generic).items())
-        unlabelled = [r for r in records if not r.keyphrases]
-        predicted: dict[str, list[tuple[str, float]]] = {}
-        if unlabelled and given:
-            predictor = KeyphrasePredictor(self.config).fit(
-                {rid: texts[rid] for rid in given}, given, vocab=vocab
-            )
-            for rec in unlabelled:
-                predicted[rec.id] = predictor.predict(texts[rec.id])
-        for rid, phrases in predicted.items():
-            for phrase, score in phrases:
-                key = vocab.add(phrase)
-                if key:
-                    rows.append((rid, key, float(score), "predicted"))
-        concepts = [
-            {
-                "key": key,
-                "name": c.name,
-                "aliases": vocab.aliases(key),
-                "extra": {"key": key, "acronyms": sorted(c.acronyms), "given_records": len(c.given)},
-            }
-            for key, c in sorted(vocab.concepts.items())
-        ]
+        predictor = KeyphrasePredictor(self.config).fit(
+            {rid: texts[rid] for rid in given}, given, vocab=vocab
+        ) if given else None
+        blob = pickle.dumps(ConceptModel(vocab, predictor, generic), protocol=pickle.HIGHEST_PROTOCOL)
+        unlabelled = [r.id for r in records if not r.keyphrases]
+        predicted = predict_keyphrases(predictor, vocab, {rid: texts[rid] for rid in unlabelled}, rows)
         with store.transaction():
-            store.replace_concepts(concepts, rows)
-            for rec in unlabelled:
-                phrases = [vocab.concepts[vocab.resolve(p)].name for p, _ in predicted.get(rec.id, [])]
-                store.set_keyphrases(rec.id, list(dict.fromkeys(phrases)), "predicted")
-            store.set_step_signature(self.name, signature, {"concepts": len(concepts)})
-        return {"concepts": len(concepts), "predicted": len(predicted), "records": len(records)}
+            store.replace_concepts(vocabulary_rows(vocab, vocab.concepts), rows)
+            store.set_keyphrases_many(predicted.items(), "predicted")
+            store.put_concept_model(labels, blob, store.record_content_hashes())
+        return {"concepts": len(vocab.concepts), "predicted": len(predicted), "records": len(records)}
+
+    def _incremental(self, store: Any, labels: str, model: ConceptModel) -> dict[str, int]:
+        """Only records new or changed since the model was stored (their labels cannot have
+        changed, or the label signature would differ and a full run would refit)."""
+        hashes = store.record_content_hashes()
+        seen = store.concept_model_records(labels)
+        changed = sorted(rid for rid, h in hashes.items() if seen.get(rid) != h)
+        records = store.get_records(changed) if changed else []
+        vocab = model.vocab
+        rows: list[tuple[str, str, float, str]] = []
+        texts = {r.id: record_text(r) for r in records}
+        for rec in records:
+            if rec.keyphrases:
+                phrases = refine_given({rec.id: rec.keyphrases})[rec.id]
+                rows.extend((rec.id, k, 1.0, "given") for k in map(vocab.resolve, phrases) if k in vocab.concepts)
+            found = text_concepts(vocab.find(texts[rec.id]), vocab, rec.id, model.generic)
+            rows.extend((rec.id, k, float(c), "text") for k, c in found.items())
+        unlabelled = {r.id: texts[r.id] for r in records if not r.keyphrases}
+        predicted = predict_keyphrases(model.predictor, vocab, unlabelled, rows)
+        keys = {key for _, key, _, _ in rows}
+        with store.transaction():
+            store.update_record_concepts(changed, vocabulary_rows(vocab, keys), rows)
+            store.set_keyphrases_many(predicted.items(), "predicted")
+            store.put_concept_model_records(labels, hashes)
+        return {"concepts": store.count_concepts(), "predicted": len(predicted), "records": len(changed),
+                "unchanged": len(hashes) - len(changed)}
+
+
+def predict_keyphrases(
+    predictor: KeyphrasePredictor | None, vocab: Vocabulary, texts: dict[str, str],
+    rows: list[tuple[str, str, float, str]],
+) -> dict[str, list[str]]:
+    """5 to 8 phrases per text (record id -> names); appends their `predicted` concept rows."""
+    if predictor is None:
+        return {rid: [] for rid in texts}
+    out: dict[str, list[str]] = {}
+    for rid, text in texts.items():
+        names = []
+        for phrase, score in predictor.predict(text):
+            key = vocab.add(phrase)
+            if key:
+                rows.append((rid, key, float(score), "predicted"))
+                names.append(vocab.concepts[key].name)
+        out[rid] = list(dict.fromkeys(names))
+    return out
+
+
+def vocabulary_rows(vocab: Vocabulary, keys: Iterable[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": key,
+            "name": vocab.concepts[key].name,
+            "aliases": vocab.aliases(key),
+            "extra": {"key": key, "acronyms": sorted(vocab.concepts[key].acronyms),
+                      "given_records": len(vocab.concepts[key].given)},
+        }
+        for key in sorted(keys)
+    ]
+
+
+def load_concept_model(store: Any, labels: str) -> ConceptModel | None:
+    blob = store.concept_model_blob(labels)
+    if blob is None:
+        return None
+    try:
+        model = pickle.loads(blob)
+    except Exception:  # noqa: BLE001 - a model pickled by another version is simply refit
+        return None
+    return model if isinstance(model, ConceptModel) else None
 
 
 def step(config: Config) -> ConceptsStep:

@@ -233,6 +233,9 @@ def describe(kind: str, name: str, ids: Sequence[str], vectors: dict[str, np.nda
 
 
 class SummariesStep:
+    """Summarise what is new or changed (by content hash and summariser setting); describe
+    areas and concepts again each run, since their members may have moved."""
+
     name = "summaries"
 
     def __init__(self, config: Config):
@@ -240,16 +243,27 @@ class SummariesStep:
 
     def run(self, ctx: Any) -> dict[str, int]:
         store = ctx.store
-        llm = get_summariser(self.config)
+        setting = f"{self.config.summariser}|{self.config.llm_model_path or ''}|v1"
+        hashes = store.record_content_hashes()
+        seen = {} if ctx.full else store.summary_fingerprints(setting)
+        changed = sorted(rid for rid, h in hashes.items() if seen.get(rid) != h)
+        llm = get_summariser(self.config) if changed else None
         summaries: dict[str, str | None] = {}
         sections: list[tuple[str, int, str | None]] = []
-        titles: dict[str, str] = {}
-        existing = store.record_summaries() if llm is not None and not ctx.full else {}
-        for rec in store.iter_records():
-            titles[rec.id] = rec.title or rec.id
-            summaries[rec.id] = existing.get(rec.id) or summarise_record(rec, llm)
-            for k, sec in enumerate(rec.sections):
-                sections.append((rec.id, k, section_summary(sec.title, sec.text)))
+        for start in range(0, len(changed), 500):
+            for rec in store.get_records(changed[start : start + 500]):
+                summaries[rec.id] = summarise_record(rec, llm)
+                sections.extend((rec.id, k, section_summary(sec.title, sec.text)) for k, sec in enumerate(rec.sections))
+        with store.transaction():
+            store.set_summaries(summaries, sections)
+            store.put_summary_fingerprints(setting, hashes)
+        described = self._describe(store)
+        return {"summarised": len(summaries), "unchanged": len(hashes) - len(changed),
+                "sections": len(sections), **described}
+
+    def _describe(self, store: Any) -> dict[str, int]:
+        summaries = store.record_summaries()
+        titles = store.record_titles()
         vectors = self._vectors(store)
         area_desc = {
             area: describe("area", area, ids, vectors, titles, summaries, store.top_concepts_for(ids, 4))
@@ -260,13 +274,9 @@ class SummariesStep:
             for name, ids in store.concept_members().items()
         }
         with store.transaction():
-            store.set_summaries(summaries, sections)
             store.set_area_descriptions(area_desc)
             store.set_concept_descriptions(concept_desc)
-        return {
-            "summarised": sum(1 for s in summaries.values() if s), "sections": len(sections),
-            "areas": len(area_desc), "concepts": len(concept_desc),
-        }
+        return {"areas": len(area_desc), "concepts": len(concept_desc)}
 
     def _vectors(self, store: Any) -> dict[str, np.ndarray]:
         model = store.get_meta("embedder")

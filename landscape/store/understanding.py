@@ -39,6 +39,45 @@ class UnderstandingMixin:
             " ORDER BY record_id, position"
         )
 
+    def concept_label_rows(self) -> Iterator[tuple[Any, ...]]:
+        """What the fitted concept model depends on: given keyphrases and their records' content."""
+        yield from self.conn.execute(
+            "SELECT id, content_hash FROM records WHERE id IN"
+            " (SELECT record_id FROM keyphrases WHERE source = 'given') ORDER BY id"
+        )
+        yield from self.conn.execute(
+            "SELECT record_id, position, phrase FROM keyphrases WHERE source = 'given'"
+            " ORDER BY record_id, position"
+        )
+
+    def record_content_hashes(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT id, content_hash FROM records"))
+
+    def concept_model_blob(self, labels: str) -> bytes | None:
+        """The pickled concept model fit on labels with this signature, if stored."""
+        row = self.conn.execute("SELECT value FROM artifacts WHERE name = ?", (f"concepts.model:{labels}",)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_concept_model(self, labels: str, blob: bytes, records: dict[str, str]) -> None:
+        self.conn.execute("DELETE FROM artifacts WHERE name LIKE 'concepts.model:%'")
+        self.conn.execute(
+            "INSERT INTO artifacts (name, value, updated_at) VALUES (?,?,?)", (f"concepts.model:{labels}", blob, now_iso())
+        )
+        self.put_concept_model_records(labels, records)
+
+    def concept_model_records(self, labels: str) -> dict[str, str]:
+        """record id -> content hash of the records read with the model of these labels."""
+        row = self.conn.execute("SELECT value FROM artifacts WHERE name = 'concepts.records'").fetchone()
+        saved = {} if row is None else json.loads(bytes(row[0]))
+        return saved.get("records", {}) if saved.get("labels") == labels else {}
+
+    def put_concept_model_records(self, labels: str, records: dict[str, str]) -> None:
+        self.conn.execute(
+            "INSERT INTO artifacts (name, value, updated_at) VALUES ('concepts.records', ?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (json.dumps({"labels": labels, "records": records}, sort_keys=True).encode(), now_iso()),
+        )
+
     # --- concepts -------------------------------------------------------------------------
 
     def replace_concepts(
@@ -69,6 +108,9 @@ class UnderstandingMixin:
                 "INSERT OR IGNORE INTO concept_aliases (alias, concept_id) VALUES (?, ?)",
                 [(a, cid) for a in c.get("aliases", []) if a != c["name"]],
             )
+        self._insert_record_concepts(by_key, rows)
+
+    def _insert_record_concepts(self, by_key: dict[str, int], rows: Iterable[tuple[str, str, float, str]]) -> None:
         best: dict[tuple[str, int, str], float] = {}
         for rid, key, weight, source in rows:
             cid = by_key.get(key)
@@ -79,6 +121,35 @@ class UnderstandingMixin:
             "INSERT INTO record_concepts (record_id, concept_id, weight, source) VALUES (?,?,?,?)",
             [(rid, cid, w, src) for (rid, cid, src), w in sorted(best.items())],
         )
+
+    def update_record_concepts(
+        self, record_ids: list[str], concepts: list[dict[str, Any]], rows: Iterable[tuple[str, str, float, str]]
+    ) -> None:
+        """Replace the concept rows of some records only; add the concepts they bring that the
+        store lacks, and drop concepts no record carries any more."""
+        self.conn.executemany("DELETE FROM record_concepts WHERE record_id = ?", [(rid,) for rid in record_ids])
+        by_key: dict[str, int] = {}
+        by_name: dict[str, int] = {}
+        for cid, name, key in self.conn.execute("SELECT id, name, json_extract(extra, '$.key') FROM concepts"):
+            by_name[name] = cid
+            if key:
+                by_key[key] = cid
+        for c in concepts:
+            if c["key"] in by_key:
+                continue
+            cid = by_name.get(c["name"])
+            if cid is None:
+                cid = self.conn.execute(
+                    "INSERT INTO concepts (name, extra) VALUES (?, ?)",
+                    (c["name"], json.dumps(c.get("extra") or {}, sort_keys=True)),
+                ).lastrowid
+                self.conn.executemany(
+                    "INSERT OR IGNORE INTO concept_aliases (alias, concept_id) VALUES (?, ?)",
+                    [(a, cid) for a in c.get("aliases", []) if a != c["name"]],
+                )
+            by_key[c["key"]] = cid
+        self._insert_record_concepts(by_key, rows)
+        self.conn.execute("DELETE FROM concepts WHERE id NOT IN (SELECT concept_id FROM record_concepts)")
 
     def count_concepts(self) -> int:
         return self.conn.execute("SELECT count(*) FROM concepts").fetchone()[0]
@@ -253,6 +324,22 @@ class UnderstandingMixin:
 
     def record_summaries(self) -> dict[str, str]:
         return {rid: s for rid, s in self.conn.execute("SELECT id, summary FROM records WHERE summary IS NOT NULL")}
+
+    def record_titles(self) -> dict[str, str]:
+        return {rid: t or rid for rid, t in self.conn.execute("SELECT id, display_title FROM records")}
+
+    def summary_fingerprints(self, setting: str) -> dict[str, str]:
+        """record id -> content hash summarised last time with this summariser setting."""
+        row = self.conn.execute("SELECT value FROM artifacts WHERE name = 'summaries.records'").fetchone()
+        saved = {} if row is None else json.loads(bytes(row[0]))
+        return saved.get("records", {}) if saved.get("setting") == setting else {}
+
+    def put_summary_fingerprints(self, setting: str, records: dict[str, str]) -> None:
+        self.conn.execute(
+            "INSERT INTO artifacts (name, value, updated_at) VALUES ('summaries.records', ?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (json.dumps({"setting": setting, "records": records}, sort_keys=True).encode(), now_iso()),
+        )
 
     def set_summaries(
         self, summaries: dict[str, str | None], sections: Iterable[tuple[str, int, str | None]] = ()
