@@ -51,8 +51,10 @@ def dense_hits(store: Any, query: str, config: Config, n: int) -> list[tuple[str
     ids, index = dense_index(store, model)
     if index is None:
         return []
-    vector = store_embedder(store, config).encode([query[:MAX_QUERY_CHARS]])
-    idx, sims = index.search(vector, min(n, len(ids)))
+    embedder = store_embedder(store, config)
+    if embedder.name != model:
+        return []  # `build --full` is re-embedding with a refitted model: keyword hits until it is done
+    idx, sims = index.search(embedder.encode([query[:MAX_QUERY_CHARS]]), min(n, len(ids)))
     return [(ids[i], float(s)) for i, s in zip(idx[0], sims[0]) if i >= 0 and s >= DENSE_MIN_SIMILARITY]
 
 

@@ -1,0 +1,150 @@
+"""`landscape serve` keeps answering, with whole pages, while `landscape ingest` and
+`landscape build` (incremental, then --full) write to the same store in other processes.
+
+Each page is read in one snapshot, and each build step replaces its output in one transaction,
+so a reader sees the state before or after a step, never between: record counts only grow,
+and topics, concepts, the map and a record's connections never vanish once built.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from landscape.enrich.embed import TFIDF_ARTIFACT, TfidfModel
+from landscape.store import Store
+from landscape.web.app import create_app
+
+from .conftest import FIXTURES, LISTING, run_cli
+from .test_hostile import listing_head
+
+LANDSCAPE = str(Path(sys.executable).parent / "landscape")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    db = tmp_path / "landscape.db"
+    run_cli("ingest", listing_head(tmp_path / "head.txt", 40), db=db)
+    run_cli("build", "--embedder", "tfidf", db=db)
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([LANDSCAPE, "serve", "--port", str(port), "--db", str(db)],
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=base, timeout=60) as client:
+        for _ in range(600):
+            try:
+                if client.get("/api/v1/stats").status_code == 200:
+                    break
+            except httpx.TransportError:
+                if proc.poll() is not None:
+                    pytest.fail(f"server exited: {(tmp_path / 'serve.log').read_text()}")
+                threading.Event().wait(0.1)
+        yield db, client
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+class Reader(threading.Thread):
+    """Fetches pages in a loop and records anything that is not a whole, consistent page."""
+
+    def __init__(self, client: httpx.Client, record_id: str):
+        super().__init__(daemon=True)
+        self.client, self.record_id = client, record_id
+        self.stop = threading.Event()
+        self.writing = threading.Event()
+        self.problems: list[str] = []
+        self.rounds = self.rounds_while_writing = 0
+        self.last_total = 0
+        self.built: set[str] = set()
+
+    def check(self, name: str, nonempty: bool) -> None:
+        if nonempty:
+            self.built.add(name)
+        elif name in self.built:
+            self.problems.append(f"{name} vanished after it was built")
+
+    def round(self) -> None:
+        get = self.client.get
+        for url in ("/", "/posts", "/topics", "/concepts", "/map", "/search?q=dark+matter", f"/records/{self.record_id}",
+                    "/trends", "/authors"):
+            r = get(url)
+            if r.status_code != 200 or "</html>" not in r.text:
+                self.problems.append(f"{url}: {r.status_code}")
+        stats = get("/api/v1/stats").json()
+        total = stats["papers"] + stats["talks"]
+        if total < self.last_total:
+            self.problems.append(f"record count went down: {self.last_total} -> {total}")
+        self.last_total = total
+        m = get("/api/v1/map").json()
+        if not m["count"] == len(m["ids"]) == len(set(m["ids"])):
+            self.problems.append("map arrays disagree")
+        self.check("map", m["count"] > 0)
+        self.check("topics", bool(get("/api/v1/topics").json()["topics"]))
+        self.check("concepts", bool(get("/api/v1/concepts").json()["concepts"]))
+        related = get("/api/v1/related", params={"id": self.record_id})
+        self.check("connections", related.status_code == 200 and bool(related.json()["results"]))
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.round()
+            except Exception as exc:  # noqa: BLE001 - any failure to read a page is the finding
+                self.problems.append(f"{type(exc).__name__}: {exc}")
+            self.rounds += 1
+            self.rounds_while_writing += self.writing.is_set()
+
+
+def test_pages_stay_whole_while_ingest_and_build_write_the_same_store(server, tmp_path):
+    db, client = server
+    record_id = client.get("/api/v1/posts", params={"limit": 1}).json()["records"][0]["id"]
+    more = tmp_path / "more.txt"
+    head = len(listing_head(tmp_path / "again.txt", 40).read_text())
+    more.write_text(LISTING.read_text()[head : len(listing_head(tmp_path / "again.txt", 120).read_text())])
+    reader = Reader(client, record_id)
+    reader.round()
+    assert not reader.problems and {"map", "topics", "concepts", "connections"} <= reader.built
+    reader.start()
+    reader.writing.set()
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    for args in (["ingest", more, FIXTURES / "hostile.jsonl"], ["build", "--embedder", "tfidf"],
+                 ["build", "--embedder", "tfidf", "--full"]):
+        done = subprocess.run([LANDSCAPE, *map(str, args), "--db", str(db)], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+    reader.writing.clear()
+    reader.stop.set()
+    reader.join(timeout=120)
+    assert reader.rounds_while_writing >= 3
+    assert not reader.problems, (reader.problems[:10], (tmp_path / "serve.log").read_text()[-3000:])
+    assert client.get("/api/v1/stats").json()["papers"] == 120 + 39
+
+
+def test_search_answers_while_a_full_rebuild_has_refitted_the_embedder_but_not_re_embedded(tmp_path):
+    """The state `build --full` leaves between storing a refitted tfidf model and re-embedding:
+    the query vector and the stored vectors differ in size. Search gave a 500 there."""
+    db = tmp_path / "landscape.db"
+    run_cli("ingest", listing_head(tmp_path / "head.txt", 30), db=db)
+    run_cli("build", "--embedder", "tfidf", db=db)
+    with Store(db) as store, store.transaction():
+        store.put_artifact(TFIDF_ARTIFACT, TfidfModel.fit(["dark matter halos", "dark energy"] * 3, dim=8,
+                                                          min_df=1).to_bytes())
+    with TestClient(create_app(db), raise_server_exceptions=False) as client:
+        for url in ("/search?q=dark+matter", "/api/v1/search?q=dark+matter"):
+            r = client.get(url)
+            assert r.status_code == 200, url
+        assert client.get("/api/v1/search", params={"q": "dark matter"}).json()["results"]
