@@ -17,7 +17,7 @@
 
   function glRenderer(canvas) {
     var gl = null;
-    try { gl = canvas.getContext("webgl", { antialias: true, premultipliedAlpha: true }); } catch (e) { gl = null; }
+    try { gl = canvas.getContext("webgl", { antialias: false, premultipliedAlpha: true }); } catch (e) { gl = null; }
     if (!gl) return null;
     function shader(type, src) {
       var sh = gl.createShader(type);
