@@ -187,8 +187,7 @@
 
   MapView.prototype.reset = function () {
     var b = this.bounds;
-    var span = Math.max(b.maxX - b.minX, b.maxY - b.minY) || 1;
-    this.baseScale = 0.9 * Math.min(this.w, this.h) / span;
+    this.baseScale = 0.9 * Math.min(this.w / (b.maxX - b.minX || 1), this.h / (b.maxY - b.minY || 1));
     this.view = { cx: (b.minX + b.maxX) / 2, cy: (b.minY + b.maxY) / 2, scale: this.baseScale };
     this.redraw();
   };
