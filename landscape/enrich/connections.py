@@ -29,6 +29,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -65,15 +66,36 @@ def text_keys(text: str) -> list[str]:
     return [singular(w) for w in tokens(text.replace("-", " "))]
 
 
-def find_phrases(words: list[str], known: dict[str, int], max_len: int) -> set[int]:
-    """Indices of the known phrase keys that occur as consecutive words."""
+def find_phrases(words: list[str], known: dict[str, int], max_len: int,
+                 prefixes: set[str] | None = None) -> set[int]:
+    """Indices of the known phrase keys that occur as consecutive words.
+
+    `prefixes` (from `phrase_prefixes(known)`) lets a start stop growing as soon as no known
+    phrase begins with the words so far: most words begin none.
+    """
+    if prefixes is None:
+        prefixes = phrase_prefixes(known)
     found = set()
     for start in range(len(words)):
+        phrase = ""
         for length in range(1, min(max_len, len(words) - start) + 1):
-            j = known.get(" ".join(words[start : start + length]))
+            phrase = words[start] if length == 1 else f"{phrase} {words[start + length - 1]}"
+            if phrase not in prefixes:
+                break
+            j = known.get(phrase)
             if j is not None:
                 found.add(j)
     return found
+
+
+def phrase_prefixes(known: dict[str, int]) -> set[str]:
+    """Every leading run of words of every known phrase key ("a b c" gives a, a b, a b c)."""
+    out = set()
+    for key in known:
+        words = key.split()
+        for n in range(1, len(words) + 1):
+            out.add(" ".join(words[:n]))
+    return out
 
 
 def csr(rows: list[dict[int, float]], width: int) -> Any:
@@ -124,6 +146,7 @@ class Corpus:
     titles: list[str]
     concept_names: dict[str, set[str]] = field(default_factory=dict)
     pos: dict[str, int] = field(default_factory=dict)
+    _concepts: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.pos = {rid: i for i, rid in enumerate(self.ids)}
@@ -163,7 +186,8 @@ class Corpus:
         )
         keys, names, attested = _phrase_vocabulary(store)
         max_len = max((len(k.split()) for k in keys), default=1)
-        found = [find_phrases(text_keys(texts[i]), keys, max_len) for i in ids]
+        prefixes = phrase_prefixes(keys)
+        found = [find_phrases(text_keys(texts[i]), keys, max_len, prefixes) for i in ids]
         p = len(names)
         matches = csr([{j: 1.0 for j in f} for f in found], p)
         phrase_df = np.asarray(matches.sum(axis=0)).ravel()
@@ -225,7 +249,7 @@ class Corpus:
         ], v)
         max_len = max((len(k.split()) for k in self.phrase_keys), default=1)
         concepts = csr([
-            {j: float(self.phrase_idf[j] ** 2) for j in find_phrases(text_keys(t), self.phrase_keys, max_len)}
+            {j: float(self.phrase_idf[j] ** 2) for j in find_phrases(text_keys(t), self.phrase_keys, max_len, self.prefixes)}
             for t in texts
         ], len(self.phrase_names))
         return QuerySide(vectors=np.atleast_2d(vectors), lexical=lexical, terms=terms, concepts=concepts)
@@ -281,10 +305,17 @@ class Corpus:
     # --- reasons -------------------------------------------------------------------------------
 
     def concepts_of(self, i: int) -> dict[str, float]:
-        """Concept name -> rarity for reasons: phrases in the text plus named concepts of any source."""
+        """Concept name -> rarity for reasons: phrases in the text plus named concepts of any source.
+
+        Kept per record: a build asks for the same record's concepts once per pair it explains.
+        """
+        if i not in self._concepts:
+            self._concepts[i] = self._concepts_of(i)
+        return self._concepts[i]
+
+    def _concepts_of(self, i: int) -> dict[str, float]:
         out: dict[str, float] = {}
-        row = self.matches[i]
-        for j in row.indices:
+        for j in _row(self.matches, i):
             out[self.phrase_names[j]] = float(self.phrase_idf[j])
         for name in self.concept_names.get(self.ids[i], ()):
             key = phrase_key(name)
@@ -306,7 +337,7 @@ class Corpus:
         if shared:
             out.append("shared concepts: " + ", ".join(shared))
         if q is not None:
-            common = set(self.authors[q].indices) & set(self.authors[c].indices)
+            common = set(_row(self.authors, q)) & set(_row(self.authors, c))
             if common:
                 names = sorted(self.author_names[a] for a in common)
                 out.append("shared authors: " + ", ".join(names[:5]) + (" and others" if len(names) > 5 else ""))
@@ -322,11 +353,24 @@ class Corpus:
     def shared_terms(self, q: int | None, c: int, top: int = 3) -> list[str]:
         if q is None:
             return []
-        common = set(self.present[q].indices) & set(self.present[c].indices)
+        common = set(_row(self.present, q)) & set(_row(self.present, c))
         weight = {j: float(self.kp_count[j] / self.text_count[j] * self.idf[j]) for j in common}
         best = sorted(weight, key=lambda j: (-weight[j], j))[:top]
-        terms = sorted(self.vocab, key=self.vocab.__getitem__) if best else []
-        return [terms[j] for j in best if weight[j] > 0]
+        return [self.terms[j] for j in best if weight[j] > 0]
+
+    @cached_property
+    def prefixes(self) -> set[str]:
+        return phrase_prefixes(self.phrase_keys)
+
+    @cached_property
+    def terms(self) -> list[str]:
+        """Vocabulary words by column."""
+        return sorted(self.vocab, key=self.vocab.__getitem__)
+
+
+def _row(matrix: Any, i: int) -> np.ndarray:
+    """Column indices of row i of a CSR matrix (without building a one-row matrix)."""
+    return matrix.indices[matrix.indptr[i] : matrix.indptr[i + 1]]
 
 
 def _csr(matrix: Any) -> Any:
@@ -539,7 +583,7 @@ def related_to_text(store: Any, corpus: Corpus, text: str, stats: dict[str, list
     idx, vals = top_k_rows(score, min(limit, len(corpus)))
     max_len = max((len(k.split()) for k in corpus.phrase_keys), default=1)
     mine = {corpus.phrase_names[j]: float(corpus.phrase_idf[j])
-            for j in find_phrases(text_keys(text), corpus.phrase_keys, max_len)}
+            for j in find_phrases(text_keys(text), corpus.phrase_keys, max_len, corpus.prefixes)}
     return [
         {"id": corpus.ids[c], "title": corpus.titles[c], "score": round(float(v), 4),
          "reasons": corpus.reasons(None, c, sig, 0, c, query_concepts=mine)}

@@ -57,20 +57,23 @@ class ConceptMatcher:
                 if key and len(key) <= max_words and (len(key) > 1 or len(key[0]) > 3):
                     self.phrases.setdefault(key, name)
         self.max_words = max((len(k) for k in self.phrases), default=1)
+        self.prefixes = {key[:n] for key in self.phrases for n in range(1, len(key) + 1)}
 
     def find(self, text: str) -> Counter[str]:
         words = norm_tokens(text)
         found: Counter[str] = Counter()
         i = 0
         while i < len(words):
-            step = 1
-            for n in range(min(self.max_words, len(words) - i), 0, -1):
-                name = self.phrases.get(tuple(words[i : i + n]))
-                if name is not None:
-                    found[name] += 1
-                    step = n
+            longest, name = 1, None
+            for n in range(1, min(self.max_words, len(words) - i) + 1):
+                key = tuple(words[i : i + n])
+                if key not in self.prefixes:
                     break
-            i += step
+                if key in self.phrases:
+                    longest, name = n, self.phrases[key]
+            if name is not None:
+                found[name] += 1
+            i += longest
         return found
 
 
