@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_cli
+from .test_web import exported_site
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -189,9 +189,8 @@ def test_keyboard_reaches_content_and_a_phone_reads_without_sideways_scrolling(s
         phone.close()
 
 
-def test_the_exported_static_site_searches_and_maps_from_plain_files(built_db, page, tmp_path):
-    out = tmp_path / "site"
-    run_cli("export", "--format", "site", out, db=built_db)
+def test_the_exported_static_site_searches_and_maps_from_plain_files(built_db, page, tmp_path, tmp_path_factory):
+    out = exported_site(built_db, tmp_path_factory)
     page.goto((out / "index.html").as_uri())
     page.wait_for_selector(".map.small[data-ready='1']")
     page.fill("#site-q", "simulation-based inference")

@@ -391,6 +391,71 @@ def test_serve_get_answers_one_request_without_a_port(built_db):
     assert json.loads(out)["papers"] == cli_json("stats", db=built_db)["papers"]
 
 
+# --- the static site --------------------------------------------------------------------------
+
+
+def exported_site(db: Path, tmp_path_factory) -> Path:
+    """`landscape export --format site` of the built store, written once per test session."""
+    out = tmp_path_factory.getbasetemp() / "exported-site"
+    if not (out / "index.html").exists():
+        run_cli("export", "--format", "site", out, db=db)
+    return out
+
+
+def local_links(html: str) -> list[str]:
+    urls = re.findall(r'(?:href|src|data-(?:src|index|[a-z]+-(?:css|js|auto)))="([^"]*)"', html)
+    return [unescape(u) for u in urls if not u.startswith(("#", "http:", "https:", "mailto:"))]
+
+
+def test_static_site_links_are_relative_and_all_resolve(built_db, tmp_path_factory):
+    site = exported_site(built_db, tmp_path_factory)
+    pages = list(site.rglob("*.html"))
+    stats = cli_json("stats", db=built_db)
+    assert len(list((site / "records").glob("*.html"))) == stats["papers"] + stats["talks"]
+    for sub in ("index.html", "posts/index.html", "search.html", "map.html", "trends.html", "about.html",
+                "concepts/index.html", "topics/index.html", "areas/index.html", "authors/index.html"):
+        assert (site / sub).is_file(), sub
+    checked = 0
+    for file in pages:
+        for url in local_links(file.read_text(encoding="utf-8")):
+            assert not url.startswith("/"), (file, url)
+            target = url.split("#")[0].split("?")[0]
+            if target and "__ID__" not in target:
+                assert (file.parent / target).exists(), (file, url)
+                checked += 1
+    assert checked > 20_000
+
+
+def test_static_site_carries_its_search_index_and_map(built_db, tmp_path_factory, client):
+    site = exported_site(built_db, tmp_path_factory)
+    script = (site / "data" / "search-index.js").read_text(encoding="ascii")
+    assert script.startswith("window.LANDSCAPE_SEARCH=") and "<" not in script
+    index = json.loads(script.removeprefix("window.LANDSCAPE_SEARCH=").rstrip().rstrip(";"))
+    assert len(index["docs"]) == api(client, "/map")["count"] and all((site / "records" / f"{d['file']}.html").exists() for d in index["docs"])
+    weights = dict(zip(index["terms"]["inference"][::2], index["terms"]["inference"][1::2]))
+    sbi = [d for d, doc in enumerate(index["docs"]) if "simulation-based inference" in doc["title"].lower()]
+    assert sbi and all(weights[d] > 0 for d in sbi)
+    mapped = json.loads((site / "data" / "map.js").read_text().removeprefix("window.LANDSCAPE_MAP=").rstrip()[:-1])
+    assert mapped["ids"] == api(client, "/map")["ids"] and len(mapped["files"]) == len(mapped["ids"])
+    search = (site / "search.html").read_text()
+    assert 'id="static-search"' in search and "static-search.js" in search
+    assert (site / "static" / "vendor" / "katex" / "katex.min.js").is_file()
+
+
+def test_static_export_refuses_a_folder_of_other_files_and_replaces_its_own(hostile_db, tmp_path):
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    run_cli("export", "--format", "site", other, db=hostile_db, expect=2)
+    assert (other / "notes.txt").read_text() == "keep me"
+    out = tmp_path / "site"
+    run_cli("export", "--format", "site", out, db=hostile_db)
+    (out / "stale.html").write_text("old")
+    run_cli("export", "--format", "site", out, db=hostile_db)
+    assert not (out / "stale.html").exists() and (out / "index.html").is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
 # --- hostile titles, before any build --------------------------------------------------------
 
 HOSTILE = [
@@ -404,13 +469,18 @@ HOSTILE = [
 
 
 @pytest.fixture(scope="module")
-def hostile_client(tmp_path_factory):
+def hostile_db(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("hostile-web")
     source = tmp / "hostile.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in HOSTILE))
     db = tmp / "landscape.db"
     run_cli("ingest", source, db=db)
-    with TestClient(create_app(db), raise_server_exceptions=True) as c:
+    return db
+
+
+@pytest.fixture(scope="module")
+def hostile_client(hostile_db):
+    with TestClient(create_app(hostile_db), raise_server_exceptions=True) as c:
         yield c
 
 
