@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
+import re
 import sqlite3
 import subprocess
 import sys
@@ -52,20 +52,18 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(built_db, chromium):
-    """`landscape serve` in its own process; its address once it answers."""
-    port = free_port()
-    command = [sys.executable, "-c", "from landscape.cli import main; main()", "serve", "--port", str(port),
+    """`landscape serve --port 0` in its own process; the address it prints, once it answers."""
+    command = [sys.executable, "-c", "from landscape.cli import main; main()", "serve", "--port", "0",
                "--db", str(built_db)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
+    first = proc.stdout.readline()
+    address = re.match(r"Landscape at (http://127\.0\.0\.1:\d+)/ ", first)
+    if address is None:
+        proc.kill()
+        pytest.fail(f"landscape serve printed no address: {first}{proc.communicate()[0][-2000:]}")
+    base = address.group(1)
     deadline = time.monotonic() + 120
     while True:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..cli import db_option, errors_to_exit
+from ..models import LandscapeError
 
 
 @click.command()
@@ -27,10 +28,21 @@ def serve(host: str, port: int, get_path: str | None, db: str | None) -> None:
             response = client.get(get_path)
         click.echo(response.text)
         raise SystemExit(0 if response.status_code < 400 else 1)
+    import socket
+
     import uvicorn
 
-    click.echo(f"Landscape at http://{host}:{port}/ (read-only; Ctrl-C to stop)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise LandscapeError(f"{host}:{port}: expected a free address to listen on, found {exc.strerror}") from None
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    click.echo(f"Landscape at http://{shown}:{sock.getsockname()[1]}/ (read-only; Ctrl-C to stop)")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
 def register(main: click.Group) -> None:
