@@ -71,3 +71,30 @@ def test_the_state_digest_sees_a_changed_row(tmp_path):
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE records SET abstract = abstract || '!' WHERE rowid = 1")
     assert [k for k, v in crash.state(db).items() if v != before[k]] == ["records"]
+
+
+def test_an_ingest_stopped_before_the_keyphrase_split_finishes_it_on_the_rerun(tmp_path, monkeypatch):
+    """Files commit one by one, the keyphrase re-split after them. A kill between the two used to
+    leave the listing's keyphrase lines unsplit for good: the rerun found nothing new to split."""
+    import landscape.ingest as ingest
+    from landscape.store import Store
+
+    files = [listing_head(tmp_path / "head.txt", 30)]
+    with Store(tmp_path / "ref.db") as store:
+        ingest.ingest_paths(store, files)
+
+    def killed(store, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    split = ingest.split_keyphrase_lines
+    monkeypatch.setattr(ingest, "split_keyphrase_lines", killed)
+    with Store(tmp_path / "killed.db") as store:
+        try:
+            ingest.ingest_paths(store, files)
+        except KeyboardInterrupt:
+            pass
+    monkeypatch.setattr(ingest, "split_keyphrase_lines", split)
+    with Store(tmp_path / "killed.db") as store:
+        assert ingest.ingest_paths(store, files).summary() == "0 new, 0 changed, 30 unchanged"
+    ref, rerun = crash.state(tmp_path / "ref.db"), crash.state(tmp_path / "killed.db")
+    assert [k for k in ref if ref[k] != rerun[k]] == []

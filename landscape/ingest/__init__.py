@@ -64,6 +64,9 @@ def parse_file(path: Path, fmt: str = "auto") -> tuple[str, Iterator[Record | Ba
     return fmt, parser(str(path), iter_lines(path))
 
 
+SPLIT_PENDING = "keyphrase_split_pending"
+
+
 def ingest_paths(
     store: Store,
     paths: Iterable[str | os.PathLike[str]],
@@ -91,9 +94,10 @@ def ingest_paths(
             if not skip_bad:
                 raise
             report.files.append(FileReport(str(path), fmt, bad=[str(exc)], note="skipped: nothing read"))
-    if report.total("new") or report.total("changed"):
+    if report.total("new") or report.total("changed") or store.get_meta(SPLIT_PENDING):
         with store.transaction():
             split_keyphrase_lines(store)
+            store.set_meta(SPLIT_PENDING, "")
     return report
 
 
@@ -132,6 +136,8 @@ def _ingest_file(
                 _write_batch(store, batch, file_report, on_record)
                 batch = []
         _write_batch(store, batch, file_report, on_record)
+        if file_report.new or file_report.changed:
+            store.set_meta(SPLIT_PENDING, "1")  # committed with the file: a kill before the split reruns it
     return file_report
 
 
