@@ -29,8 +29,11 @@ def serve(host: str, port: int, get_path: str | None, db: str | None) -> None:
         click.echo(response.text)
         raise SystemExit(0 if response.status_code < 400 else 1)
     import socket
+    import threading
 
     import uvicorn
+
+    from ..web.app import warm_up
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -42,6 +45,7 @@ def serve(host: str, port: int, get_path: str | None, db: str | None) -> None:
         raise LandscapeError(f"{host}:{port}: expected a free address to listen on, found {exc.strerror}") from None
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     click.echo(f"Landscape at http://{shown}:{sock.getsockname()[1]}/ (read-only; Ctrl-C to stop)")
+    threading.Thread(target=warm_up, args=(db or default_db_path(),), daemon=True, name="warm-up").start()
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 

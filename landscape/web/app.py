@@ -321,6 +321,19 @@ API_ONLY: list[tuple[str, Builder]] = [
 ]
 
 
+def warm_up(db_path: str | Path, config: Config | None = None) -> None:
+    """Load the search model and the corpus vectors once, so the first visitor's search is fast.
+
+    Run by `landscape serve` in a background thread; a failure only means the first search
+    loads them itself."""
+    try:
+        with Store(str(db_path), readonly=True) as store:
+            if store.page_has("embeddings"):
+                ctx.search_results(store, "warm up", {}, config or Config.load(None, db_path=str(db_path)), limit=1)
+    except Exception:  # noqa: BLE001 - best effort; the request path reports real errors
+        log.warning("search warm-up failed", exc_info=True)
+
+
 def create_app(db_path: str | Path, config: Config | None = None) -> Starlette:
     site = Site(db_path, config)
     routes: list[Route | Mount] = [Route(path, html(b, site), methods=["GET", "HEAD"]) for path, b in PAGES]
