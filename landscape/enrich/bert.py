@@ -64,6 +64,41 @@ def gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + erf(x * np.float32(0.7071067811865476)))
 
 
+def cpu_threads() -> int:
+    """Torch threads for this call: every core on an idle machine, fewer on a busy one.
+
+    Two OpenMP threads on two cores that other processes keep busy wait on each other at
+    every barrier: measured 9.8 s against 8.0 s with one thread (48 abstracts, load 8).
+    """
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return cores
+    return max(1, min(cores, round(cores + 1 - load)))
+
+
+def length_batches(lengths: Sequence[int], max_texts: int, max_tokens: int) -> list[list[int]]:
+    """Indices in batches of similar token counts: sorted by length, a batch closes before it
+    would hold more than `max_texts` texts or `max_tokens` tokens once padded, or (past four
+    texts) a text a quarter longer than its first.
+
+    A fixed batch size pads badly on mixed lengths: the 69 sections of the two seed talks
+    (6,536 tokens) padded to 17,664 in batches of 64, and to 7,008 by this rule.
+    """
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: (lengths[i], i)):
+        full = len(current) >= max_texts or (len(current) + 1) * lengths[i] > max_tokens
+        if current and (full or (len(current) >= 4 and lengths[i] > 1.25 * lengths[current[0]])):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
 def padded(batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     """Token ids padded to the batch's longest, and the attention mask (1 = real token)."""
     n, length = len(batch), max(len(b) for b in batch)
@@ -99,6 +134,7 @@ class NumpyBert:
         self.eps = float(config.get("layer_norm_eps", 1e-12))
         self.layers = int(config["num_hidden_layers"])
         self.batch_size = batch_size
+        self.batch_tokens = 8192
         self.tokenizer = Tokenizer.from_file(os.path.join(path, "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_length=self.max_seq_length)
@@ -127,10 +163,12 @@ class NumpyBert:
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
         ids = self.token_ids(texts)
-        order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), i))
+        if self.backend == "torch":
+            import torch
+
+            torch.set_num_threads(cpu_threads())
         out = np.empty((len(ids), self.dim), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
+        for chunk in length_batches([len(i) for i in ids], self.batch_size, self.batch_tokens):
             out[chunk] = self.forward([ids[i] for i in chunk])
         return out
 
@@ -189,7 +227,6 @@ class NumpyBert:
         if self._torch is None:
             import torch
 
-            torch.set_num_threads(max(1, os.cpu_count() or 1))
             self._torch = {k: torch.from_numpy(v) for k, v in self.w.items() if v.dtype == np.float32}
         return self._torch
 
