@@ -7,8 +7,6 @@ ranker) is fit on the other papers only, so nothing of a test paper is seen in t
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -91,14 +89,7 @@ def sample_records(records: list[Any], sample: int | None, seed: int) -> list[An
 def evaluate_areas(
     store: Any, config: Config, folds: int = 5, baselines: Sequence[str] = BASELINES, sample: int | None = None
 ) -> dict[str, Any]:
-    from .enrich.areas import (
-        AreaModel,
-        EmbeddingModel,
-        TfidfModel,
-        area_data,
-        conformal_threshold,
-        prediction_sets,
-    )
+    from .enrich.areas import AreaModel, EmbeddingModel, TfidfModel, area_data, single_thread
 
     records = sample_records([r for r in store.iter_records() if r.area], sample, config.seed)
     labels = sorted({r.area for r in records})
@@ -106,24 +97,21 @@ def evaluate_areas(
         raise LandscapeError("eval needs labelled records in at least two areas (ingest a listing with areas)")
     data = area_data(store, config, records)
     y = np.array([labels.index(r.area) for r in records])
-    methods: dict[str, Callable[[Any, Any], np.ndarray]] = {}
+    methods: dict[str, Any] = {"tfidf": TfidfModel, "minilm": EmbeddingModel}
     held: dict[str, np.ndarray] = {}
     sets: list[list[str]] = [[] for _ in records]
-    cover_q = []
     for tr, te in _outer_folds(data.labels, folds, config.seed):
         train, test = data.take(tr), data.take(te)
         model = AreaModel(config).fit(train)
-        p = _pad(model.proba(test), model.labels, labels)
-        held.setdefault("landscape", np.zeros((len(y), len(labels))))[te] = p
-        q = conformal_threshold(_pad(model.heldout, model.labels, labels), y[tr], config.conformal_coverage)
-        cover_q.append(q)
-        for k, s in zip(te, prediction_sets(p, labels, q, config.conformal_coverage), strict=True):
+        own = model.proba(test)
+        held.setdefault("landscape", np.zeros((len(y), len(labels))))[te] = _pad(own, model.labels, labels)
+        for k, s in zip(te, model.sets(own, test.texts), strict=True):
             sets[k] = s
-        methods = {"tfidf": TfidfModel, "minilm": EmbeddingModel}
         for name, cls in methods.items():
             if name in baselines:
-                base = cls().fit(train, sorted(set(train.labels)))
-                held.setdefault(name, np.zeros((len(y), len(labels))))[te] = _pad(base.proba(test), base.labels, labels)
+                with single_thread():
+                    base = cls().fit(train, sorted(set(train.labels)))
+                    held.setdefault(name, np.zeros((len(y), len(labels))))[te] = _pad(base.proba(test), base.labels, labels)
     covered = [labels[t] in s for t, s in zip(y, sets, strict=True)]
     names = {"landscape": "Landscape (stacked, calibrated)", "tfidf": "TF-IDF + LR", "minilm": "MiniLM + LR"}
     return {
@@ -256,12 +244,11 @@ def evaluate_keyphrases(
 # --- the report ---------------------------------------------------------------------------
 
 
-def landscape_quality_section(store: Any, config: Config) -> dict[str, Any] | None:
-    """Topic and talk metrics from the landscape module, when that module exists."""
-    if importlib.util.find_spec("landscape.enrich.quality") is None:
-        return None
-    module = importlib.import_module("landscape.enrich.quality")
-    return module.landscape_quality(store, config)
+def landscape_quality_section(store: Any, config: Config) -> dict[str, Any]:
+    """Topic and talk figures (issue 6): computed from the built store, no labels needed."""
+    from .enrich.quality import landscape_quality
+
+    return landscape_quality(store, config)
 
 
 def evaluate(
@@ -282,9 +269,7 @@ def evaluate(
     if "keyphrases" in parts:
         report["keyphrases"] = evaluate_keyphrases(store, config, folds, baselines, sample)
     if "quality" in parts:
-        quality = landscape_quality_section(store, config)
-        if quality is not None:
-            report["landscape"] = quality
+        report["landscape"] = landscape_quality_section(store, config)
     report["goals"] = goals_met(report)
     return report
 

@@ -109,3 +109,22 @@ def test_adding_records_reads_only_them_with_the_stored_models(odd_db: Path):
     streams = _by_title(odd_db)["Stellar streams as probes of dark matter substructure"]
     assert streams["keyphrases_source"] == "predicted" and 5 <= len(streams["keyphrases"]) <= 8
     assert "stellar streams" in streams["keyphrases"]
+
+
+def test_eval_reports_areas_keyphrases_and_landscape_quality_beside_baselines(built_db: Path):
+    args = ("eval", "--sample", "150", "--folds", "3", "--baselines", "tfidf,borrow")
+    report = cli_json(*args, db=built_db)
+    areas = {m["key"]: m for m in report["areas"]["methods"]}
+    assert set(areas) == {"landscape", "tfidf"} and report["areas"]["papers"] == 150
+    assert areas["landscape"]["macro_f1"] > 0.5 and 0 <= areas["landscape"]["ece"] < 0.2
+    conformal = report["areas"]["conformal"]
+    assert conformal["nominal"] == 0.9 and 0.75 <= conformal["coverage"] <= 1 and conformal["mean_set_size"] >= 1
+    phrases = {m["key"]: m for m in report["keyphrases"]["methods"]}
+    assert set(phrases) == {"landscape", "borrow"} and phrases["landscape"]["f1"] > 0.2
+    quality = report["landscape"]
+    assert quality["topics"] >= 2 and quality["talk_section_links"] > 0
+    assert {"topic_area_nmi", "topic_coherence_npmi", "outlier_fraction", "talk_link_concept_share"} <= set(quality)
+    assert set(report["goals"]) >= {"area macro-F1 >= 0.85", "ECE < 0.05", "keyphrase token F1 >= 0.50"}
+    text = run_cli("eval", "--sample", "60", "--folds", "2", "--baselines", "tfidf", "--only", "areas",
+                   db=built_db).output
+    assert "macro-F1" in text and "TF-IDF + LR" in text and "conformal sets: coverage" in text

@@ -85,3 +85,33 @@ def test_records_without_keyphrases_get_five_to_eight_predicted(concepts_db: Pat
     assert view["keyphrases_source"] == "predicted"
     assert 5 <= len(view["keyphrases"]) <= 8
     assert all(p == p.lower() for p in view["keyphrases"])
+
+
+def test_stored_models_predict_like_scikit_learn_without_importing_it():
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from landscape.enrich.concepts import lowered_clean_text
+    from landscape.enrich.predictors import LiteBoostedTrees, LiteLogistic, LiteTfidf
+
+    from .conftest import LISTING
+
+    blocks = [b for b in LISTING.read_text(encoding="utf-8").split("\n\n") if len(b) > 200][:240]
+    labels = [k % 3 for k in range(len(blocks))]
+    for options in ({"stop_words": "english", "ngram_range": (1, 2), "min_df": 2, "sublinear_tf": True},
+                    {"preprocessor": lowered_clean_text, "ngram_range": (1, 2), "min_df": 2}):
+        vec = TfidfVectorizer(**options)
+        X = vec.fit_transform(blocks[:200])
+        lite = LiteTfidf(vec)
+        assert np.allclose(vec.transform(blocks[200:]).toarray(), lite.transform(blocks[200:]).toarray())
+        model = LogisticRegression(C=10, max_iter=300).fit(X, labels[:200])
+        assert np.allclose(model.predict_proba(vec.transform(blocks[200:])),
+                           LiteLogistic(model).predict_proba(lite.transform(blocks[200:])))
+    rng = np.random.default_rng(0)
+    F = rng.normal(size=(2000, 6))
+    y = (F[:, 0] + 0.5 * F[:, 1] + rng.normal(size=2000) > 0).astype(int)
+    trees = HistGradientBoostingClassifier(max_iter=60, max_leaf_nodes=15, random_state=0).fit(F, y)
+    G = rng.normal(size=(300, 6))
+    assert np.allclose(trees.predict_proba(G), LiteBoostedTrees(trees).predict_proba(G))

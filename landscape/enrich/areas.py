@@ -13,6 +13,9 @@ Labelled records keep their given area; their probabilities are the held-out (cr
 ones, so they say honestly whether the model agrees. With no labels at all, areas come
 zero-shot from `config.area_descriptions` by embedding similarity.
 
+Fitted models are stored as numpy-only predictors (`predictors.py`), so predicting new
+records never imports scikit-learn.
+
 Calibration is only as good as the records it was fit on (full abstracts). A record that says
 little the model knows (an empty abstract, a one-word title, another language) has its
 probabilities shrunk towards the label prior in proportion to how few known words it has, so
@@ -33,6 +36,7 @@ import numpy as np
 
 from ..config import Config
 from ..text import content_tokens, normalise_author
+from .predictors import LiteLogistic, LiteTfidf
 
 MIN_PER_AREA = 2
 EVIDENCE_FULL = 20  # distinct known content words at which a record counts as fully informative
@@ -99,7 +103,8 @@ class TfidfModel:
         except ValueError:
             self.vec = TfidfVectorizer(sublinear_tf=True, min_df=1)
             X = self.vec.fit_transform([t or "empty" for t in data.texts])
-        self.model = LogisticRegression(C=self.C, solver="newton-cg", max_iter=500).fit(X, data.labels)
+        self.model = LiteLogistic(LogisticRegression(C=self.C, solver="newton-cg", max_iter=500).fit(X, data.labels))
+        self.vec = LiteTfidf(self.vec)
         return self
 
     def proba(self, data: AreaData) -> np.ndarray:
@@ -115,7 +120,8 @@ class EmbeddingModel:
         from sklearn.linear_model import LogisticRegression
 
         self.labels = list(labels)
-        self.model = LogisticRegression(C=self.C, solver="newton-cg", max_iter=500).fit(data.embeddings, data.labels)
+        model = LogisticRegression(C=self.C, solver="newton-cg", max_iter=500).fit(data.embeddings, data.labels)
+        self.model = LiteLogistic(model)
         return self
 
     def proba(self, data: AreaData) -> np.ndarray:
@@ -230,7 +236,7 @@ class AreaModel:
         for tr, te in folds:
             meta = LogisticRegression(C=1.0, solver="newton-cg", max_iter=500).fit(Z[tr], y[tr])
             held[te] = _aligned(meta.predict_proba(Z[te]), [self.labels[c] for c in meta.classes_], self.labels)
-        self.meta = LogisticRegression(C=1.0, solver="newton-cg", max_iter=500).fit(Z, y)
+        self.meta = LiteLogistic(LogisticRegression(C=1.0, solver="newton-cg", max_iter=500).fit(Z, y))
         self.prior = np.bincount(y, minlength=len(self.labels)) / len(y)
         self.known = known_words(data.texts)
         self.temperature = temperature_fit(held, y)
@@ -322,7 +328,7 @@ def area_data(store: Any, config: Config, records: list[Any]) -> AreaData:
 
 
 def labels_signature(records: list[Any], config: Config) -> str:
-    h = hashlib.sha1(f"{config.embedder}|{config.conformal_coverage}|{config.seed}|v2".encode())
+    h = hashlib.sha1(f"{config.embedder}|{config.conformal_coverage}|{config.seed}|v3".encode())
     for rec in sorted(records, key=lambda r: r.id):
         if rec.area:
             h.update(f"{rec.id}\0{rec.area}\0{rec.text}\0{'|'.join(rec.authors)}\n".encode())

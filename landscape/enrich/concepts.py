@@ -26,6 +26,7 @@ from typing import Any
 
 from ..config import Config
 from ..text import STOPWORDS, strip_accents
+from .predictors import LiteBoostedTrees, LiteTfidf
 
 MAX_CONCEPT_WORDS = 6
 _MATH = re.compile(r"\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]")
@@ -454,7 +455,8 @@ class KeyphrasePredictor:
                 X.append(cand.features)
                 y.append(int(cand.key in self.gold[i]))
         with threadpool_limits(1):
-            self.model = self._fit_model(X, y)
+            self.model = LiteBoostedTrees(self._fit_model(X, y))
+        self.tfidf = LiteTfidf(self.tfidf)
         return self
 
     def _fit_model(self, X: list[list[float]], y: list[int]) -> Any:
@@ -523,10 +525,7 @@ class KeyphrasePredictor:
         cands = self._candidates(text, sims)
         if not cands:
             return []
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(1):
-            probs = self.model.predict_proba([c.features for c in cands])[:, 1]
+        probs = self.model.predict_proba([c.features for c in cands])[:, 1]
         ranked = sorted(zip(cands, probs, strict=True), key=lambda cp: (-cp[1], cp[0].key))
         return [(c.key, c.name, float(p)) for c, p in ranked]
 
@@ -597,7 +596,7 @@ class ConceptsStep:
     without moving the others). `--full` or a change of labels refits everything."""
 
     name = "concepts"
-    version = "5"
+    version = "6"
 
     def __init__(self, config: Config):
         self.config = config

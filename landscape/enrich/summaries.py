@@ -193,14 +193,45 @@ def summarise_record(rec: Any, llm: LlmSummariser | None = None) -> str | None:
     return extractive_summary(rec.abstract, rec.title or "")
 
 
-def talk_summary(rec: Any) -> str | None:
-    """A talk's TL;DR: its most central sentence over all sections, or the abstract's."""
-    if rec.abstract.strip():
-        found = extractive_summary(rec.abstract, rec.title or "")
-        if found:
-            return found
+_GENERIC_SECTION = frozenset({
+    "conclusion", "conclusions", "summary", "outline", "introduction", "overview", "our approach", "outputs",
+    "common themes", "questions", "thank you", "thanks", "references", "acknowledgements", "backup", "join",
+    "videoconference", "new approaches", "motivation", "results", "discussion",
+})
+
+
+def talk_summary(rec: Any, max_words: int = MAX_WORDS) -> str | None:
+    """A talk's TL;DR: what it covers, in its own section titles (the most substantial
+    sections, in talk order); slides rarely hold one sentence that speaks for the whole talk."""
+    picked: list[int] = []
+    for k in _substantial_sections(rec):
+        trial = sorted(picked + [k])
+        if word_count(_outline(rec, trial)) > max_words:
+            continue
+        picked = trial
+    if picked:
+        return _outline(rec, picked)
     text = "\n".join(s.text for s in rec.sections)
-    return section_summary(rec.title or "", text)
+    return section_summary(rec.title or "", text) or extractive_summary(rec.abstract, rec.title or "")
+
+
+def _substantial_sections(rec: Any, min_chars: int = 120) -> list[int]:
+    """Indices of sections with a telling title and some text, the longest first."""
+    seen: set[str] = {" ".join((rec.title or "").lower().split())}
+    out = []
+    for k, sec in enumerate(rec.sections):
+        title = " ".join(sec.title.split()).rstrip(" -:")
+        key = title.lower()
+        if key in seen or key in _GENERIC_SECTION or len(title.split()) < 2 or len(sec.text) < min_chars:
+            continue
+        seen.add(key)
+        out.append(k)
+    return sorted(out, key=lambda k: (-len(rec.sections[k].text), k))
+
+
+def _outline(rec: Any, index: list[int]) -> str:
+    titles = [" ".join(rec.sections[k].title.split()).rstrip(" -:") for k in index]
+    return "Covers: " + "; ".join(titles) + "."
 
 
 # --- area and concept descriptions ----------------------------------------------------------
@@ -233,8 +264,9 @@ def describe(kind: str, name: str, ids: Sequence[str], vectors: dict[str, np.nda
 
 
 class SummariesStep:
-    """Summarise what is new or changed (by content hash and summariser setting); describe
-    areas and concepts again each run, since their members may have moved."""
+    """Summarise what is new or changed (by content hash and summariser setting). Areas are
+    described again each run; a concept only when it has no description yet, a changed
+    record carries it, or records were removed since the last run."""
 
     name = "summaries"
 
@@ -257,11 +289,13 @@ class SummariesStep:
         with store.transaction():
             store.set_summaries(summaries, sections)
             store.put_summary_fingerprints(setting, hashes)
-        described = self._describe(store)
+        removed = bool(set(seen) - set(hashes))
+        described = self._describe(store, None if ctx.full or removed or not seen else set(changed))
         return {"summarised": len(summaries), "unchanged": len(hashes) - len(changed),
                 "sections": len(sections), **described}
 
-    def _describe(self, store: Any) -> dict[str, int]:
+    def _describe(self, store: Any, changed: set[str] | None) -> dict[str, int]:
+        """Describe areas, and the concepts that `changed` records carry (all when None)."""
         summaries = store.record_summaries()
         titles = store.record_titles()
         vectors = self._vectors(store)
@@ -269,10 +303,11 @@ class SummariesStep:
             area: describe("area", area, ids, vectors, titles, summaries, store.top_concepts_for(ids, 4))
             for area, ids in store.area_members().items()
         }
-        concept_desc = {
-            name: describe("concept", name, ids, vectors, titles, summaries)
-            for name, ids in store.concept_members().items()
-        }
+        members = store.concept_members()
+        if changed is not None:
+            bare = store.undescribed_concepts()
+            members = {n: ids for n, ids in members.items() if n in bare or not changed.isdisjoint(ids)}
+        concept_desc = {name: describe("concept", name, ids, vectors, titles, summaries) for name, ids in members.items()}
         with store.transaction():
             store.set_area_descriptions(area_desc)
             store.set_concept_descriptions(concept_desc)

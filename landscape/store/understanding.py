@@ -253,6 +253,9 @@ class UnderstandingMixin:
             )
         }
 
+    def undescribed_concepts(self) -> set[str]:
+        return {n for (n,) in self.conn.execute("SELECT name FROM concepts WHERE description IS NULL")}
+
     def set_concept_descriptions(self, descriptions: dict[str, str]) -> None:
         self.conn.executemany(
             "UPDATE concepts SET description = ? WHERE name = ?", [(d, n) for n, d in descriptions.items()]
