@@ -163,6 +163,8 @@ def show(record_id: str, db: str | None, as_json: bool) -> None:
         click.echo(f"\n## {section['title']}")
         if section.get("summary"):
             click.echo(section["summary"])
+        for link in section.get("related") or []:
+            click.echo(f"  -> {link['title']} [{link['id']}] {link['score']:.2f}: " + "; ".join(link["reasons"]))
     for s in view["sources"]:
         click.echo(f"source: {s['path']}:{s['line']} ({s['format']})")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import cli_json
+from .conftest import cli_json, run_cli
 
 
 def talk(db, title_word: str) -> dict:
@@ -44,3 +44,13 @@ def test_anomaly_detection_sections_lead_to_anomaly_papers(built_db):
 def test_simulation_based_inference_section(built_db):
     s = section(talk(built_db, "computer scientist"), "Neural simulation-based inference")
     assert any("simulation-based inference" in r["reasons"][0] for r in s["related"][:3])
+
+
+def test_text_form_of_show_lists_each_sections_papers(built_db):
+    view = talk(built_db, "computer scientist")
+    text = run_cli("show", view["id"], db=built_db).output
+    block = text.split("## Constraining dark matter with stellar streams\n", 1)[1].split("\n## ", 1)[0]
+    links = [line for line in block.splitlines() if line.startswith("  -> ")]
+    top = section(view, "Constraining dark matter with stellar streams")["related"]
+    assert len(links) == 5 and top[0]["id"] in links[0] and top[0]["title"] in links[0]
+    assert "stellar streams" in links[0]
