@@ -107,6 +107,7 @@ def radial_graph(centre: dict[str, Any], rings: Sequence[Sequence[dict[str, Any]
     Nodes are dicts with id, label, href and an optional group (colour index).
     """
     cx = cy = size / 2
+    pad = size // 4
     pos: dict[str, tuple[float, float]] = {centre["id"]: (cx, cy)}
     radii = [size * 0.24, size * 0.42]
     for ring, radius in zip(rings, radii):
@@ -115,7 +116,7 @@ def radial_graph(centre: dict[str, Any], rings: Sequence[Sequence[dict[str, Any]
             angle = 2 * math.pi * i / n - math.pi / 2
             pos[node["id"]] = (cx + radius * math.cos(angle), cy + radius * math.sin(angle))
     parts = [
-        f'<svg class="graph" viewBox="0 0 {size} {size}" width="100%" role="img"'
+        f'<svg class="graph" viewBox="{-pad} 0 {size + 2 * pad} {size}" width="100%" role="img"'
         f' aria-label="{escape(label)}"><title>{escape(label)}</title>'
     ]
     for a, b, w in edges:
