@@ -227,3 +227,32 @@ def test_the_inspector_flags_the_markup_payloads_when_they_are_not_escaped():
     flagged = [p for p in payloads() if inspect(p, ("/static/",)).problems]
     assert len(flagged) >= 15
     assert not inspect('<script src="/static/app.js"></script><a href="/records/x">x</a>', ("/static/",)).problems
+
+
+def test_in_a_browser_katex_renders_hostile_latex_without_links_handlers_or_dialogs(hostile_db):
+    """Chromium loads the pages of the LaTeX and markup payloads from a real server: math is
+    rendered (KaTeX ran), yet no javascript: link, event handler, data attribute or dialog appears."""
+    from playwright.sync_api import sync_playwright
+
+    from .test_concurrency import serving
+
+    with serving(hostile_db) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page()
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        rendered = 0
+        for n in range(0, 25):
+            page.goto(f"{base}/records/hostile-{n:02d}")
+            page.wait_for_load_state("networkidle")
+            if page.locator(".math").count() and n in range(14, 20):
+                page.wait_for_selector(".math-rendered", timeout=20_000)
+                rendered += page.locator(".katex").count() > 0
+            found = page.evaluate("""() => Array.from(document.querySelectorAll('*')).flatMap(el =>
+                Array.from(el.attributes).filter(a => /^on/i.test(a.name) || /^data-(foo|onclick)/i.test(a.name)
+                  || (/href|src|action/i.test(a.name) && /^\\s*javascript:/i.test(a.value)))
+                  .map(a => el.tagName + ' ' + a.name + '=' + a.value))""")
+            assert not found, (n, found)
+        browser.close()
+    assert rendered >= 5
+    assert not dialogs
