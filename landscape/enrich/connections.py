@@ -482,16 +482,19 @@ class ConnectionsStep:
 
     def run(self, ctx: Any) -> dict[str, int]:
         store, k = ctx.store, self.config.connections_k
-        corpus = corpus_for(store, self.config)
-        n = len(corpus)
-        k_eff = min(k, n - 1)
         state = load_state(store)
         model = store.get_meta("embedder")
+        n = store.count_records()
         full = (
             bool(getattr(ctx, "full", False)) or state is None or state.get("version") != VERSION
             or state.get("model") != model or state.get("k") != k or n > state.get("n", 0) * REFIT_GROWTH
             or state.get("weights") != WEIGHTS
         )
+        if not full and not (store.stale_connection_ids() or store.short_connection_ids(min(k, n - 1))):
+            return {"computed": 0, "updated": 0, "unchanged": n}  # nothing to read the corpus for
+        corpus = corpus_for(store, self.config)
+        n = len(corpus)
+        k_eff = min(k, n - 1)
         if full:
             stats = corpus.fit_stats()
             dirty = set(corpus.ids)
