@@ -85,7 +85,10 @@ class Server:
         while True:
             try:
                 with urllib.request.urlopen(self.base + "/api/v1/stats", timeout=5):
-                    return
+                    pass
+                # the server warms the search model up in the background: let that finish first
+                urllib.request.urlopen(self.base + "/search?q=warm+up", timeout=600).read()
+                return
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit("landscape serve did not start") from None
