@@ -177,7 +177,7 @@ def part_embed(config: Config, n: int = 128) -> None:
     `encode` (issue 4's reference (a)) and the forward pass alone on pre-tokenized batches ((b))."""
     if config.embedder != "minilm":
         return
-    from landscape.enrich.embed import get_embedder, minilm_path
+    from landscape.enrich.embed import _quiet_transformers, get_embedder, minilm_path
 
     tmp = Path(tempfile.mkdtemp(prefix="landscape-embed-"))
     with Store(tmp / "e.db") as store:
@@ -211,6 +211,7 @@ def part_embed(config: Config, n: int = 128) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
+    _quiet_transformers()
     reference = SentenceTransformer(minilm_path(), device="cpu")
     reference.max_seq_length = 256
     st_load = time.perf_counter() - t0
