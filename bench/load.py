@@ -143,8 +143,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="landscape-load-") as tmp:
         db = Path(args.db) if args.db else make_store(Path(tmp))
         port = free_port()
-        server = subprocess.Popen([LANDSCAPE, "serve", "--port", str(port), "--db", str(db)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = Path(tmp) / "serve.log"
+        with log.open("w") as out:
+            cmd = [LANDSCAPE, "serve", "--port", str(port), "--db", str(db)]
+            server = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
             for _ in range(300):
@@ -158,6 +160,8 @@ def main() -> None:
             print(f"store {db}: {len(ids)} records on the map; server pid {server.pid}")
             result = asyncio.run(drive(base, ids, args.seconds, args.connections, args.max_requests, server.pid))
             report(*result, args.connections)
+            if result[1]:
+                print("server log, last lines:\n" + "\n".join(log.read_text().splitlines()[-20:]))
         finally:
             server.terminate()
             server.wait(timeout=30)

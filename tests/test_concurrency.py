@@ -158,3 +158,17 @@ def test_search_answers_while_a_full_rebuild_has_refitted_the_embedder_but_not_r
             r = client.get(url)
             assert r.status_code == 200, url
         assert client.get("/api/v1/search", params={"q": "dark matter"}).json()["results"]
+
+
+def test_a_kept_alive_connection_still_answers_after_a_pause(server):
+    """Under load a busy server may read a kept-alive connection's next request seconds after
+    its last response; with uvicorn's 5 s default it had closed it by then (a reset for the client)."""
+    _, client = server
+    host, port = client.base_url.host, client.base_url.port
+    request = f"GET /api/v1/stats HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    with socket.create_connection((host, port), timeout=30) as conn:
+        for pause in (0, 6):
+            threading.Event().wait(pause)
+            conn.sendall(request)
+            head = conn.recv(65536)
+            assert head.startswith(b"HTTP/1.1 200"), (pause, head[:80])

@@ -7,6 +7,11 @@ import click
 from ..cli import db_option, errors_to_exit
 from ..models import LandscapeError
 
+# uvicorn's default of 5 s closed connections under load: a busy server read the next request
+# on a kept-alive connection more than 5 s after its last response, and the client, which had
+# already sent it, saw the connection reset (bench/load.py, 64 connections on 2 cores).
+KEEP_ALIVE_S = 75
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -47,7 +52,7 @@ def serve(host: str, port: int, get_path: str | None, db: str | None) -> None:
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     click.echo(f"Landscape at http://{shown}:{sock.getsockname()[1]}/ (read-only; Ctrl-C to stop)")
     threading.Thread(target=warm_up, args=(db or default_db_path(),), daemon=True, name="warm-up").start()
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_keep_alive=KEEP_ALIVE_S)).run(sockets=[sock])
 
 
 def register(main: click.Group) -> None:
