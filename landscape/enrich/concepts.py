@@ -9,7 +9,7 @@ Three sources fill `record_concepts`:
   text       vocabulary concepts found verbatim, after normalisation, in the record's own text.
              Only concepts attested by some *other* record count, so this never depends on the
              record's own given keyphrases (connections score with it);
-  predicted  5 to 8 keyphrases for records without given ones (see `keyphrases.py`).
+  predicted  5 to 8 keyphrases for records without given ones (`KeyphrasePredictor`).
 """
 
 from __future__ import annotations
