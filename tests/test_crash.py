@@ -9,7 +9,7 @@ import importlib.util
 import sqlite3
 from pathlib import Path
 
-from .conftest import FIXTURES, ROOT
+from .conftest import FIXTURES, LISTING, ROOT
 from .test_hostile import listing_head
 
 _spec = importlib.util.spec_from_file_location("crash_bench", ROOT / "bench" / "crash.py")
@@ -98,3 +98,22 @@ def test_an_ingest_stopped_before_the_keyphrase_split_finishes_it_on_the_rerun(t
         assert ingest.ingest_paths(store, files).summary() == "0 new, 0 changed, 30 unchanged"
     ref, rerun = crash.state(tmp_path / "ref.db"), crash.state(tmp_path / "killed.db")
     assert [k for k in ref if ref[k] != rerun[k]] == []
+
+
+def test_two_builds_agree_whatever_the_string_hash_seed(tmp_path):
+    """A rerun must reach the state of an uninterrupted run, so a build may not depend on Python's
+    per-process string hashing: the concepts step ranked candidates in set order (keyphrases and
+    record concepts differed between two identical builds)."""
+    import os
+    import subprocess
+
+    base = tmp_path / "base.db"
+    crash.landscape("ingest", LISTING, db=base)
+    states = []
+    for seed in ("1", "2"):
+        db = tmp_path / f"seed{seed}.db"
+        crash.copy_store(base, db)
+        subprocess.run([crash.LANDSCAPE, "build", "--embedder", "tfidf", "--only", "embed", "--only", "concepts",
+                        "--db", str(db)], check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed})
+        states.append(crash.state(db))
+    assert [k for k in states[0] if states[0][k] != states[1][k]] == []

@@ -484,7 +484,7 @@ class KeyphrasePredictor:
         n_tokens = max(len(lowered.split()), 1)
         out = []
         keys = set(votes) | set(found)
-        for key in keys:
+        for key in sorted(keys):
             concept = self.vocab.concepts[key]
             others = concept.given - {exclude} if exclude else concept.given
             if not others:
