@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 FIXTURES = ROOT / "tests" / "fixtures"
 LANDSCAPE = str(Path(sys.executable).parent / "landscape")
-# Python's string hashing is salted per process, and set order leaks into some build results,
-# so two uninterrupted runs agree only under one fixed seed: every run here uses the same one.
+# Python's string hashing is salted per process; a build once depended on it through set order
+# (fixed in the concepts step). Every run here uses one seed, so no such dependence can pass for
+# a crash defect or hide one.
 TALKS = ("003_", "004_")
 ENV = {**os.environ, "PYTHONHASHSEED": "0"}
 HEADER = re.compile(r"(?m)^[A-Z][A-Za-z ]+ [A-Z][a-z]{2} \d{1,2}, \d{4}$")
