@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config
-from ..text import STOPWORDS, strip_accents
+from ..text import STOPWORDS, content_tokens, strip_accents
 from .predictors import LiteBoostedTrees, LiteTfidf
 
 MAX_CONCEPT_WORDS = 6
@@ -407,6 +407,12 @@ def new_phrase_candidates(vocab: Vocabulary, text: str) -> dict[str, str]:
     return {k: surface[k] for k, c in counts.items() if c >= 2}
 
 
+def token_share(phrase: str, gold_tokens: set[str]) -> float:
+    """The share of a phrase's content words that the gold keyphrase line holds."""
+    toks = set(content_tokens(phrase))
+    return len(toks & gold_tokens) / len(toks) if toks else 0.0
+
+
 @dataclass
 class Candidate:
     key: str
@@ -451,20 +457,29 @@ class KeyphrasePredictor:
         sims = (self.matrix @ self.matrix.T).toarray()
         for row, i in enumerate(self.ids):
             sims[row, row] = -1.0
+            gold_tokens = set(content_tokens(" ".join(given[i])))
             for cand in self._candidates(texts[i], sims[row], exclude=i):
                 X.append(cand.features)
-                y.append(int(cand.key in self.gold[i]))
+                y.append(token_share(cand.name, gold_tokens))
         with threadpool_limits(1):
             self.model = LiteBoostedTrees(self._fit_model(X, y))
         self.tfidf = LiteTfidf(self.tfidf)
         return self
 
-    def _fit_model(self, X: list[list[float]], y: list[int]) -> Any:
+    def _fit_model(self, X: list[list[float]], y: list[float]) -> Any:
+        """Soft labels (the share of a candidate's words in the gold line) as two weighted rows:
+        the classifier's probability then estimates that share, which is what token F1 rewards."""
+        import numpy as np
         from sklearn.ensemble import HistGradientBoostingClassifier
 
+        share = np.asarray(y, dtype=np.float64)
+        rows = np.concatenate([np.asarray(X, dtype=np.float64)] * 2)
+        labels = np.concatenate([np.ones(len(share)), np.zeros(len(share))])
+        weights = np.concatenate([share, 1.0 - share])
+        keep = weights > 0
         model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.06, max_leaf_nodes=15,
                                                     l2_regularization=1.0, random_state=self.config.seed)
-        return model.fit(X, y)
+        return model.fit(rows[keep], labels[keep], sample_weight=weights[keep])
 
     def _candidates(self, text: str, sims: Any, exclude: str | None = None) -> list[Candidate]:
         import numpy as np
