@@ -170,5 +170,23 @@ def test_a_kept_alive_connection_still_answers_after_a_pause(server):
         for pause in (0, 6):
             threading.Event().wait(pause)
             conn.sendall(request)
-            head = conn.recv(65536)
+            head = read_response(conn)
             assert head.startswith(b"HTTP/1.1 200"), (pause, head[:80])
+
+
+def read_response(conn: socket.socket) -> bytes:
+    """One whole HTTP/1.1 response (headers, then Content-Length bytes); b'' if the server closed."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head
