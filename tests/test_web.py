@@ -305,6 +305,10 @@ def test_about_says_how_each_part_is_made_and_how_sure_it_is(client):
     for word in ("area", "concept", "summar", "connection"):
         assert word in about.text.lower()
     assert "%" in about.text or "probabilit" in about.text.lower()
+    from landscape.enrich.pipeline import STEPS
+
+    built = about.text.split("The latest build finished", 1)[1]
+    assert all(step in built for step in STEPS)
 
 
 # --- the JSON API ---------------------------------------------------------------------------

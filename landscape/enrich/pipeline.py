@@ -8,13 +8,14 @@ new / changed / unchanged). Steps read what earlier steps stored instead of reco
 from __future__ import annotations
 
 import importlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..config import Config
-from ..store import Store
+from ..store import Store, now_iso
 
 # step name -> module in landscape.enrich exposing step(config) -> Step, in build order
 STEPS: list[str] = ["embed", "concepts", "areas", "summaries", "connections", "topics", "map", "trends", "mentions"]
@@ -57,6 +58,7 @@ def build(
 ) -> list[StepResult]:
     """Run the build steps; returns how long each took and what it did."""
     ctx = BuildContext(store=store, config=config, relayout=relayout, full=full, log=log)
+    started = now_iso()
     results = []
     for name in STEPS:
         if only and name not in only:
@@ -66,4 +68,19 @@ def build(
         counts = step.run(ctx)
         results.append(StepResult(name, time.perf_counter() - start, counts))
         log(f"{name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    record_last_build(store, started, results)
     return results
+
+
+LAST_BUILD = "last_build"
+
+
+def record_last_build(store: Store, started: str, results: list[StepResult]) -> None:
+    """Keep what the latest build did, step by step, so the site can say how fresh it is."""
+    summary = {
+        "started_at": started,
+        "finished_at": now_iso(),
+        "steps": [{"name": r.name, "seconds": round(r.seconds, 2), "counts": r.counts} for r in results],
+    }
+    with store.transaction():
+        store.set_meta(LAST_BUILD, json.dumps(summary, sort_keys=True))

@@ -55,7 +55,8 @@ class PagesMixin:
         """Changes whenever records are added or changed or a build step finishes (cache key)."""
         return tuple(self.conn.execute(
             "SELECT (SELECT count(*) FROM records), (SELECT max(updated_at) FROM records),"
-            " (SELECT max(finished_at) FROM build_steps), (SELECT count(*) FROM build_steps)"
+            " (SELECT max(finished_at) FROM build_steps), (SELECT count(*) FROM build_steps),"
+            " (SELECT value FROM meta WHERE key = 'last_build')"
         ).fetchone())
 
     def page_has(self, table: str) -> bool:
@@ -492,9 +493,7 @@ class PagesMixin:
             out.setdefault(t, {})[year] = n
         return out
 
-    def page_build_steps(self) -> dict[str, dict[str, Any]]:
-        """Which build steps have run, when, and what they reported."""
-        return {
-            step: {"finished_at": at, "info": _json(info, {})}
-            for step, at, info in self.conn.execute("SELECT step, finished_at, info FROM build_steps")
-        }
+    def page_last_build(self) -> dict[str, Any] | None:
+        """What the latest `landscape build` ran, step by step (None before the first build)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'last_build'").fetchone()
+        return _json(row[0], None) if row else None

@@ -268,7 +268,7 @@ def about_page(store: Store) -> Page:
     return Page("about.html", "About this landscape", {
         "stats": stats,
         "stats_line": stats_line(stats),
-        "steps": store.page_build_steps(),
+        "last_build": store.page_last_build(),
         "has": {t: store.page_has(t) for t in ("embeddings", "connections", "record_concepts",
                                                  "topics", "map_coords", "section_links")},
         "areas": store.page_areas(),
