@@ -205,7 +205,7 @@ def evaluate_keyphrases(
         predictor = KeyphrasePredictor(config).fit(train_texts, train_given, vocab=vocab)
         borrow = _borrow_baseline([texts[i] for i in tr], [given[records[i].id] for i in tr])
         for i in te:
-            ranked = predictor.scored(texts[i])[:KEYPHRASE_TOP]
+            ranked = predictor.chosen(texts[i])[:KEYPHRASE_TOP]
             predictions["landscape"][i] = [name for _, name, _ in ranked]
             in_vocab.extend(1.0 if key in vocab.concepts else 0.0 for key, _, _ in ranked)
             predictions["borrow"][i] = borrow(clean_text(texts[i]))

@@ -455,15 +455,16 @@ class KeyphrasePredictor:
             self.given_df.update(self.gold[i])
         X, y = [], []
         sims = (self.matrix @ self.matrix.T).toarray()
+        gold_tokens = {i: set(content_tokens(" ".join(given[i]))) for i in self.ids}
         for row, i in enumerate(self.ids):
             sims[row, row] = -1.0
-            gold_tokens = set(content_tokens(" ".join(given[i])))
             for cand in self._candidates(texts[i], sims[row], exclude=i):
                 X.append(cand.features)
-                y.append(token_share(cand.name, gold_tokens))
+                y.append(token_share(cand.name, gold_tokens[i]))
         with threadpool_limits(1):
             self.model = LiteBoostedTrees(self._fit_model(X, y))
         self.tfidf = LiteTfidf(self.tfidf)
+        self.expected_gold = 0.6 * sum(len(t) for t in gold_tokens.values()) / max(len(gold_tokens), 1)
         return self
 
     def _fit_model(self, X: list[list[float]], y: list[float]) -> Any:
@@ -544,12 +545,43 @@ class KeyphrasePredictor:
         ranked = sorted(zip(cands, probs, strict=True), key=lambda cp: (-cp[1], cp[0].key))
         return [(c.key, c.name, float(p)) for c, p in ranked]
 
-    def predict(self, text: str, low: int = 5, high: int = 8) -> list[tuple[str, float]]:
-        """5 to 8 phrases: the top five always, more while the model is fairly sure."""
-        ranked = self.scored(text)
-        out = [(name, p) for _, name, p in ranked[:low]]
-        out += [(name, p) for _, name, p in ranked[low:high] if p >= 0.35]
+    def chosen(self, text: str, low: int = 5, high: int = 8, pool: int = 30) -> list[tuple[str, str, float]]:
+        """(key, phrase, probability) of `low` to `high` phrases, in the order chosen.
+
+        The ranker estimates the share of each phrase's words that belong to the keyphrase
+        line. Phrases are added greedily by the expected token F1 of the words chosen so far
+        (each word as likely as the likeliest chosen phrase holding it), so a phrase that
+        repeats covered words gains little and one of many unlikely words costs precision;
+        past `low`, a phrase must raise that expectation.
+        """
+        ranked = [(key, name, p, set(content_tokens(name)) or {key}) for key, name, p in self.scored(text)[:pool]]
+        expected_gold = getattr(self, "expected_gold", 6.0)
+        out: list[tuple[str, str, float]] = []
+        words: dict[str, float] = {}
+
+        def value(w: dict[str, float]) -> float:
+            return 2.0 * sum(w.values()) / (len(w) + expected_gold)
+
+        while len(out) < high:
+            best, best_value, best_words = None, -1.0, words
+            for key, name, p, toks in ranked:
+                if any(key == k for k, _, _ in out):
+                    continue
+                trial = dict(words)
+                for t in toks:
+                    trial[t] = max(trial.get(t, 0.0), p)
+                v = value(trial)
+                if v > best_value:
+                    best, best_value, best_words = (key, name, p), v, trial
+            if best is None or (len(out) >= low and best_value <= value(words)):
+                break
+            out.append(best)
+            words = best_words
         return out
+
+    def predict(self, text: str, low: int = 5, high: int = 8) -> list[tuple[str, float]]:
+        """5 to 8 phrases (see `chosen`)."""
+        return [(name, p) for _, name, p in self.chosen(text, low, high)]
 
 
 # --- the build step -----------------------------------------------------------------------
