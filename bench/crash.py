@@ -73,7 +73,7 @@ STATE = {
     "artifacts": "SELECT name, CASE WHEN name LIKE '%model:%' THEN '' ELSE hex(value) END FROM artifacts"
                  " ORDER BY 1",
     "build_steps": "SELECT step, signature, info FROM build_steps ORDER BY 1",
-    "meta": "SELECT key, value FROM meta ORDER BY 1",
+    "meta": "SELECT key, value FROM meta WHERE key != 'last_build' ORDER BY 1",  # last_build: times
 }
 
 
