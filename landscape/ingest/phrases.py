@@ -27,10 +27,18 @@ def _words(text: str) -> list[str]:
     return text.lower().split()
 
 
-def _ngrams(ws: list[str], lo: int, hi: int) -> Iterable[str]:
-    for n in range(lo, hi + 1):
-        for i in range(len(ws) - n + 1):
-            yield " ".join(ws[i : i + n])
+def _ngrams(ws: list[str], lo: int, hi: int) -> list[str]:
+    """Every n-gram of the words, lo <= n <= hi, shortest first. Each length extends the
+    previous one's grams by one word, joined in C (this runs for every keyphrase line)."""
+    out: list[str] = list(ws) if lo <= 1 else []
+    grams = ws
+    for n in range(2, hi + 1):
+        grams = list(map(" ".join, zip(grams, ws[n - 1 :])))
+        if not grams:
+            break
+        if n >= lo:
+            out += grams
+    return out
 
 
 def text_ngrams(text: str) -> set[str]:
@@ -72,7 +80,7 @@ def attested_in(grams: set[str], text: str) -> frozenset[str]:
     between them). Checking a line's few dozen grams is much cheaper than listing every
     n-gram of a long abstract."""
     lowered = text.lower()
-    return frozenset(g for g in grams if _occurs(g, lowered))
+    return frozenset(g for g in grams if g in lowered and _occurs(g, lowered))
 
 
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-'/+")
@@ -99,6 +107,8 @@ class PhraseSegmenter:
         self.word_p: dict[str, float] = {}
         self.total = 1.0
         self._memo: dict[tuple[str, frozenset[str]], list[str]] = {}
+        self._common_grams: frozenset[str] = frozenset()
+        self._common_for: Counter[str] | None = None
 
     def fit(self, pairs: Iterable[tuple[str, str]]) -> PhraseSegmenter:
         """Learn from (keyphrase line, title and abstract) pairs of the corpus."""
@@ -133,6 +143,13 @@ class PhraseSegmenter:
     def _renormalise(self) -> None:
         self.total = float(sum(self.counts.values()) or 1)
 
+    def _common(self) -> frozenset[str]:
+        """Grams counted at least RARE times; rebuilt whenever counts is replaced."""
+        if self._common_for is not self.counts:
+            self._common_grams = frozenset(g for g, c in self.counts.items() if c >= RARE)
+            self._common_for = self.counts
+        return self._common_grams
+
     def _base(self, gram: str) -> float:
         ws = gram.split()
         p = LENGTH_PRIOR.get(len(ws), 0.01)
@@ -163,7 +180,8 @@ class PhraseSegmenter:
         ws = _words(line)
         # the record's own text adds one to a gram's count: only worth looking up for grams
         # the corpus has rarely seen (for the rest one more makes no difference to the split)
-        rare = {g for g in _ngrams(ws, 2, MAX_WORDS) if self.counts.get(g, 0) < RARE}
+        rare = set(_ngrams(ws, 2, MAX_WORDS))
+        rare -= self._common()
         own = attested_in(rare, text) if text and rare else frozenset()
         key = (line, own)
         cached = self._memo.get(key)
