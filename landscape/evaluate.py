@@ -186,7 +186,7 @@ def evaluate_keyphrases(
 ) -> dict[str, Any]:
     from sklearn.model_selection import KFold
 
-    from .enrich.concepts import KeyphrasePredictor, Vocabulary, clean_text, refine_given
+    from .enrich.concepts import KeyphrasePredictor, Vocabulary, clean_text, refine_given, stored_embeddings
 
     records = sample_records(
         [r for r in store.iter_records() if r.keyphrases and r.keyphrase_line], sample, config.seed
@@ -198,14 +198,15 @@ def evaluate_keyphrases(
     gold_lines = [r.keyphrase_line or "" for r in records]
     predictions: dict[str, list[list[str]]] = {m: [[] for _ in records] for m in ("landscape", "borrow")}
     in_vocab: list[float] = []
+    embeddings = stored_embeddings(store, config)
     for tr, te in KFold(max(2, min(folds, len(records))), shuffle=True, random_state=config.seed).split(texts):
         train_given = {records[i].id: given[records[i].id] for i in tr}
         train_texts = {records[i].id: texts[i] for i in tr}
         vocab = Vocabulary.build(train_given, train_texts.values())
-        predictor = KeyphrasePredictor(config).fit(train_texts, train_given, vocab=vocab)
+        predictor = KeyphrasePredictor(config).fit(train_texts, train_given, vocab=vocab, embeddings=embeddings)
         borrow = _borrow_baseline([texts[i] for i in tr], [given[records[i].id] for i in tr])
         for i in te:
-            ranked = predictor.chosen(texts[i])[:KEYPHRASE_TOP]
+            ranked = predictor.chosen(texts[i], embedding=embeddings.get(records[i].id))[:KEYPHRASE_TOP]
             predictions["landscape"][i] = [name for _, name, _ in ranked]
             in_vocab.extend(1.0 if key in vocab.concepts else 0.0 for key, _, _ in ranked)
             predictions["borrow"][i] = borrow(clean_text(texts[i]))

@@ -413,6 +413,22 @@ def token_share(phrase: str, gold_tokens: set[str]) -> float:
     return len(toks & gold_tokens) / len(toks) if toks else 0.0
 
 
+def unit_vector(vector: Any) -> Any:
+    import numpy as np
+
+    v = np.asarray(vector, dtype=np.float32).ravel()
+    return v / (float(np.linalg.norm(v)) or 1.0)
+
+
+def unit_rows(embeddings: dict[str, Any] | None, ids: list[str]) -> Any:
+    """The ids' embeddings as unit rows, or None unless every id has one."""
+    import numpy as np
+
+    if not embeddings or any(i not in embeddings for i in ids):
+        return None
+    return np.vstack([unit_vector(embeddings[i]) for i in ids])
+
+
 @dataclass
 class Candidate:
     key: str
@@ -430,12 +446,17 @@ class KeyphrasePredictor:
     leave-one-out so training looks like prediction on a paper the model has not seen.
     """
 
-    def __init__(self, config: Config | None = None, neighbours: int = 12, top: int = 6):
+    def __init__(self, config: Config | None = None, neighbours: int = 20, top: int = 6):
         self.config = config or Config()
         self.k = neighbours
         self.top = top
 
-    def fit(self, texts: dict[str, str], given: dict[str, list[str]], vocab: Vocabulary | None = None) -> KeyphrasePredictor:
+    def fit(
+        self, texts: dict[str, str], given: dict[str, list[str]], vocab: Vocabulary | None = None,
+        embeddings: dict[str, Any] | None = None,
+    ) -> KeyphrasePredictor:
+        """`embeddings` (record id -> vector, optional) add votes of the semantically nearest
+        labelled records to those of the TF-IDF-nearest."""
         from sklearn.feature_extraction.text import TfidfVectorizer
         from threadpoolctl import threadpool_limits
 
@@ -453,12 +474,17 @@ class KeyphrasePredictor:
             self.present.update(self.found[i].keys())
             self.present_given.update(k for k in self.found[i] if k in self.gold[i])
             self.given_df.update(self.gold[i])
+        self.emb = unit_rows(embeddings, self.ids)
         X, y = [], []
         sims = (self.matrix @ self.matrix.T).toarray()
+        esims = self.emb @ self.emb.T if self.emb is not None else None
         gold_tokens = {i: set(content_tokens(" ".join(given[i]))) for i in self.ids}
         for row, i in enumerate(self.ids):
             sims[row, row] = -1.0
-            for cand in self._candidates(texts[i], sims[row], exclude=i):
+            if esims is not None:
+                esims[row, row] = -1.0
+            erow = esims[row] if esims is not None else None
+            for cand in self._candidates(texts[i], sims[row], exclude=i, esims=erow):
                 X.append(cand.features)
                 y.append(token_share(cand.name, gold_tokens[i]))
         with threadpool_limits(1):
@@ -482,7 +508,9 @@ class KeyphrasePredictor:
                                                     l2_regularization=1.0, random_state=self.config.seed)
         return model.fit(rows[keep], labels[keep], sample_weight=weights[keep])
 
-    def _candidates(self, text: str, sims: Any, exclude: str | None = None) -> list[Candidate]:
+    def _votes(self, sims: Any) -> tuple[Counter[str], dict[str, float]]:
+        """Similarity-weighted share of the nearest labelled records carrying each concept,
+        and the similarity of the nearest one that does."""
         import numpy as np
 
         order = np.argsort(-sims)[: self.k]
@@ -493,13 +521,21 @@ class KeyphrasePredictor:
             for key in self.gold[self.ids[j]]:
                 votes[key] += max(float(sims[j]), 0.0) / total
                 best[key] = max(best.get(key, 0.0), float(sims[j]))
+        return votes, best
+
+    def _candidates(self, text: str, sims: Any, exclude: str | None = None, esims: Any = None) -> list[Candidate]:
+        import numpy as np
+
+        votes, best = self._votes(sims)
+        missing = float("nan")
+        evotes, ebest = self._votes(esims) if esims is not None else (Counter(), {})
         found = self.vocab.find(text)
         title = text.split("\n", 1)[0]
         title_found = self.vocab.find(title)
         lowered = " ".join(k for pairs in self.vocab.key_tokens(text) for k, _ in pairs)
         n_tokens = max(len(lowered.split()), 1)
         out = []
-        keys = set(votes) | set(found)
+        keys = set(votes) | set(found) | set(evotes)
         for key in sorted(keys):
             concept = self.vocab.concepts[key]
             others = concept.given - {exclude} if exclude else concept.given
@@ -524,28 +560,36 @@ class KeyphrasePredictor:
                 float(np.log1p(present)),
                 0.0,
                 float(np.log(n_tokens)),
+                evotes.get(key, 0.0) if esims is not None else missing,
+                ebest.get(key, 0.0) if esims is not None else missing,
             ]))
         for key, name in new_phrase_candidates(self.vocab, text).items():
             pos = lowered.find(key)
             out.append(Candidate(key, name, [
                 1.0, float(np.log1p(lowered.count(key))), 1.0 if key in " ".join(title.lower().split()) else 0.0,
                 (pos / len(lowered)) if pos >= 0 else 1.0, 0.0, 0.0, 0.0, 0.0, float(len(key.split())),
-                0.0, 1.0, float(np.log(n_tokens)),
+                0.0, 1.0, float(np.log(n_tokens)), 0.0, 0.0,
             ]))
         return out
 
-    def scored(self, text: str) -> list[tuple[str, str, float]]:
+    def scored(self, text: str, embedding: Any = None) -> list[tuple[str, str, float]]:
         """(key, phrase, probability) of every candidate, best first."""
         vec = self.tfidf.transform([text])
         sims = (self.matrix @ vec.T).toarray().ravel()
-        cands = self._candidates(text, sims)
+        esims = None
+        emb = getattr(self, "emb", None)
+        if embedding is not None and emb is not None and len(embedding) == emb.shape[1]:
+            esims = emb @ unit_vector(embedding)
+        cands = self._candidates(text, sims, esims=esims)
         if not cands:
             return []
         probs = self.model.predict_proba([c.features for c in cands])[:, 1]
         ranked = sorted(zip(cands, probs, strict=True), key=lambda cp: (-cp[1], cp[0].key))
         return [(c.key, c.name, float(p)) for c, p in ranked]
 
-    def chosen(self, text: str, low: int = 5, high: int = 8, pool: int = 30) -> list[tuple[str, str, float]]:
+    def chosen(
+        self, text: str, low: int = 5, high: int = 8, pool: int = 30, embedding: Any = None
+    ) -> list[tuple[str, str, float]]:
         """(key, phrase, probability) of `low` to `high` phrases, in the order chosen.
 
         The ranker estimates the share of each phrase's words that belong to the keyphrase
@@ -554,7 +598,7 @@ class KeyphrasePredictor:
         repeats covered words gains little and one of many unlikely words costs precision;
         past `low`, a phrase must raise that expectation.
         """
-        ranked = [(key, name, p, set(content_tokens(name)) or {key}) for key, name, p in self.scored(text)[:pool]]
+        ranked = [(key, name, p, set(content_tokens(name)) or {key}) for key, name, p in self.scored(text, embedding)[:pool]]
         expected_gold = getattr(self, "expected_gold", 6.0)
         out: list[tuple[str, str, float]] = []
         words: dict[str, float] = {}
@@ -579,9 +623,9 @@ class KeyphrasePredictor:
             words = best_words
         return out
 
-    def predict(self, text: str, low: int = 5, high: int = 8) -> list[tuple[str, float]]:
+    def predict(self, text: str, low: int = 5, high: int = 8, embedding: Any = None) -> list[tuple[str, float]]:
         """5 to 8 phrases (see `chosen`)."""
-        return [(name, p) for _, name, p in self.chosen(text, low, high)]
+        return [(name, p) for _, name, p in self.chosen(text, low, high, embedding=embedding)]
 
 
 # --- the build step -----------------------------------------------------------------------
@@ -668,6 +712,7 @@ class ConceptsStep:
         given = refine_given({r.id: r.keyphrases for r in records if r.keyphrases})
         texts = {r.id: record_text(r) for r in records}
         vocab = Vocabulary.build(given, texts.values())
+        embeddings = stored_embeddings(store, self.config)
         rows: list[tuple[str, str, float, str]] = []
         for rid, phrases in given.items():
             rows.extend((rid, k, 1.0, "given") for k in map(vocab.resolve, phrases) if k in vocab.concepts)
@@ -676,11 +721,11 @@ class ConceptsStep:
         for rid, counts in found.items():
             rows.extend((rid, k, float(c), "text") for k, c in text_concepts(counts, vocab, rid, generic).items())
         predictor = KeyphrasePredictor(self.config).fit(
-            {rid: texts[rid] for rid in given}, given, vocab=vocab
+            {rid: texts[rid] for rid in given}, given, vocab=vocab, embeddings=embeddings
         ) if given else None
         blob = pickle.dumps(ConceptModel(vocab, predictor, generic), protocol=pickle.HIGHEST_PROTOCOL)
         unlabelled = [r.id for r in records if not r.keyphrases]
-        predicted = predict_keyphrases(predictor, vocab, {rid: texts[rid] for rid in unlabelled}, rows)
+        predicted = predict_keyphrases(predictor, vocab, {rid: texts[rid] for rid in unlabelled}, rows, embeddings)
         with store.transaction():
             store.replace_concepts(vocabulary_rows(vocab, vocab.concepts), rows)
             store.set_keyphrases_many(predicted.items(), "predicted")
@@ -704,7 +749,8 @@ class ConceptsStep:
             found = text_concepts(vocab.find(texts[rec.id]), vocab, rec.id, model.generic)
             rows.extend((rec.id, k, float(c), "text") for k, c in found.items())
         unlabelled = {r.id: texts[r.id] for r in records if not r.keyphrases}
-        predicted = predict_keyphrases(model.predictor, vocab, unlabelled, rows)
+        embeddings = stored_embeddings(store, self.config) if unlabelled else None
+        predicted = predict_keyphrases(model.predictor, vocab, unlabelled, rows, embeddings)
         keys = {key for _, key, _, _ in rows}
         with store.transaction():
             store.update_record_concepts(changed, vocabulary_rows(vocab, keys), rows)
@@ -716,7 +762,7 @@ class ConceptsStep:
 
 def predict_keyphrases(
     predictor: KeyphrasePredictor | None, vocab: Vocabulary, texts: dict[str, str],
-    rows: list[tuple[str, str, float, str]],
+    rows: list[tuple[str, str, float, str]], embeddings: dict[str, Any] | None = None,
 ) -> dict[str, list[str]]:
     """5 to 8 phrases per text (record id -> names); appends their `predicted` concept rows."""
     if predictor is None:
@@ -724,13 +770,21 @@ def predict_keyphrases(
     out: dict[str, list[str]] = {}
     for rid, text in texts.items():
         names = []
-        for phrase, score in predictor.predict(text):
+        for phrase, score in predictor.predict(text, embedding=(embeddings or {}).get(rid)):
             key = vocab.add(phrase)
             if key:
                 rows.append((rid, key, float(score), "predicted"))
                 names.append(vocab.concepts[key].name)
         out[rid] = list(dict.fromkeys(names))
     return out
+
+
+def stored_embeddings(store: Any, config: Config) -> dict[str, Any]:
+    """Record id -> stored text embedding (the embed step runs before this one)."""
+    from .embed import record_embeddings
+
+    ids, matrix = record_embeddings(store, config)
+    return dict(zip(ids, matrix, strict=True))
 
 
 def vocabulary_rows(vocab: Vocabulary, keys: Iterable[str]) -> list[dict[str, Any]]:
