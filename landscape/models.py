@@ -87,3 +87,7 @@ class BadRecord:
 
 class LandscapeError(Exception):
     """A user-facing failure, printed as one line by the CLI and the API's error envelope."""
+
+
+class NotBuiltError(LandscapeError):
+    """What was asked for needs a build step that has not run (or is running) on this store."""

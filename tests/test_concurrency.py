@@ -158,6 +158,8 @@ def test_search_answers_while_a_full_rebuild_has_refitted_the_embedder_but_not_r
             r = client.get(url)
             assert r.status_code == 200, url
         assert client.get("/api/v1/search", params={"q": "dark matter"}).json()["results"]
+        r = client.get("/api/v1/related", params={"text": "dark matter halos"})
+        assert r.status_code == 503 and "landscape build" in r.text, r.text[:200]
 
 
 def test_a_kept_alive_connection_still_answers_after_a_pause(server):

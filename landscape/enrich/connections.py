@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Config
-from ..models import LandscapeError
+from ..models import LandscapeError, NotBuiltError
 from ..text import STOPWORDS, content_tokens, tokens
 from .neighbours import top_k_rows
 
@@ -161,6 +161,9 @@ class Corpus:
         from .embed import record_embeddings
 
         ids, vectors = record_embeddings(store, config)
+        if not ids and store.count_records():
+            raise NotBuiltError("the records are not embedded with the store's model yet: run `landscape build`"
+                                " (or wait for the build that is running)")
         if not ids:
             raise LandscapeError("the store has no records to connect (run `landscape ingest` first)")
         texts = store.record_texts(ids)

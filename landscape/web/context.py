@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from ..config import Config
-from ..models import LandscapeError
+from ..models import LandscapeError, NotBuiltError
 from ..store import Store
 from ..text import normalise_author
 from ..views import record_detail
@@ -253,6 +253,8 @@ def related_by_text(store: Store, text: str, limit: int, config: Config) -> list
         raise Unavailable("related by text needs the semantic core: run `landscape build` first")
     try:
         raw = connections.related(store, text=text, limit=limit, config=config)
+    except NotBuiltError as exc:
+        raise Unavailable(str(exc)) from None
     except LandscapeError as exc:
         raise BadRequest(str(exc)) from None
     links = [r if isinstance(r, dict) else dict(vars(r)) for r in raw]
