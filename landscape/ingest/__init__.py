@@ -83,7 +83,7 @@ def ingest_paths(
     if fmt != "auto":
         parser_for(fmt)  # an unknown --format fails before anything is read
     report = IngestReport()
-    store.conn.execute("PRAGMA cache_size = -65536")  # 64 MB of pages: bulk inserts stay in memory
+    store.prepare_bulk_write()
     for path in iter_files(paths):
         if _is_empty(path):
             report.files.append(FileReport(str(path), fmt, note="empty file, nothing to ingest"))

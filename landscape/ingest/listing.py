@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 
 from ..models import BadRecord, ParseError, Record, Source
 from ..text import title_id
@@ -21,8 +21,24 @@ def looks_like(head: str) -> bool:
     return sum(1 for line in head.splitlines() if HEADER.match(line.strip())) >= 1
 
 
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        [("Jan", "January"), ("Feb", "February"), ("Mar", "March"), ("Apr", "April"), ("May",),
+         ("Jun", "June"), ("Jul", "July"), ("Aug", "August"), ("Sep", "September"),
+         ("Oct", "October"), ("Nov", "November"), ("Dec", "December")],
+        start=1,
+    )
+    for name in names
+}
+_PLAIN_DATE = re.compile(r"([A-Z][a-z]+) ([1-9]|[12][0-9]|3[01]), ([0-9]{4})", re.ASCII)
+
+
 def parse_date(text: str) -> str | None:
     text = text.replace("Sept ", "Sep ").replace(".", "")
+    plain = _plain_date(text)
+    if plain:
+        return plain
     for fmt in ("%b %d, %Y", "%B %d, %Y"):
         try:
             return datetime.strptime(text, fmt).date().isoformat()
@@ -31,14 +47,31 @@ def parse_date(text: str) -> str | None:
     return None
 
 
+def _plain_date(text: str) -> str | None:
+    """The common 'Mar 2, 2026' without strptime (which costs more than the rest of an
+    entry); anything else is left to strptime."""
+    m = _PLAIN_DATE.fullmatch(text)
+    month = _MONTHS.get(m[1]) if m else None
+    if month is None:
+        return None
+    try:
+        return date(int(m[3]), month, int(m[2])).isoformat()
+    except ValueError:
+        return None
+
+
+_ET_AL = re.compile(r",?\s*\bet al\.?$")
+_AUTHOR_SEP = re.compile(r",\s*|\s+and\s+")
+
+
 def split_authors(line: str) -> tuple[list[str], bool]:
     """Authors and whether the list was cut short ('et al.' is a truncation, not a person)."""
     text = line.strip()
     truncated = False
-    m = re.search(r",?\s*\bet al\.?$", text)
+    m = _ET_AL.search(text)
     if m:
         text, truncated = text[: m.start()], True
-    names = [n.strip() for n in re.split(r",\s*|\s+and\s+", text) if n.strip()]
+    names = [n.strip() for n in _AUTHOR_SEP.split(text) if n.strip()]
     return names, truncated
 
 
@@ -49,7 +82,7 @@ def parse(path: str, lines: Iterable[tuple[int, str]]) -> Iterator[Record | BadR
         line = raw.strip()
         if not line:
             continue
-        if HEADER.match(line):
+        if line[-1].isdigit() and HEADER.match(line):  # a header ends in its year
             if entry:
                 yield _build(path, entry)
             entry = [(number, line)]

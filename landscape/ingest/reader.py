@@ -35,29 +35,66 @@ def head_text(path: Path, size: int = SNIFF_BYTES) -> str:
     return raw.decode("utf-8", errors="replace").lstrip("\ufeff")
 
 
-def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text without newline), decoded as strict UTF-8, one line at a time."""
+def iter_lines(path: Path, block: int = 1 << 20) -> Iterator[tuple[int, str]]:
+    """(line number, text without newline), decoded as strict UTF-8, one line at a time.
+
+    Reads about a megabyte of whole lines at a time and decodes it at once (a line per
+    readline costs more than parsing it); a block holding a NUL byte, bad UTF-8 or a line
+    over the limit is gone through line by line for the exact error.
+    """
     name = str(path)
+    number = 0
     with path.open("rb") as f:
-        number = 0
-        while True:
-            raw = f.readline(MAX_LINE_BYTES + 1)  # never more than the limit in memory
-            if not raw:
-                return
-            number += 1
-            if len(raw) > MAX_LINE_BYTES:
-                raise ParseError(name, number, f"a line under {MAX_LINE_BYTES >> 20} MB", "a longer line")
-            if b"\0" in raw:
-                raise ParseError(name, number, "text", "a NUL byte")
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ParseError(
-                    name, number, "UTF-8 text", f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1}"
-                ) from None
-            if number == 1:
-                text = text.lstrip("\ufeff")
-            yield number, text.rstrip("\r\n")
+        pending = b""
+        while data := f.read(block):
+            data = pending + data
+            cut = data.rfind(b"\n") + 1
+            pending = data[cut:]
+            if cut:
+                yield from _block_lines(name, number, data[:cut])
+                number += data.count(b"\n", 0, cut)
+            if len(pending) > MAX_LINE_BYTES:
+                raise ParseError(name, number + 1, f"a line under {MAX_LINE_BYTES >> 20} MB", "a longer line")
+        if pending:
+            yield from _checked_lines(name, number, [pending])
+
+
+def _block_lines(name: str, number: int, data: bytes) -> Iterator[tuple[int, str]]:
+    """The lines of whole lines `data` (ending in a newline) that follow line `number`."""
+    if len(data) <= MAX_LINE_BYTES and b"\0" not in data:
+        try:
+            lines = data.decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            pass
+        else:
+            lines.pop()
+            if number == 0:
+                lines[0] = lines[0].lstrip("\ufeff")
+            for at, line in enumerate(lines, number + 1):
+                yield at, line.rstrip("\r")
+            return
+    raws = data.split(b"\n")
+    raws.pop()
+    yield from _checked_lines(name, number, [raw + b"\n" for raw in raws])
+
+
+def _checked_lines(name: str, number: int, raws: list[bytes]) -> Iterator[tuple[int, str]]:
+    """Line by line with the exact error: over-long line, NUL byte or bad UTF-8."""
+    for raw in raws:
+        number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise ParseError(name, number, f"a line under {MAX_LINE_BYTES >> 20} MB", "a longer line")
+        if b"\0" in raw:
+            raise ParseError(name, number, "text", "a NUL byte")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ParseError(
+                name, number, "UTF-8 text", f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1}"
+            ) from None
+        if number == 1:
+            text = text.lstrip("\ufeff")
+        yield number, text.rstrip("\r\n")
 
 
 def join_lines(path: str, lines: Iterable[tuple[int, str]], limit: int = MAX_WHOLE_FILE) -> str:

@@ -53,6 +53,18 @@ class RecordsMixin:
 
     # --- writing -------------------------------------------------------------------------
 
+    def prepare_bulk_write(self, fts_hash_bytes: int = 64 << 20) -> None:
+        """Settings for writing many records: 64 MB of page cache, so bulk inserts stay in
+        memory, and an FTS5 in-memory index of up to fts_hash_bytes before it is flushed to
+        a segment (the default 1 MB flushes every few hundred abstracts, and merging those
+        small segments costs a third of the indexing time). The FTS setting is stored."""
+        self.conn.execute("PRAGMA cache_size = -65536")
+        row = self.conn.execute("SELECT v FROM records_fts_config WHERE k = 'hashsize'").fetchone()
+        if row is None or row[0] != fts_hash_bytes:
+            self.conn.execute(
+                "INSERT INTO records_fts(records_fts, rank) VALUES('hashsize', ?)", (fts_hash_bytes,)
+            )
+
     def upsert_record(self, rec: Record) -> str:
         """Insert or merge a record; returns 'new', 'changed' or 'unchanged'.
 
