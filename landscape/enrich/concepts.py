@@ -533,6 +533,15 @@ class KeyphrasePredictor:
         title = text.split("\n", 1)[0]
         title_found = self.vocab.find(title)
         lowered = " ".join(k for pairs in self.vocab.key_tokens(text) for k, _ in pairs)
+        text_words = Counter(lowered.split())
+        title_words = {k for pairs in self.vocab.key_tokens(title) for k, _ in pairs}
+
+        def word_features(key: str) -> list[float]:
+            """How much of the phrase the text holds word by word, even where not verbatim."""
+            words = key.split()
+            return [sum(w in text_words for w in words) / len(words),
+                    sum(w in title_words for w in words) / len(words),
+                    float(np.log1p(min(text_words.get(w, 0) for w in words)))]
         n_tokens = max(len(lowered.split()), 1)
         out = []
         keys = set(votes) | set(found) | set(evotes)
@@ -562,13 +571,14 @@ class KeyphrasePredictor:
                 float(np.log(n_tokens)),
                 evotes.get(key, 0.0) if esims is not None else missing,
                 ebest.get(key, 0.0) if esims is not None else missing,
+                *word_features(key),
             ]))
         for key, name in new_phrase_candidates(self.vocab, text).items():
             pos = lowered.find(key)
             out.append(Candidate(key, name, [
                 1.0, float(np.log1p(lowered.count(key))), 1.0 if key in " ".join(title.lower().split()) else 0.0,
                 (pos / len(lowered)) if pos >= 0 else 1.0, 0.0, 0.0, 0.0, 0.0, float(len(key.split())),
-                0.0, 1.0, float(np.log(n_tokens)), 0.0, 0.0,
+                0.0, 1.0, float(np.log(n_tokens)), 0.0, 0.0, *word_features(key),
             ]))
         return out
 
