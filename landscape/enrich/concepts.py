@@ -533,7 +533,11 @@ class KeyphrasePredictor:
         title = text.split("\n", 1)[0]
         title_found = self.vocab.find(title)
         lowered = " ".join(k for pairs in self.vocab.key_tokens(text) for k, _ in pairs)
+        n_tokens = max(len(lowered.split()), 1)
         text_words = Counter(lowered.split())
+        first_at: dict[str, int] = {}
+        for n, w in enumerate(lowered.split()):
+            first_at.setdefault(w, n)
         title_words = {k for pairs in self.vocab.key_tokens(title) for k, _ in pairs}
 
         def word_features(key: str) -> list[float]:
@@ -541,8 +545,10 @@ class KeyphrasePredictor:
             words = key.split()
             return [sum(w in text_words for w in words) / len(words),
                     sum(w in title_words for w in words) / len(words),
-                    float(np.log1p(min(text_words.get(w, 0) for w in words)))]
-        n_tokens = max(len(lowered.split()), 1)
+                    float(np.log1p(min(text_words.get(w, 0) for w in words))),
+                    float(sum(np.log1p(text_words.get(w, 0)) for w in words)) / len(words),
+                    max(first_at.get(w, n_tokens) for w in words) / n_tokens]
+
         out = []
         keys = set(votes) | set(found) | set(evotes)
         for key in sorted(keys):
