@@ -115,3 +115,9 @@ def test_stored_models_predict_like_scikit_learn_without_importing_it():
     trees = HistGradientBoostingClassifier(max_iter=60, max_leaf_nodes=15, random_state=0).fit(F, y)
     G = rng.normal(size=(300, 6))
     assert np.allclose(trees.predict_proba(G), LiteBoostedTrees(trees).predict_proba(G))
+    # the keyphrase ranker: soft labels as weighted rows, a feature missing when no embedding is stored
+    share = rng.uniform(size=2000)
+    soft = HistGradientBoostingClassifier(max_iter=60, max_leaf_nodes=15, random_state=0).fit(
+        np.vstack([F, F]), np.r_[np.ones(2000), np.zeros(2000)], sample_weight=np.r_[share, 1 - share])
+    G[::3, 4] = np.nan
+    assert np.allclose(soft.predict_proba(G), LiteBoostedTrees(soft).predict_proba(G))
