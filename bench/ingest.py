@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--listing", type=Path, default=DEFAULT_LISTING)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="landscape-bench-") as tmp:
         work = Path(tmp)
         listing = work / "listing.txt"
@@ -101,6 +103,8 @@ def main() -> None:
     print(f"{'format':<8} {'records':>8} {'seconds':>8} {'records/s':>10} {'peak RSS MB':>12}  summary")
     for name, count, seconds, rate, peak, summary in rows:
         print(f"{name:<8} {count:>8} {seconds:>8.1f} {rate:>10.0f} {peak:>12.0f}  {summary}")
+    # other work on the machine shows in the figures: say how busy it was
+    print(f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

@@ -20,12 +20,18 @@ def record_content_hash(rec: Record) -> str:
     return content_hash(rec.title or "", rec.abstract, *(f"{s.title}\n{s.text}" for s in rec.sections))
 
 
+def _json(extra: dict[str, Any]) -> str:
+    """The stored JSON of an extra dict; most are empty, and json.dumps costs more than the
+    rest of a source row."""
+    return "{}" if type(extra) is dict and not extra else json.dumps(extra, sort_keys=True)
+
+
 def _record_row(rec: Record, norm: str, now: str) -> tuple[Any, ...]:
     return (
         rec.id, rec.kind, rec.title, int(rec.title_derived), display_title(rec),
         norm or rec.id, int(rec.authors_truncated), rec.date, rec.area,
         "given" if rec.area else None, rec.abstract, rec.keyphrase_line,
-        "given" if rec.keyphrases else None, json.dumps(rec.extra, sort_keys=True),
+        "given" if rec.keyphrases else None, _json(rec.extra),
         record_content_hash(rec), now, now,
     )
 
@@ -158,7 +164,7 @@ class RecordsMixin:
             "INSERT OR IGNORE INTO sources (record_id, path, format, line, ingested_at, extra)"
             " VALUES (?,?,?,?,?,?)",
             [
-                (rec.id, s.path, s.format, s.line, s.ingested_at or now, json.dumps(s.extra, sort_keys=True))
+                (rec.id, s.path, s.format, s.line, s.ingested_at or now, _json(s.extra))
                 for rec, _ in items for s in rec.sources
             ],
         )
@@ -185,7 +191,7 @@ class RecordsMixin:
             (
                 merged.kind, merged.title, int(merged.title_derived), display_title(merged),
                 norm or rid, int(merged.authors_truncated), merged.date, merged.abstract,
-                merged.keyphrase_line, json.dumps(merged.extra, sort_keys=True),
+                merged.keyphrase_line, _json(merged.extra),
                 record_content_hash(merged), now_iso(), rid,
             ),
         )
@@ -244,7 +250,7 @@ class RecordsMixin:
             "INSERT OR IGNORE INTO sources (record_id, path, format, line, ingested_at, extra)"
             " VALUES (?,?,?,?,?,?)",
             [
-                (rid, s.path, s.format, s.line, s.ingested_at or now, json.dumps(s.extra, sort_keys=True))
+                (rid, s.path, s.format, s.line, s.ingested_at or now, _json(s.extra))
                 for s in sources
             ],
         )
