@@ -69,8 +69,11 @@ def listing_to_jsonl(listing: Path, out: Path) -> int:
     return n
 
 
-def timed_ingest(path: Path, db: Path) -> tuple[float, float, str]:
-    """Seconds, peak RSS of the child in MB, and the summary line it printed."""
+def timed_ingest(path: Path, db: Path) -> tuple[float, float, float, str]:
+    """Seconds, CPU seconds and peak RSS of the child in MB, and the summary line it printed.
+
+    CPU seconds do not depend on how busy the machine is; wall seconds do."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(
         [str(LANDSCAPE), "ingest", str(path), "--db", str(db)], capture_output=True, text=True
@@ -78,8 +81,9 @@ def timed_ingest(path: Path, db: Path) -> tuple[float, float, str]:
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"ingest failed: {proc.stderr.strip()}")
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return seconds, peak_mb, proc.stdout.strip().splitlines()[-1]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, cpu, after.ru_maxrss / 1024, proc.stdout.strip().splitlines()[-1]
 
 
 def main() -> None:
@@ -98,11 +102,17 @@ def main() -> None:
         # each run is its own child; ru_maxrss of children is the max over all finished
         # children, so the listing (run first) and the JSONL run are reported in that order
         for name, path in (("listing", listing), ("jsonl", jsonl)):
-            seconds, peak, summary = timed_ingest(path, work / f"{name}.db")
-            rows.append((name, n, seconds, n / seconds, peak, summary))
-    print(f"{'format':<8} {'records':>8} {'seconds':>8} {'records/s':>10} {'peak RSS MB':>12}  summary")
-    for name, count, seconds, rate, peak, summary in rows:
-        print(f"{name:<8} {count:>8} {seconds:>8.1f} {rate:>10.0f} {peak:>12.0f}  {summary}")
+            seconds, cpu, peak, summary = timed_ingest(path, work / f"{name}.db")
+            rows.append((name, n, seconds, n / seconds, cpu, n / cpu, peak, summary))
+    print(
+        f"{'format':<8} {'records':>8} {'seconds':>8} {'records/s':>10} {'CPU s':>7}"
+        f" {'records/CPU s':>14} {'peak RSS MB':>12}  summary"
+    )
+    for name, count, seconds, rate, cpu, cpu_rate, peak, summary in rows:
+        print(
+            f"{name:<8} {count:>8} {seconds:>8.1f} {rate:>10.0f} {cpu:>7.1f} {cpu_rate:>14.0f}"
+            f" {peak:>12.0f}  {summary}"
+        )
     # other work on the machine shows in the figures: say how busy it was
     print(f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, {os.cpu_count()} cores")
 
