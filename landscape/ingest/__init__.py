@@ -161,7 +161,7 @@ def split_keyphrase_lines(store: Store, max_fit: int = 3000, batch: int = 2000) 
     if not total:
         return 0
     step = max(1, total // max_fit)
-    sample = [(line, text) for i, (_, line, text) in enumerate(store.keyphrase_lines()) if i % step == 0]
+    sample = store.keyphrase_line_sample(step)
     segmenter = PhraseSegmenter().fit(sample)
     del sample
     changed = 0

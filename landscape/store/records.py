@@ -337,6 +337,20 @@ class RecordsMixin:
         for rid, line, text, _ in self.keyphrase_lines_with_phrases(with_phrases=False):
             yield rid, line, text
 
+    def keyphrase_line_sample(self, step: int) -> list[tuple[str, str]]:
+        """(keyphrase_line, text) of every step-th record of keyphrase_lines(), counted from
+        the first: picked in SQL, so the texts of the records left out are never built."""
+        return [
+            (line, text)
+            for line, text in self.conn.execute(
+                "WITH numbered AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS i FROM records"
+                " WHERE keyphrase_line IS NOT NULL AND keyphrase_line != '')"
+                " SELECT r.keyphrase_line, coalesce(r.title, '') || '. ' || r.abstract"
+                " FROM numbered n JOIN records r ON r.id = n.id WHERE n.i % ? = 0 ORDER BY r.id",
+                (step,),
+            )
+        ]
+
     def count_keyphrase_lines(self) -> int:
         return self.conn.execute(
             "SELECT count(*) FROM records WHERE keyphrase_line IS NOT NULL AND keyphrase_line != ''"
