@@ -380,18 +380,21 @@ def _prefixes(key: str) -> list[str]:
 
 # --- keyphrase prediction -----------------------------------------------------------------
 
-_EDGE_STOP = frozenset(STOPWORDS) | {"first", "new", "novel", "different", "various", "several", "large", "small"}
+_EDGE_STOP = frozenset(STOPWORDS) | {"per", "first", "new", "novel", "different", "various", "several", "large", "small"}
 
 
 def new_phrase_candidates(vocab: Vocabulary, text: str) -> dict[str, str]:
     """key -> surface of 2-3 word phrases the text repeats (or names in its title) but the
-    vocabulary lacks: how a record names something new."""
+    vocabulary lacks: how a record names something new. A phrase starts and ends at whole
+    words, never inside a hyphenated one ('informed neural' of 'physics-informed neural')."""
     counts: Counter[str] = Counter()
     surface: dict[str, str] = {}
     for pairs in vocab.key_tokens(text):
         for n in (2, 3):
             for i in range(len(pairs) - n + 1):
                 gram = pairs[i : i + n]
+                if gram[-1][1].endswith("-") or (i and pairs[i - 1][1].endswith("-")):
+                    continue
                 keys = [k for k, _ in gram]
                 if keys[0] in _EDGE_STOP or keys[-1] in _EDGE_STOP or any(
                     k.isdigit() or len(k) < 2 for k in keys
