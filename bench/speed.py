@@ -362,7 +362,7 @@ def part_ann(n: int, dim: int = 384, n_queries: int = 300) -> None:
           f"peak RSS {rss_mb():,.0f} MB")
     index.index.set_num_threads(1)
     rows = []
-    for ef in (32, 64, 96, 128, 200):
+    for ef in (64, 200, 400, 600, 800):
         index.index.set_ef(ef)
         times, hits = [], 0
         for qi, q in enumerate(queries):
