@@ -67,15 +67,22 @@ class UnderstandingMixin:
 
     def concept_model_records(self, labels: str) -> dict[str, str]:
         """record id -> content hash of the records read with the model of these labels."""
-        row = self.conn.execute("SELECT value FROM artifacts WHERE name = 'concepts.records'").fetchone()
-        saved = {} if row is None else json.loads(bytes(row[0]))
-        return saved.get("records", {}) if saved.get("labels") == labels else {}
+        return self._fingerprints("concepts.records", "labels", labels)
 
     def put_concept_model_records(self, labels: str, records: dict[str, str]) -> None:
+        self._put_fingerprints("concepts.records", "labels", labels, records)
+
+    def _fingerprints(self, artifact: str, key: str, value: str) -> dict[str, str]:
+        """record id -> content hash a step last processed, if it ran with this `key` value."""
+        row = self.conn.execute("SELECT value FROM artifacts WHERE name = ?", (artifact,)).fetchone()
+        saved = {} if row is None else json.loads(bytes(row[0]))
+        return saved.get("records", {}) if saved.get(key) == value else {}
+
+    def _put_fingerprints(self, artifact: str, key: str, value: str, records: dict[str, str]) -> None:
         self.conn.execute(
-            "INSERT INTO artifacts (name, value, updated_at) VALUES ('concepts.records', ?, ?)"
+            "INSERT INTO artifacts (name, value, updated_at) VALUES (?, ?, ?)"
             " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (json.dumps({"labels": labels, "records": records}, sort_keys=True).encode(), now_iso()),
+            (artifact, json.dumps({key: value, "records": records}, sort_keys=True).encode(), now_iso()),
         )
 
     # --- concepts -------------------------------------------------------------------------
@@ -333,16 +340,10 @@ class UnderstandingMixin:
 
     def summary_fingerprints(self, setting: str) -> dict[str, str]:
         """record id -> content hash summarised last time with this summariser setting."""
-        row = self.conn.execute("SELECT value FROM artifacts WHERE name = 'summaries.records'").fetchone()
-        saved = {} if row is None else json.loads(bytes(row[0]))
-        return saved.get("records", {}) if saved.get("setting") == setting else {}
+        return self._fingerprints("summaries.records", "setting", setting)
 
     def put_summary_fingerprints(self, setting: str, records: dict[str, str]) -> None:
-        self.conn.execute(
-            "INSERT INTO artifacts (name, value, updated_at) VALUES ('summaries.records', ?, ?)"
-            " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (json.dumps({"setting": setting, "records": records}, sort_keys=True).encode(), now_iso()),
-        )
+        self._put_fingerprints("summaries.records", "setting", setting, records)
 
     def set_summaries(
         self, summaries: dict[str, str | None], sections: Iterable[tuple[str, int, str | None]] = ()
