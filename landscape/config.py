@@ -10,9 +10,11 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .models import LandscapeError
+
+S = TypeVar("S")
 
 
 @dataclass
@@ -38,6 +40,12 @@ class Config:
             if candidate and candidate in (path,):
                 raise LandscapeError(f"{candidate}: no such config file")
         return cls()
+
+    def settings(self, section: str, settings_cls: type[S]) -> S:
+        """A step's settings dataclass filled from `extra[section]` (fields it does not have are ignored)."""
+        extra = self.extra.get(section, {}) if isinstance(self.extra, dict) else {}
+        known = settings_cls.__dataclass_fields__  # type: ignore[attr-defined]
+        return settings_cls(**{k: v for k, v in extra.items() if k in known})
 
     @classmethod
     def from_file(cls, path: Path) -> Config:

@@ -40,8 +40,7 @@ class MapSettings:
 
     @classmethod
     def from_config(cls, config: Config) -> MapSettings:
-        extra = config.extra.get("map", {}) if isinstance(config.extra, dict) else {}
-        return cls(**{k: v for k, v in extra.items() if k in cls.__dataclass_fields__})
+        return config.settings("map", cls)
 
 
 # --- the fuzzy graph ----------------------------------------------------------------------

@@ -45,8 +45,7 @@ class TopicSettings:
 
     @classmethod
     def from_config(cls, config: Config) -> TopicSettings:
-        extra = config.extra.get("topics", {}) if isinstance(config.extra, dict) else {}
-        return cls(**{k: v for k, v in extra.items() if k in cls.__dataclass_fields__})
+        return config.settings("topics", cls)
 
 
 # --- clustering -------------------------------------------------------------------------
