@@ -1,4 +1,5 @@
 from landscape.ingest.listing import split_authors
+from landscape.ingest.phrases import MAX_WORDS, PhraseSegmenter, _ngrams, _words, attested_in
 from landscape.store import Store
 
 from .conftest import LISTING, cli_json, run_cli
@@ -80,3 +81,42 @@ def test_store_is_wal_with_fts(listing_db):
         assert store.integrity_ok()
         hits = store.fts_search("stellar streams dark matter")
         assert hits and "stream" in (hits[0]["snippet"] + hits[0]["title_highlighted"]).lower()
+
+
+def test_every_record_is_searchable_with_its_authors_in_order(listing_db):
+    """Ingest indexes records for full-text search after writing them; none is left out."""
+    with Store(listing_db) as store:
+        counts = store.conn.execute(
+            "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM records_fts),"
+            " (SELECT count(*) FROM search_pending)"
+        ).fetchone()
+        assert tuple(counts) == (460, 460, 0)
+        rec = next(r for r in cli_json("list", db=listing_db) if len(r["authors"]) > 2)
+        authors = store.conn.execute(
+            "SELECT f.authors FROM records_fts f JOIN records r ON r.rowid = f.rowid WHERE r.id = ?",
+            (rec["id"],),
+        ).fetchone()[0]
+        assert authors == ", ".join(rec["authors"])
+
+
+def test_a_split_that_skips_the_text_is_the_split_the_text_gives(listing_db):
+    """The segmenter reads a record's own text only when it can change the split. Fitted on
+    the listing, the text decides some splits; fitted on the listing five times over, it
+    decides none, and most lines are split without reading it. Either way the shortcut gives
+    what checking every rare gram against the text gives."""
+    with Store(listing_db) as store:
+        rows = list(store.keyphrase_lines_with_phrases())
+        texts = store.keyphrase_texts([rid for rid, _, _ in rows])
+    lines = [(line, texts[rid]) for rid, line, _ in rows]
+    for times, text_decides in ((1, True), (5, False)):
+        segmenter = PhraseSegmenter().fit(lines * times)
+        decided = 0
+        for line, text in lines:
+            words = _words(line)
+            own = attested_in(set(_ngrams(words, 2, MAX_WORDS)) - segmenter._common(), text)
+            full = list(dict.fromkeys(segmenter._viterbi(words, own)))
+            decided += full != list(dict.fromkeys(segmenter._viterbi(words, frozenset())))
+            assert segmenter.segment(line, text) == full, line
+        assert (decided > 0) == text_decides
+        if not text_decides:
+            assert sum(not segmenter.needs_text(line) for line, _ in lines) > len(lines) // 2

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from ..models import BadRecord, ParseError, Record
 from ..store import Store
@@ -13,6 +16,8 @@ from . import listing
 from .phrases import PhraseSegmenter
 from .reader import check_readable, iter_lines
 from .sniff import FORMATS, Parser, parser_for, sniff
+
+T = TypeVar("T")
 
 __all__ = ["FORMATS", "IngestReport", "ingest_paths", "iter_files", "parse_file", "sniff"]
 
@@ -94,11 +99,47 @@ def ingest_paths(
             if not skip_bad:
                 raise
             report.files.append(FileReport(str(path), fmt, bad=[str(exc)], note="skipped: nothing read"))
-    if report.total("new") or report.total("changed") or store.get_meta(SPLIT_PENDING):
-        with store.transaction():
-            split_keyphrase_lines(store)
-            store.set_meta(SPLIT_PENDING, "")
+    if report.total("new") or report.total("changed") or store.get_meta(SPLIT_PENDING) or (
+        store.pending_index_count()
+    ):
+        finish_ingest(store)
     return report
+
+
+def finish_ingest(store: Store) -> None:
+    """What follows the files, in one transaction: index the records they added for
+    full-text search and re-split every keyphrase line. The two run side by side: SQLite
+    indexes on a second thread (without the GIL) while the split reads a snapshot of the
+    committed records."""
+    with store.transaction():
+        indexer = Worker(store.index_pending)
+        try:
+            with Store(store.path, readonly=True) as snapshot:
+                split_keyphrase_lines(store, snapshot=snapshot, busy=indexer)
+        finally:
+            indexer.wait()
+        store.set_meta(SPLIT_PENDING, "")
+
+
+class Worker(threading.Thread):
+    """A function run on its own thread; wait() joins it and raises what it raised."""
+
+    def __init__(self, fn: Callable[[], object]):
+        super().__init__(name="landscape-worker", daemon=True)
+        self.fn = fn
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.fn()
+        except BaseException as exc:
+            self.error = exc
+
+    def wait(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise self.error
 
 
 def _is_empty(path: Path) -> bool:
@@ -124,21 +165,67 @@ def _ingest_file(
     with store.transaction():
         used, records = parse_file(path, fmt)
         file_report = FileReport(str(path), used)
-        batch: list[Record] = []
-        for item in records:
-            if isinstance(item, BadRecord):
-                if not skip_bad:
-                    raise item.error
-                file_report.bad.append(str(item.error))
-                continue
-            batch.append(item)
-            if len(batch) >= batch_size:
-                _write_batch(store, batch, file_report, on_record)
-                batch = []
-        _write_batch(store, batch, file_report, on_record)
+        with BatchWriter(store, file_report, on_record) as writer:
+            batch: list[Record] = []
+            for item in records:
+                if isinstance(item, BadRecord):
+                    if not skip_bad:
+                        raise item.error
+                    file_report.bad.append(str(item.error))
+                    continue
+                batch.append(item)
+                if len(batch) >= batch_size:
+                    writer.put(batch)
+                    batch = []
+            writer.put(batch)
         if file_report.new or file_report.changed:
             store.set_meta(SPLIT_PENDING, "1")  # committed with the file: a kill before the split reruns it
     return file_report
+
+
+class BatchWriter:
+    """Writes batches of records on a second thread while the caller parses the next ones.
+
+    SQLite does its work (B-trees, FTS tokenising) with the GIL released, so parsing and
+    writing overlap on two cores. At most `depth` batches wait, which bounds memory. The
+    thread is always joined before the block ends, so nothing is written after the
+    caller's transaction commits or rolls back; a write error is raised in the caller.
+    """
+
+    def __init__(
+        self, store: Store, report: FileReport, on_record: Callable[[str], None] | None, depth: int = 2
+    ):
+        self.store, self.report, self.on_record = store, report, on_record
+        self.queue: queue.Queue[list[Record] | None] = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="landscape-writer", daemon=True)
+
+    def __enter__(self) -> BatchWriter:
+        self.thread.start()
+        return self
+
+    def put(self, batch: list[Record]) -> None:
+        if self.error is not None:
+            raise self.error
+        if batch:
+            self.queue.put(batch)
+
+    def _run(self) -> None:
+        while (batch := self.queue.get()) is not None:
+            if self.error is not None:
+                continue
+            try:
+                _write_batch(self.store, batch, self.report, self.on_record)
+            except BaseException as exc:
+                self.error = exc
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is not None and self.error is None:
+            self.error = RuntimeError("stopped")  # the writer drains without writing
+        self.queue.put(None)
+        self.thread.join()
+        if exc_type is None and self.error is not None:
+            raise self.error
 
 
 def _write_batch(
@@ -150,32 +237,55 @@ def _write_batch(
             on_record(status)
 
 
-def split_keyphrase_lines(store: Store, max_fit: int = 3000, batch: int = 2000) -> int:
+def split_keyphrase_lines(
+    store: Store, snapshot: Store | None = None, busy: Worker | None = None,
+    max_fit: int = 3000, batch: int = 2000, max_waiting: int = 50_000,
+) -> int:
     """Re-split every given keyphrase line with a vocabulary mined from the store's corpus.
 
     Returns how many records' phrases changed. Deterministic for a given corpus, so running it
     again after an ingest that changed nothing changes nothing. The vocabulary is fitted on an
     evenly spaced sample of at most max_fit lines (phrases recur, so a sample finds them).
+    Lines are read from snapshot (default: the store) and written to the store; while busy
+    still runs on the store's connection, up to max_waiting changed records are held back.
     """
-    total = store.count_keyphrase_lines()
+    source = snapshot or store
+    total = source.count_keyphrase_lines()
     if not total:
         return 0
     step = max(1, total // max_fit)
-    sample = store.keyphrase_line_sample(step)
+    sample = source.keyphrase_line_sample(step)
     segmenter = PhraseSegmenter().fit(sample)
     del sample
     changed = 0
     pending: list[tuple[str, list[str]]] = []
-    for rid, line, text, current in store.keyphrase_lines_with_phrases():
-        phrases = segmenter.segment(line, text)
-        if phrases != current:
-            pending.append((rid, phrases))
-        if len(pending) >= batch:
+    for rows in _batches(source.keyphrase_lines_with_phrases(), batch):
+        texts = source.keyphrase_texts([rid for rid, line, _ in rows if segmenter.needs_text(line)])
+        for rid, line, current in rows:
+            phrases = segmenter.segment(line, texts.get(rid, ""))
+            if phrases != current:
+                pending.append((rid, phrases))
+        if len(pending) >= batch and (busy is None or not busy.is_alive() or len(pending) >= max_waiting):
+            if busy is not None:
+                busy.wait()
             store.set_keyphrases_many(pending, "given", reindex=False)
             changed += len(pending)
             pending = []
+    if busy is not None:
+        busy.wait()
     store.set_keyphrases_many(pending, "given", reindex=False)
     return changed + len(pending)
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 __all__ += ["ParseError", "listing"]

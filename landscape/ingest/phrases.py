@@ -107,11 +107,14 @@ class PhraseSegmenter:
         self.word_p: dict[str, float] = {}
         self.total = 1.0
         self._memo: dict[tuple[str, frozenset[str]], list[str]] = {}
+        self._plans: dict[str, tuple[list[str], frozenset[str], list[str] | None]] = {}
         self._common_grams: frozenset[str] = frozenset()
         self._common_for: Counter[str] | None = None
 
     def fit(self, pairs: Iterable[tuple[str, str]]) -> PhraseSegmenter:
         """Learn from (keyphrase line, title and abstract) pairs of the corpus."""
+        self._memo.clear()
+        self._plans.clear()
         lines: list[list[str]] = []
         candidates: Counter[str] = Counter()
         texts: list[str] = []
@@ -176,13 +179,35 @@ class PhraseSegmenter:
             end = back[end]
         return out[::-1]
 
+    def _line_plan(self, line: str) -> tuple[list[str], frozenset[str], list[str] | None]:
+        """(words, rare grams, the split whatever the record's text says, or None).
+
+        The record's own text adds one to the count of the rare grams it contains. When the
+        split is the same with none of them boosted and with all of them boosted, and uses
+        none of them, no subset of boosts can change it (boosting only cheapens splits that
+        use a boosted gram), so the text need not be read."""
+        plan = self._plans.get(line)
+        if plan is None:
+            ws = _words(line)
+            rare = frozenset(_ngrams(ws, 2, MAX_WORDS)) - self._common()
+            fixed = self._viterbi(ws, frozenset())
+            if rare and (not rare.isdisjoint(fixed) or self._viterbi(ws, rare) != fixed):
+                plan = (ws, rare, None)
+            else:
+                plan = (ws, rare, list(dict.fromkeys(fixed)))
+            if len(self._plans) < 100_000:
+                self._plans[line] = plan
+        return plan
+
+    def needs_text(self, line: str) -> bool:
+        """Whether segment(line, text) depends on the text at all."""
+        return self._line_plan(line)[2] is None
+
     def segment(self, line: str, text: str = "") -> list[str]:
-        ws = _words(line)
-        # the record's own text adds one to a gram's count: only worth looking up for grams
-        # the corpus has rarely seen (for the rest one more makes no difference to the split)
-        rare = set(_ngrams(ws, 2, MAX_WORDS))
-        rare -= self._common()
-        own = attested_in(rare, text) if text and rare else frozenset()
+        ws, rare, fixed = self._line_plan(line)
+        if fixed is not None:
+            return list(fixed)
+        own = attested_in(set(rare), text) if text else frozenset()
         key = (line, own)
         cached = self._memo.get(key)
         if cached is None:

@@ -31,19 +31,28 @@ def _record_row(rec: Record, norm: str, now: str) -> tuple[Any, ...]:
         rec.id, rec.kind, rec.title, int(rec.title_derived), display_title(rec),
         norm or rec.id, int(rec.authors_truncated), rec.date, rec.area,
         "given" if rec.area else None, rec.abstract, rec.keyphrase_line,
-        "given" if rec.keyphrases else None, _json(rec.extra),
+        "given" if rec.keyphrases or (rec.keyphrase_line or "").split() else None, _json(rec.extra),
         record_content_hash(rec), now, now,
     )
 
 
-def _fts_row(rec: Record, phrases: list[str] | None = None) -> tuple[str, ...]:
-    """(id, id, title, body, keyphrases, authors): the FTS columns of a record."""
-    phrases = rec.keyphrases if phrases is None else phrases
-    body = rec.abstract + "".join(f"\n{s.title}\n{s.text}" for s in rec.sections)
-    return (
-        rec.id, rec.id, display_title(rec), body,
-        "; ".join(phrases) or (rec.keyphrase_line or ""), ", ".join(rec.authors),
-    )
+# The FTS columns of a record, computed from the tables: the title shown, the abstract and
+# every section, the keyphrases (or the raw keyphrase line) and the authors, in order.
+_FTS_SELECT = """
+    SELECT r.rowid, r.id, r.display_title,
+        r.abstract || coalesce((
+            SELECT group_concat(char(10) || s.title || char(10) || s.text, '') FROM (
+                SELECT title, text FROM sections WHERE record_id = r.id ORDER BY position) s), ''),
+        coalesce(nullif((
+            SELECT group_concat(phrase, '; ') FROM (
+                SELECT phrase FROM keyphrases WHERE record_id = r.id ORDER BY position)), ''),
+            r.keyphrase_line, ''),
+        coalesce((
+            SELECT group_concat(name, ', ') FROM (
+                SELECT au.name FROM authorship a JOIN authors au ON au.id = a.author_id
+                WHERE a.record_id = r.id ORDER BY a.position)), '')
+    FROM search_pending p JOIN records r ON r.rowid = p.record_rowid
+"""
 
 
 def display_title(rec: Record) -> str:
@@ -172,10 +181,10 @@ class RecordsMixin:
             "INSERT INTO sections (record_id, position, title, text, summary) VALUES (?,?,?,?,?)",
             [(rec.id, i, x.title, x.text, x.summary) for rec, _ in items for i, x in enumerate(rec.sections)],
         )
-        self.conn.executemany(
-            "INSERT INTO records_fts (rowid, id, title, abstract, keyphrases, authors)"
-            " VALUES ((SELECT rowid FROM records WHERE id = ?),?,?,?,?,?)",
-            [_fts_row(rec) for rec, _ in items],
+        ids = [rec.id for rec, _ in items]
+        self.conn.execute(
+            "INSERT INTO search_pending (record_rowid) SELECT rowid FROM records"
+            f" WHERE id IN ({','.join('?' * len(ids))})", ids,
         )
 
     def _update(self, existing: Record, merged: Record) -> None:
@@ -183,6 +192,7 @@ class RecordsMixin:
         connections, concepts, topics, map) survive, created_at is kept, and content_hash
         changes only when the text enrichment reads changed."""
         rid = existing.id
+        self._unindex(rid)
         norm = normalise_title(merged.title or "") if merged.title and not merged.title_derived else ""
         self.conn.execute(
             "UPDATE records SET kind = ?, title = ?, title_derived = ?, display_title = ?,"
@@ -215,7 +225,6 @@ class RecordsMixin:
             self._insert_sections(rid, merged.sections)
         known = {(s.path, s.line) for s in existing.sources}
         self._insert_sources(rid, [s for s in merged.sources if (s.path, s.line) not in known])
-        self._index_fts(merged)
 
     def _insert(self, rec: Record, norm: str) -> None:
         now = now_iso()
@@ -230,7 +239,7 @@ class RecordsMixin:
         self._insert_keyphrases(rec.id, rec.keyphrases)
         self._insert_sources(rec.id, rec.sources)
         self._insert_sections(rec.id, rec.sections)
-        self._index_fts(rec, cur.lastrowid)
+        self.conn.execute("INSERT INTO search_pending (record_rowid) VALUES (?)", (cur.lastrowid,))
 
     def _insert_authorship(self, rid: str, authors: list[str]) -> None:
         self.conn.executemany(
@@ -261,24 +270,30 @@ class RecordsMixin:
             [(rid, i, s.title, s.text, s.summary) for i, s in enumerate(sections)],
         )
 
-    def _index_fts(self, rec: Record, new_rowid: int | None = None) -> None:
-        """(Re)index one record; FTS rows share the records row's rowid, so this is a lookup,
-        not a scan (the FTS id column is unindexed). new_rowid: a record just inserted."""
-        rowid = new_rowid
-        if rowid is None:
-            rowid = self.conn.execute("SELECT rowid FROM records WHERE id = ?", (rec.id,)).fetchone()[0]
-            self.conn.execute("DELETE FROM records_fts WHERE rowid = ?", (rowid,))
-        phrases = rec.keyphrases
-        if not phrases and new_rowid is None:
-            phrases = [
-                p[0] for p in self.conn.execute(
-                    "SELECT phrase FROM keyphrases WHERE record_id = ? ORDER BY position", (rec.id,)
-                )
-            ]
-        self.conn.execute(
-            "INSERT INTO records_fts (rowid, id, title, abstract, keyphrases, authors) VALUES (?,?,?,?,?,?)",
-            (rowid, *_fts_row(rec, phrases)[1:]),
-        )
+    def _unindex(self, record_id: str) -> None:
+        """Take a record out of full-text search until index_pending() puts it back."""
+        rowid = self.conn.execute("SELECT rowid FROM records WHERE id = ?", (record_id,)).fetchone()[0]
+        self.conn.execute("DELETE FROM records_fts WHERE rowid = ?", (rowid,))
+        self.conn.execute("INSERT OR IGNORE INTO search_pending (record_rowid) VALUES (?)", (rowid,))
+
+    def index_pending(self) -> int:
+        """Add every record written since the last call to full-text search; returns how many.
+
+        Ingest writes records first and indexes them afterwards in one statement: SQLite runs
+        it without holding Python's GIL, so the keyphrase split can run beside it. The pending
+        list is committed with the records, so an ingest killed in between indexes them on the
+        next run.
+        """
+        count = self.pending_index_count()
+        if count:
+            self.conn.execute(
+                "INSERT INTO records_fts (rowid, id, title, abstract, keyphrases, authors)" + _FTS_SELECT
+            )
+            self.conn.execute("DELETE FROM search_pending")
+        return count
+
+    def pending_index_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM search_pending").fetchone()[0]
 
     def _author_id(self, name: str) -> int:
         """The author row for a name; cached by exact name ("\0" prefix) and by normalised key,
@@ -320,7 +335,7 @@ class RecordsMixin:
             [(rid, i, p, source) for rid, phrases in items for i, p in enumerate(phrases)],
         )
         self.conn.executemany(
-            "UPDATE records SET keyphrases_source = ? WHERE id = ?",
+            "UPDATE records SET keyphrases_source = ?1 WHERE id = ?2 AND keyphrases_source IS NOT ?1",
             [(source if phrases else None, rid) for rid, phrases in items],
         )
         if not reindex:
@@ -331,11 +346,6 @@ class RecordsMixin:
             " WHERE rowid = (SELECT rowid FROM records WHERE id = ?)",
             [("; ".join(phrases), rid, rid) for rid, phrases in items],
         )
-
-    def keyphrase_lines(self) -> Iterator[tuple[str, str, str]]:
-        """(id, keyphrase_line, text) of every record with a given keyphrase line, in id order."""
-        for rid, line, text, _ in self.keyphrase_lines_with_phrases(with_phrases=False):
-            yield rid, line, text
 
     def keyphrase_line_sample(self, step: int) -> list[tuple[str, str]]:
         """(keyphrase_line, text) of every step-th record of keyphrase_lines(), counted from
@@ -356,31 +366,41 @@ class RecordsMixin:
             "SELECT count(*) FROM records WHERE keyphrase_line IS NOT NULL AND keyphrase_line != ''"
         ).fetchone()[0]
 
-    def keyphrase_lines_with_phrases(
-        self, with_phrases: bool = True, batch: int = 2000
-    ) -> Iterator[tuple[str, str, str, list[str]]]:
-        """(id, line, text, current given phrases), streamed in id order in batches, so the
-        caller may write between batches."""
+    def keyphrase_lines_with_phrases(self, batch: int = 2000) -> Iterator[tuple[str, str, list[str]]]:
+        """(id, keyphrase line, current given phrases) of every record with a keyphrase line,
+        streamed in id order in batches, so the caller may write between batches."""
         last = ""
         while True:
             rows = self.conn.execute(
-                "SELECT id, keyphrase_line, coalesce(title, '') || '. ' || abstract FROM records"
+                "SELECT id, keyphrase_line FROM records"
                 " WHERE keyphrase_line IS NOT NULL AND keyphrase_line != '' AND id > ?"
                 " ORDER BY id LIMIT ?", (last, batch),
             ).fetchall()
             if not rows:
                 return
             phrases: dict[str, list[str]] = {}
-            if with_phrases:
-                for rid, phrase in self.conn.execute(
-                    "SELECT record_id, phrase FROM keyphrases WHERE source = 'given'"
-                    " AND record_id >= ? AND record_id <= ? ORDER BY record_id, position",
-                    (rows[0][0], rows[-1][0]),
-                ):
-                    phrases.setdefault(rid, []).append(phrase)
-            for rid, line, text in rows:
-                yield rid, line, text, phrases.get(rid, [])
+            for rid, phrase in self.conn.execute(
+                "SELECT record_id, phrase FROM keyphrases WHERE source = 'given'"
+                " AND record_id >= ? AND record_id <= ? ORDER BY record_id, position",
+                (rows[0][0], rows[-1][0]),
+            ):
+                phrases.setdefault(rid, []).append(phrase)
+            for rid, line in rows:
+                yield rid, line, phrases.get(rid, [])
             last = rows[-1][0]
+
+    def keyphrase_texts(self, ids: list[str]) -> dict[str, str]:
+        """The text a keyphrase line is checked against (title and abstract), by record id."""
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            out.update(
+                self.conn.execute(
+                    "SELECT id, coalesce(title, '') || '. ' || abstract FROM records"
+                    f" WHERE id IN ({','.join('?' * len(chunk))})", chunk,
+                ).fetchall()
+            )
+        return out
 
     def given_keyphrases(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

@@ -179,4 +179,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         DROP TABLE fts_copy;
         """,
     ),
+    (
+        "search_pending",
+        """
+        CREATE TABLE search_pending (record_rowid INTEGER PRIMARY KEY);
+        """,
+    ),
 ]
