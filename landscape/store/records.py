@@ -150,41 +150,57 @@ class RecordsMixin:
         return found
 
     def _insert_many(self, items: list[tuple[Record, str]]) -> None:
-        """Insert records known to be new, one executemany per table."""
-        if not items:
-            return
+        """Insert records known to be new, one statement per table."""
+        if items:
+            self.write_new_rows(self.new_rows(items))
+
+    def new_rows(self, items: list[tuple[Record, str]]) -> dict[str, list[tuple[Any, ...]]]:
+        """The rows of every table for records known to be new (with their normalised titles),
+        by table; authors not yet in the store are added as a side effect."""
         now = now_iso()
+        return {
+            "records": [_record_row(rec, norm, now) for rec, norm in items],
+            "authorship": [
+                (rec.id, i, self._author_id(a)) for rec, _ in items for i, a in enumerate(rec.authors)
+            ],
+            "keyphrases": [(rec.id, i, p) for rec, _ in items for i, p in enumerate(rec.keyphrases)],
+            "sources": [
+                (rec.id, s.path, s.format, s.line, s.ingested_at or now, _json(s.extra))
+                for rec, _ in items for s in rec.sources
+            ],
+            "sections": [
+                (rec.id, i, x.title, x.text, x.summary) for rec, _ in items for i, x in enumerate(rec.sections)
+            ],
+            "ids": [(rec.id,) for rec, _ in items],
+        }
+
+    def write_new_rows(self, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+        """Write what new_rows() built; apart, so a benchmark can time the writes alone."""
         self.conn.executemany(
             "INSERT INTO records (id, kind, title, title_derived, display_title, norm_title,"
             " authors_truncated, date, area, area_source, abstract, keyphrase_line,"
             " keyphrases_source, extra, content_hash, created_at, updated_at)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [_record_row(rec, norm, now) for rec, norm in items],
+            rows["records"],
         )
         self.conn.executemany(
-            "INSERT INTO authorship (record_id, position, author_id) VALUES (?,?,?)",
-            [(rec.id, i, self._author_id(a)) for rec, _ in items for i, a in enumerate(rec.authors)],
+            "INSERT INTO authorship (record_id, position, author_id) VALUES (?,?,?)", rows["authorship"]
         )
         self.conn.executemany(
             "INSERT INTO keyphrases (record_id, position, phrase, source) VALUES (?,?,?,'given')",
-            [(rec.id, i, p) for rec, _ in items for i, p in enumerate(rec.keyphrases)],
+            rows["keyphrases"],
         )
         self.conn.executemany(
             "INSERT OR IGNORE INTO sources (record_id, path, format, line, ingested_at, extra)"
             " VALUES (?,?,?,?,?,?)",
-            [
-                (rec.id, s.path, s.format, s.line, s.ingested_at or now, _json(s.extra))
-                for rec, _ in items for s in rec.sources
-            ],
+            rows["sources"],
         )
         self.conn.executemany(
             "INSERT INTO sections (record_id, position, title, text, summary) VALUES (?,?,?,?,?)",
-            [(rec.id, i, x.title, x.text, x.summary) for rec, _ in items for i, x in enumerate(rec.sections)],
+            rows["sections"],
         )
-        ids = [rec.id for rec, _ in items]
-        self.conn.execute(
-            "INSERT INTO search_pending (record_rowid) SELECT rowid FROM records"
-            f" WHERE id IN ({','.join('?' * len(ids))})", ids,
+        self.conn.executemany(
+            "INSERT INTO search_pending (record_rowid) SELECT rowid FROM records WHERE id = ?", rows["ids"]
         )
 
     def _update(self, existing: Record, merged: Record) -> None:
