@@ -1,7 +1,8 @@
 """Crash safety: SIGKILL `landscape ingest` and `landscape build` at random moments, then check.
 
 For every kill that lands while the command is still running:
-  - the store opens (migrations included) and `PRAGMA integrity_check` is ok;
+  - the store opens (migrations included), `PRAGMA integrity_check` is ok and the search
+    index matches the records (FTS5 integrity-check against its content);
   - after an ingest kill, every input file is either fully in the store or not at all, and the
     files that are in form a prefix of the command line (files are ingested in order);
   - re-running the same command to the end reaches the same final state as one uninterrupted
@@ -56,7 +57,9 @@ STATE = {
     "keyphrases": "SELECT * FROM keyphrases ORDER BY 1, 2",
     "sources": "SELECT record_id, path, format, line, extra FROM sources ORDER BY 1, 2, 4",
     "sections": "SELECT * FROM sections ORDER BY 1, 2",
-    "search index": "SELECT id, title, abstract, keyphrases, authors FROM records_fts ORDER BY id",
+    "search index": "SELECT r.id, hex(d.sz) FROM records_fts_docsize d JOIN records r ON r.rowid = d.id"
+                    " ORDER BY 1",
+    "search_pending": "SELECT r.id FROM search_pending p JOIN records r ON r.rowid = p.record_rowid ORDER BY 1",
     "embeddings": "SELECT record_id, model, content_hash, hex(vector) FROM embeddings ORDER BY 1, 2",
     "connections": "SELECT * FROM connections ORDER BY 1, 2",
     "connection_state": "SELECT * FROM connection_state ORDER BY 1",
@@ -110,11 +113,15 @@ def landscape(*args: object, db: Path) -> subprocess.CompletedProcess:
 
 
 def integrity(db: Path) -> str:
-    """Open the store as the product does (migrations run), then PRAGMA integrity_check."""
+    """Open the store as the product does (migrations run), then PRAGMA integrity_check and
+    the search index's own check against the records."""
     from landscape.store import Store
 
     with Store(db) as store:
-        return store.conn.execute("PRAGMA integrity_check").fetchone()[0]
+        check = store.conn.execute("PRAGMA integrity_check").fetchone()[0]
+        if check == "ok" and not store.integrity_ok():
+            return "the search index does not match the records"
+        return check
 
 
 def copy_store(src: Path, dst: Path) -> None:

@@ -87,10 +87,11 @@ def test_every_record_is_searchable_with_its_authors_in_order(listing_db):
     """Ingest indexes records for full-text search after writing them; none is left out."""
     with Store(listing_db) as store:
         counts = store.conn.execute(
-            "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM records_fts),"
+            "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM records_fts_docsize),"
             " (SELECT count(*) FROM search_pending)"
         ).fetchone()
         assert tuple(counts) == (460, 460, 0)
+        assert store.search_index_ok()
         rec = next(r for r in cli_json("list", db=listing_db) if len(r["authors"]) > 2)
         authors = store.conn.execute(
             "SELECT f.authors FROM records_fts f JOIN records r ON r.rowid = f.rowid WHERE r.id = ?",

@@ -58,7 +58,11 @@ class Store(RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, Pag
         )
 
     def integrity_ok(self) -> bool:
-        return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        """SQLite's own check, and (where the store may be written) that the search index
+        holds the words of every record it indexes."""
+        if self.conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            return False
+        return self.readonly or self.pending_index_count() > 0 or self.search_index_ok()
 
     def table_dump(self, table: str) -> list[tuple[Any, ...]]:
         """Every row of a table in a stable order, for comparing stores (tests, crash bench)."""

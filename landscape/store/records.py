@@ -36,25 +36,6 @@ def _record_row(rec: Record, norm: str, now: str) -> tuple[Any, ...]:
     )
 
 
-# The FTS columns of a record, computed from the tables: the title shown, the abstract and
-# every section, the keyphrases (or the raw keyphrase line) and the authors, in order.
-_FTS_SELECT = """
-    SELECT r.rowid, r.id, r.display_title,
-        r.abstract || coalesce((
-            SELECT group_concat(char(10) || s.title || char(10) || s.text, '') FROM (
-                SELECT title, text FROM sections WHERE record_id = r.id ORDER BY position) s), ''),
-        coalesce(nullif((
-            SELECT group_concat(phrase, '; ') FROM (
-                SELECT phrase FROM keyphrases WHERE record_id = r.id ORDER BY position)), ''),
-            r.keyphrase_line, ''),
-        coalesce((
-            SELECT group_concat(name, ', ') FROM (
-                SELECT au.name FROM authorship a JOIN authors au ON au.id = a.author_id
-                WHERE a.record_id = r.id ORDER BY a.position)), '')
-    FROM search_pending p JOIN records r ON r.rowid = p.record_rowid
-"""
-
-
 def display_title(rec: Record) -> str:
     """The title to show: the given one, else one derived from the abstract's first sentence."""
     if rec.title:
@@ -208,7 +189,7 @@ class RecordsMixin:
         connections, concepts, topics, map) survive, created_at is kept, and content_hash
         changes only when the text enrichment reads changed."""
         rid = existing.id
-        self._unindex(rid)
+        self._unindex([rid])
         norm = normalise_title(merged.title or "") if merged.title and not merged.title_derived else ""
         self.conn.execute(
             "UPDATE records SET kind = ?, title = ?, title_derived = ?, display_title = ?,"
@@ -286,11 +267,20 @@ class RecordsMixin:
             [(rid, i, s.title, s.text, s.summary) for i, s in enumerate(sections)],
         )
 
-    def _unindex(self, record_id: str) -> None:
-        """Take a record out of full-text search until index_pending() puts it back."""
-        rowid = self.conn.execute("SELECT rowid FROM records WHERE id = ?", (record_id,)).fetchone()[0]
-        self.conn.execute("DELETE FROM records_fts WHERE rowid = ?", (rowid,))
-        self.conn.execute("INSERT OR IGNORE INTO search_pending (record_rowid) VALUES (?)", (rowid,))
+    def _unindex(self, record_ids: list[str]) -> None:
+        """Take records out of full-text search until index_pending() puts them back. Call it
+        before changing what the search index reads (records_fts_source): the index finds the
+        words to remove by reading the record's current text."""
+        for start in range(0, len(record_ids), 500):
+            chunk = record_ids[start : start + 500]
+            indexed = [
+                r[0] for r in self.conn.execute(
+                    f"SELECT rowid FROM records WHERE id IN ({','.join('?' * len(chunk))})"
+                    " AND rowid NOT IN (SELECT record_rowid FROM search_pending)", chunk,
+                )
+            ]
+            self.conn.executemany("DELETE FROM records_fts WHERE rowid = ?", [(r,) for r in indexed])
+            self.conn.executemany("INSERT INTO search_pending (record_rowid) VALUES (?)", [(r,) for r in indexed])
 
     def index_pending(self) -> int:
         """Add every record written since the last call to full-text search; returns how many.
@@ -303,10 +293,22 @@ class RecordsMixin:
         count = self.pending_index_count()
         if count:
             self.conn.execute(
-                "INSERT INTO records_fts (rowid, id, title, abstract, keyphrases, authors)" + _FTS_SELECT
+                "INSERT INTO records_fts (rowid, id, title, abstract, keyphrases, authors)"
+                " SELECT record_rowid, id, title, abstract, keyphrases, authors FROM records_fts_source"
+                " WHERE record_rowid IN (SELECT record_rowid FROM search_pending)"
             )
             self.conn.execute("DELETE FROM search_pending")
         return count
+
+    def search_index_ok(self) -> bool:
+        """Whether the search index holds exactly the words of every record it indexes."""
+        if self.pending_index_count():
+            return False
+        try:
+            self.conn.execute("INSERT INTO records_fts (records_fts, rank) VALUES ('integrity-check', 1)")
+        except sqlite3.DatabaseError:
+            return False
+        return True
 
     def pending_index_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM search_pending").fetchone()[0]
@@ -338,12 +340,14 @@ class RecordsMixin:
     def set_keyphrases_many(
         self, items: Iterable[tuple[str, list[str]]], source: str, reindex: bool = True
     ) -> None:
-        """Replace the keyphrases of many records at once, and their FTS keyphrase column.
+        """Replace the keyphrases of many records at once, and re-index them for search.
 
-        reindex=False skips the FTS update: right for re-splitting a given keyphrase line,
-        whose words (all FTS sees) do not change, and FTS5 updates re-tokenise whole rows.
+        reindex=False skips the search index: right for re-splitting a given keyphrase line,
+        since search reads the line itself whenever a record has one (records_fts_source).
         """
         items = list(items)
+        if reindex:
+            self._unindex([rid for rid, _ in items])
         ids = [(rid,) for rid, _ in items]
         self.conn.executemany("DELETE FROM keyphrases WHERE record_id = ?", ids)
         self.conn.executemany(
@@ -354,14 +358,8 @@ class RecordsMixin:
             "UPDATE records SET keyphrases_source = ?1 WHERE id = ?2 AND keyphrases_source IS NOT ?1",
             [(source if phrases else None, rid) for rid, phrases in items],
         )
-        if not reindex:
-            return
-        self.conn.executemany(
-            "UPDATE records_fts SET keyphrases = coalesce(nullif(?, ''), "
-            "(SELECT coalesce(keyphrase_line, '') FROM records WHERE id = ?))"
-            " WHERE rowid = (SELECT rowid FROM records WHERE id = ?)",
-            [("; ".join(phrases), rid, rid) for rid, phrases in items],
-        )
+        if reindex:
+            self.index_pending()
 
     def keyphrase_line_sample(self, step: int) -> list[tuple[str, str]]:
         """(keyphrase_line, text) of every step-th record of keyphrase_lines(), counted from
@@ -601,7 +599,7 @@ class RecordsMixin:
             "SELECT f.id, bm25(records_fts, 0, 10.0, 3.0, 5.0, 2.0) AS score,"
             " snippet(records_fts, 2, '\x02', '\x03', '…', 24) AS snip,"
             " highlight(records_fts, 1, '\x02', '\x03') AS title_hl"
-            " FROM records_fts f JOIN records r ON r.id = f.id"
+            " FROM records_fts f JOIN records r ON r.rowid = f.rowid"
             f" WHERE records_fts MATCH ? {where} ORDER BY score LIMIT ?"
         )
         rows = self.conn.execute(sql, [match, *args, limit]).fetchall()

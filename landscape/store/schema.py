@@ -185,4 +185,37 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE search_pending (record_rowid INTEGER PRIMARY KEY);
         """,
     ),
+    (
+        "fts_external_content",
+        # the search index keeps no copy of the text: it reads titles, abstracts, keyphrases
+        # and authors from this view when it needs them (snippets, highlights, deletes)
+        """
+        CREATE VIEW records_fts_source AS SELECT
+            r.rowid AS record_rowid,
+            r.id AS id,
+            r.display_title AS title,
+            r.abstract || coalesce((
+                SELECT group_concat(char(10) || s.title || char(10) || s.text, '') FROM (
+                    SELECT title, text FROM sections WHERE record_id = r.id ORDER BY position) s), '')
+                AS abstract,
+            coalesce(nullif(r.keyphrase_line, ''), (
+                SELECT group_concat(phrase, '; ') FROM (
+                    SELECT phrase FROM keyphrases WHERE record_id = r.id ORDER BY position)), '')
+                AS keyphrases,
+            coalesce((
+                SELECT group_concat(name, ', ') FROM (
+                    SELECT au.name FROM authorship a JOIN authors au ON au.id = a.author_id
+                    WHERE a.record_id = r.id ORDER BY a.position)), '')
+                AS authors
+        FROM records r;
+        DROP TABLE records_fts;
+        CREATE VIRTUAL TABLE records_fts USING fts5(
+            id UNINDEXED, title, abstract, keyphrases, authors,
+            content = 'records_fts_source', content_rowid = 'record_rowid',
+            tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        INSERT INTO records_fts (records_fts) VALUES ('rebuild');
+        DELETE FROM search_pending;
+        """,
+    ),
 ]
