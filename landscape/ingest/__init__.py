@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -158,74 +157,35 @@ def _is_empty(path: Path) -> bool:
         return False
 
 
+CHILD_PARSE_BYTES = 16 << 20
+
+
 def _ingest_file(
     store: Store, path: Path, fmt: str, skip_bad: bool, on_record: Callable[[str], None] | None,
     batch_size: int = 500,
 ) -> FileReport:
     with store.transaction():
         used, records = parse_file(path, fmt)
+        if path.stat().st_size >= CHILD_PARSE_BYTES:
+            from .child import parse_in_child  # not at the top: the child runs this module as __main__
+
+            records = parse_in_child(path, used)
         file_report = FileReport(str(path), used)
-        with BatchWriter(store, file_report, on_record) as writer:
-            batch: list[Record] = []
-            for item in records:
-                if isinstance(item, BadRecord):
-                    if not skip_bad:
-                        raise item.error
-                    file_report.bad.append(str(item.error))
-                    continue
-                batch.append(item)
-                if len(batch) >= batch_size:
-                    writer.put(batch)
-                    batch = []
-            writer.put(batch)
+        batch: list[Record] = []
+        for item in records:
+            if isinstance(item, BadRecord):
+                if not skip_bad:
+                    raise item.error
+                file_report.bad.append(str(item.error))
+                continue
+            batch.append(item)
+            if len(batch) >= batch_size:
+                _write_batch(store, batch, file_report, on_record)
+                batch = []
+        _write_batch(store, batch, file_report, on_record)
         if file_report.new or file_report.changed:
             store.set_meta(SPLIT_PENDING, "1")  # committed with the file: a kill before the split reruns it
     return file_report
-
-
-class BatchWriter:
-    """Writes batches of records on a second thread while the caller parses the next ones.
-
-    SQLite does its work (B-trees, FTS tokenising) with the GIL released, so parsing and
-    writing overlap on two cores. At most `depth` batches wait, which bounds memory. The
-    thread is always joined before the block ends, so nothing is written after the
-    caller's transaction commits or rolls back; a write error is raised in the caller.
-    """
-
-    def __init__(
-        self, store: Store, report: FileReport, on_record: Callable[[str], None] | None, depth: int = 2
-    ):
-        self.store, self.report, self.on_record = store, report, on_record
-        self.queue: queue.Queue[list[Record] | None] = queue.Queue(maxsize=depth)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="landscape-writer", daemon=True)
-
-    def __enter__(self) -> BatchWriter:
-        self.thread.start()
-        return self
-
-    def put(self, batch: list[Record]) -> None:
-        if self.error is not None:
-            raise self.error
-        if batch:
-            self.queue.put(batch)
-
-    def _run(self) -> None:
-        while (batch := self.queue.get()) is not None:
-            if self.error is not None:
-                continue
-            try:
-                _write_batch(self.store, batch, self.report, self.on_record)
-            except BaseException as exc:
-                self.error = exc
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        if exc_type is not None and self.error is None:
-            self.error = RuntimeError("stopped")  # the writer drains without writing
-        self.queue.put(None)
-        self.thread.join()
-        if exc_type is None and self.error is not None:
-            raise self.error
 
 
 def _write_batch(
