@@ -87,21 +87,21 @@ def ingest_paths(
     if fmt != "auto":
         parser_for(fmt)  # an unknown --format fails before anything is read
     report = IngestReport()
-    store.prepare_bulk_write()
-    for path in iter_files(paths):
-        if _is_empty(path):
-            report.files.append(FileReport(str(path), fmt, note="empty file, nothing to ingest"))
-            continue
-        try:
-            report.files.append(_ingest_file(store, path, fmt, skip_bad, on_record))
-        except ParseError as exc:
-            if not skip_bad:
-                raise
-            report.files.append(FileReport(str(path), fmt, bad=[str(exc)], note="skipped: nothing read"))
-    if report.total("new") or report.total("changed") or store.get_meta(SPLIT_PENDING) or (
-        store.pending_index_count()
-    ):
-        finish_ingest(store)
+    with store.bulk_write():
+        for path in iter_files(paths):
+            if _is_empty(path):
+                report.files.append(FileReport(str(path), fmt, note="empty file, nothing to ingest"))
+                continue
+            try:
+                report.files.append(_ingest_file(store, path, fmt, skip_bad, on_record))
+            except ParseError as exc:
+                if not skip_bad:
+                    raise
+                report.files.append(FileReport(str(path), fmt, bad=[str(exc)], note="skipped: nothing read"))
+        if report.total("new") or report.total("changed") or store.get_meta(SPLIT_PENDING) or (
+            store.pending_index_count()
+        ):
+            finish_ingest(store)
     return report
 
 
@@ -109,14 +109,16 @@ def finish_ingest(store: Store) -> None:
     """What follows the files, in one transaction: index the records they added for
     full-text search and re-split every keyphrase line. The two run side by side: SQLite
     indexes on a second thread (without the GIL) while the split reads a snapshot of the
-    committed records."""
-    with store.transaction():
+    committed records; a third thread checkpoints the files' pages on its own connection."""
+    with store.transaction(), Store(store.path) as beside:
         indexer = Worker(store.index_pending)
+        copier = Worker(beside.checkpoint)  # the files' pages, while this transaction works
         try:
             with Store(store.path, readonly=True) as snapshot:
                 split_keyphrase_lines(store, snapshot=snapshot, busy=indexer)
         finally:
             indexer.wait()
+            copier.wait()
         store.set_meta(SPLIT_PENDING, "")
 
 

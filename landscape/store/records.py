@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
@@ -49,17 +50,35 @@ class RecordsMixin:
 
     # --- writing -------------------------------------------------------------------------
 
-    def prepare_bulk_write(self, fts_hash_bytes: int = 64 << 20) -> None:
-        """Settings for writing many records: 64 MB of page cache, so bulk inserts stay in
-        memory, and an FTS5 in-memory index of up to fts_hash_bytes before it is flushed to
-        a segment (the default 1 MB flushes every few hundred abstracts, and merging those
-        small segments costs a third of the indexing time). The FTS setting is stored."""
+    @contextlib.contextmanager
+    def bulk_write(self, fts_hash_bytes: int = 64 << 20) -> Iterator[None]:
+        """Settings for writing many records.
+
+        64 MB of page cache, so bulk inserts stay in memory; an FTS5 in-memory index of up to
+        fts_hash_bytes before it is flushed to a segment (the default 1 MB flushes every few
+        hundred abstracts, and merging those small segments costs a third of the indexing
+        time; this setting is stored). And no checkpoint at each commit: copying the log
+        into the database is left to checkpoint() on another connection while this one works
+        (see ingest.finish_ingest), and to one checkpoint at the end.
+        """
         self.conn.execute("PRAGMA cache_size = -65536")
         row = self.conn.execute("SELECT v FROM records_fts_config WHERE k = 'hashsize'").fetchone()
         if row is None or row[0] != fts_hash_bytes:
-            self.conn.execute(
-                "INSERT INTO records_fts(records_fts, rank) VALUES('hashsize', ?)", (fts_hash_bytes,)
-            )
+            with self.transaction():
+                self.conn.execute(
+                    "INSERT INTO records_fts(records_fts, rank) VALUES('hashsize', ?)", (fts_hash_bytes,)
+                )
+        self.conn.execute("PRAGMA wal_autocheckpoint = 0")
+        try:
+            yield
+        finally:
+            self.conn.execute("PRAGMA wal_autocheckpoint = 1000")
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Copy committed pages from the write-ahead log into the database, as far as readers
+        allow; writers may go on meanwhile."""
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def upsert_record(self, rec: Record) -> str:
         """Insert or merge a record; returns 'new', 'changed' or 'unchanged'.
