@@ -162,6 +162,7 @@ def main() -> None:
         n = replicate_listing(args.listing, args.records, listing)
         jsonl = work / "records.jsonl"
         listing_to_jsonl(listing, jsonl)
+        os.sync()  # the inputs just written are not flushed to disk during the first timed run
         rows = []
         # each run is its own child; ru_maxrss of children is the max over all finished
         # children, so the listing (run first) and the JSONL run are reported in that order
