@@ -20,7 +20,7 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -291,17 +291,6 @@ def store_embedder(store: Any, config: Config | None = None) -> Embedder:
     """The embedder the store was built with (so a query lands in the corpus's space)."""
     spec = store.get_meta("embedder_spec") or (config.embedder if config else "minilm")
     return get_embedder(spec, config, store=store)
-
-
-def batched(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def embed_missing(store: Any, embedder: Embedder, batch: int = 256,
