@@ -195,7 +195,7 @@ class PhraseSegmenter:
                 plan = (ws, rare, None)
             else:
                 plan = (ws, rare, list(dict.fromkeys(fixed)))
-            if len(self._plans) < 100_000:
+            if len(self._plans) < 20_000:  # lines recur; a corpus of unique lines gains nothing
                 self._plans[line] = plan
         return plan
 

@@ -64,10 +64,9 @@ class RecordsMixin:
         self.conn.execute("PRAGMA cache_size = -65536")
         row = self.conn.execute("SELECT v FROM records_fts_config WHERE k = 'hashsize'").fetchone()
         if row is None or row[0] != fts_hash_bytes:
-            with self.transaction():
-                self.conn.execute(
-                    "INSERT INTO records_fts(records_fts, rank) VALUES('hashsize', ?)", (fts_hash_bytes,)
-                )
+            self.conn.execute(
+                "INSERT INTO records_fts(records_fts, rank) VALUES('hashsize', ?)", (fts_hash_bytes,)
+            )
         self.conn.execute("PRAGMA wal_autocheckpoint = 0")
         try:
             yield
@@ -320,7 +319,8 @@ class RecordsMixin:
         return count
 
     def search_index_ok(self) -> bool:
-        """Whether the search index holds exactly the words of every record it indexes."""
+        """Whether the search index holds exactly the words of every record, none pending.
+        FTS5 runs the check as a write, so the store must be open for writing."""
         if self.pending_index_count():
             return False
         try:
