@@ -24,9 +24,11 @@ RECORD, BAD, FAILED, DONE, CRASHED = range(5)
 
 def parse_in_child(path: Path, fmt: str) -> Iterator[Record | BadRecord]:
     """What parse_file(path, fmt)[1] yields, in the same order, with the same errors, parsed by
-    a child process (`python -m landscape.ingest.child PATH FORMAT`). fmt is a format name."""
+    a child process (`python -m landscape.ingest.child PATH FORMAT`). fmt is a format name.
+    The child's failures come back through the pipe, so its stderr is not shown."""
     child = subprocess.Popen(
-        [sys.executable, "-m", __name__, str(path), fmt], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
+        [sys.executable, "-m", __name__, str(path), fmt],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
     assert child.stdout is not None
     try:
@@ -101,4 +103,7 @@ def _record(t: tuple[Any, ...]) -> Record:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    try:
+        main(*sys.argv[1:3])
+    except (BrokenPipeError, KeyboardInterrupt):
+        sys.exit(1)  # the ingest stopped reading (a bad record, Ctrl-C): it reports, not us
