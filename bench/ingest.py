@@ -164,8 +164,6 @@ def main() -> None:
         listing_to_jsonl(listing, jsonl)
         os.sync()  # the inputs just written are not flushed to disk during the first timed run
         rows = []
-        # each run is its own child; ru_maxrss of children is the max over all finished
-        # children, so the listing (run first) and the JSONL run are reported in that order
         for name, path in (("listing", listing), ("jsonl", jsonl)):
             seconds, cpu, peak, summary = timed_ingest(path, work / f"{name}.db")
             rows.append((name, n, seconds, n / seconds, cpu, n / cpu, peak, summary))
