@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,6 +35,14 @@ class BuildContext:
     full: bool = False
     cache: dict[str, Any] = field(default_factory=dict)
     log: Callable[[str], None] = lambda _msg: None
+    fallbacks: list[str] = field(default_factory=list)
+
+    def fallback(self, message: str) -> None:
+        """Say once that a step did something other than asked (the build output and the About
+        page show it): a fallback is never silent."""
+        if message not in self.fallbacks:
+            self.fallbacks.append(message)
+            self.log(f"fallback: {message}")
 
 
 @dataclass
@@ -68,19 +76,20 @@ def build(
         counts = step.run(ctx)
         results.append(StepResult(name, time.perf_counter() - start, counts))
         log(f"{name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    record_last_build(store, started, results)
+    record_last_build(store, started, results, ctx.fallbacks)
     return results
 
 
 LAST_BUILD = "last_build"
 
 
-def record_last_build(store: Store, started: str, results: list[StepResult]) -> None:
+def record_last_build(store: Store, started: str, results: list[StepResult], fallbacks: Sequence[str] = ()) -> None:
     """Keep what the latest build did, step by step, so the site can say how fresh it is."""
     summary = {
         "started_at": started,
         "finished_at": now_iso(),
         "steps": [{"name": r.name, "seconds": round(r.seconds, 2), "counts": r.counts} for r in results],
+        "fallbacks": list(fallbacks),
     }
     with store.transaction():
         store.set_meta(LAST_BUILD, json.dumps(summary, sort_keys=True))
