@@ -27,6 +27,18 @@ class Reference:
     ids: dict[str, str]
     title: str | None = None
 
+    def __post_init__(self) -> None:
+        """arXiv ids without version, DOIs lowercased: the forms record ids use."""
+        from ..ingest.ident import arxiv_id, doi
+
+        for name, norm in (("arxiv", arxiv_id), ("doi", doi)):
+            if self.ids.get(name):
+                value = norm(self.ids[name])
+                if value:
+                    self.ids[name] = value
+                else:
+                    del self.ids[name]
+
 
 @dataclass
 class Page:

@@ -74,7 +74,7 @@ def sync_source(
                 items, next_cursor = page.items, page.next
                 if limit is not None and loaded + len(items) >= limit:
                     if loaded + len(items) > limit:
-                        items, next_cursor = items[: limit - loaded], cursor  # refetch this page next time
+                        items, next_cursor = items[: limit - loaded], cursor if cursor is not None else {}  # this page again next time
                     report.complete = next_cursor is None
                     _load(store, report, key, items, page.skipped, query, since, next_cursor, done)
                     loaded += len(items)
