@@ -15,9 +15,16 @@ from landscape.sync.ads import bibcode_arxiv
 from landscape.sync.openalex import abstract_text
 from landscape.sync.run import sync_source
 from tests.conftest import FIXTURES as ROOT_FIXTURES
-from tests.test_sync_replay import FakeClock, answer, fixture, replay  # noqa: F401  (fixture)
+from tests.test_sync_replay import FakeClock, Replay, answer, fixture
 
 ARXIV_SUSY = "arxiv:1506.03091"
+
+
+@pytest.fixture
+def replay():
+    server = Replay()
+    yield server
+    server.close()
 
 
 def sync_cli(db, *args, expect=0, env=None):

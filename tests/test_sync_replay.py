@@ -55,7 +55,7 @@ class Replay:
                 answer = route["answers"][0] if len(route["answers"]) == 1 else route["answers"].popleft()
                 if answer.get("gate") is not None:
                     answer["gate"].wait(30)
-                body = answer["body"]
+                body = answer["body"](params) if callable(answer["body"]) else answer["body"]
                 try:
                     self.send_response(answer["status"])
                     for name, value in answer["headers"].items():
@@ -92,7 +92,10 @@ class Replay:
         self.server.server_close()
 
 
-def answer(body: bytes | str | Path, status: int = 200, headers: dict | None = None, **extra) -> dict:
+def answer(body, status: int = 200, headers: dict | None = None, **extra) -> dict:
+    """One recorded answer: bytes, text, a fixture path, or a function of the query parameters."""
+    if callable(body):
+        return {"body": body, "status": status, "headers": {"Content-Type": "application/json", **(headers or {})}, **extra}
     if isinstance(body, Path):
         body = body.read_bytes()
     if isinstance(body, str):

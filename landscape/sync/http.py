@@ -15,7 +15,6 @@ import email.utils
 import http.client
 import json
 import re
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -135,7 +134,7 @@ class HttpClient:
             if exc.code == 429 or exc.code >= 500:
                 raise _Transient(f"HTTP {exc.code}", retry_after(exc.headers, body)) from None
             raise SyncError(f"{self.service}: {url}: HTTP {exc.code}: {error_message(body, exc.reason)}") from None
-        except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError, http.client.RemoteDisconnected) as exc:
+        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.RemoteDisconnected) as exc:
             reason = getattr(exc, "reason", None) or exc
             raise _Transient(str(reason) or type(exc).__name__, None) from None
 
