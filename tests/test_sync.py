@@ -94,6 +94,25 @@ def test_the_same_paper_from_arxiv_inspire_and_openalex_is_one_record(replay, db
     assert rec.abstract.startswith("In this chapter, supersymmetry (SUSY)")  # rebuilt from the inverted index
 
 
+def test_a_journal_version_known_only_by_its_doi_joins_its_preprint(replay, db):
+    """OpenAlex's work for the proceedings version has no arXiv location and another title;
+    the DOI the arXiv record gave makes it the same record."""
+    work = json.loads(fixture("openalex_works_page1.json").read_text())
+    work["meta"]["next_cursor"] = None
+    paper = work["results"][0]
+    paper.update(doi="https://doi.org/10.1007/978-3-540-75826-6_11", title="Chaos in barred galaxy models",
+                 locations=[], abstract_inverted_index=None, referenced_works=[])
+    replay.add("/oai2", answer(fixture("arxiv_oai_listrecords.xml")))
+    replay.add("/works", answer(json.dumps(work)))
+    sync_cli(db, "arxiv", "--endpoint", replay.url + "/oai2")
+    sync_cli(db, "openalex", "--query", "barred", "--endpoint", replay.url + "/works")
+    view = show(db, "arxiv:0801.3931")
+    assert view["extra"]["openalex"] == "W1000000001"
+    assert sorted(s["format"] for s in view["sources"]) == ["arxiv-oai", "openalex"]
+    with Store(db) as store:
+        assert store.count_records() == 1
+
+
 def test_citations_match_whichever_side_arrives_first(replay, tmp_path):
     replay.add("/oai2", answer(fixture("arxiv_oai_page2.xml")))
     inspire = serve_inspire(replay)
