@@ -173,3 +173,37 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(replay, tmp_path
     records, sources, _, citations = contents(killed)
     assert len(records) == len(sources) == pages * per_page
     assert len(citations) == pages * per_page * 3 - 1
+
+
+def test_interrupt_while_a_page_is_written_rolls_back_the_page_and_its_cursor(replay, tmp_path, monkeypatch):
+    """Ctrl-C after a page's records are written but before its transaction commits: the page
+    and its cursor go together, so the resumed run fetches it again."""
+    pages, per_page = 5, 10
+    replay.add("/api/literature", answer(inspire_pages(pages, per_page)))
+    clock = FakeClock()
+    settings = Settings(endpoint=replay.url + "/api/literature", clock=clock, sleep=clock.sleep)
+    whole, cut = tmp_path / "whole.db", tmp_path / "cut.db"
+    with Store(whole) as store:
+        sync_source(store, make_client("inspire", settings), query="t susy")
+    calls = {"n": 0}
+    original = Store.add_citations
+
+    def interrupted(self, citing_id, references):
+        calls["n"] += 1
+        if calls["n"] == per_page * 2 + 5:  # in the middle of the third page
+            raise KeyboardInterrupt
+        return original(self, citing_id, references)
+
+    monkeypatch.setattr(Store, "add_citations", interrupted)
+    with Store(cut) as store:
+        try:
+            sync_source(store, make_client("inspire", settings), query="t susy")
+            raise AssertionError("expected the interrupt")
+        except KeyboardInterrupt:
+            pass
+        assert store.count_records() == 2 * per_page
+        assert store.sync_state("inspire:t susy")["next"] == {"page": 3}
+    monkeypatch.setattr(Store, "add_citations", original)
+    with Store(cut) as store:
+        assert sync_source(store, make_client("inspire", settings), query="t susy").resumed
+    assert contents(cut) == contents(whole)
