@@ -3,6 +3,7 @@ across services, citations, cursors, and the errors a user sees."""
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pytest
@@ -228,6 +229,8 @@ def test_openalex_asks_with_the_contact_from_the_config(replay, db, tmp_path):
     openalex, inspire = replay.requests[0], replay.requests[-1]
     assert openalex[1]["mailto"] == "curator@example.org" and "curator@example.org" in openalex[2]["User-Agent"]
     assert inspire[1]["q"] == "(t supersymmetry) and du >= 2015-01-01"
+    sync_cli(db, "--config", config)  # a refresh asks for what changed since the last run finished
+    assert replay.requests[-1][1]["q"] == f"(t supersymmetry) and du >= {datetime.date.today().isoformat()}"
     config.write_text('[[sources]]\nname = "arxiv"\nqeury = "x"\n')
     bad = sync_cli(db, "--config", config, expect=2).output
     assert "[[sources]] entry 1: expected keys among name, query, since, endpoint, limit, found 'qeury'" in bad

@@ -41,7 +41,8 @@ def sync(source, query, since, limit, endpoint, config_path, db, as_json) -> Non
             for job in jobs:
                 client = _client(job["name"], job.get("endpoint"), config.sync)
                 reports.append(sync_source(
-                    store, client, query=job.get("query"), since=job.get("since"), limit=job.get("limit"), log=log,
+                    store, client, query=job.get("query"), since=job.get("since"), limit=job.get("limit"),
+                    since_floor=job.get("since_floor"), log=log,
                 ))
         except KeyboardInterrupt:
             click.echo("interrupted: the pages committed are kept; run `landscape sync` again to resume", err=True)
@@ -72,7 +73,8 @@ def planned_jobs(config, source, query, since, limit, endpoint) -> list[dict[str
             raise LandscapeError(f"[[sources]] entry {number}: expected a table with a name, found {entry!r}")
         _check_keys(f"[[sources]] entry {number}", entry, SOURCE_KEYS)
         job = dict(entry)
-        job["since"] = since or check_date(entry.get("since"), f"[[sources]] entry {number}: since")
+        job["since"] = since  # given on the command line: from that date, whatever ran before
+        job["since_floor"] = check_date(entry.get("since"), f"[[sources]] entry {number}: since")
         job["limit"] = limit or entry.get("limit")
         jobs.append(job)
     return jobs

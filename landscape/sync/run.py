@@ -50,11 +50,13 @@ def sync_source(
     since: str | None = None,
     limit: int | None = None,
     key: str | None = None,
+    since_floor: str | None = None,
     log: Callable[[str], None] = lambda _m: None,
     today: Callable[[], str] = lambda: dt.date.today().isoformat(),
 ) -> SyncReport:
     """Fetch pages and load each; returns counts. Raises SyncError/ParseError on a fault,
-    with every page before it committed."""
+    with every page before it committed. `since` asks from that date whatever ran before;
+    `since_floor` (a configured source's date) gives way to the day the last run finished."""
     key = key or source_key(client.name, query)
     report = SyncReport(key)
     state = store.sync_state(key)
@@ -65,7 +67,7 @@ def sync_source(
         log(f"{key}: resuming where the last run stopped")
     else:
         cursor = None
-        since = since or state.get("done_since")
+        since = since or max(filter(None, (since_floor, state.get("done_since"))), default=None)
     done = (state.get("done_since"), started)
     loaded = 0
     with store.bulk_write():
@@ -105,9 +107,9 @@ def _load(
         statuses = store.upsert_records([rec for rec, _ in records]) if records else []
         for status in statuses:
             setattr(report, status, getattr(report, status) + 1)
-        stored = store.get_records([rec.id for rec, _ in records])
-        store.add_record_keys(stored)
-        store.link_citation_targets(stored)
+        both = [rec for rec, _ in records] + store.get_records([rec.id for rec, _ in records])
+        store.add_record_keys(both)  # the ids of this answer and those the record had
+        store.link_citation_targets(both)
         for rec, refs in records:
             report.citations += store.add_citations(rec.id, [(r.ids, r.title) for r in refs])
         if report.new or report.changed:
@@ -121,17 +123,22 @@ def _load(
 
 def _merge_within_page(store: Store, items: list[tuple[Record, list[Reference]]]) -> list[tuple[Record, list[Reference]]]:
     """Give each record the id of the stored record it is (any shared id, else the title),
-    and fold records of one page that are the same paper into one."""
+    and fold records of one page that are the same paper (by any key) into one."""
+    from ..store.records import merge_records
+    from ..store.sync import record_keys
+
     out: dict[str, tuple[Record, list[Reference]]] = {}
+    seen: dict[str, str] = {}
     for rec, refs in items:
-        found = store.resolve_record_id(rec)
+        keys = record_keys(rec)
+        found = store.resolve_record_id(rec) or next((seen[k] for k in keys if k in seen), None)
         if found:
             rec.id = found
         if rec.id in out:
-            from ..store.records import merge_records
-
             old, old_refs = out[rec.id]
             out[rec.id] = (merge_records(old, rec), old_refs + refs)
         else:
             out[rec.id] = (rec, refs)
+        for key in keys:
+            seen.setdefault(key, rec.id)
     return list(out.values())
