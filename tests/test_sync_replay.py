@@ -203,3 +203,10 @@ def test_retry_after_reads_headers_and_arxivs_page():
     assert retry_after({}, fixture("arxiv_503.html").read_bytes()) == 5.0
     assert retry_after({}, b"busy") is None
     assert error_message(json.dumps({"message": "Forbidden"}).encode()) == "Forbidden"
+
+
+def test_only_http_endpoints_are_fetched(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for a sync")
+    with pytest.raises(SyncError, match="expected an http\\(s\\) endpoint, found 'file://"):
+        client(FakeClock()).get(secret.as_uri())

@@ -106,6 +106,8 @@ class HttpClient:
 
     def get(self, url: str, params: Mapping[str, Any] | None = None) -> Response:
         """The answer to GET url?params, after retries; raises SyncError or ParseError."""
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise SyncError(f"{self.service}: expected an http(s) endpoint, found {url[:80]!r}")
         if params:
             query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
             url = f"{url}{'&' if '?' in url else '?'}{query}"
@@ -145,14 +147,23 @@ class _Transient(Exception):
         self.wait = wait
 
 
+MAX_BODY = 128 << 20
+
+
 def _read_all(url: str, raw: Any) -> bytes:
-    """The whole body; one shorter than its Content-Length is a truncated answer."""
+    """The whole body; one shorter than its Content-Length is a truncated answer, one over
+    MAX_BODY is refused (a page of records is never that large)."""
+    expected = raw.headers.get("Content-Length")
     try:
-        return raw.read()
+        body = raw.read(MAX_BODY + 1)
     except http.client.IncompleteRead as exc:
-        expected = raw.headers.get("Content-Length") or "more"
-        raise ParseError(url, exc.partial.count(b"\n") + 1, f"a complete answer ({expected} bytes)",
-                         f"{len(exc.partial)} bytes (truncated)") from None
+        body = exc.partial
+    if len(body) > MAX_BODY:
+        raise ParseError(url, 1, f"an answer under {MAX_BODY >> 20} MB", "more")
+    if expected and expected.isdigit() and len(body) < int(expected):
+        raise ParseError(url, body.count(b"\n") + 1, f"a complete answer ({expected} bytes)",
+                         f"{len(body)} bytes (truncated)")
+    return body
 
 
 def _read_error_body(exc: urllib.error.HTTPError) -> bytes:
