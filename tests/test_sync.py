@@ -21,6 +21,14 @@ from tests.test_sync_replay import FakeClock, Replay, answer, fixture
 ARXIV_SUSY = "arxiv:1506.03091"
 
 
+@pytest.fixture(autouse=True)
+def fresh_limiters():
+    """Each test is its own process as far as politeness goes (the limiters are per process)."""
+    import landscape.sync
+
+    landscape.sync._LIMITERS.clear()
+
+
 @pytest.fixture
 def replay():
     server = Replay()
@@ -254,6 +262,8 @@ def test_small_pieces():
     assert bibcode_arxiv("2012A&A...542A..16R") is None
     rec = service_record("s2", "u", "T", [], "2015", "", {"arxiv": "arXiv:1506.03091v3", "doi": "https://doi.org/10.1234/AB"})
     assert rec.id == ARXIV_SUSY and rec.extra == {"arxiv": "1506.03091", "doi": "10.1234/ab"}
+    # two configured arXiv sources in one run still keep to one request every three seconds
+    assert Settings().http("arxiv", 1, 3.0).limiter is Settings(contact="x").http("arxiv", 1, 3.0).limiter
 
 
 def test_bad_source_and_date_are_one_line(db):

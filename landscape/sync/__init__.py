@@ -74,8 +74,14 @@ class Settings:
         import time
 
         sleep = self.sleep or time.sleep
-        limiter = RateLimiter(requests, per, clock=self.clock or time.monotonic, sleep=sleep)
+        if self.clock is None and self.sleep is None:  # one limiter per service in a process
+            limiter = _LIMITERS.setdefault(service, RateLimiter(requests, per))
+        else:
+            limiter = RateLimiter(requests, per, clock=self.clock or time.monotonic, sleep=sleep)
         return HttpClient(service, limiter, contact=self.contact, headers=headers or {}, sleep=sleep)
+
+
+_LIMITERS: dict[str, RateLimiter] = {}
 
 
 def make_client(service: str, settings: Settings) -> Client:
