@@ -209,6 +209,10 @@ def test_arxiv_atom_query_reads_with_the_ingest_parser(replay, db):
     params = replay.requests[0][1]
     assert params["search_query"] == "all:stellar streams" and params["start"] == "0"
     view = show(db, "arxiv:2401.01234")  # version v2 dropped: every version is one record
+    sync_cli(db, "arxiv", "--query", "all:stellar streams", "--since", "2024-01-01", "--endpoint",
+             replay.url + "/api/query")
+    assert replay.requests[-1][1]["search_query"] == (
+        "(all:stellar streams) AND submittedDate:[202401010000 TO 999912312359]")
     assert view["sources"][0]["path"] == "https://arxiv.org/abs/2401.01234"
 
 
