@@ -15,4 +15,5 @@ def record_detail(store: Store, record_id: str) -> dict[str, Any]:
     if view.get("kind") == "talk":
         view["sections"] = store.ls_talk_sections_view(record_id)
     view.update(store.ls_record_place(record_id))
+    view.update(store.citation_view(record_id))
     return view

@@ -1,3 +1,3 @@
 """CLI command groups beyond the core ones in landscape.cli; each module has register(main)."""
 
-MODULES = ("semantic", "understanding", "landscape", "web")
+MODULES = ("semantic", "understanding", "landscape", "web", "sync")

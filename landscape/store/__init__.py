@@ -13,12 +13,13 @@ from .landscape import LandscapeMixin
 from .pages import PagesMixin
 from .records import RecordsMixin
 from .semantic import SemanticMixin
+from .sync import SyncMixin
 from .understanding import UnderstandingMixin
 
 __all__ = ["Store", "default_db_path", "now_iso"]
 
 
-class Store(RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, PagesMixin):
+class Store(RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, PagesMixin, SyncMixin):
     """A Landscape store in one SQLite file (WAL, FTS5, numbered migrations)."""
 
     def __init__(self, path: str | Path | None = None, readonly: bool = False):

@@ -218,4 +218,43 @@ MIGRATIONS: list[tuple[str, str]] = [
         DELETE FROM search_pending;
         """,
     ),
+    (
+        "sync_citations",
+        # sync cursors (advanced in each page's transaction), every id a service gives a
+        # record, and citation links: citing record -> target (a cited work, matched to a
+        # record by arXiv id, DOI or normalised title when one is in the corpus)
+        """
+        CREATE TABLE sync_cursors (
+            source TEXT PRIMARY KEY,
+            cursor TEXT NOT NULL DEFAULT '{}',
+            pages INTEGER NOT NULL DEFAULT 0,
+            records INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE record_keys (
+            key TEXT PRIMARY KEY,
+            record_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE
+        );
+        CREATE INDEX record_keys_record ON record_keys(record_id);
+        CREATE TABLE citation_targets (
+            id INTEGER PRIMARY KEY,
+            record_id TEXT REFERENCES records(id) ON DELETE SET NULL,
+            title TEXT,
+            ids TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX citation_targets_record ON citation_targets(record_id);
+        CREATE TABLE citation_target_keys (
+            key TEXT PRIMARY KEY,
+            target_id INTEGER NOT NULL REFERENCES citation_targets(id) ON DELETE CASCADE
+        );
+        CREATE INDEX citation_target_keys_target ON citation_target_keys(target_id);
+        CREATE TABLE citations (
+            citing_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            target_id INTEGER NOT NULL REFERENCES citation_targets(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            PRIMARY KEY (citing_id, target_id)
+        );
+        CREATE INDEX citations_target ON citations(target_id);
+        """,
+    ),
 ]
