@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from ..models import KINDS, ParseError, Record, Section, Source
+from ..text import tex_to_text
 from .ident import arxiv_id, doi, record_id
 
 _DATE = re.compile(r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$")
@@ -87,8 +88,8 @@ def record_from_dict(data: Any, path: str, line: int, fmt: str) -> Record:
     if not isinstance(data, dict):
         raise ParseError(path, line, "a JSON object (one record)", _describe(data))
     f = _Fields(data, path, line)
-    title = f.text("title") or None
-    abstract = f.text("abstract") or ""
+    title = tex_to_text(f.text("title") or "") or None
+    abstract = tex_to_text(f.text("abstract") or "")
     if not title and not abstract.strip():
         raise ParseError(path, line, "a record with a title or an abstract", "neither")
     kind = f.text("kind") or "paper"
@@ -109,7 +110,7 @@ def record_from_dict(data: Any, path: str, line: int, fmt: str) -> Record:
         kind=kind,
         title=title,
         title_derived=f.flag("title_derived") or title is None,
-        authors=f.strings("authors"),
+        authors=[tex_to_text(a) for a in f.strings("authors")],
         authors_truncated=f.flag("authors_truncated"),
         date=date,
         area=f.text("area") or None,
