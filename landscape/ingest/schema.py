@@ -99,6 +99,10 @@ def record_from_dict(data: Any, path: str, line: int, fmt: str) -> Record:
     if date is not None and not _DATE.match(date):
         raise f.fail("date", "YYYY-MM-DD", date)
     extra = f.mapping("extra")
+    area = f.text("area") or None
+    area_source = f.text("area_source") or None
+    if area_source not in (None, "given", "category"):
+        raise f.fail("area_source", "given or category", area_source)
     rid = f.text("id") or record_id(
         title, abstract, arxiv_id(str(extra.get("arxiv") or "")), doi(str(extra.get("doi") or ""))
     )
@@ -113,13 +117,14 @@ def record_from_dict(data: Any, path: str, line: int, fmt: str) -> Record:
         authors=[tex_to_text(a) for a in f.strings("authors")],
         authors_truncated=f.flag("authors_truncated"),
         date=date,
-        area=f.text("area") or None,
+        area=area,
         abstract=abstract,
         keyphrases=f.strings("keyphrases"),
         keyphrase_line=f.text("keyphrase_line"),
         sources=sources,
         sections=[_section(f, s) for s in f.objects("sections")],
         extra=extra,
+        area_source="category" if area and area_source == "category" else None,
     )
 
 
