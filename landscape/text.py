@@ -183,8 +183,12 @@ def _piece(piece: str) -> str:
 
 @functools.cache
 def _latex2text():  # noqa: ANN202 - pylatexenc is imported only when TeX is met
+    import logging
+
     from pylatexenc.latex2text import LatexNodes2Text
 
+    # user text is full of half-TeX (a \\frac outside math): the piece is kept, no warning printed
+    logging.getLogger("pylatexenc").setLevel(logging.ERROR)
     return LatexNodes2Text(math_mode="verbatim")
 
 

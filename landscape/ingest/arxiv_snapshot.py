@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC
+from datetime import UTC, date
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -31,6 +31,8 @@ _SNAPSHOT_KEYS = ('"authors_parsed"', '"versions"', '"categories"')
 _NEW_ID = re.compile(r"(\d{2})(\d{2})\.\d{4,5}")
 _OLD_ID = re.compile(r"[a-z\-]+(?:\.[A-Za-z\-]+)?/(\d{2})(\d{2})\d{3}")
 _AFFILIATION = re.compile(r"\([^()]*\)")
+_GMT = re.compile(r"[A-Z][a-z]{2}, (\d{1,2}) ([A-Z][a-z]{2}) (\d{4}) \d\d:\d\d:\d\d GMT")
+_MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), start=1)}
 
 
 def looks_like(head: str) -> bool:
@@ -75,8 +77,8 @@ def record_from_snapshot(data: Any, path: str, line: int) -> Record:
         extra["categories"] = categories
         extra["category"] = categories[0]
     for key, name in (("journal-ref", "venue"), ("report-no", "report_no"), ("license", "license")):
-        value = unwrap(f.text(key) or "")
-        if value:
+        value = f.text(key)
+        if value and (value := unwrap(value)):
             extra[name] = value
     return Record(
         id=record_id(title, abstract, arxiv, found_doi),
@@ -96,16 +98,20 @@ def _authors(f: _Fields) -> list[str]:
     if parsed is None or parsed == []:
         names, _ = split_authors(_AFFILIATION.sub(" ", unwrap(tex_to_text(f.text("authors") or ""))))
         return names
-    if not isinstance(parsed, list) or not all(
-        isinstance(p, list) and p and all(isinstance(part, str) for part in p) for p in parsed
-    ):
+    if not isinstance(parsed, list):
         raise f.fail("authors_parsed", "a list of [last, first, suffix] lists", parsed)
     names = []
     for parts in parsed:
+        if not isinstance(parts, list) or not parts or not all(isinstance(p, str) for p in parts[:3]):
+            raise f.fail("authors_parsed", "a list of [last, first, suffix] lists", parsed)
         last, first, suffix = (parts + ["", ""])[:3]
-        name = unwrap(" ".join((first, last, suffix)))
+        name = f"{first} {last} {suffix}" if suffix else f"{first} {last}" if first else last
+        if "\\" in name:
+            name = tex_to_text(name)
+        if "  " in name or "\n" in name or name != name.strip():
+            name = unwrap(name)
         if name:
-            names.append(unwrap(tex_to_text(_clean(f, "authors_parsed", name))))
+            names.append(_clean(f, "authors_parsed", name))
     return names
 
 
@@ -120,6 +126,12 @@ def _first_version_date(f: _Fields, arxiv: str) -> str | None:
     created = versions[0].get("created")
     if not isinstance(created, str):
         raise f.fail("versions[0].created", "a date like 'Mon, 2 Apr 2007 19:18:42 GMT'", created)
+    m = _GMT.fullmatch(created)
+    if m and m[2] in _MONTHS:
+        try:
+            return date(int(m[3]), _MONTHS[m[2]], int(m[1])).isoformat()
+        except ValueError:
+            pass
     try:
         when = parsedate_to_datetime(created)
         return (when.astimezone(UTC) if when.tzinfo else when).date().isoformat()
