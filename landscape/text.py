@@ -88,9 +88,12 @@ _TEX_PIECE = re.compile(
     r"|\\[^A-Za-z\s]"
     r"|---?|``|''"
 )
-_LINK = re.compile(r"\\(?:url\s*\{([^{}]*)\}|href\s*\{[^{}]*\}\s*(\{(?:[^{}]|\{[^{}]*\})*\}))")
+_LINK = re.compile(
+    r"\\url\s*\{([^{}]*)\}|\\href\s*\{[^{}]*\}\s*(\{(?:[^{}]|\{[^{}]*\})*\})|\b(?:https?|ftp)://[^\s{}]+"
+)
 _FONT_SWITCH = frozenset("it em bf rm sl sc tt sf itshape bfseries scshape upshape normalfont".split())
 _KEEP_ASCII = {"textasciicircum": "^", "textasciitilde": "~", "textbackslash": "\\"}
+_TIE = re.compile(r"(?<!\\)~(?=\\[A-Za-z])")  # Ref.~\cite{x}: a tie before a command is a space
 _NEEDS_TEX = re.compile(r"\\|--|``|''")
 
 
@@ -153,21 +156,34 @@ def _find_closer(text: str, closer: str, pos: int) -> int:
 
 
 def _prose(text: str, bibtex: bool) -> str:
+    """Prose between math spans; web addresses in it are kept as written (a -- in a URL stays),
+    \\url{ADDRESS} gives the address and \\href{ADDRESS}{TEXT} the text."""
+    if "://" not in text and "\\url" not in text and "\\href" not in text:
+        return _prose_part(text, bibtex)
+    out, at = [], 0
+    for m in _LINK.finditer(text):
+        link = m[1] if m[1] is not None else _prose_part(m[2][1:-1], bibtex) if m[2] is not None else m[0]
+        out += [_prose_part(text[at : m.start()], bibtex), link]
+        at = m.end()
+    out.append(_prose_part(text[at:], bibtex))
+    return "".join(out)
+
+
+def _prose_part(text: str, bibtex: bool) -> str:
     if bibtex:  # escaped braces are kept aside while the grouping braces go
         text = text.replace("\\{", "\ue000").replace("\\}", "\ue001").replace("~", " ")
         text = _TEX_PIECE.sub(lambda m: _piece(m.group(0)), text)
         return text.replace("{", "").replace("}", "").replace("\ue000", "{").replace("\ue001", "}")
     if not _NEEDS_TEX.search(text):
         return text
-    return _TEX_PIECE.sub(lambda m: _piece(m.group(0)), text)
+    return _TEX_PIECE.sub(lambda m: _piece(m.group(0)), _TIE.sub(" ", text))
 
 
 @functools.lru_cache(maxsize=1 << 16)
 def _piece(piece: str) -> str:
-    link = _LINK.fullmatch(piece)
-    if link:
-        return link[1] if link[1] is not None else tex_to_text(link[2][1:-1])
     name = re.match(r"\\([A-Za-z]+)", piece)
+    if name is not None and name[1].startswith("cite"):
+        return "[cit.]"  # pylatexenc's <cit.> reads like markup
     if name is not None and name[1] in _KEEP_ASCII and piece[len(name[0]) :] in ("", "{}"):
         return _KEEP_ASCII[name[1]]
     try:

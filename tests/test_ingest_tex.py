@@ -94,3 +94,7 @@ def test_plain_text_and_unknown_commands_are_not_lost():
     assert tex_to_text(r"\LaTeX{} and \mbox{a box} and \url{https://x.org/a_b}") == "LaTeX and a box and https://x.org/a_b"
     assert tex_to_text(r"escaped \$5 and \$6") == "escaped $5 and $6"
     assert tex_to_text(r"{B}ayesian~model \{set\}", bibtex=True) == "Bayesian model {set}"
+    assert tex_to_text("code at https://github.com/x/Inverse-Problem--Methods -- see") == (
+        "code at https://github.com/x/Inverse-Problem--Methods – see"  # a -- in an address stays
+    )
+    assert tex_to_text(r"as in Ref.~\cite{a:2021} and \href{http://x.org}{the \'etude}") == "as in Ref. [cit.] and the étude"
