@@ -42,6 +42,8 @@ def samples() -> dict[str, str]:
                'x1,paper,A Title,0,A B; C D,1,2024-01-02,Astrophysics,"An, abstract",a b; c,a b c,[],[],{}\n',
         "bibtex": (FIXTURES / "sample.bib").read_text(),
         "arxiv-atom": (FIXTURES / "arxiv.atom").read_text(),
+        "arxiv-snapshot": (FIXTURES / "arxiv-snapshot.json").read_text()
+        + (FIXTURES / "arxiv-snapshot-edge.json").read_text(),
     }
 
 

@@ -60,16 +60,21 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", default="auto", help="auto (sniff content) or a format name.")
 @click.option("--skip-bad", is_flag=True, help="Ingest the good records and list the bad ones.")
+@click.option("--config", "config_path", default=None, help="TOML config file ([area_categories]).")
 @db_option
 @json_option
 @errors_to_exit
-def ingest(paths: tuple[str, ...], fmt: str, skip_bad: bool, db: str | None, as_json: bool) -> None:
+def ingest(
+    paths: tuple[str, ...], fmt: str, skip_bad: bool, config_path: str | None, db: str | None, as_json: bool
+) -> None:
     """Read files (or directories) into the store."""
+    from .config import Config
     from .ingest import ingest_paths
     from .progress import counter
 
     with open_store(db) as store, counter("ingesting", enabled=not as_json) as tick:
-        report = ingest_paths(store, paths, fmt=fmt, skip_bad=skip_bad, on_record=tick)
+        areas = Config.load(config_path, db_path=store.path).area_categories
+        report = ingest_paths(store, paths, fmt=fmt, skip_bad=skip_bad, on_record=tick, area_categories=areas)
     if as_json:
         emit_json({"summary": report.summary(), "files": [vars(f) for f in report.files]})
         return

@@ -24,6 +24,7 @@ class Config:
     connections_k: int = 10
     conformal_coverage: float = 0.9
     area_descriptions: dict[str, str] = field(default_factory=dict)
+    area_categories: dict[str, str] = field(default_factory=dict)  # arXiv category glob -> area
     summariser: str = "extractive"  # extractive | llm
     llm_model_path: str | None = None
     seed: int = 42

@@ -91,7 +91,8 @@ def evaluate_areas(
 ) -> dict[str, Any]:
     from .enrich.areas import AreaModel, EmbeddingModel, TfidfModel, area_data, single_thread
 
-    records = sample_records([r for r in store.iter_records() if r.area], sample, config.seed)
+    labelled = (r for r in store.iter_records() if r.area and r.area_source != "category")
+    records = sample_records(list(labelled), sample, config.seed)
     labels = sorted({r.area for r in records})
     if len(labels) < 2:
         raise LandscapeError("eval needs labelled records in at least two areas (ingest a listing with areas)")

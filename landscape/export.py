@@ -15,7 +15,7 @@ from .store import Store
 
 CSV_COLUMNS = [
     "id", "kind", "title", "title_derived", "authors", "authors_truncated", "date", "area",
-    "abstract", "keyphrases", "keyphrase_line", "sources", "sections", "extra",
+    "abstract", "keyphrases", "keyphrase_line", "sources", "sections", "extra", "area_source",
 ]
 LIST_SEP = "; "
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -42,6 +42,7 @@ def record_to_csv_row(rec: Record) -> dict[str, str]:
         "sources": json.dumps(data["sources"], ensure_ascii=False),
         "sections": json.dumps(data["sections"], ensure_ascii=False),
         "extra": json.dumps(rec.extra, ensure_ascii=False, sort_keys=True),
+        "area_source": rec.area_source or "",
     }
     return {k: csv_safe(v) for k, v in row.items()}
 

@@ -44,6 +44,9 @@ class Record:
     sources: list[Source] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # None: the area (if any) was given by the source; "category": mapped from arXiv
+    # categories by `[area_categories]`, which is never a human label for training or eval
+    area_source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -28,6 +28,8 @@ SAMPLES = {
            'x1,paper,A Title,0,A B; C D,1,2024-01-02,Astrophysics,"An, abstract",a b; c,a b c,[],[],{}\n',
     "bibtex": (FIXTURES / "sample.bib").read_text(),
     "arxiv-atom": (FIXTURES / "arxiv.atom").read_text(),
+    "arxiv-snapshot": (FIXTURES / "arxiv-snapshot.json").read_text()
+    + (FIXTURES / "arxiv-snapshot-edge.json").read_text(),
 }
 SPECIAL = "@{}()\"'#=,;:\\$%&_^~<>![]/\n\t\r \x00\ufeff\u00a0\u2028é{}\"<>&;"
 

@@ -31,7 +31,8 @@ def records_from(db, path):
     [
         (ABSTRACTS, "abstracts"), (AGGREGATOR, "aggregator"), (LOUPPE, "talk"), (THAIS, "talk"),
         (FIXTURES / "sample.bib", "bibtex"), (FIXTURES / "arxiv.atom", "arxiv-atom"),
-        (FIXTURES / "records.jsonl", "jsonl"),
+        (FIXTURES / "records.jsonl", "jsonl"), (FIXTURES / "arxiv-snapshot.json", "arxiv-snapshot"),
+        (FIXTURES / "arxiv-snapshot-edge.json", "arxiv-snapshot"),
     ],
 )
 def test_format_is_sniffed_from_content(path, fmt):

@@ -355,7 +355,7 @@ class AreasStep:
 
     def run(self, ctx: Any) -> dict[str, int]:
         records = list(ctx.store.iter_records())
-        labelled = [r for r in records if r.area]
+        labelled = [r for r in records if r.area and r.area_source != "category"]
         counts = Counter(r.area for r in labelled)
         if len(counts) >= 2 and min(counts.values()) >= MIN_PER_AREA:
             return self._supervised(ctx, records, labelled)

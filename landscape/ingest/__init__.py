@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from ..models import BadRecord, ParseError, Record
+from ..models import BadRecord, LandscapeError, ParseError, Record
 from ..store import Store
 from . import listing
 from .phrases import PhraseSegmenter
@@ -77,15 +78,19 @@ def ingest_paths(
     fmt: str = "auto",
     skip_bad: bool = False,
     on_record: Callable[[str], None] | None = None,
+    area_categories: dict[str, str] | None = None,
 ) -> IngestReport:
     """Ingest files into the store, one transaction per file.
 
     Without skip_bad the first bad record aborts the whole run with its ParseError and
     nothing of that file is written; files before it stay ingested. With skip_bad the good
     records land and every bad record (or unreadable file) is listed in the report.
+    area_categories (glob pattern -> area, the config's `[area_categories]`) gives a record
+    without an area the area of the first pattern its primary arXiv category matches.
     """
     if fmt != "auto":
         parser_for(fmt)  # an unknown --format fails before anything is read
+    to_area = CategoryAreas(area_categories) if area_categories else None
     report = IngestReport()
     with store.bulk_write():
         for path in iter_files(paths):
@@ -93,7 +98,7 @@ def ingest_paths(
                 report.files.append(FileReport(str(path), fmt, note="empty file, nothing to ingest"))
                 continue
             try:
-                report.files.append(_ingest_file(store, path, fmt, skip_bad, on_record))
+                report.files.append(_ingest_file(store, path, fmt, skip_bad, on_record, to_area))
             except ParseError as exc:
                 if not skip_bad:
                     raise
@@ -164,7 +169,7 @@ CHILD_PARSE_BYTES = 16 << 20
 
 def _ingest_file(
     store: Store, path: Path, fmt: str, skip_bad: bool, on_record: Callable[[str], None] | None,
-    batch_size: int = 500,
+    to_area: CategoryAreas | None = None, batch_size: int = 500,
 ) -> FileReport:
     with store.transaction():
         used, records = parse_file(path, fmt)
@@ -180,6 +185,8 @@ def _ingest_file(
                     raise item.error
                 file_report.bad.append(str(item.error))
                 continue
+            if to_area is not None:
+                to_area.apply(item)
             batch.append(item)
             if len(batch) >= batch_size:
                 _write_batch(store, batch, file_report, on_record)
@@ -188,6 +195,35 @@ def _ingest_file(
         if file_report.new or file_report.changed:
             store.set_meta(SPLIT_PENDING, "1")  # committed with the file: a kill before the split reruns it
     return file_report
+
+
+class CategoryAreas:
+    """Areas from arXiv categories: the first pattern (in config order) that the record's
+    primary category matches names its area, recorded as area_source "category"."""
+
+    def __init__(self, patterns: dict[str, str]):
+        if not isinstance(patterns, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in patterns.items()
+        ):
+            raise LandscapeError('config: expected [area_categories] as "pattern" = "area name" lines')
+        self.patterns = list(patterns.items())
+        self.known: dict[str, str | None] = {}
+
+    def area(self, category: str) -> str | None:
+        if category not in self.known:
+            self.known[category] = next(
+                (area.strip() for pattern, area in self.patterns if fnmatch.fnmatchcase(category, pattern)), None
+            )
+        return self.known[category]
+
+    def apply(self, rec: Record) -> None:
+        if rec.area:
+            return
+        categories = rec.extra.get("categories") or [rec.extra.get("category")]
+        primary = categories[0] if isinstance(categories, list) and categories else None
+        area = self.area(primary) if isinstance(primary, str) else None
+        if area:
+            rec.area, rec.area_source = area, "category"
 
 
 def _write_batch(

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from ..models import BadRecord, ParseError, Record, Source
+from ..text import tex_to_text
 from .ident import abstract_id
 
 _START = re.compile(r"^\s*abstract\s*[:.]\s*", re.I)
@@ -44,7 +45,7 @@ def parse(path: str, lines: Iterable[tuple[int, str]]) -> Iterator[Record | BadR
 
 
 def _build(path: str, line: int, parts: list[str]) -> Record | BadRecord:
-    abstract = " ".join(p for p in parts if p)
+    abstract = tex_to_text(" ".join(p for p in parts if p))
     if not abstract:
         return BadRecord(ParseError(path, line, "the abstract's text after 'Abstract:'", "nothing"))
     return Record(

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from ..models import BadRecord, ParseError, Record, Source
+from ..text import tex_to_text
 from .ident import record_id
 
 CHROME = {"goto", "collaborating authors", "load more", "show more", "next", "previous", "home", "menu"}
@@ -62,6 +63,7 @@ def parse(path: str, lines: Iterable[tuple[int, str]]) -> Iterator[Record | BadR
 
 def _build(path: str, entry: list[tuple[int, str]], topic: str | None) -> Record:
     (line, title), (_, source), (_, abstract) = entry
+    title, abstract = tex_to_text(title), tex_to_text(abstract)
     extra = {"source": source} | ({"topic": topic} if topic else {})
     return Record(
         id=record_id(title, abstract),

@@ -14,6 +14,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from ..models import BadRecord, ParseError, Record, Source
+from ..text import tex_to_text
 from .ident import arxiv_id, doi, record_id
 from .reader import join_lines
 
@@ -66,8 +67,8 @@ def _child_text(entry: ET.Element, name: str) -> str:
 
 
 def _record(path: str, line: int, entry: ET.Element) -> Record:
-    title = _child_text(entry, "title") or None
-    abstract = _child_text(entry, "summary")
+    title = tex_to_text(_child_text(entry, "title")) or None
+    abstract = tex_to_text(_child_text(entry, "summary"))
     if not title and not abstract:
         raise ParseError(path, line, "an <entry> with a <title> or <summary>", "neither")
     entry_id = _child_text(entry, "id")
@@ -77,7 +78,7 @@ def _record(path: str, line: int, entry: ET.Element) -> Record:
         if _local(link.tag) == "link" and link.get("title") == "doi":
             found_doi = found_doi or doi(link.get("href"))
     authors = [
-        " ".join("".join(name.itertext()).split())
+        tex_to_text(" ".join("".join(name.itertext()).split()))
         for author in entry if _local(author.tag) == "author"
         for name in author if _local(name.tag) == "name"
     ]

@@ -10,31 +10,18 @@ from __future__ import annotations
 
 import bisect
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import IO
 
 from ..models import BadRecord, ParseError, Record, Source
+from ..text import tex_to_text as _tex_to_text
+from ..text import unwrap
 from .ident import arxiv_id, doi, record_id
 from .reader import join_lines
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _ENTRY = re.compile(r"@\s*([A-Za-z]+)\s*([{(])")
 _NAME = re.compile(r"[A-Za-z0-9_:.+\-/']+")
-_ACCENTS = {
-    "`": "\u0300", "'": "\u0301", "^": "\u0302", "~": "\u0303", "=": "\u0304", "u": "\u0306",
-    ".": "\u0307", '"': "\u0308", "r": "\u030a", "H": "\u030b", "v": "\u030c", "d": "\u0323",
-    "c": "\u0327", "k": "\u0328", "b": "\u0331",
-}
-_SYMBOLS = {
-    "ss": "ß", "o": "ø", "O": "Ø", "aa": "å", "AA": "Å", "ae": "æ", "AE": "Æ", "oe": "œ",
-    "OE": "Œ", "l": "ł", "L": "Ł", "i": "ı", "j": "ȷ", "textbackslash": "\\",
-    "textasciitilde": "~", "textasciicircum": "^", "textbraceleft": "{", "textbraceright": "}",
-    "textendash": "–", "textemdash": "—", "&": "&", "%": "%", "$": "$", "#": "#", "_": "_",
-    "{": "{", "}": "}",
-}
-# formatting commands whose argument is the text itself
-_UNWRAP = {"emph", "textit", "textbf", "textsc", "textrm", "texttt", "textsf", "mbox", "text", "url"}
 _ESCAPE = {
     "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "%": r"\%",
     "#": r"\#", "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
@@ -211,77 +198,8 @@ def _entry_body(scanner: _Scanner, macros: dict[str, str], close: str) -> tuple[
 
 
 def tex_to_text(value: str) -> str:
-    """LaTeX to plain Unicode outside math: accents, escapes and grouping braces resolved."""
-    out: list[str] = []
-    i, n, math = 0, len(value), False
-    while i < n:
-        ch = value[i]
-        if ch == "$" and (i == 0 or value[i - 1] != "\\"):
-            math = not math
-            out.append(ch)
-            i += 1
-        elif math:
-            out.append(ch)
-            i += 1
-        elif ch == "\\":
-            i = _command(value, i, out)
-        elif ch in "{}":
-            i += 1
-        elif ch == "~":
-            out.append(" ")
-            i += 1
-        else:
-            out.append(ch)
-            i += 1
-    return " ".join("".join(out).split())
-
-
-def _command(value: str, i: int, out: list[str]) -> int:
-    """Resolve the command at value[i] == '\\'; return the index after it."""
-    n = len(value)
-    if i + 1 >= n:
-        return n
-    nxt = value[i + 1]
-    if nxt in _ACCENTS and (not nxt.isalpha() or i + 2 >= n or not value[i + 2].isalpha()):
-        j = i + 2
-        while j < n and value[j] == " " and nxt.isalpha():
-            j += 1
-        base, j = _accent_argument(value, j)
-        if base is not None:
-            out.append(unicodedata.normalize("NFC", base + _ACCENTS[nxt]))
-            return j
-    m = re.match(r"[A-Za-z]+|.", value[i + 1 :], re.S)
-    name = m.group(0) if m else ""
-    j = i + 1 + len(name)
-    if name in _SYMBOLS:
-        if name.isalpha() and value[j : j + 2] == "{}":
-            j += 2
-        elif name.isalpha() and j < n and value[j] == " ":
-            j += 1
-        out.append(_SYMBOLS[name])
-        return j
-    if name in _UNWRAP:
-        return j
-    out.append("\\" + name)
-    return j
-
-
-def _accent_argument(value: str, j: int) -> tuple[str | None, int]:
-    n = len(value)
-    if j >= n:
-        return None, j
-    if value[j] == "{":
-        end = value.find("}", j)
-        inner = value[j + 1 : end] if end > 0 else ""
-        inner = inner.lstrip("\\")
-        if len(inner) == 1 and inner.isalpha():
-            return inner, end + 1
-        return None, j
-    if value[j] == "\\" and j + 1 < n and value[j + 1] in "ij" and not value[j + 2 : j + 3].isalpha():
-        return value[j + 1], j + 2
-    if value[j].isalpha():
-        return value[j], j + 1
-    return None, j
+    """LaTeX to plain Unicode outside math, on one line, as BibTeX means it (grouping braces go)."""
+    return unwrap(_tex_to_text(value, bibtex=True))
 
 
 def split_names(value: str) -> tuple[list[str], bool]:

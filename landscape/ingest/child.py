@@ -91,14 +91,14 @@ def _plain(rec: Record) -> tuple[Any, ...]:
         rec.id, rec.kind, rec.title, rec.title_derived, rec.authors, rec.authors_truncated, rec.date,
         rec.area, rec.abstract, rec.keyphrases, rec.keyphrase_line,
         [(s.path, s.format, s.line, s.ingested_at, s.extra) for s in rec.sources],
-        [(s.title, s.text, s.summary) for s in rec.sections], rec.extra,
+        [(s.title, s.text, s.summary) for s in rec.sections], rec.extra, rec.area_source,
     )
 
 
 def _record(t: tuple[Any, ...]) -> Record:
     return Record(
         t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10],
-        [Source(*s) for s in t[11]], [Section(*s) for s in t[12]], t[13],
+        [Source(*s) for s in t[11]], [Section(*s) for s in t[12]], t[13], t[14],
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 
 from ..models import BadRecord, ParseError, Record, Source
-from ..text import title_id
+from ..text import tex_to_text, title_id
 
 HEADER = re.compile(
     r"^(?P<area>[A-Z][A-Za-z&,'()\- ]{1,60}?)\s+"
@@ -115,8 +115,8 @@ def _build(path: str, entry: list[tuple[int, str]]) -> Record | BadRecord:
     if len(fields) > 4:
         number, text = fields[4]
         return BadRecord(ParseError(path, number, "a header line '<Area> <Mon D, YYYY>'", repr(text)))
-    title = fields[0][1]
-    authors, truncated = split_authors(fields[1][1])
+    title = tex_to_text(fields[0][1])
+    authors, truncated = split_authors(tex_to_text(fields[1][1]))
     keyphrase_line = fields[3][1].lower() if len(fields) == 4 else None
     return Record(
         id=title_id(title),
@@ -126,7 +126,7 @@ def _build(path: str, entry: list[tuple[int, str]]) -> Record | BadRecord:
         authors_truncated=truncated,
         date=date,
         area=m["area"].strip(),
-        abstract=fields[2][1],
+        abstract=tex_to_text(fields[2][1]),
         keyphrase_line=keyphrase_line,
         sources=[Source(path=path, format="listing", line=line_no)],
     )

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from ..models import KINDS, ParseError, Record, Section, Source
+from ..text import tex_to_text
 from .ident import arxiv_id, doi, record_id
 
 _DATE = re.compile(r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$")
@@ -87,8 +88,8 @@ def record_from_dict(data: Any, path: str, line: int, fmt: str) -> Record:
     if not isinstance(data, dict):
         raise ParseError(path, line, "a JSON object (one record)", _describe(data))
     f = _Fields(data, path, line)
-    title = f.text("title") or None
-    abstract = f.text("abstract") or ""
+    title = tex_to_text(f.text("title") or "") or None
+    abstract = tex_to_text(f.text("abstract") or "")
     if not title and not abstract.strip():
         raise ParseError(path, line, "a record with a title or an abstract", "neither")
     kind = f.text("kind") or "paper"
@@ -98,6 +99,10 @@ def record_from_dict(data: Any, path: str, line: int, fmt: str) -> Record:
     if date is not None and not _DATE.match(date):
         raise f.fail("date", "YYYY-MM-DD", date)
     extra = f.mapping("extra")
+    area = f.text("area") or None
+    area_source = f.text("area_source") or None
+    if area_source not in (None, "given", "category"):
+        raise f.fail("area_source", "given or category", area_source)
     rid = f.text("id") or record_id(
         title, abstract, arxiv_id(str(extra.get("arxiv") or "")), doi(str(extra.get("doi") or ""))
     )
@@ -109,16 +114,17 @@ def record_from_dict(data: Any, path: str, line: int, fmt: str) -> Record:
         kind=kind,
         title=title,
         title_derived=f.flag("title_derived") or title is None,
-        authors=f.strings("authors"),
+        authors=[tex_to_text(a) for a in f.strings("authors")],
         authors_truncated=f.flag("authors_truncated"),
         date=date,
-        area=f.text("area") or None,
+        area=area,
         abstract=abstract,
         keyphrases=f.strings("keyphrases"),
         keyphrase_line=f.text("keyphrase_line"),
         sources=sources,
         sections=[_section(f, s) for s in f.objects("sections")],
         extra=extra,
+        area_source="category" if area and area_source == "category" else None,
     )
 
 

@@ -21,9 +21,10 @@ FORMATS: dict[str, str] = {
     "csv": "csvfile",
     "bibtex": "bibtex",
     "arxiv-atom": "arxiv_atom",
+    "arxiv-snapshot": "arxiv_snapshot",
 }
 # sniffing order: the most specific shapes first; a talk transcript is the least specific
-SNIFF_ORDER = ["arxiv-atom", "jsonl", "csv", "bibtex", "listing", "abstracts", "aggregator", "talk"]
+SNIFF_ORDER = ["arxiv-atom", "arxiv-snapshot", "jsonl", "csv", "bibtex", "listing", "abstracts", "aggregator", "talk"]
 
 
 def parser_for(fmt: str) -> Parser:

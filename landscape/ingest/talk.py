@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ..models import BadRecord, ParseError, Record, Section, Source
+from ..text import tex_to_text
 from .ident import record_id
 from .latex import repair
 from .listing import parse_date
@@ -51,15 +52,16 @@ def parse(path: str, lines: Iterable[tuple[int, str]]) -> Iterator[Record | BadR
     if not text_lines:
         raise ParseError(path, 1, "a talk title", "no text")
     title_line = text_lines[0]
-    title = title_line.text
+    title = tex_to_text(title_line.text)
     if len(title.split()) > 25:
         raise ParseError(path, title_line.number, "a talk title line", repr(title))
     rest = text_lines[1:]
     byline, rest = _take_byline(rest)
     speakers, extra = _read_byline(byline.text) if byline else ([], {})
+    speakers = [tex_to_text(s) for s in speakers]
     date = extra.pop("date", None)
     sections = _sections(title, rest)
-    abstract = sections[0].text if sections and sections[0].title == title else ""
+    abstract = tex_to_text(sections[0].text) if sections and sections[0].title == title else ""
     yield Record(
         id=record_id(title),
         kind="talk",

@@ -31,7 +31,7 @@ def _record_row(rec: Record, norm: str, now: str) -> tuple[Any, ...]:
     return (
         rec.id, rec.kind, rec.title, int(rec.title_derived), display_title(rec),
         norm or rec.id, int(rec.authors_truncated), rec.date, rec.area,
-        "given" if rec.area else None, rec.abstract, rec.keyphrase_line,
+        (rec.area_source or "given") if rec.area else None, rec.abstract, rec.keyphrase_line,
         "given" if rec.keyphrases or (rec.keyphrase_line or "").split() else None, _json(rec.extra),
         record_content_hash(rec), now, now,
     )
@@ -220,10 +220,10 @@ class RecordsMixin:
                 record_content_hash(merged), now_iso(), rid,
             ),
         )
-        if merged.area and merged.area != existing.area:
+        if merged.area and (merged.area, merged.area_source) != (existing.area, existing.area_source):
             self.conn.execute(
-                "UPDATE records SET area = ?, area_source = 'given', area_probabilities = NULL,"
-                " area_set = NULL WHERE id = ?", (merged.area, rid),
+                "UPDATE records SET area = ?, area_source = ?, area_probabilities = NULL,"
+                " area_set = NULL WHERE id = ?", (merged.area, merged.area_source or "given", rid),
             )
         if merged.authors != existing.authors:
             self.conn.execute("DELETE FROM authorship WHERE record_id = ?", (rid,))
@@ -493,7 +493,8 @@ class RecordsMixin:
             Record(
                 id=r["id"], kind=r["kind"], title=r["title"], title_derived=bool(r["title_derived"]),
                 authors=authors.get(r["id"], []), authors_truncated=bool(r["authors_truncated"]),
-                date=r["date"], area=r["area"] if r["area_source"] == "given" else None,
+                date=r["date"], area=r["area"] if r["area_source"] in ("given", "category") else None,
+                area_source=r["area_source"] if r["area_source"] in ("given", "category") else None,
                 abstract=r["abstract"], keyphrases=phrases.get(r["id"], []),
                 keyphrase_line=r["keyphrase_line"], sources=sources.get(r["id"], []),
                 sections=sections.get(r["id"], []), extra=json.loads(r["extra"]),
@@ -641,6 +642,10 @@ def merge_records(existing: Record, new: Record) -> Record:
     for name in _MERGE_FIELDS:
         if not getattr(merged, name) and getattr(new, name):
             setattr(merged, name, getattr(new, name))
+    if new.area and existing.area_source == "category":  # any area read later replaces a mapped one
+        merged.area, merged.area_source = new.area, new.area_source
+    elif new.area and not existing.area:
+        merged.area_source = new.area_source
     if merged.title_derived and new.title and not new.title_derived:
         merged.title, merged.title_derived = new.title, False
     if not merged.authors and new.authors:
