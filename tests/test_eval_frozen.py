@@ -110,9 +110,11 @@ def test_frozen_eval_table_and_frozen_records_never_trained_on(small, monkeypatc
     assert [line.split(" (n=")[0] for line in text[3:]] == MEASURES
 
 
-def test_frozen_file_naming_records_not_in_the_store_is_one_line(small, tmp_path):
+def test_bad_frozen_file_or_options_fail_in_one_line(small, tmp_path):
     db, frozen_file, _ = small
     bad = tmp_path / "bad.txt"
     bad.write_text(frozen_file.read_text() + "tdeadbeef0000\tAstrophysics\tNot here\n")
     out = run_cli("eval", "--frozen", bad, "--embedder", "tfidf", db=db, expect=2).output.strip()
     assert out.count("\n") == 0 and "tdeadbeef0000" in out and str(bad) in out
+    mixed = run_cli("eval", "--frozen", frozen_file, "--only", "areas", db=db, expect=2).output.strip()
+    assert mixed.count("\n") == 0 and "--only" in mixed

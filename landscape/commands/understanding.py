@@ -75,6 +75,8 @@ def eval_(folds: int, parts: tuple[str, ...], baselines: str, sample: int | None
         if embedder:
             config.embedder = embedder
         if frozen:
+            if parts or sample:
+                raise LandscapeError("--frozen scores every part on the whole frozen set: drop --only and --sample")
             report = evaluate_frozen(store, config, frozen)
             emit_json(report) if as_json else click.echo(format_frozen(report))
             return
