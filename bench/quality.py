@@ -12,6 +12,12 @@ landscape/enrich/connections.py); the last table checks it: a copy of the store 
 query papers lost their keyphrases and area, rebuilt from scratch, ranks them as well.
 
     .venv/bin/python bench/quality.py [--corpus PATH] [--db BUILT_STORE]
+    .venv/bin/python bench/quality.py --frozen tests/fixtures/frozen_test_ids.txt [--embedder tfidf]
+
+With --frozen FILE it prints instead the frozen-set table of `landscape eval --frozen FILE`
+(areas, calibration, conformal sets, keyphrases, connections, each with a bootstrap 95%
+interval, beside baselines fit in the same run on the records not in FILE). The frozen set is
+never tuned on: score it once per change you keep.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from landscape.config import Config  # noqa: E402
 from landscape.enrich.connections import WEIGHTS, Corpus  # noqa: E402
 from landscape.enrich.pipeline import build  # noqa: E402
+from landscape.evaluate_frozen import evaluate_frozen, format_frozen  # noqa: E402
 from landscape.ingest import ingest_paths  # noqa: E402
 from landscape.store import Store  # noqa: E402
 from landscape.text import STOPWORDS, content_tokens, tokens  # noqa: E402
@@ -123,13 +130,29 @@ def table(title: str, rows: list[tuple[str, ...]], head: tuple[str, ...]) -> Non
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
 
 
+def frozen_table(corpus: Path, frozen: Path, config: Config) -> None:
+    with tempfile.TemporaryDirectory(prefix="landscape-quality-") as tmp, Store(Path(tmp) / "corpus.db") as store:
+        ingest_paths(store, [str(corpus)])
+        start = time.perf_counter()
+        report = evaluate_frozen(store, config, frozen)
+        print(format_frozen(report))
+        print(f"\n(scored in {time.perf_counter() - start:.0f}s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--db", type=Path, help="a store already built from the corpus (skips the build)")
     parser.add_argument("--victims", type=int, default=20)
+    parser.add_argument("--frozen", type=Path, help="print the frozen-set table for the papers listed in FILE")
+    parser.add_argument("--embedder", default=None, help="minilm (default), tfidf or sentence-transformers:PATH")
     args = parser.parse_args()
     config = Config()
+    if args.embedder:
+        config.embedder = args.embedder
+    if args.frozen:
+        frozen_table(args.corpus, args.frozen, config)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="landscape-quality-"))
     db = tmp / "landscape.db"
     if args.db:

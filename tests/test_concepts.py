@@ -68,7 +68,7 @@ def test_text_concepts_never_come_from_the_records_own_keyphrases(concepts_db: P
         given = store.record_concepts("given")
         df_given = store.concept_document_frequency("given")
         records = {r.id: r for r in store.iter_records()}
-    assert len(text) > 400
+    assert len(text) > 0.8 * len(records)  # whole phrases, not fragments: 387 of 460 since issue 17
     for rid, concepts in text.items():
         for name in concepts:
             others = df_given.get(name, 0) - (1 if name in given.get(rid, {}) else 0)

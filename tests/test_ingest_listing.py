@@ -102,14 +102,15 @@ def test_every_record_is_searchable_with_its_authors_in_order(listing_db):
 
 def test_a_split_that_skips_the_text_is_the_split_the_text_gives(listing_db):
     """The segmenter reads a record's own text only when it can change the split. Fitted on
-    the listing, the text decides some splits; fitted on the listing five times over, it
-    decides none, and most lines are split without reading it. Either way the shortcut gives
-    what checking every rare gram against the text gives."""
+    the listing, the text decides some splits and some lines are split without it; fitted on
+    the listing five times over, nothing changes (lines are counted once each). Either way the
+    shortcut gives what checking every rare gram against the text gives."""
     with Store(listing_db) as store:
         rows = list(store.keyphrase_lines_with_phrases())
         texts = store.keyphrase_texts([rid for rid, _, _ in rows])
     lines = [(line, texts[rid]) for rid, line, _ in rows]
-    for times, text_decides in ((1, True), (5, False)):
+    splits = []
+    for times in (1, 5):
         segmenter = PhraseSegmenter().fit(lines * times)
         decided = 0
         for line, text in lines:
@@ -118,6 +119,7 @@ def test_a_split_that_skips_the_text_is_the_split_the_text_gives(listing_db):
             full = list(dict.fromkeys(segmenter._viterbi(words, own)))
             decided += full != list(dict.fromkeys(segmenter._viterbi(words, frozenset())))
             assert segmenter.segment(line, text) == full, line
-        assert (decided > 0) == text_decides
-        if not text_decides:
-            assert sum(not segmenter.needs_text(line) for line, _ in lines) > len(lines) // 2
+        assert decided > 0
+        assert any(not segmenter.needs_text(line) for line, _ in lines)
+        splits.append([segmenter.segment(line, text) for line, text in lines])
+    assert splits[0] == splits[1]

@@ -55,18 +55,31 @@ def _print_concept(concept: dict) -> None:
               help="Comma-separated baselines to run beside Landscape.")
 @click.option("--sample", type=click.IntRange(min=10), default=None,
               help="Evaluate on a fixed random subset of N labelled records (quick checks).")
+@click.option("--frozen", default=None, type=click.Path(dir_okay=False),
+              help="Score only the papers listed in FILE, trained on the others (see tests/fixtures/frozen_test_ids.txt).")
+@click.option("--embedder", default=None, help="minilm (default), tfidf or sentence-transformers:PATH")
 @click.option("--config", "config_path", default=None, help="TOML config file.")
 @db_option
 @json_option
 @errors_to_exit
-def eval_(folds: int, parts: tuple[str, ...], baselines: str, sample: int | None, config_path: str | None,
-          db: str | None, as_json: bool) -> None:
-    """Cross-validated quality of areas and keyphrases, beside baselines run in the same call."""
+def eval_(folds: int, parts: tuple[str, ...], baselines: str, sample: int | None, frozen: str | None,
+          embedder: str | None, config_path: str | None, db: str | None, as_json: bool) -> None:
+    """Cross-validated quality of areas and keyphrases, beside baselines run in the same call;
+    with --frozen, the figures on a held-out set with bootstrap intervals."""
     from ..config import Config
     from ..evaluate import evaluate, format_report
+    from ..evaluate_frozen import evaluate_frozen, format_frozen
 
-    with open_store(db) as store:
+    with open_store(db, readonly=bool(frozen)) as store:
         config = Config.load(config_path, db_path=store.path)
+        if embedder:
+            config.embedder = embedder
+        if frozen:
+            if parts or sample:
+                raise LandscapeError("--frozen scores every part on the whole frozen set: drop --only and --sample")
+            report = evaluate_frozen(store, config, frozen)
+            emit_json(report) if as_json else click.echo(format_frozen(report))
+            return
         report = evaluate(
             store, config, folds=folds, baselines=[b.strip() for b in baselines.split(",") if b.strip()],
             parts=parts or ("areas", "keyphrases", "quality"), sample=sample,
