@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .db import connect, default_db_path, migrate, now_iso, transaction
+from .db import connect, default_db_path, migrate, now_iso, store_version, transaction
 from .landscape import LandscapeMixin
 from .pages import PagesMixin
 from .records import RecordsMixin
@@ -46,6 +46,10 @@ class Store(RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, Pag
         except BaseException:
             self._author_ids.clear()
             raise
+
+    def version(self) -> tuple[str, int]:
+        """Which state of the store this connection reads: changes with every committed write."""
+        return store_version(self.conn)
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..config import Config
 from ..models import LandscapeError, NotBuiltError
+from ..snapshot import SNAPSHOTS
 from ..store import Store
 from ..text import normalise_author
 from ..views import record_detail
@@ -252,7 +253,8 @@ def related_by_text(store: Store, text: str, limit: int, config: Config) -> list
     if connections is None or not store.page_has("embeddings"):
         raise Unavailable("related by text needs the semantic core: run `landscape build` first")
     try:
-        raw = connections.related(store, text=text, limit=limit, config=config)
+        corpus, stats = SNAPSHOTS.get(store, "connections", lambda s: _connections_corpus(connections, s, config))
+        raw = connections.related_to_text(store, corpus, text, stats, max(1, limit), config)
     except NotBuiltError as exc:
         raise Unavailable(str(exc)) from None
     except LandscapeError as exc:
@@ -260,6 +262,14 @@ def related_by_text(store: Store, text: str, limit: int, config: Config) -> list
     links = [r if isinstance(r, dict) else dict(vars(r)) for r in raw]
     return linked(store, [{"id": r["id"], "score": r.get("score", 0.0), "reasons": r.get("reasons", [])}
                           for r in links])
+
+
+def _connections_corpus(connections: ModuleType, store: Store, config: Config) -> tuple[Any, Any]:
+    """The corpus related-by-text scores against, and the score statistics the build fitted."""
+    corpus = connections.Corpus.from_store(store, config)
+    state = connections.load_state(store)
+    stats = state["stats"] if state and state.get("weights") == connections.WEIGHTS else corpus.fit_stats()
+    return corpus, stats
 
 
 # --- about and stats ---------------------------------------------------------------------------
