@@ -30,8 +30,10 @@ class _Failed:
 
 
 class Snapshots:
+    KEEP = 2  # the newest version and the one before: readers still inside the older read transaction
+
     def __init__(self) -> None:
-        self._values: dict[tuple[str, str], tuple[Version, Any]] = {}
+        self._values: dict[tuple[str, str], dict[Version, Any]] = {}
         self._swap = threading.Lock()
         self._building: dict[tuple[str, str], threading.Lock] = {}
 
@@ -39,36 +41,38 @@ class Snapshots:
         """The value `build(store)` for the state this connection reads, built at most once per version."""
         key = (store.path, name)
         version = store.version()
-        hit = self._values.get(key)
-        if hit is not None and hit[0] == version:
-            return _unwrap(hit[1])
+        hit = self._values.get(key, {}).get(version, _MISSING)
+        if hit is not _MISSING:
+            return _unwrap(hit)
         with self._lock_for(key):
-            hit = self._values.get(key)
-            if hit is not None and hit[0] == version:
-                return _unwrap(hit[1])
+            hit = self._values.get(key, {}).get(version, _MISSING)
+            if hit is not _MISSING:
+                return _unwrap(hit)
             try:
                 value: Any = build(store)
             except LandscapeError as exc:
                 value = _Failed(exc)
             if store.version() == version:  # nothing committed while it was read: one whole state
-                with self._swap:
-                    current = self._values.get(key)
-                    if current is None or _newer(version, current[0]):
-                        self._values[key] = (version, value)
+                self._install(key, version, value)
         return _unwrap(value)
 
     def clear(self) -> None:
         with self._swap:
             self._values.clear()
 
+    def _install(self, key: tuple[str, str], version: Version, value: Any) -> None:
+        """Swap in a new dict holding the newest KEEP versions (a reader holds the old dict or the new)."""
+        with self._swap:
+            held = {v: x for v, x in self._values.get(key, {}).items() if v[0] == version[0]}
+            held[version] = value
+            self._values[key] = dict(sorted(held.items(), key=lambda kv: kv[0][1])[-self.KEEP :])
+
     def _lock_for(self, key: tuple[str, str]) -> threading.Lock:
         with self._swap:
             return self._building.setdefault(key, threading.Lock())
 
 
-def _newer(version: Version, than: Version) -> bool:
-    """A reader still inside an older read transaction must not put back an older value."""
-    return version[0] != than[0] or version[1] > than[1]
+_MISSING = object()
 
 
 def _unwrap(value: Any) -> Any:
