@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -110,6 +111,7 @@ def record_page(store: Store, record_id: str) -> Page:
         view = record_detail(store, record_id)
     except LandscapeError:
         raise NotFound(f"no record with id {record_id!r}") from None
+    view["sources"] = public_sources(view.get("sources") or [])
     area_set = view.get("area_set") or []
     data = {
         "record": view,
@@ -131,6 +133,16 @@ def record_page(store: Store, record_id: str) -> Page:
         ]
         return Page("talk.html", view["display_title"], data)
     return Page("paper.html", view["display_title"], data)
+
+
+def public_sources(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Where a record came from, as a visitor may see it: the file's name and line, never the
+    folders of the machine that ingested it."""
+    return [
+        {"file": re.split(r"[\\/]", str(s.get("path") or ""))[-1], "line": s.get("line"), "format": s.get("format"),
+         "extra": s.get("extra") or {}}
+        for s in sources
+    ]
 
 
 def graph_page(store: Store, record_id: str, limit: int = 8) -> Page:
