@@ -61,6 +61,10 @@ class Store(RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, Pag
             (key, value),
         )
 
+    def section_titles(self) -> Iterator[tuple[str, str]]:
+        """(record id, section title) of every section, record by record."""
+        yield from self.conn.execute("SELECT record_id, title FROM sections ORDER BY record_id, position")
+
     def integrity_ok(self) -> bool:
         """SQLite's own check, and (where the store may be written) that the search index
         holds the words of every record it indexes."""

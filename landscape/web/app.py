@@ -188,7 +188,7 @@ def api(builder: Builder, site: Site) -> Callable[[Request], Response]:
 
 
 def _home(site: Site, store: Store, request: Request) -> ctx.Page:
-    return ctx.home_page(store, land.trends_data(store, site.trends(store)))
+    return ctx.home_page(store, land.trends_data(store, site.trends(store)), site.config)
 
 
 def _posts(site: Site, store: Store, request: Request) -> ctx.Page:
@@ -228,7 +228,7 @@ def _related(site: Site, store: Store, request: Request) -> ctx.Page:
 
 
 def _stats(site: Site, store: Store, request: Request) -> ctx.Page:
-    return ctx.Page("", "Stats", ctx.stats_data(store))
+    return ctx.Page("", "Stats", ctx.stats_data(store, site.config))
 
 
 def _concepts(site: Site, store: Store, request: Request) -> ctx.Page:
@@ -278,7 +278,7 @@ def _trends(site: Site, store: Store, request: Request) -> ctx.Page:
 
 
 def _about(site: Site, store: Store, request: Request) -> ctx.Page:
-    return ctx.about_page(store)
+    return ctx.about_page(store, site.config)
 
 
 def _docs(site: Site, store: Store, request: Request) -> ctx.Page:

@@ -19,7 +19,7 @@ from ..models import LandscapeError, NotBuiltError
 from ..snapshot import SNAPSHOTS
 from ..store import Store
 from ..text import normalise_author
-from ..views import record_detail
+from ..views import record_detail, stats_line
 from .params import BadRequest, NotFound, Paging, Unavailable, backend_filters
 
 SEARCH_POOL = 200
@@ -40,12 +40,6 @@ def optional_module(name: str) -> ModuleType | None:
     except ModuleNotFoundError:
         return None
     return importlib.import_module(name)
-
-
-def stats_line(stats: dict[str, Any]) -> str:
-    from ..cli import stats_line as line
-
-    return line(stats)
 
 
 def reason_text(reason: Any) -> str:
@@ -189,14 +183,14 @@ def posts_page(store: Store, filters: dict[str, Any], sort: str, paging: Paging)
     })
 
 
-def home_page(store: Store, trends: dict[str, Any] | None = None) -> Page:
+def home_page(store: Store, trends: dict[str, Any] | None = None, config: Config | None = None) -> Page:
     stats = store.stats()
     ids, _ = store.page_browse({}, limit=8)
     cards = store.page_cards(ids)
     years = [y for y in stats["years"] if y]
     return Page("home.html", "Navigate the landscape of research", {
         "stats": stats,
-        "stats_line": stats_line(stats),
+        "stats_line": stats_line(stats, (config or Config()).area_order),
         "years": [years[0], years[-1]] if years else [],
         "areas": store.page_areas(),
         "latest": [cards[i] for i in ids if i in cards],
@@ -287,11 +281,11 @@ def _connections_corpus(connections: ModuleType, store: Store, config: Config) -
 # --- about and stats ---------------------------------------------------------------------------
 
 
-def about_page(store: Store) -> Page:
+def about_page(store: Store, config: Config | None = None) -> Page:
     stats = store.stats()
     return Page("about.html", "About this landscape", {
         "stats": stats,
-        "stats_line": stats_line(stats),
+        "stats_line": stats_line(stats, (config or Config()).area_order),
         "last_build": store.page_last_build(),
         "has": {t: store.page_has(t) for t in ("embeddings", "connections", "record_concepts",
                                                  "topics", "map_coords", "section_links")},
@@ -299,9 +293,10 @@ def about_page(store: Store) -> Page:
     })
 
 
-def stats_data(store: Store) -> dict[str, Any]:
+def stats_data(store: Store, config: Config | None = None) -> dict[str, Any]:
     stats = store.stats()
-    return {**stats, "line": stats_line(stats)}
+    fallbacks = (store.page_last_build() or {}).get("fallbacks", [])
+    return {**stats, "line": stats_line(stats, (config or Config()).area_order), "fallbacks": fallbacks}
 
 
 def author_key(name: str) -> str:
