@@ -534,3 +534,14 @@ def test_record_pages_name_the_source_file_and_line_not_the_ingesting_machines_f
         next(p.name for p in (tmp_path / "site" / "records").iterdir() if "h2" in p.name)).read_text()
     shown = run_cli("show", "h2", db=hostile_db).output
     assert "hostile.jsonl:2" in shown
+
+
+def test_the_web_layer_does_not_import_the_cli_and_lists_areas_by_count(hostile_client):
+    import subprocess
+    import sys
+
+    code = "import sys, landscape.web.app, landscape.web.static_site; print('landscape.cli' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    stats = hostile_client.get("/api/v1/stats").json()
+    counts = [int(n) for n in re.findall(r" (\d+) ", " " + stats["line"].split(" papers ", 1)[1] + " ")]
+    assert len(counts) == len(stats["areas"]) and counts == sorted(counts, reverse=True), stats["line"]
