@@ -58,7 +58,10 @@ def _dense_index(store: Any, config: Config) -> DenseIndex:
     if not ids:
         return DenseIndex(model, [], None, None)
     embedder = store_embedder(store, config)
-    return DenseIndex(model, ids, store_index(store, model, ids, vectors), embedder if embedder.name == model else None)
+    if embedder.name != model:
+        return DenseIndex(model, ids, None, None)
+    embedder.encode(["load the model now"])  # once, under the snapshot's lock: threads never load it twice
+    return DenseIndex(model, ids, store_index(store, model, ids, vectors), embedder)
 
 
 def dense_hits(store: Any, query: str, config: Config, n: int) -> list[tuple[str, float]]:

@@ -272,7 +272,10 @@ def related_by_text(store: Store, text: str, limit: int, config: Config) -> list
 
 def _connections_corpus(connections: ModuleType, store: Store, config: Config) -> tuple[Any, Any]:
     """The corpus related-by-text scores against, and the score statistics the build fitted."""
+    from ..enrich.embed import store_embedder
+
     corpus = connections.Corpus.from_store(store, config)
+    store_embedder(store, config).encode(["load the model now"])  # under the snapshot's lock, once
     state = connections.load_state(store)
     stats = state["stats"] if state and state.get("weights") == connections.WEIGHTS else corpus.fit_stats()
     return corpus, stats
