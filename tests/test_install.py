@@ -20,8 +20,6 @@ import pytest
 from .conftest import ROOT, SHARED
 from .test_concurrency import free_port
 
-pytestmark = pytest.mark.slow
-
 
 def run(*args: object, **kwargs) -> subprocess.CompletedProcess:
     done = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=1800, **kwargs)
@@ -42,6 +40,7 @@ def base_venv(tmp_path_factory) -> Path:
     return venv
 
 
+@pytest.mark.slow
 def test_a_base_install_ingests_builds_and_serves_the_corpus(base_venv, tmp_path):
     python, landscape = base_venv / "bin" / "python", base_venv / "bin" / "landscape"
     missing = run(python, "-c", "import importlib.util as u; print([m for m in ('torch', 'sentence_transformers',"
@@ -78,3 +77,17 @@ def test_a_base_install_ingests_builds_and_serves_the_corpus(base_venv, tmp_path
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_store_past_the_exact_limit_without_hnswlib_says_what_to_install(monkeypatch):
+    import numpy as np
+
+    from landscape.enrich.neighbours import build_index
+    from landscape.models import LandscapeError
+
+    monkeypatch.setitem(sys.modules, "hnswlib", None)  # as on a base install: `import hnswlib` fails
+    vectors = np.eye(8, dtype=np.float32)
+    with pytest.raises(LandscapeError) as err:
+        build_index(vectors, exact_limit=4)
+    assert str(err.value) == "hnswlib is needed for stores over 20,000 records: pip install 'landscape[ml]'"
+    assert build_index(vectors, exact_limit=100).kind == "exact"
