@@ -14,8 +14,6 @@ from . import __version__
 from .models import LandscapeError, ParseError, Record
 from .store import Store, default_db_path
 
-AREA_ORDER = ["Theoretical Physics", "Experimental Physics", "Foundational AI", "Astrophysics"]
-
 
 def db_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
@@ -88,29 +86,28 @@ def ingest(
     click.echo(report.summary())
 
 
-def stats_line(stats: dict[str, Any]) -> str:
-    """The listing's own counts line: '460 papers 120 Theoretical Physics ...'."""
-    areas = stats["areas"]
-    ordered = [a for a in AREA_ORDER if a in areas] + sorted(a for a in areas if a not in AREA_ORDER)
-    line = f"{stats['papers']} papers " + " ".join(f"{areas[a]} {a}" for a in ordered)
-    return line.strip()
-
-
 @main.command()
 @db_option
 @json_option
 @errors_to_exit
 def stats(db: str | None, as_json: bool) -> None:
     """Counts of papers and talks, per area and per year."""
+    from .config import Config
+    from .views import stats_line
+
     with open_store(db, readonly=True) as store:
         data = store.stats()
+        config = Config.load(None, db_path=store.path)
+        fallbacks = (store.page_last_build() or {}).get("fallbacks", [])
     if as_json:
-        emit_json(data)
+        emit_json({**data, "fallbacks": fallbacks})
         return
-    click.echo(stats_line(data))
+    click.echo(stats_line(data, config.area_order))
     click.echo(f"{data['talks']} talks")
     for year, n in data["years"].items():
         click.echo(f"{year}: {n}")
+    for message in fallbacks:
+        click.echo(f"fallback in the latest build: {message}")
 
 
 def record_line(rec: Record) -> str:

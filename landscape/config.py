@@ -6,6 +6,7 @@ unknown keys are an error so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import importlib
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -25,6 +26,7 @@ class Config:
     conformal_coverage: float = 0.9
     area_descriptions: dict[str, str] = field(default_factory=dict)
     area_categories: dict[str, str] = field(default_factory=dict)  # arXiv category glob -> area
+    area_order: list[str] = field(default_factory=list)  # how counts lines list areas (default: by count)
     summariser: str = "extractive"  # extractive | llm
     llm_model_path: str | None = None
     seed: int = 42
@@ -45,19 +47,69 @@ class Config:
         return cls()
 
     def settings(self, section: str, settings_cls: type[S]) -> S:
-        """A step's settings dataclass filled from `extra[section]` (fields it does not have are ignored)."""
-        extra = self.extra.get(section, {}) if isinstance(self.extra, dict) else {}
+        """A step's settings dataclass filled from `[extra.SECTION]`; a key it does not have is an error."""
+        values = self.extra.get(section, {}) if isinstance(self.extra, dict) else {}
+        if not isinstance(values, dict):
+            raise LandscapeError(f"config [extra.{section}]: expected a table of settings, found {values!r}")
         known = settings_cls.__dataclass_fields__  # type: ignore[attr-defined]
-        return settings_cls(**{k: v for k, v in extra.items() if k in known})
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise LandscapeError(
+                f"config [extra.{section}]: unknown key {unknown[0]!r}, expected one of {', '.join(sorted(known))}"
+            )
+        return settings_cls(**values)
 
     @classmethod
     def from_file(cls, path: Path) -> Config:
+        text = path.read_text(encoding="utf-8")
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise LandscapeError(f"{path}: expected TOML, {exc}") from None
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise LandscapeError(f"{path}:1: expected one of {', '.join(sorted(known))}, found {unknown[0]!r}")
-        return cls(**data)
+            raise LandscapeError(f"{path}:{_line_of(text, unknown[0])}: expected one of {', '.join(sorted(known))},"
+                                 f" found {unknown[0]!r}")
+        config = cls(**data)
+        extra = data.get("extra", {})
+        if not isinstance(extra, dict):
+            raise LandscapeError(f"{path}:{_line_of(text, 'extra')}: expected [extra.STEP] tables, found {extra!r}")
+        for section in sorted(extra):
+            if section not in SETTINGS:
+                raise LandscapeError(f"{path}:{_line_of(text, 'extra.' + section)}: unknown section [extra.{section}],"
+                                     f" expected one of {', '.join('[extra.' + s + ']' for s in sorted(SETTINGS))}")
+            try:
+                config.settings(section, _settings_class(section))
+            except LandscapeError as exc:
+                key = next(iter(sorted(set(extra[section]) - set(_settings_class(section).__dataclass_fields__))), section)
+                raise LandscapeError(f"{path}:{_line_of(text, key, after='extra.' + section)}: {exc}") from None
+        return config
+
+
+# [extra.SECTION] -> the settings dataclass that reads it ("module:Class" in landscape.enrich).
+# A step that reads a new section registers it here, so a typo in any section is an error.
+SETTINGS = {
+    "topics": "topics:TopicSettings",
+    "map": "map:MapSettings",
+    "summaries": "summaries:SummarySettings",
+}
+
+
+def _settings_class(section: str) -> type[Any]:
+    module, name = SETTINGS[section].split(":")
+    return getattr(importlib.import_module(f"landscape.enrich.{module}"), name)
+
+
+def _line_of(text: str, key: str, after: str | None = None) -> int:
+    """The line a key (or a [table] header) is on, for the one-line error; 1 if not found."""
+    lines = text.splitlines()
+    start = 0
+    if after:
+        start = next((i for i, line in enumerate(lines) if line.strip().strip("[]").strip() == after), 0)
+    name = key.rsplit(".", 1)[-1]
+    for i in range(start, len(lines)):
+        stripped = lines[i].strip()
+        if stripped.strip("[]").strip() == key or stripped.split("=", 1)[0].strip().strip('"') == name:
+            return i + 1
+    return 1

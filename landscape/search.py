@@ -12,12 +12,14 @@ the CLI and the web pages turn into their own highlighting.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .config import Config
 from .models import LandscapeError
+from .snapshot import SNAPSHOTS
 
 RRF_K = 60
 CANDIDATES = 100
@@ -26,36 +28,49 @@ MAX_QUERY_CHARS = 2_000
 FILTERS = ("area", "kind", "since", "until", "author")
 HL_OPEN, HL_CLOSE = "\x02", "\x03"
 
-_INDEX_CACHE: dict[tuple[str, str], tuple[list[str], Any]] = {}
+
+@dataclass(frozen=True)
+class DenseIndex:
+    """The store's vectors under its model, their neighbour index, and the embedder for queries.
+
+    `embedder` is None while the stored vectors and the store's embedder disagree (`build --full`
+    has refitted the model and not re-embedded yet): search then answers with keyword hits."""
+
+    model: str | None
+    ids: list[str]
+    index: Any
+    embedder: Any
 
 
-def dense_index(store: Any, model: str) -> tuple[list[str], Any]:
-    """(ids, neighbour index) of the store's embeddings, cached while they are unchanged."""
+def dense_index(store: Any, config: Config) -> DenseIndex:
+    """The store's DenseIndex, built once per store version (see landscape.snapshot)."""
+    return SNAPSHOTS.get(store, "dense", lambda s: _dense_index(s, config))
+
+
+def _dense_index(store: Any, config: Config) -> DenseIndex:
+    from .enrich.embed import store_embedder
     from .enrich.neighbours import store_index
 
-    key = (store.path, model + store.embedding_state(model))
-    if key not in _INDEX_CACHE:
-        _INDEX_CACHE.clear()
-        ids, vectors = store.embedding_matrix(model)
-        _INDEX_CACHE[key] = (ids, store_index(store, model, ids, vectors) if ids else None)
-    return _INDEX_CACHE[key]
+    model = store.get_meta("embedder")
+    if not model:
+        return DenseIndex(None, [], None, None)
+    ids, vectors = store.embedding_matrix(model)
+    if not ids:
+        return DenseIndex(model, [], None, None)
+    embedder = store_embedder(store, config)
+    if embedder.name != model:
+        return DenseIndex(model, ids, None, None)
+    embedder.encode(["load the model now"])  # once, under the snapshot's lock: threads never load it twice
+    return DenseIndex(model, ids, store_index(store, model, ids, vectors), embedder)
 
 
 def dense_hits(store: Any, query: str, config: Config, n: int) -> list[tuple[str, float]]:
     """(id, cosine) of the records nearest to the query in meaning; empty if nothing is embedded."""
-    from .enrich.embed import store_embedder
-
-    model = store.get_meta("embedder")
-    if not model:
+    dense = dense_index(store, config)
+    if dense.index is None or dense.embedder is None:
         return []
-    ids, index = dense_index(store, model)
-    if index is None:
-        return []
-    embedder = store_embedder(store, config)
-    if embedder.name != model:
-        return []  # `build --full` is re-embedding with a refitted model: keyword hits until it is done
-    idx, sims = index.search(embedder.encode([query[:MAX_QUERY_CHARS]]), min(n, len(ids)))
-    return [(ids[i], float(s)) for i, s in zip(idx[0], sims[0]) if i >= 0 and s >= DENSE_MIN_SIMILARITY]
+    idx, sims = dense.index.search(dense.embedder.encode([query[:MAX_QUERY_CHARS]]), min(n, len(dense.ids)))
+    return [(dense.ids[i], float(s)) for i, s in zip(idx[0], sims[0]) if i >= 0 and s >= DENSE_MIN_SIMILARITY]
 
 
 def rrf(*rankings: list[str], k: int = RRF_K) -> dict[str, float]:

@@ -192,3 +192,64 @@ def read_response(conn: socket.socket) -> bytes:
             break
         body += chunk
     return head
+
+
+class Hammer(threading.Thread):
+    """Asks for searches and related-by-text in a loop; keeps every answer that is not whole."""
+
+    QUERIES = ("dark matter", "neural network training", "black hole", "gravitational waves", "quantum field")
+
+    def __init__(self, base: str, n: int):
+        super().__init__(daemon=True)
+        self.base, self.n = base, n
+        self.stop = threading.Event()
+        self.problems: list[str] = []
+        self.answers = 0
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.base, timeout=120) as client:
+            i = self.n
+            while not self.stop.is_set():
+                q = self.QUERIES[i % len(self.QUERIES)]
+                for url, params, allowed in (
+                    ("/api/v1/search", {"q": q}, {200}),
+                    ("/api/v1/related", {"text": q + " in the early universe"}, {200, 503}),
+                    ("/search", {"q": q}, {200}),
+                ):
+                    try:
+                        r = client.get(url, params=params)
+                    except httpx.HTTPError as exc:
+                        self.problems.append(f"{url}: {type(exc).__name__}")
+                        continue
+                    self.answers += 1
+                    if r.status_code not in allowed:
+                        self.problems.append(f"{url}?q={q}: {r.status_code} {r.text[:120]}")
+                i += 1
+
+
+def test_search_and_related_answer_while_builds_re_embed_the_store(server):
+    """Builds that re-embed every record (switching to MiniLM, then back to a refitted tfidf) run
+    in another process while eight threads ask for searches and related-by-text. The server's
+    caches were module dicts keyed by a hash of the embedding rows and cleared by whichever
+    thread saw a new state first: the hash ignored the model, so a MiniLM corpus answered a
+    tfidf query (a 500 on a dimension mismatch), and a clear between another thread's fill and
+    read was a KeyError."""
+    db, client = server
+    hammers = [Hammer(str(client.base_url), n) for n in range(8)]
+    for h in hammers:
+        h.start()
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    for embedder in ("minilm", "tfidf"):
+        done = subprocess.run([LANDSCAPE, "build", "--embedder", embedder, "--full", "--only", "embed",
+                               "--only", "connections", "--db", str(db)], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+    for h in hammers:
+        h.stop.set()
+    for h in hammers:
+        h.join(timeout=300)
+    log = db.with_suffix(".serve.log").read_text()
+    problems = [p for h in hammers for p in h.problems]
+    assert sum(h.answers for h in hammers) > 50
+    assert not problems and "Traceback" not in log, (problems[:10], log[-3000:])
+    assert client.get("/api/v1/search", params={"q": "dark matter"}).json()["results"]
+    assert client.get("/api/v1/related", params={"text": "dark matter halos"}).status_code == 200

@@ -13,9 +13,16 @@ def test_listing_gives_exactly_the_papers_by_area(listing_db):
     }
 
 
-def test_stats_text_starts_like_the_listing_line(listing_db):
+def test_stats_text_lists_areas_by_count_or_in_the_configured_order(listing_db, tmp_path, monkeypatch):
     out = run_cli("stats", db=listing_db).output
     assert out.startswith(
+        "460 papers 162 Foundational AI 122 Astrophysics 120 Theoretical Physics 56 Experimental Physics"
+    )
+    config = tmp_path / "listing.toml"
+    config.write_text('area_order = ["Theoretical Physics", "Experimental Physics", "Foundational AI"]\n')
+    monkeypatch.setenv("LANDSCAPE_CONFIG", str(config))
+    out = run_cli("stats", db=listing_db).output
+    assert out.startswith(  # the listing's own line; an area the config leaves out follows by count
         "460 papers 120 Theoretical Physics 56 Experimental Physics 162 Foundational AI 122 Astrophysics"
     )
 

@@ -68,3 +68,72 @@ def test_local_llm_writes_a_short_summary():
     answer = llm.summarise("Naturalness and Fisher Information",
                            "We propose a new measure of fine-tuning based on the Fisher information metric.")
     assert answer and word_count(answer) <= 30
+
+
+def test_generic_section_titles_are_learned_from_the_corpus_and_configurable():
+    from landscape.enrich.summaries import SummarySettings, generic_sections
+
+    titles = [
+        ("t1", "Introduction"), ("t1", "Dark matter in stellar streams"), ("t1", "Common Themes"),
+        ("t1", "Graph networks"), ("t1", "Common  themes -"), ("t1", "Thank you"),
+        ("t2", "Thank You"), ("t2", "Neutrino masses"), ("t2", "Our approach"), ("t2", "introduction"),
+    ]
+    assert generic_sections(titles, SummarySettings()) == {"introduction", "common themes", "thank you"}
+    configured = generic_sections(titles, SummarySettings(generic_sections=["Our Approach"], shared_by=3))
+    assert configured == {"our approach", "common themes"}
+
+
+def test_a_talk_outline_leaves_out_configured_generic_sections(tmp_path):
+    from .conftest import SEEDS, run_cli
+
+    db = tmp_path / "landscape.db"
+    run_cli("ingest", SEEDS / "003_00411ab6291d3934.txt", SEEDS / "004_983411919a72a1a9.txt", db=db)
+    run_cli("build", "--embedder", "tfidf", "--only", "embed", "--only", "summaries", db=db)
+    with Store(db, readonly=True) as store:
+        talks = [r.id for r in store.list_records(kind="talk")]
+        outlines = {rid: store.record_summaries()[rid] for rid in talks}
+    assert all(s and s.startswith("Covers: ") for s in outlines.values())
+    first = next(iter(outlines.values())).removeprefix("Covers: ").split("; ")[0].rstrip(".")
+    (tmp_path / "landscape.toml").write_text(f'[extra.summaries]\ngeneric_sections = ["{first}"]\n')
+    run_cli("build", "--embedder", "tfidf", "--only", "summaries", "--full", db=db)
+    with Store(db, readonly=True) as store:
+        again = {rid: store.record_summaries()[rid] for rid in talks}
+    assert all(first not in s for s in again.values()), again
+
+
+def test_a_failing_llm_summariser_says_so_in_the_build_the_about_page_and_stats(tmp_path, monkeypatch):
+    """The model loads but fails on every abstract (as llama.cpp does on a context overflow):
+    each record keeps an extractive TL;DR, and the build says that it fell back."""
+    from starlette.testclient import TestClient
+
+    from landscape.enrich import summaries
+    from landscape.web.app import create_app
+
+    from .conftest import run_cli
+    from .test_hostile import listing_head
+
+    def failing_model(prompt, **_kwargs):
+        raise RuntimeError("llama_decode returned -3")
+
+    def summariser(config):
+        llm = LlmSummariser.__new__(LlmSummariser)  # the real class, its model swapped for a failing one
+        llm.llm, llm.failures = failing_model, []
+        return llm
+
+    monkeypatch.setattr(summaries, "get_summariser", summariser)
+    db = tmp_path / "landscape.db"
+    run_cli("ingest", listing_head(tmp_path / "head.txt", 12), db=db)
+    (tmp_path / "landscape.toml").write_text('summariser = "llm"\nllm_model_path = "model.gguf"\n')
+    out = run_cli("build", "--embedder", "tfidf", "--only", "embed", "--only", "summaries", db=db).output
+    said = [line for line in out.splitlines() if line.startswith("fallback: ")]
+    assert len(said) == 1 and "LLM summariser failed on 12 of 12 records" in said[0], out
+    assert "llama_decode returned -3" in said[0] and "extractive" in said[0]
+    with Store(db, readonly=True) as store:
+        assert len(store.record_summaries()) == 12 and all(store.record_summaries().values())
+    stats = run_cli("stats", db=db).output
+    assert "fallback in the latest build: summaries: the LLM summariser failed on 12 of 12" in stats
+    with TestClient(create_app(db)) as client:
+        about = client.get("/about").text
+        assert "The latest build fell back to another method 1 time" in about
+        assert "the LLM summariser failed on 12 of 12 records" in about
+        assert client.get("/api/v1/stats").json()["fallbacks"] == [said[0].removeprefix("fallback: ")]

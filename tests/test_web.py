@@ -517,3 +517,31 @@ def test_pages_say_what_to_run_before_the_first_build(hostile_client):
     assert "landscape build" in paper.text
     assert "landscape build" in page(hostile_client, "/map").text
     assert page(hostile_client, "/search?q=neural").by_class("card")
+
+
+def test_record_pages_name_the_source_file_and_line_not_the_ingesting_machines_folders(hostile_db, hostile_client,
+                                                                                           tmp_path):
+    folder = str(hostile_db.parent)
+    html = hostile_client.get("/records/h2").text
+    assert "hostile.jsonl:2" in Page(html).text and folder not in html
+    data = hostile_client.get("/api/v1/records/h2").json()
+    assert data["record"]["sources"][0]["file"] == "hostile.jsonl" and data["record"]["sources"][0]["line"] == 2
+    assert folder not in json.dumps(data)
+    run_cli("export", "--format", "site", tmp_path / "site", db=hostile_db)
+    pages = list((tmp_path / "site").rglob("*.html")) + list((tmp_path / "site" / "data").rglob("*.js"))
+    assert not [p for p in pages if folder in p.read_text(encoding="utf-8")]
+    assert "hostile.jsonl:2" in (tmp_path / "site" / "records").joinpath(
+        next(p.name for p in (tmp_path / "site" / "records").iterdir() if "h2" in p.name)).read_text()
+    shown = run_cli("show", "h2", db=hostile_db).output
+    assert "hostile.jsonl:2" in shown
+
+
+def test_the_web_layer_does_not_import_the_cli_and_lists_areas_by_count(hostile_client):
+    import subprocess
+    import sys
+
+    code = "import sys, landscape.web.app, landscape.web.static_site; print('landscape.cli' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    stats = hostile_client.get("/api/v1/stats").json()
+    counts = [int(n) for n in re.findall(r" (\d+) ", " " + stats["line"].split(" papers ", 1)[1] + " ")]
+    assert len(counts) == len(stats["areas"]) and counts == sorted(counts, reverse=True), stats["line"]

@@ -429,27 +429,13 @@ def _named_concepts(store: Any, ids: Iterable[str]) -> dict[str, set[str]]:
 # --- building and reading ------------------------------------------------------------------------
 
 
-_CACHE: dict[tuple[str, str, int], Corpus] = {}
-
-
 def corpus_for(store: Any, config: Config) -> Corpus:
-    """The store's Corpus, cached per process while the store's embeddings and records hold."""
+    """The store's Corpus, built once per store version and model (see landscape.snapshot)."""
+    from ..snapshot import SNAPSHOTS
     from .embed import store_embedder
 
     model = store_embedder(store, config).name if store.get_meta("embedder_spec") else config.embedder
-    key = (store.path, store.embedding_state(model) + _records_state(store), len(WEIGHTS))
-    if key not in _CACHE:
-        _CACHE.clear()
-        _CACHE[key] = Corpus.from_store(store, config)
-    return _CACHE[key]
-
-
-def _records_state(store: Any) -> str:
-    row = store.conn.execute(
-        "SELECT count(*), max(updated_at), (SELECT count(*) FROM keyphrases),"
-        " (SELECT count(*) FROM record_concepts), (SELECT count(*) FROM authorship) FROM records"
-    ).fetchone()
-    return ":".join(str(x) for x in row)
+    return SNAPSHOTS.get(store, f"corpus:{model}:{len(WEIGHTS)}", lambda s: Corpus.from_store(s, config))
 
 
 def load_state(store: Any) -> dict[str, Any] | None:

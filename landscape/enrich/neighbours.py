@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ..models import LandscapeError
+
 EXACT_LIMIT = 20_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 100
@@ -59,6 +61,14 @@ def _product(queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         return queries @ vectors.T
 
 
+def _hnswlib() -> Any:
+    try:
+        import hnswlib
+    except ImportError:
+        raise LandscapeError(f"hnswlib is needed for stores over {EXACT_LIMIT:,} records: pip install 'landscape[ml]'") from None
+    return hnswlib
+
+
 class ExactIndex:
     """Brute-force inner product: exact, no build cost."""
 
@@ -90,8 +100,7 @@ class HnswIndex:
 
     def __init__(self, dim: int, capacity: int, ef: int = HNSW_EF_SEARCH, m: int = HNSW_M,
                  ef_construction: int = HNSW_EF_CONSTRUCTION, seed: int = 42):
-        import hnswlib
-
+        hnswlib = _hnswlib()
         self.index = hnswlib.Index(space="ip", dim=dim)
         self.index.init_index(max_elements=max(capacity, 1), M=m, ef_construction=ef_construction,
                               random_seed=seed)
@@ -124,8 +133,7 @@ class HnswIndex:
 
     @classmethod
     def load(cls, path: str, dim: int) -> HnswIndex:
-        import hnswlib
-
+        hnswlib = _hnswlib()
         obj = cls.__new__(cls)
         obj.index = hnswlib.Index(space="ip", dim=dim)
         obj.index.load_index(path)

@@ -10,8 +10,11 @@ any failure falls back to the extractive summary.
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -163,6 +166,11 @@ class LlmSummariser:
         except ImportError:
             raise LandscapeError("summariser 'llm' needs llama-cpp-python: pip install llama-cpp-python") from None
         self.llm = Llama(model_path=model_path, n_ctx=2048, seed=seed, verbose=False)
+        self.failures: list[tuple[str, str]] = []
+
+    def failed(self, record_id: str, why: str) -> None:
+        """Kept so the build says how many records fell back to the extractive summary, and why."""
+        self.failures.append((record_id, why))
 
     def summarise(self, title: str, text: str) -> str | None:
         out = self.llm(self.PROMPT.format(title=title, text=text[:4000]), max_tokens=80, temperature=0.0, stop=["\n\n"])
@@ -180,31 +188,53 @@ def get_summariser(config: Config) -> LlmSummariser | None:
     return LlmSummariser(config.llm_model_path, config.seed)
 
 
-def summarise_record(rec: Any, llm: LlmSummariser | None = None) -> str | None:
+def summarise_record(rec: Any, llm: LlmSummariser | None = None, generic: frozenset[str] = frozenset()) -> str | None:
     if rec.kind == "talk" and rec.sections:
-        return talk_summary(rec)
+        return talk_summary(rec, generic=generic)
     if llm is not None and rec.abstract.strip():
         try:
             answer = llm.summarise(rec.title or "", rec.abstract)
             if answer:
                 return answer
-        except Exception:  # noqa: BLE001 - a local model failing must never stop the build
-            pass
+            llm.failed(rec.id, "an empty answer")
+        except Exception as exc:  # noqa: BLE001 - a local model failing must never stop the build
+            llm.failed(rec.id, f"{type(exc).__name__}: {exc}")
     return extractive_summary(rec.abstract, rec.title or "")
 
 
-_GENERIC_SECTION = frozenset({
-    "conclusion", "conclusions", "summary", "outline", "introduction", "overview", "our approach", "outputs",
-    "common themes", "questions", "thank you", "thanks", "references", "acknowledgements", "backup", "join",
-    "videoconference", "new approaches", "motivation", "results", "discussion",
-})
+@dataclass
+class SummarySettings:
+    """[extra.summaries]: section titles never used to outline a talk, beside those learned
+    from the corpus (`generic_sections`), and how many documents must share a title for it to
+    count as generic (`shared_by`)."""
+
+    generic_sections: list[str] = field(default_factory=list)
+    shared_by: int = 2
 
 
-def talk_summary(rec: Any, max_words: int = MAX_WORDS) -> str | None:
+def section_key(title: str) -> str:
+    return " ".join(title.split()).rstrip(" -:").lower()
+
+
+def generic_sections(titles: Iterable[tuple[str, str]], settings: SummarySettings) -> frozenset[str]:
+    """Section titles that say nothing about one document, learned from the corpus: a title
+    that `shared_by` documents or more use (Introduction, Conclusions, Thank you), or that one
+    document repeats (a recurring divider such as Common Themes); plus the configured ones."""
+    records: Counter[str] = Counter()
+    generic = {section_key(t) for t in settings.generic_sections}
+    for _rid, group in itertools.groupby(titles, key=lambda rt: rt[0]):
+        keys = [section_key(t) for _, t in group]
+        generic.update(k for k, n in Counter(keys).items() if n > 1)
+        records.update(set(keys))
+    generic.update(k for k, n in records.items() if n >= max(2, settings.shared_by))
+    return frozenset(generic)
+
+
+def talk_summary(rec: Any, max_words: int = MAX_WORDS, generic: frozenset[str] = frozenset()) -> str | None:
     """A talk's TL;DR: what it covers, in its own section titles (the most substantial
     sections, in talk order); slides rarely hold one sentence that speaks for the whole talk."""
     picked: list[int] = []
-    for k in _substantial_sections(rec):
+    for k in _substantial_sections(rec, generic):
         trial = sorted(picked + [k])
         if word_count(_outline(rec, trial)) > max_words:
             continue
@@ -215,14 +245,14 @@ def talk_summary(rec: Any, max_words: int = MAX_WORDS) -> str | None:
     return section_summary(rec.title or "", text) or extractive_summary(rec.abstract, rec.title or "")
 
 
-def _substantial_sections(rec: Any, min_chars: int = 120) -> list[int]:
+def _substantial_sections(rec: Any, generic: frozenset[str], min_chars: int = 120) -> list[int]:
     """Indices of sections with a telling title and some text, the longest first."""
     seen: set[str] = {" ".join((rec.title or "").lower().split())}
     out = []
     for k, sec in enumerate(rec.sections):
         title = " ".join(sec.title.split()).rstrip(" -:")
         key = title.lower()
-        if key in seen or key in _GENERIC_SECTION or len(title.split()) < 2 or len(sec.text) < min_chars:
+        if key in seen or key in generic or len(title.split()) < 2 or len(sec.text) < min_chars:
             continue
         seen.add(key)
         out.append(k)
@@ -282,10 +312,15 @@ class SummariesStep:
         llm = get_summariser(self.config) if changed else None
         summaries: dict[str, str | None] = {}
         sections: list[tuple[str, int, str | None]] = []
+        generic = generic_sections(store.section_titles(), self.config.settings("summaries", SummarySettings))
         for start in range(0, len(changed), 500):
             for rec in store.get_records(changed[start : start + 500]):
-                summaries[rec.id] = summarise_record(rec, llm)
+                summaries[rec.id] = summarise_record(rec, llm, generic)
                 sections.extend((rec.id, k, section_summary(sec.title, sec.text)) for k, sec in enumerate(rec.sections))
+        if llm is not None and llm.failures:
+            rid, why = llm.failures[0]
+            ctx.fallback(f"summaries: the LLM summariser failed on {len(llm.failures)} of {len(summaries)} records"
+                         f" (first {rid}: {why}); they have an extractive summary instead")
         with store.transaction():
             store.set_summaries(summaries, sections)
             store.put_summary_fingerprints(setting, hashes)

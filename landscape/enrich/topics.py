@@ -18,6 +18,7 @@ the embedder changes.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import math
@@ -79,6 +80,10 @@ def graph_edges(idx: np.ndarray, sims: np.ndarray) -> tuple[list[tuple[int, int]
             weights[(a, b)] = max(weights.get((a, b), 0.0), max(float(s), 1e-6))
     edges = sorted(weights)
     return edges, [weights[e] for e in edges]
+
+
+def leiden_installed() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("igraph", "leidenalg"))
 
 
 def leiden_labels(X: np.ndarray, settings: TopicSettings, seed: int) -> np.ndarray:
@@ -320,6 +325,9 @@ class TopicsStep:
             small = len(pending) <= self.settings.recluster_fraction * max(1, len(hashes))
             if info.get("embedder") == embedder and info.get("settings") == vars(self.settings) and small:
                 return self._assign(store, ids, X, rows, pending, centres, info, assigned)
+        if self.settings.method == "leiden" and not leiden_installed():
+            ctx.fallback("topics: Louvain (networkx) instead of Leiden, which needs igraph and leidenalg:"
+                         " pip install 'landscape[ml]'")
         return self._recluster(store, ids, X, rows, embedder)
 
     def _recluster(self, store: Any, ids: list[str], X: np.ndarray, rows: dict[str, Any], embedder: str) -> dict[str, int]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .db import connect, default_db_path, migrate, now_iso, transaction
+from .db import connect, default_db_path, migrate, now_iso, store_version, transaction
 from .landscape import LandscapeMixin
 from .pages import PagesMixin
 from .records import RecordsMixin
@@ -48,6 +48,10 @@ class Store(RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, Pag
             self._author_ids.clear()
             raise
 
+    def version(self) -> tuple[str, int]:
+        """Which state of the store this connection reads: changes with every committed write."""
+        return store_version(self.conn)
+
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return default if row is None else row[0]
@@ -57,6 +61,10 @@ class Store(RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, Pag
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+    def section_titles(self) -> Iterator[tuple[str, str]]:
+        """(record id, section title) of every section, record by record."""
+        yield from self.conn.execute("SELECT record_id, title FROM sections ORDER BY record_id, position")
 
     def integrity_ok(self) -> bool:
         """SQLite's own check, and (where the store may be written) that the search index

@@ -257,4 +257,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX citations_target ON citations(target_id);
         """,
     ),
+    (
+        "store version",
+        """
+        CREATE TABLE store_version (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            token TEXT NOT NULL,
+            n INTEGER NOT NULL
+        );
+        INSERT INTO store_version (id, token, n) VALUES (1, lower(hex(randomblob(8))), 1);
+        """,
+    ),
 ]

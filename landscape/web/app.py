@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Config
 from ..models import LandscapeError
+from ..snapshot import SNAPSHOTS
 from ..store import Store
 from . import context as ctx
 from . import context_landscape as land
@@ -100,8 +101,6 @@ class Site:
         Store(self.db_path, readonly=True).close()
         self.config = config or Config.load(None, db_path=self.db_path)
         self._local = threading.local()
-        self._memo: dict[str, tuple[tuple[Any, ...], Any]] = {}
-        self._memo_lock = threading.Lock()
 
     def store(self) -> Store:
         store = getattr(self._local, "store", None)
@@ -110,16 +109,8 @@ class Site:
         return store
 
     def memo(self, store: Store, name: str, compute: Callable[[], Any]) -> Any:
-        """A whole-corpus result (trends, merged authors) kept until the store changes."""
-        version = store.page_version()
-        with self._memo_lock:
-            hit = self._memo.get(name)
-        if hit is not None and hit[0] == version:
-            return hit[1]
-        value = compute()
-        with self._memo_lock:
-            self._memo[name] = (version, value)
-        return value
+        """A whole-corpus result (trends, merged authors) built once per store version."""
+        return SNAPSHOTS.get(store, f"memo:{name}", lambda _store: compute())
 
     def trends(self, store: Store) -> dict[str, Any] | None:
         module = ctx.optional_module("landscape.enrich.trends")
@@ -197,7 +188,7 @@ def api(builder: Builder, site: Site) -> Callable[[Request], Response]:
 
 
 def _home(site: Site, store: Store, request: Request) -> ctx.Page:
-    return ctx.home_page(store, land.trends_data(store, site.trends(store)))
+    return ctx.home_page(store, land.trends_data(store, site.trends(store)), site.config)
 
 
 def _posts(site: Site, store: Store, request: Request) -> ctx.Page:
@@ -237,7 +228,7 @@ def _related(site: Site, store: Store, request: Request) -> ctx.Page:
 
 
 def _stats(site: Site, store: Store, request: Request) -> ctx.Page:
-    return ctx.Page("", "Stats", ctx.stats_data(store))
+    return ctx.Page("", "Stats", ctx.stats_data(store, site.config))
 
 
 def _concepts(site: Site, store: Store, request: Request) -> ctx.Page:
@@ -287,7 +278,7 @@ def _trends(site: Site, store: Store, request: Request) -> ctx.Page:
 
 
 def _about(site: Site, store: Store, request: Request) -> ctx.Page:
-    return ctx.about_page(store)
+    return ctx.about_page(store, site.config)
 
 
 def _docs(site: Site, store: Store, request: Request) -> ctx.Page:

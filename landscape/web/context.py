@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 from ..config import Config
 from ..models import LandscapeError, NotBuiltError
+from ..snapshot import SNAPSHOTS
 from ..store import Store
 from ..text import normalise_author
-from ..views import record_detail
+from ..views import record_detail, stats_line
 from .params import BadRequest, NotFound, Paging, Unavailable, backend_filters
 
 SEARCH_POOL = 200
@@ -38,12 +40,6 @@ def optional_module(name: str) -> ModuleType | None:
     except ModuleNotFoundError:
         return None
     return importlib.import_module(name)
-
-
-def stats_line(stats: dict[str, Any]) -> str:
-    from ..cli import stats_line as line
-
-    return line(stats)
 
 
 def reason_text(reason: Any) -> str:
@@ -109,6 +105,7 @@ def record_page(store: Store, record_id: str) -> Page:
         view = record_detail(store, record_id)
     except LandscapeError:
         raise NotFound(f"no record with id {record_id!r}") from None
+    view["sources"] = public_sources(view.get("sources") or [])
     area_set = view.get("area_set") or []
     data = {
         "record": view,
@@ -130,6 +127,16 @@ def record_page(store: Store, record_id: str) -> Page:
         ]
         return Page("talk.html", view["display_title"], data)
     return Page("paper.html", view["display_title"], data)
+
+
+def public_sources(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Where a record came from, as a visitor may see it: the file's name and line, never the
+    folders of the machine that ingested it."""
+    return [
+        {"file": re.split(r"[\\/]", str(s.get("path") or ""))[-1], "line": s.get("line"), "format": s.get("format"),
+         "extra": s.get("extra") or {}}
+        for s in sources
+    ]
 
 
 def graph_page(store: Store, record_id: str, limit: int = 8) -> Page:
@@ -176,14 +183,14 @@ def posts_page(store: Store, filters: dict[str, Any], sort: str, paging: Paging)
     })
 
 
-def home_page(store: Store, trends: dict[str, Any] | None = None) -> Page:
+def home_page(store: Store, trends: dict[str, Any] | None = None, config: Config | None = None) -> Page:
     stats = store.stats()
     ids, _ = store.page_browse({}, limit=8)
     cards = store.page_cards(ids)
     years = [y for y in stats["years"] if y]
     return Page("home.html", "Navigate the landscape of research", {
         "stats": stats,
-        "stats_line": stats_line(stats),
+        "stats_line": stats_line(stats, (config or Config()).area_order),
         "years": [years[0], years[-1]] if years else [],
         "areas": store.page_areas(),
         "latest": [cards[i] for i in ids if i in cards],
@@ -252,7 +259,8 @@ def related_by_text(store: Store, text: str, limit: int, config: Config) -> list
     if connections is None or not store.page_has("embeddings"):
         raise Unavailable("related by text needs the semantic core: run `landscape build` first")
     try:
-        raw = connections.related(store, text=text, limit=limit, config=config)
+        corpus, stats = SNAPSHOTS.get(store, "connections", lambda s: _connections_corpus(connections, s, config))
+        raw = connections.related_to_text(store, corpus, text, stats, max(1, limit), config)
     except NotBuiltError as exc:
         raise Unavailable(str(exc)) from None
     except LandscapeError as exc:
@@ -262,14 +270,25 @@ def related_by_text(store: Store, text: str, limit: int, config: Config) -> list
                           for r in links])
 
 
+def _connections_corpus(connections: ModuleType, store: Store, config: Config) -> tuple[Any, Any]:
+    """The corpus related-by-text scores against, and the score statistics the build fitted."""
+    from ..enrich.embed import store_embedder
+
+    corpus = connections.Corpus.from_store(store, config)
+    store_embedder(store, config).encode(["load the model now"])  # under the snapshot's lock, once
+    state = connections.load_state(store)
+    stats = state["stats"] if state and state.get("weights") == connections.WEIGHTS else corpus.fit_stats()
+    return corpus, stats
+
+
 # --- about and stats ---------------------------------------------------------------------------
 
 
-def about_page(store: Store) -> Page:
+def about_page(store: Store, config: Config | None = None) -> Page:
     stats = store.stats()
     return Page("about.html", "About this landscape", {
         "stats": stats,
-        "stats_line": stats_line(stats),
+        "stats_line": stats_line(stats, (config or Config()).area_order),
         "last_build": store.page_last_build(),
         "has": {t: store.page_has(t) for t in ("embeddings", "connections", "record_concepts",
                                                  "topics", "map_coords", "section_links")},
@@ -277,9 +296,10 @@ def about_page(store: Store) -> Page:
     })
 
 
-def stats_data(store: Store) -> dict[str, Any]:
+def stats_data(store: Store, config: Config | None = None) -> dict[str, Any]:
     stats = store.stats()
-    return {**stats, "line": stats_line(stats)}
+    fallbacks = (store.page_last_build() or {}).get("fallbacks", [])
+    return {**stats, "line": stats_line(stats, (config or Config()).area_order), "fallbacks": fallbacks}
 
 
 def author_key(name: str) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..config import Config
 from ..models import LandscapeError
 from ..store import Store
 from . import context as ctx
@@ -85,6 +86,7 @@ class SiteWriter:
     def __init__(self, store: Store, root: Path):
         self.store = store
         self.root = root
+        self.config = Config.load(None, db_path=store.path)
         self.trends = stored_trends(store)
         self.people = merged_people(store)
 
@@ -103,7 +105,7 @@ class SiteWriter:
     def write_all(self) -> int:
         shutil.copytree(STATIC, self.root / "static")
         s = self.store
-        self.page("index.html", ctx.home_page(s, land.trends_data(s, self.trends)))
+        self.page("index.html", ctx.home_page(s, land.trends_data(s, self.trends), self.config))
         self.write_posts()
         ids = [r[0] for r in s.conn.execute("SELECT id FROM records ORDER BY id")]
         for rid in ids:
@@ -114,7 +116,7 @@ class SiteWriter:
         self.write_lists()
         self.page("map.html", land.map_page(s))
         self.page("trends.html", land.trends_page(s, self.trends))
-        self.page("about.html", ctx.about_page(s))
+        self.page("about.html", ctx.about_page(s, self.config))
         self.script("data/map.js", "LANDSCAPE_MAP", self.map_data())
         self.script("data/search-index.js", "LANDSCAPE_SEARCH", search_index(s, ids))
         return len(ids)
