@@ -37,7 +37,9 @@ def test_quality_figures(built_db):
     assert q["topic_coherence_npmi"] > 0.1
     assert 0 <= q["outlier_fraction"] < 0.15
     assert q["talk_section_links"] > 100
-    assert q["talk_link_concept_share"] > 0.8
+    # 0.90 before issue 17 was carried by fragments of mis-split keyphrase lines ("particle",
+    # "graph", "event", "edge", "matter" as shared concepts); with whole phrases it is 0.53
+    assert q["talk_link_concept_share"] > 0.5
 
 
 def test_same_corpus_gives_same_topics(built_db, tmp_path):
