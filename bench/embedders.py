@@ -15,12 +15,15 @@ Rows:
 - tfidf: the TF-IDF + SVD embedder.
 - no meaning signal: zero vectors, so connections rank on their lexical signals alone (how much
   of the connection score any embedder can move).
-- with --int8: MiniLM with torch dynamic int8 quantisation of its linear layers (speed on 96
-  texts, quality on all).
+- with --int8: MiniLM with torch dynamic int8 quantisation of its linear layers (about a CPU
+  minute more).
 
-    .venv/bin/python bench/embedders.py [--corpus PATH] [--repeat 10] [--int8]
+MiniLM's and int8's speeds are those of the build's own embed step (the 460 abstracts); the
+static embedders encode the corpus --repeat times over in batches of 2,048, as the build does.
 
-A run takes about 2 CPU minutes (MiniLM's 460 abstracts are most of it).
+    .venv/bin/python bench/embedders.py [--corpus PATH] [--repeat 10] [--int8] [--speed-only]
+
+A run takes about 1.5 CPU minutes (MiniLM's 460 abstracts are most of it).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,11 +74,33 @@ class Lookup:
         return np.vstack([self.by_text[t] for t in texts]).astype(np.float32)
 
 
-def speed(encode: Callable[[list[str]], object], texts: list[str]) -> tuple[float, float, str]:
+class Timed:
+    """An embedder whose encode calls are timed (wall and CPU seconds, texts, load at the first)."""
+
+    def __init__(self, embedder: Any):
+        self.embedder, self.name = embedder, embedder.name
+        self.wall = self.cpu = 0.0
+        self.texts, self.load = 0, ""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.load = self.load or load()
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        out = self.embedder.encode(texts)
+        self.wall += time.perf_counter() - wall
+        self.cpu += cpu_seconds() - cpu
+        self.texts += len(texts)
+        return out
+
+    def speed(self) -> tuple[float, float, str]:
+        return self.texts / max(self.wall, 1e-9), self.texts / max(self.cpu, 1e-9), self.load
+
+
+def speed(encode: Callable[[list[str]], object], texts: list[str], batch: int = 2_048) -> tuple[float, float, str]:
     """(abstracts per wall second, per CPU second, load average when it started)."""
     before = load()
     wall, cpu = time.perf_counter(), cpu_seconds()
-    encode(texts)
+    for start in range(0, len(texts), batch):
+        encode(texts[start : start + batch])
     wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
     return len(texts) / wall, len(texts) / max(cpu, 1e-9), before
 
@@ -141,6 +167,8 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--repeat", type=int, default=10, help="copies of the corpus the fast embedders encode")
     parser.add_argument("--int8", action="store_true", help="add MiniLM with int8 dynamic quantisation")
+    parser.add_argument("--speed-only", action="store_true",
+                        help="only the fast embedder's speed (taught on 32 records): to remeasure when the load is low")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="landscape-embedders-"))
     base = tmp / "ingested.db"
@@ -150,11 +178,21 @@ def main() -> None:
     print(f"corpus: {args.corpus}, {len(texts)} records, mean {np.mean([len(t) for t in texts]):.0f} characters;"
           f" {os.cpu_count()} CPUs, load average at start {load()}")
 
+    if args.speed_only:
+        config = Config(extra={"fast_embedder": {"teacher_sample": 32}})
+        with Store(base) as store:
+            fast = embed.get_embedder("fast", config, store=store)
+        for _ in range(3):
+            wall, per_cpu, before = speed(fast.encode, texts * args.repeat)
+            print(f"fast: {wall:,.0f} abstracts/s wall, {per_cpu:,.0f} per CPU second, load average {before}")
+        return
+
     rows: list[tuple[str, ...]] = []
     minilm = embed.get_embedder("minilm", Config())
     minilm.encode(texts[:16])  # load the weights and import torch outside the timing
-    minilm_speed = speed(minilm.encode, texts)
-    conn0, dense0, _ = connections_ndcg(base, tmp, "minilm", minilm)
+    timed = Timed(minilm)
+    conn0, dense0, _ = connections_ndcg(base, tmp, "minilm", timed)
+    minilm_speed = timed.speed()
 
     def row(label: str, spd: tuple[float, float, str] | None, conn: float, dense: float) -> None:
         wall, per_cpu, before = spd or (float("nan"), float("nan"), "-")
@@ -183,9 +221,9 @@ def main() -> None:
     if args.int8:
         int8 = int8_minilm()
         int8.encode(texts[:8])
-        spd = speed(int8.encode, texts[:96])
-        conn, dense, _ = connections_ndcg(base, tmp, "minilm-int8", int8)
-        row("minilm int8 (torch dynamic quantisation)", spd, conn, dense)
+        timed = Timed(int8)
+        conn, dense, _ = connections_ndcg(base, tmp, "minilm-int8", timed)
+        row("minilm int8 (torch dynamic quantisation)", timed.speed(), conn, dense)
 
     table(f"embedders on {len(texts)} records; connections nDCG@10 as a ratio to minilm's in this run",
           rows, ("embedder", "abstracts/s wall", "per CPU s", "load avg", "dense nDCG@10",

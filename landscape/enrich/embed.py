@@ -336,7 +336,8 @@ class EmbedStep:
         pending = store.count_to_embed(embedder.name)
         if pending and log:
             log(f"embed: {pending} records with {embedder.name}")
-        done = embed_missing(store, embedder, batch=max(self.config.batch_size * 4, 256))
+        batch = getattr(embedder, "batch", 0) or max(self.config.batch_size * 4, 256)
+        done = embed_missing(store, embedder, batch=batch)
         with store.transaction():
             store.set_meta("embedder", embedder.name)
             store.set_meta("embedder_spec", spec)

@@ -35,7 +35,7 @@ import numpy as np
 
 from .. import artifacts
 from ..models import LandscapeError
-from ..text import content_tokens
+from ..text import content_tokens, tokens
 
 ARTIFACT = "embedder:fast"
 KIND = "static-embedder"
@@ -74,14 +74,18 @@ class StaticModel:
         return TEACHER_DIM + LEXICAL_DIM
 
     def features(self, texts: Sequence[str]) -> Any:
-        """Rows of sublinear tf x idf, L2-normalised, as a CSR matrix (duplicates summed by scipy)."""
+        """Rows of sublinear tf x idf, L2-normalised, as a CSR matrix (duplicates summed by scipy).
+
+        The vocabulary holds content tokens only, so looking up every token drops the stopwords
+        and single characters without a separate filter (a third of the encoding time).
+        """
         from scipy.sparse import csr_matrix
 
         lookup = self.vocab.get
         cols: list[int] = []
         counts = np.zeros(len(texts) + 1, dtype=np.int64)
         for i, text in enumerate(texts):
-            ids = [j for j in map(lookup, content_tokens(text)) if j is not None]
+            ids = [j for j in map(lookup, tokens(text)) if j is not None]
             cols.extend(ids)
             counts[i + 1] = len(ids)
         indptr = np.cumsum(counts)
@@ -165,6 +169,8 @@ def _mean_norm(m: Any) -> float:
 
 class FastEmbedder:
     """The StaticModel kept in the store; `name` changes whenever the fitted model does."""
+
+    batch = 2_048  # records per embed batch: the per-call overhead is a fifth of the time at 256
 
     def __init__(self, model: StaticModel, blob: bytes):
         self.model = model
