@@ -9,9 +9,9 @@ Rows:
 - minilm: the default (all-MiniLM-L6-v2), the baseline.
 - fast: `--embedder fast` as the product builds it here (its teacher sample is the whole
   460-record corpus, so every record it is scored on was in its fitting sample).
-- fast, out-of-sample: the same model fitted 5 times, each time on 4/5 of the records, each
-  fifth embedded by the model that never saw it: what records outside the sample get in a large
-  store (pessimistic: 368 teacher texts here, 2,000 in a large store).
+- fast, out-of-sample: the same model taught 5 times, each time by MiniLM's vectors of 4/5 of
+  the records, each fifth embedded by the model whose teacher never saw it: what records outside
+  the teacher sample get in a large store (pessimistic: 368 teacher texts here, 2,000 there).
 - tfidf: the TF-IDF + SVD embedder.
 - no meaning signal: zero vectors, so connections rank on their lexical signals alone (how much
   of the connection score any embedder can move).
@@ -129,15 +129,17 @@ def connections_ndcg(base: Path, tmp: Path, spec: str, embedder: object | None) 
 
 
 def cross_fitted(store: Store, teacher: str, folds: int = 5) -> dict[str, np.ndarray]:
-    """Text -> vector from a fast model fitted without that text (teacher vectors as stored)."""
+    """Text -> vector from a fast model whose teacher never saw that text (teacher vectors as
+    stored). The vocabulary and SVD are fitted on every record, as the product does for up to
+    50,000 records: only the teacher sample is a sample."""
     ids, y = store.embedding_matrix(teacher)
     texts = store.record_texts(ids)
+    every = [texts[i] for i in ids]
     out: dict[str, np.ndarray] = {}
     fold = np.arange(len(ids)) % folds
     for f in range(folds):
         train, test = np.where(fold != f)[0], np.where(fold == f)[0]
-        train_texts = [texts[ids[i]] for i in train]
-        model = static_embed.fit(train_texts, train_texts, y[train])
+        model = static_embed.fit(every, [every[i] for i in train], y[train])
         for i, v in zip(test, model.encode([texts[ids[i]] for i in test]), strict=True):
             out[texts[ids[i]]] = v
     return out

@@ -15,7 +15,8 @@ each block scaled to a common mean norm and weighted 0.7 / 0.3 (bench/embedders.
 choices). MiniLM vectors already stored for the sample are reused, so a store that switches from
 minilm to fast pays nothing for the teacher. Measured alternatives and why they lost (figures in
 bench/embedders.py and the README): model2vec's `distill` of MiniLM ranks worse and its WordPiece
-tokenizer alone runs under 1,000 abstracts per CPU second; int8 MiniLM is still a transformer.
+tokenizer alone runs under 1,000 abstracts per CPU second; int8 MiniLM (torch dynamic
+quantisation) runs no faster than MiniLM through `bert.BertEncoder`, about 7 per CPU second.
 
 The fitted model is kept in the store as an artifact (npz + JSON, read with allow_pickle=False)
 and named by a hash of its bytes, so a refit (`landscape build --full`) re-embeds everything and
