@@ -20,7 +20,7 @@ S = TypeVar("S")
 
 @dataclass
 class Config:
-    embedder: str = "minilm"  # minilm | tfidf | sentence-transformers:PATH
+    embedder: str = "minilm"  # minilm | fast | tfidf | sentence-transformers:PATH
     batch_size: int = 64
     connections_k: int = 10
     conformal_coverage: float = 0.9
@@ -93,6 +93,7 @@ SETTINGS = {
     "topics": "topics:TopicSettings",
     "map": "map:MapSettings",
     "summaries": "summaries:SummarySettings",
+    "fast_embedder": "static_embed:FastSettings",
 }
 
 

@@ -173,3 +173,108 @@ def test_minilm_vectors_equal_sentence_transformers():
     large = embedder.encode(texts * 4)  # more than a handful: torch
     assert np.allclose(small, expected, atol=1e-5)
     assert np.allclose(large[:3], expected, atol=1e-5) and np.allclose(large[9:], expected, atol=1e-5)
+
+
+# --- the fast embedder (static model fitted on the store, taught by MiniLM) -----------------
+
+
+def copy_store(src: Path, dst: Path) -> Path:
+    with Store(src) as a, Store(dst) as b:
+        a.conn.backup(b.conn)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def fast_db(small_db, tmp_path_factory) -> Path:
+    """The 40-paper store built again with `--embedder fast` (MiniLM's stored vectors teach it)."""
+    db = copy_store(small_db, tmp_path_factory.mktemp("fast") / "landscape.db")
+    run_cli("build", "--only", "embed", "--embedder", "fast", db=db)
+    return db
+
+
+def test_fast_embedder_gives_unit_float32_vectors_of_one_width_every_time(fast_db):
+    with Store(fast_db) as store:
+        embedder = get_embedder("fast", Config(), store=store)
+        ids, stored = store.embedding_matrix(embedder.name)
+        texts = [store.record_texts(ids)[i] for i in ids]
+    vectors = embedder.encode(texts)
+    assert store_meta(fast_db, "embedder") == embedder.name and embedder.name.startswith("fast-")
+    assert vectors.dtype == np.float32 and vectors.shape == (40, 512)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(vectors, embedder.encode(texts)) and np.allclose(stored, vectors, atol=1e-6)
+    assert embedder.encode(["stellar streams"]).shape == (1, 512) and embedder.encode([]).shape == (0, 512)
+    minilm = get_embedder("minilm", Config()).encode(texts)
+    fast_top = np.argsort(-(vectors @ vectors.T), axis=1)[:, 1]
+    minilm_rank = np.argsort(np.argsort(-(minilm @ minilm.T), axis=1), axis=1)
+    assert np.median(minilm_rank[np.arange(40), fast_top]) <= 3  # its nearest paper is near in MiniLM too
+
+
+def test_fast_embedder_fit_is_deterministic_and_uses_stored_minilm_vectors(fast_db, monkeypatch):
+    from landscape.enrich import static_embed
+
+    minilm = get_embedder("minilm", Config())
+    monkeypatch.setattr(type(minilm), "encode", lambda self, texts: pytest.fail("MiniLM re-embedded"))
+    with Store(fast_db) as store:
+        stored = store.get_artifact(static_embed.ARTIFACT)
+        assert static_embed.fitted_blob(store, minilm, 42) == stored
+
+
+def test_fast_embedder_is_cached_and_refitted_only_on_full(tmp_path, fast_db):
+    from landscape.enrich import static_embed
+
+    db = copy_store(fast_db, tmp_path / "l.db")
+    name, blob = store_meta(db, "embedder"), artifact(db)
+    again = cli_json("build", "--only", "embed", "--embedder", "fast", db=db)
+    assert again[0]["embedded"] == 0 and (store_meta(db, "embedder"), artifact(db)) == (name, blob)
+    run_cli("ingest", write_listing(tmp_path / "more.txt", 40, 45), db=db)
+    grown = cli_json("build", "--only", "embed", "--embedder", "fast", db=db)
+    assert grown[0]["embedded"] == 5 and (store_meta(db, "embedder"), artifact(db)) == (name, blob)
+    full = cli_json("build", "--only", "embed", "--embedder", "fast", "--full", db=db)
+    assert full[0]["embedded"] == 45 and store_meta(db, "embedder") != name and artifact(db) != blob
+    header = static_embed.artifacts.unpack(artifact(db), static_embed.KIND, static_embed.VERSION)
+    assert header is not None and header.meta["records"] == 45 and header.meta["teacher"] == "all-MiniLM-L6-v2"
+
+
+def test_fast_embedder_model_is_plain_arrays_never_a_pickle(tmp_path, fast_db):
+    import io
+    import pickle
+
+    from landscape.enrich import static_embed
+
+    with np.load(io.BytesIO(artifact(fast_db)), allow_pickle=False) as z:
+        arrays = {name: z[name] for name in z.files}
+    assert {"terms", "idf", "projection"} <= set(arrays) and not any(a.dtype.hasobject for a in arrays.values())
+    db = copy_store(fast_db, tmp_path / "l.db")
+    with Store(db) as store, store.transaction():
+        store.put_artifact(static_embed.ARTIFACT, pickle.dumps({"projection": np.eye(3)}))
+    run_cli("build", "--only", "embed", "--embedder", "fast", db=db)
+    assert artifact(db) == artifact(fast_db)  # the pickle was never loaded: refitted to the same model
+
+
+def test_build_with_the_fast_embedder_end_to_end_on_the_corpus(tmp_path):
+    db = tmp_path / "landscape.db"
+    (tmp_path / "landscape.toml").write_text('embedder = "fast"\n[extra.fast_embedder]\nteacher_sample = 48\n')
+    run_cli("ingest", LISTING, db=db)
+    steps = cli_json("build", db=db)
+    assert steps[0]["step"] == "embed" and steps[0]["embedded"] == 460
+    with Store(db) as store:
+        name = store.get_meta("embedder")
+        assert name.startswith("fast-") and store.get_meta("embedder_spec") == "fast"
+        assert store.count_to_embed(name) == 0 and store.embedding_matrix(name)[1].shape == (460, 512)
+        first = store.embedding_matrix(name)[0][0]
+    related = cli_json("related", first, db=db)
+    assert len(related) == 10 and all(r["id"] != first for r in related)
+    assert cli_json("search", "dark matter halos", db=db)
+    assert len(cli_json("related", "--text", "normalizing flows for simulation-based inference", db=db)) == 10
+
+
+def store_meta(db: Path, key: str) -> str | None:
+    with Store(db) as store:
+        return store.get_meta(key)
+
+
+def artifact(db: Path) -> bytes | None:
+    from landscape.enrich import static_embed
+
+    with Store(db) as store:
+        return store.get_artifact(static_embed.ARTIFACT)

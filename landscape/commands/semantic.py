@@ -10,7 +10,7 @@ from ..models import LandscapeError
 
 @click.command()
 @click.option("--config", "config_path", default=None, help="TOML config file.")
-@click.option("--embedder", default=None, help="minilm (default), tfidf or sentence-transformers:PATH")
+@click.option("--embedder", default=None, help="minilm (default), fast (large corpora), tfidf or sentence-transformers:PATH")
 @click.option("--only", multiple=True, help="Run only these steps.")
 @click.option("--relayout", is_flag=True, help="Recompute the map layout from scratch.")
 @click.option("--full", is_flag=True, help="Recompute everything (refit fitted models), not only what is missing.")

