@@ -1,0 +1,131 @@
+"""Acronyms mined from the corpus itself, so any field gets its own.
+
+Two sources, both read from the records:
+  spelled out   'long name (ACR)' in running text, matched by initials or, failing that, by the
+                Schwartz-Hearst rule (the acronym's letters in order inside the long form, the
+                first one starting a word): 'quantum chromodynamics (QCD)';
+  used          an acronym the texts use without spelling it out, whose initials spell a
+                multi-word keyphrase of the corpus ('GNNs' and 'graph neural networks').
+No list of a field's acronyms is built in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .normalise import acronym_core, looks_like_acronym, raw_words, split_raw, without_math
+
+_ACRONYM_PAREN = re.compile(r"\(([A-Za-z0-9][A-Za-z0-9\-]{1,11})\)")
+_ACRONYM_SKIP = frozenset({"of", "and", "the", "for", "in", "to", "a", "an", "on", "with", "by"})
+_CLAUSE = re.compile(r"[.;:!?()]")
+
+
+def _initials(words: list[str], skip_stop: bool) -> list[tuple[str, int]]:
+    """(initial letter, index of its word) for the words, hyphen parts counted separately."""
+    out = []
+    for i, w in enumerate(words):
+        if skip_stop and w.lower() in _ACRONYM_SKIP:
+            continue
+        for part in split_raw(w):
+            out.append((part[0], i))
+    return out
+
+
+def expansion_before(acronym: str, before: str) -> str | None:
+    """The words just before '(ACR)' that the acronym abbreviates, if any: by initials
+    first, then by the acronym's letters in order (Schwartz-Hearst)."""
+    letters = acronym_core(acronym)
+    if not letters.isalnum() or len(letters) < 2:
+        return None
+    words = raw_words(before)[-12:]
+    for skip in (True, False):
+        for start in range(len(words) - 1, -1, -1):
+            initials = _initials(words[start:], skip)
+            if len(initials) > len(letters) + 1:
+                break
+            if "".join(c for c, _ in initials) == letters and words[start].lower() not in _ACRONYM_SKIP:
+                return " ".join(words[start:])
+    return _letters_in_order(letters, words)
+
+
+def _letters_in_order(letters: str, words: list[str]) -> str | None:
+    """Schwartz & Hearst (2003): the shortest run of at least two final words holding the
+    acronym's letters in order, the first letter starting the run, at most min(n + 5, 2n) words."""
+    if not letters.isalpha():
+        return None
+    limit = min(len(letters) + 5, 2 * len(letters))
+    for start in range(len(words) - 2, max(len(words) - limit, 0) - 1, -1):
+        if words[start].lower() in _ACRONYM_SKIP:
+            continue
+        long = " ".join("".join(split_raw(w)) for w in words[start:])
+        if long[:1] != letters[0]:
+            continue
+        pos = 0
+        for c in letters[1:]:
+            pos = long.find(c, pos + 1)
+            if pos < 0:
+                break
+        else:
+            return " ".join(words[start:])
+    return None
+
+
+def mine_acronyms(texts: Iterable[str]) -> dict[str, Counter[str]]:
+    """acronym -> Counter of expansion surface forms, from 'long name (ACR)' in the texts."""
+    found: dict[str, Counter[str]] = defaultdict(Counter)
+    for text in texts:
+        text = without_math(text)
+        for m in _ACRONYM_PAREN.finditer(text):
+            acr = m.group(1)
+            if not looks_like_acronym(acr):
+                continue
+            before = _CLAUSE.split(text[: m.start()])[-1]
+            expansion = expansion_before(acr, before)
+            if expansion:
+                found[acronym_core(acr)][expansion.lower()] += 1
+    return found
+
+
+def used_acronyms(text: str) -> set[str]:
+    """The acronym-looking words a text uses (by their lowercase core)."""
+    return {acronym_core(w) for w in raw_words(without_math(text)) if looks_like_acronym(w)}
+
+
+@dataclass
+class AcronymCounts:
+    """What the corpus says about acronyms, gathered one text at a time (bounded by the number
+    of distinct acronyms, not of texts)."""
+
+    spelled: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    used: Counter[str] = field(default_factory=Counter)
+
+    def add(self, text: str) -> None:
+        for acr, counts in mine_acronyms([text]).items():
+            self.spelled[acr].update(counts)
+        self.used.update(used_acronyms(text))
+
+    @classmethod
+    def of(cls, texts: Iterable[str]) -> AcronymCounts:
+        counts = cls()
+        for text in texts:
+            counts.add(text)
+        return counts
+
+
+def acronyms_of_phrases(used: Iterable[str], phrases: Counter[str]) -> dict[str, str]:
+    """acronym -> the most frequent multi-word phrase whose initials spell it, for acronyms the
+    texts use but never spell out. `phrases` counts surface forms (given keyphrases); a phrase
+    given only once is not trusted to expand anything."""
+    wanted = {a for a in used if a.isalpha() and len(a) >= 2}
+    best: dict[str, tuple[int, str]] = {}
+    for phrase, count in phrases.items():
+        words = raw_words(phrase)
+        if len(words) < 2 or count < 2:
+            continue
+        letters = "".join(c for c, _ in _initials(words, skip_stop=True)).lower()
+        if letters in wanted and (count, phrase) > best.get(letters, (0, "")):
+            best[letters] = (count, phrase)
+    return {acr: phrase for acr, (_, phrase) in best.items()}
