@@ -5,7 +5,7 @@ Two sources, both read from the records:
                 Schwartz-Hearst rule (the acronym's letters in order inside the long form, the
                 first one starting a word): 'quantum chromodynamics (QCD)';
   used          an acronym the texts use without spelling it out, whose initials spell a
-                multi-word keyphrase of the corpus ('GNNs' and 'graph neural networks').
+                multi-word keyphrase of the corpus ('CFT' and 'conformal field theory').
 No list of a field's acronyms is built in.
 """
 
@@ -52,25 +52,32 @@ def expansion_before(acronym: str, before: str) -> str | None:
 
 
 def _letters_in_order(letters: str, words: list[str]) -> str | None:
-    """Schwartz & Hearst (2003): the shortest run of at least two final words holding the
-    acronym's letters in order, the first letter starting the run, at most min(n + 5, 2n) words."""
+    """Schwartz & Hearst (2003): match the acronym's letters right to left, each as far right
+    as it goes, the first one at the start of a word; the long form starts at that word. Kept
+    only if it has at least two words, at most min(n + 5, 2n), and every word other than a
+    stopword holds a matched letter ('signal-to-noise ratio (SNR)', but not 'compared to
+    equivalent dense (CSR)')."""
     if not letters.isalpha():
         return None
-    limit = min(len(letters) + 5, 2 * len(letters))
-    for start in range(len(words) - 2, max(len(words) - limit, 0) - 1, -1):
-        if words[start].lower() in _ACRONYM_SKIP:
-            continue
-        long = " ".join("".join(split_raw(w)) for w in words[start:])
-        if long[:1] != letters[0]:
-            continue
-        pos = 0
-        for c in letters[1:]:
-            pos = long.find(c, pos + 1)
-            if pos < 0:
-                break
-        else:
-            return " ".join(words[start:])
-    return None
+    words = words[-min(len(letters) + 5, 2 * len(letters)):]
+    long = " ".join(words).lower()
+    owner = [i for i, w in enumerate(words) for _ in range(len(w) + 1)]
+    matched = []
+    pos = len(long) - 1
+    for n in range(len(letters) - 1, -1, -1):
+        c = letters[n]
+        while pos >= 0 and (long[pos] != c or (n == 0 and pos > 0 and long[pos - 1].isalnum())):
+            pos -= 1
+        if pos < 0:
+            return None
+        matched.append(owner[pos])
+        pos -= 1
+    first = matched[-1]
+    if len(words) - first < 2 or words[first].lower() in _ACRONYM_SKIP:
+        return None
+    if any(i not in matched and words[i].lower() not in _ACRONYM_SKIP for i in range(first, len(words))):
+        return None
+    return " ".join(words[first:])
 
 
 def mine_acronyms(texts: Iterable[str]) -> dict[str, Counter[str]]:
@@ -118,8 +125,9 @@ class AcronymCounts:
 def acronyms_of_phrases(used: Iterable[str], phrases: Counter[str]) -> dict[str, str]:
     """acronym -> the most frequent multi-word phrase whose initials spell it, for acronyms the
     texts use but never spell out. `phrases` counts surface forms (given keyphrases); a phrase
-    given only once is not trusted to expand anything."""
-    wanted = {a for a in used if a.isalpha() and len(a) >= 2}
+    given only once is not trusted to expand anything, nor is a two-letter acronym (on our
+    corpus 'IR' and 'EM' would become 'implicit regularization' and 'ensemble methods')."""
+    wanted = {a for a in used if a.isalpha() and len(a) >= 3}
     best: dict[str, tuple[int, str]] = {}
     for phrase, count in phrases.items():
         words = raw_words(phrase)
