@@ -186,7 +186,7 @@ class _RunsCode:
 
 
 def _model_blob(path: Path) -> tuple[str, bytes | None]:
-    from landscape.enrich.concepts.step import ConceptsStep, labels_signature
+    from landscape.enrich.concepts.build import ConceptsStep, labels_signature
 
     with Store(path, readonly=True) as store:
         labels = labels_signature(store, ConceptsStep.version)
@@ -221,11 +221,18 @@ def test_the_concept_model_is_stored_as_arrays_and_a_planted_pickle_never_runs(c
     assert out.count("fallback: concepts: stored concepts model is not in a format this version reads") == 1, out
     assert 5 <= len(cli_json("show", "new1", db=path)["keyphrases"]) <= 8
     assert unpack(_model_blob(path)[1], KIND, FORMAT) is not None  # refitted and stored as arrays again
+    # the next record is read with the model loaded from those arrays, not refitted
+    new.write_text('{"id": "new2", "title": "Graph neural networks for jet tagging at the Large Hadron Collider", '
+                   '"abstract": "We train graph neural networks on particle clouds to tag boosted jets."}\n')
+    run_cli("ingest", new, db=path)
+    out = run_cli("build", "--only", "concepts", db=path).output
+    assert "fallback" not in out and "1 predicted, 1 records" in out, out
+    assert 5 <= len(cli_json("show", "new2", db=path)["keyphrases"]) <= 8
 
 
 def test_the_ranker_fits_on_a_bounded_sample_and_records_stream_in_batches(listing_db: Path, tmp_path: Path, monkeypatch):
     from landscape.artifacts import unpack
-    from landscape.enrich.concepts import step as concepts_step
+    from landscape.enrich.concepts import build as concepts_step
     from landscape.enrich.concepts.model import FORMAT, KIND
 
     monkeypatch.setattr(concepts_step, "FIT_SAMPLE", 60)

@@ -5,14 +5,14 @@
     vocabulary  concepts with their variants merged, and the matcher that finds them in text
     ranker      the keyphrase ranker for records without a keyphrase line
     model       the fitted model stored as arrays and JSON
-    step        the build step (`step(config)`, as `landscape.enrich.pipeline` expects)
+    build       the build step (`step(config)`, as `landscape.enrich.pipeline` expects)
 """
 
 from .acronyms import mine_acronyms
+from .build import ConceptsStep, step, stored_embeddings
 from .model import ConceptModel
 from .normalise import clean_text, lowered_clean_text, phrase_key, singular, text_keys
 from .ranker import KeyphrasePredictor
-from .step import ConceptsStep, step, stored_embeddings
 from .vocabulary import Concept, Vocabulary, refine_given
 
 __all__ = [
