@@ -1,12 +1,14 @@
 """Acronyms mined from the corpus itself, so any field gets its own.
 
-Two sources, both read from the records:
-  spelled out   'long name (ACR)' in running text, matched by initials or, failing that, by the
-                Schwartz-Hearst rule (the acronym's letters in order inside the long form, the
-                first one starting a word): 'quantum chromodynamics (QCD)';
-  used          an acronym the texts use without spelling it out, whose initials spell a
-                multi-word keyphrase of the corpus ('CFT' and 'conformal field theory').
-No list of a field's acronyms is built in.
+An acronym counts where some text spells it out, 'long name (ACR)', matched by initials or,
+failing that, by the Schwartz-Hearst rule (the acronym's letters in order inside the long
+form, the first one starting a word): 'quantum chromodynamics (QCD)'. Once mined, it is
+resolved wherever any text uses it. No list of a field's acronyms is built in.
+
+Also measured and left out: expanding acronyms that are used but never spelled out by the
+keyphrases whose initials they spell. On our corpus that gave 'IR' -> 'implicit
+regularization' and 'EM' -> 'ensemble methods', and even limited to three letters it lowered
+keyphrase token F1 (0.499 without it, 0.496 with it, `landscape eval --only keyphrases`).
 """
 
 from __future__ import annotations
@@ -96,23 +98,16 @@ def mine_acronyms(texts: Iterable[str]) -> dict[str, Counter[str]]:
     return found
 
 
-def used_acronyms(text: str) -> set[str]:
-    """The acronym-looking words a text uses (by their lowercase core)."""
-    return {acronym_core(w) for w in raw_words(without_math(text)) if looks_like_acronym(w)}
-
-
 @dataclass
 class AcronymCounts:
     """What the corpus says about acronyms, gathered one text at a time (bounded by the number
     of distinct acronyms, not of texts)."""
 
     spelled: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-    used: Counter[str] = field(default_factory=Counter)
 
     def add(self, text: str) -> None:
         for acr, counts in mine_acronyms([text]).items():
             self.spelled[acr].update(counts)
-        self.used.update(used_acronyms(text))
 
     @classmethod
     def of(cls, texts: Iterable[str]) -> AcronymCounts:
@@ -120,20 +115,3 @@ class AcronymCounts:
         for text in texts:
             counts.add(text)
         return counts
-
-
-def acronyms_of_phrases(used: Iterable[str], phrases: Counter[str]) -> dict[str, str]:
-    """acronym -> the most frequent multi-word phrase whose initials spell it, for acronyms the
-    texts use but never spell out. `phrases` counts surface forms (given keyphrases); a phrase
-    given only once is not trusted to expand anything, nor is a two-letter acronym (on our
-    corpus 'IR' and 'EM' would become 'implicit regularization' and 'ensemble methods')."""
-    wanted = {a for a in used if a.isalpha() and len(a) >= 3}
-    best: dict[str, tuple[int, str]] = {}
-    for phrase, count in phrases.items():
-        words = raw_words(phrase)
-        if len(words) < 2 or count < 2:
-            continue
-        letters = "".join(c for c, _ in _initials(words, skip_stop=True)).lower()
-        if letters in wanted and (count, phrase) > best.get(letters, (0, "")):
-            best[letters] = (count, phrase)
-    return {acr: phrase for acr, (_, phrase) in best.items()}

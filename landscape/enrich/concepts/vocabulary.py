@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ...text import STOPWORDS
-from .acronyms import AcronymCounts, acronyms_of_phrases
+from .acronyms import AcronymCounts
 from .normalise import (
     acronym_core,
     key_token,
@@ -98,7 +98,7 @@ class Vocabulary:
         """From given keyphrases (record id -> phrases) and the corpus texts (for acronyms), or
         what `AcronymCounts` gathered from them."""
         counts = texts if isinstance(texts, AcronymCounts) else AcronymCounts.of(texts)
-        acronyms, surface = acronym_expansions(given, counts)
+        acronyms, surface = acronym_expansions(counts)
         vocab = cls(acronyms)
         refined = refine_given(given)
         for rid in sorted(refined):
@@ -202,11 +202,8 @@ def _prefixes(key: str) -> list[str]:
 
 
 
-def acronym_expansions(given: dict[str, list[str]], counts: AcronymCounts) -> tuple[dict[str, str], dict[str, str]]:
-    """(acronym -> concept key, acronym -> expansion as written): acronyms the texts spell out,
-    then acronyms two or more texts use whose initials spell a given keyphrase."""
+def acronym_expansions(counts: AcronymCounts) -> tuple[dict[str, str], dict[str, str]]:
+    """(acronym -> concept key, acronym -> expansion as written) of the acronyms the texts
+    spell out, each with its most frequent expansion."""
     surface = {acr: max(c, key=lambda e: (c[e], e)) for acr, c in counts.spelled.items() if c}
-    phrases = Counter(p.lower() for phrases in given.values() for p in phrases)
-    used = {a for a, n in counts.used.items() if n >= 2} - set(surface)
-    surface.update(acronyms_of_phrases(used, phrases))
     return {acr: phrase_key(e) for acr, e in surface.items()}, surface
