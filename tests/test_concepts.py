@@ -42,7 +42,7 @@ def test_acronyms_are_learned_from_how_abstracts_spell_them_out():
 
 
 def test_an_acronym_in_text_finds_the_concept_it_stands_for():
-    vocab = Vocabulary.build({"a": ["large language models"], "b": ["graph neural networks"]}, [], known={})
+    vocab = Vocabulary.build({"a": ["large language models"], "b": ["graph neural networks"]}, [])
     vocab.acronyms.update({"llm": phrase_key("large language models"), "gnn": phrase_key("graph neural networks")})
     found = vocab.find("We fine-tune LLMs and a GNN on jets.")
     assert set(found) == {phrase_key("large language models"), phrase_key("graph neural networks")}
@@ -121,3 +121,129 @@ def test_stored_models_predict_like_scikit_learn_without_importing_it():
         np.vstack([F, F]), np.r_[np.ones(2000), np.zeros(2000)], sample_weight=np.r_[share, 1 - share])
     G[::3, 4] = np.nan
     assert np.allclose(soft.predict_proba(G), LiteBoostedTrees(soft).predict_proba(G))
+
+
+def test_one_key_rule_for_the_whole_package():
+    from landscape.enrich import connections
+    from landscape.enrich.concepts import singular, text_keys
+
+    assert singular("matches") == "match" and singular("sizes") == "size" and singular("physics") == "physics"
+    pairs = [("pattern matches", "pattern match"), ("approaches", "approach"), ("sizes", "size"),
+             ("analyses", "analyse"), ("optimisations", "optimization"), ("galaxies", "galaxy")]
+    for plural, one in pairs:
+        assert phrase_key(plural) == phrase_key(one), plural
+        # connections matches concept names in text under the very same rule
+        assert connections.phrase_key(plural) == phrase_key(plural) == connections.phrase_key(one), plural
+    assert text_keys("Template matches of $x^2$ galaxies.") == phrase_key("template match of galaxy").split()
+
+
+LIFE_SCIENCE = [
+    "We genotyped cohorts with single-nucleotide polymorphism (SNP) arrays and ran genome-wide association studies.",
+    "Quantitative polymerase chain reaction (qPCR) and polymerase chain reaction (PCR) assays confirm the variants.",
+    "Our GWAS finds loci near immune genes; SNP heritability is modest. MRI confirms the lesions.",
+    "A second MRI scan in an independent cohort shows three lesions.",
+    "Clustered regularly interspaced short palindromic repeats (CRISPR) screens knock out each candidate gene.",
+]
+
+
+def test_acronyms_come_from_the_corpus_of_any_field():
+    given = {"a": ["magnetic resonance imaging", "heritability"], "b": ["magnetic resonance imaging"], "c": ["polymerase chain reaction"]}
+    vocab = Vocabulary.build(given, LIFE_SCIENCE)
+    assert vocab.acronyms == {
+        "snp": phrase_key("single-nucleotide polymorphism"),
+        "pcr": phrase_key("polymerase chain reaction"),
+        "crispr": phrase_key("clustered regularly interspaced short palindromic repeats"),
+    }  # MRI and GWAS are used but never spelled out: nothing is guessed for them
+    assert set(vocab.find("The PCR of a GWAS")) == {phrase_key("polymerase chain reaction")}
+
+
+def test_this_fields_acronyms_are_still_found_in_its_corpus(listing_db: Path):
+    with Store(listing_db, readonly=True) as store:
+        records = list(store.iter_records())
+    vocab = Vocabulary.build({r.id: r.keyphrases for r in records if r.keyphrases}, [r.text for r in records])
+    spelled_out = {  # every acronym of the old built-in list that the corpus spells out
+        "sbi": "simulation-based inference", "llm": "large language models", "cnn": "convolutional neural networks",
+        "nlp": "natural language processing", "gan": "generative adversarial networks",
+        "eft": "effective field theory", "cmb": "cosmic microwave background", "lhc": "large hadron collider",
+        "qcd": "quantum chromodynamics", "rl": "reinforcement learning", "ml": "machine learning",
+    }
+    for acr, expansion in spelled_out.items():
+        assert vocab.acronyms.get(acr) == phrase_key(expansion), acr
+
+
+class _RunsCode:
+    """A pickle that touches a file when loaded: what a hostile store could hold."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def _model_blob(path: Path) -> tuple[str, bytes | None]:
+    from landscape.enrich.concepts.build import ConceptsStep, labels_signature
+
+    with Store(path, readonly=True) as store:
+        labels = labels_signature(store, ConceptsStep.version)
+        return labels, store.concept_model_blob(labels)
+
+
+def test_the_concept_model_is_stored_as_arrays_and_a_planted_pickle_never_runs(concepts_db: Path, tmp_path: Path):
+    import pickle
+
+    from landscape.artifacts import unpack
+    from landscape.config import Config
+    from landscape.enrich.concepts.model import FORMAT, KIND, pack_model, unpack_model
+
+    path = tmp_path / "landscape.db"
+    shutil.copy(concepts_db, path)
+    labels, blob = _model_blob(path)
+    artifact = unpack(blob, KIND, FORMAT)
+    assert artifact is not None and {"keys", "fit_ids", "tree_value", "matrix_data"} <= set(artifact.arrays)
+    model = unpack_model(blob, Config())
+    assert model is not None and model.predictor is not None and pack_model(model) == blob
+
+    marker = tmp_path / "ran"
+    with Store(path) as store, store.transaction():
+        store.put_concept_model(labels, pickle.dumps(_RunsCode(marker)), store.record_content_hashes())
+    new = tmp_path / "new.jsonl"
+    new.write_text('{"id": "new1", "title": "Simulation-based inference of galaxy cluster masses with normalizing '
+                   'flows", "abstract": "We use simulation-based inference (SBI) with normalizing flows to infer '
+                   'galaxy cluster masses from weak lensing maps, and compare with Markov chain Monte Carlo."}\n')
+    run_cli("ingest", new, db=path)
+    out = run_cli("build", "--only", "concepts", db=path).output
+    assert not marker.exists()
+    assert out.count("fallback: concepts: stored concepts model is not in a format this version reads") == 1, out
+    assert 5 <= len(cli_json("show", "new1", db=path)["keyphrases"]) <= 8
+    assert unpack(_model_blob(path)[1], KIND, FORMAT) is not None  # refitted and stored as arrays again
+    # the next record is read with the model loaded from those arrays, not refitted
+    new.write_text('{"id": "new2", "title": "Graph neural networks for jet tagging at the Large Hadron Collider", '
+                   '"abstract": "We train graph neural networks on particle clouds to tag boosted jets."}\n')
+    run_cli("ingest", new, db=path)
+    out = run_cli("build", "--only", "concepts", db=path).output
+    assert "fallback" not in out and "1 predicted, 1 records" in out, out
+    assert 5 <= len(cli_json("show", "new2", db=path)["keyphrases"]) <= 8
+
+
+def test_the_ranker_fits_on_a_bounded_sample_and_records_stream_in_batches(listing_db: Path, tmp_path: Path, monkeypatch):
+    from landscape.artifacts import unpack
+    from landscape.enrich.concepts import build as concepts_step
+    from landscape.enrich.concepts.model import FORMAT, KIND
+
+    monkeypatch.setattr(concepts_step, "FIT_SAMPLE", 60)
+    monkeypatch.setattr(concepts_step, "GENERIC_SAMPLE", 150)
+    monkeypatch.setattr(concepts_step, "BATCH", 40)
+    path = tmp_path / "landscape.db"
+    shutil.copy(listing_db, path)
+    run_cli("build", "--only", "concepts", "--embedder", "tfidf", db=path)
+    artifact = unpack(_model_blob(path)[1], KIND, FORMAT)
+    assert artifact is not None and len(artifact.arrays["fit_ids"]) == 60
+    with Store(path, readonly=True) as store:
+        records = list(store.iter_records())
+        text = store.record_concepts("text")
+        predicted = store.record_concepts("predicted")
+    assert len(text) > 400
+    assert {r.id for r in records if not r.keyphrases} <= set(predicted)

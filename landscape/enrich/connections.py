@@ -37,6 +37,7 @@ import numpy as np
 from ..config import Config
 from ..models import LandscapeError, NotBuiltError
 from ..text import STOPWORDS, content_tokens, tokens
+from .concepts.normalise import phrase_key, text_keys
 from .neighbours import top_k_rows
 
 VERSION = "1"
@@ -47,23 +48,6 @@ STATE_ARTIFACT = "connections:state"
 REFIT_GROWTH = 1.25
 MAX_PHRASE_WORDS = 6
 CHUNK = 256
-
-
-def singular(word: str) -> str:
-    if len(word) > 3 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
-def phrase_key(phrase: str) -> str:
-    """Key under which phrase variants (case, plural, hyphen, accents) match."""
-    return " ".join(singular(w) for w in tokens(phrase.replace("-", " ")))
-
-
-def text_keys(text: str) -> list[str]:
-    return [singular(w) for w in tokens(text.replace("-", " "))]
 
 
 def find_phrases(words: list[str], known: dict[str, int], max_len: int,

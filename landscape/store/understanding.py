@@ -54,7 +54,8 @@ class UnderstandingMixin:
         return dict(self.conn.execute("SELECT id, content_hash FROM records"))
 
     def concept_model_blob(self, labels: str) -> bytes | None:
-        """The pickled concept model fit on labels with this signature, if stored."""
+        """The concept model artifact (`landscape.artifacts` bytes) fit on labels with this
+        signature, if stored; what it holds is for the caller to check, never to run."""
         row = self.conn.execute("SELECT value FROM artifacts WHERE name = ?", (f"concepts.model:{labels}",)).fetchone()
         return None if row is None else bytes(row[0])
 
@@ -87,10 +88,23 @@ class UnderstandingMixin:
 
     # --- concepts -------------------------------------------------------------------------
 
+    def clear_staged_concept_rows(self) -> None:
+        """Start staging concept rows batch by batch (a temporary table: nothing in the store
+        changes until `replace_concepts` reads them)."""
+        self.conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS staged_concept_rows"
+            " (record_id TEXT NOT NULL, key TEXT NOT NULL, weight REAL NOT NULL, source TEXT NOT NULL)"
+        )
+        self.conn.execute("DELETE FROM staged_concept_rows")
+
+    def stage_concept_rows(self, rows: Iterable[tuple[str, str, float, str]]) -> None:
+        self.conn.executemany("INSERT INTO staged_concept_rows VALUES (?,?,?,?)", rows)
+
     def replace_concepts(
-        self, concepts: list[dict[str, Any]], rows: Iterable[tuple[str, str, float, str]]
+        self, concepts: list[dict[str, Any]], rows: Iterable[tuple[str, str, float, str]] | None = None
     ) -> None:
-        """Write the whole vocabulary and every (record, concept key, weight, source) row.
+        """Write the whole vocabulary and every (record, concept key, weight, source) row:
+        `rows`, or the rows staged since `clear_staged_concept_rows` when it is None.
 
         Concept ids survive rebuilds for concepts whose name is unchanged.
         """
@@ -115,7 +129,25 @@ class UnderstandingMixin:
                 "INSERT OR IGNORE INTO concept_aliases (alias, concept_id) VALUES (?, ?)",
                 [(a, cid) for a in c.get("aliases", []) if a != c["name"]],
             )
-        self._insert_record_concepts(by_key, rows)
+        if rows is None:
+            self._insert_staged_record_concepts(by_key)
+        else:
+            self._insert_record_concepts(by_key, rows)
+
+    def _insert_staged_record_concepts(self, by_key: dict[str, int]) -> None:
+        """The staged rows, keys turned into concept ids, each (record, concept, source) once
+        with its largest weight; SQLite groups them on disk, not in Python."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS staged_concept_keys (key TEXT PRIMARY KEY, concept_id INTEGER)")
+        self.conn.execute("DELETE FROM staged_concept_keys")
+        self.conn.executemany("INSERT INTO staged_concept_keys VALUES (?, ?)", by_key.items())
+        self.conn.execute(
+            "INSERT INTO record_concepts (record_id, concept_id, weight, source)"
+            " SELECT s.record_id, k.concept_id, max(s.weight), s.source"
+            " FROM staged_concept_rows s JOIN staged_concept_keys k ON k.key = s.key"
+            " GROUP BY s.record_id, k.concept_id, s.source"
+        )
+        self.conn.execute("DELETE FROM staged_concept_rows")
+        self.conn.execute("DELETE FROM staged_concept_keys")
 
     def _insert_record_concepts(self, by_key: dict[str, int], rows: Iterable[tuple[str, str, float, str]]) -> None:
         best: dict[tuple[str, int, str], float] = {}

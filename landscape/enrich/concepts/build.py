@@ -1,0 +1,240 @@
+"""The concepts build step: which records carry which concept.
+
+Three sources fill `record_concepts`:
+  given      phrases of the record's own keyphrase line (already split at ingest);
+  text       vocabulary concepts found verbatim, after normalisation, in the record's own text.
+             Only concepts attested by some *other* record count, so this never depends on the
+             record's own given keyphrases (connections score with it);
+  predicted  5 to 8 keyphrases for records without given ones (`KeyphrasePredictor`).
+
+Cost grows linearly with the corpus: the vocabulary is read from every given line and every
+text (one streamed pass, counting phrases and acronyms), but the generic-word list and the
+keyphrase ranker are fit on bounded samples, and records are then read, matched and predicted
+in batches whose rows are staged in the store, never held for the whole corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from ...artifacts import describe
+from ...config import Config
+from .acronyms import AcronymCounts
+from .model import FORMAT, KIND, ConceptModel, pack_model, unpack_model
+from .ranker import KeyphrasePredictor
+from .vocabulary import Vocabulary, refine_given
+
+FIT_SAMPLE = 3000  # labelled records the keyphrase ranker is fit on
+GENERIC_SAMPLE = 5000  # records whose texts decide which single words are too generic
+BATCH = 500
+
+
+def record_text(rec: Any) -> str:
+    """The record's own words: title, abstract and section text (never its keyphrase line)."""
+    return rec.text
+
+
+def text_concepts(found: Counter[str], vocab: Vocabulary, rec_id: str, generic: set[str]) -> Counter[str]:
+    """Concepts in a record's text that some other record carries (independent of its own line)."""
+    return Counter({
+        k: c for k, c in found.items() if k not in generic and vocab.concepts[k].given - {rec_id}
+    })
+
+
+def generic_keys(
+    found: dict[str, Counter[str]], vocab: Vocabulary, share: float = 0.1, keyness: float = 0.15, scale: float = 1.0
+) -> set[str]:
+    """Single words no use for connecting: in more than `share` of the texts ('model', 'data'),
+    or rarely a keyphrase where they appear ('variety', 'tool': fragments of a keyphrase line).
+    `found` may be a sample of the corpus: `scale` (corpus size / sample size) turns its text
+    counts into the corpus's, to compare with how many records give the concept."""
+    df = Counter(k for counts in found.values() for k in counts if " " not in k)
+    limit = max(share * len(found), 3)
+    return {
+        k for k, n in df.items()
+        if n > limit or len(vocab.concepts[k].given) < 2 or len(vocab.concepts[k].given) / (n * scale) < keyness
+    }
+
+
+def corpus_signature(store: Any) -> str:
+    h = hashlib.sha1()
+    for row in store.concept_inputs_signature_rows():
+        h.update(repr(tuple(row)).encode())
+    return h.hexdigest()[:16]
+
+
+def labels_signature(store: Any, version: str) -> str:
+    """What the fitted vocabulary and keyphrase ranker depend on: given lines and their records."""
+    h = hashlib.sha1(version.encode())
+    for row in store.concept_label_rows():
+        h.update(repr(tuple(row)).encode())
+    return h.hexdigest()[:16]
+
+
+def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def sample(ids: list[str], size: int, seed: int) -> list[str]:
+    """At most `size` of the ids, the same ones for the same ids and seed."""
+    return sorted(random.Random(seed).sample(ids, size)) if len(ids) > size else sorted(ids)
+
+
+class ConceptsStep:
+    """Concepts for every record. The vocabulary, generic-word list and keyphrase ranker are
+    fit from the given keyphrases and stored; while those labels are unchanged, a build only
+    reads new or changed records with the stored model (like the map places new points
+    without moving the others). `--full` or a change of labels refits everything."""
+
+    name = "concepts"
+    version = "7"
+
+    def __init__(self, config: Config):
+        self.config = config
+
+    def run(self, ctx: Any) -> dict[str, int]:
+        store = ctx.store
+        signature = self.version + corpus_signature(store)
+        if not ctx.full and store.step_signature(self.name) == signature:
+            return {"concepts": store.count_concepts(), "unchanged": store.count_records()}
+        labels = labels_signature(store, self.version)
+        model = None if ctx.full else self.stored_model(ctx, labels)
+        if model is None:
+            counts = self._full(store, labels)
+        else:
+            counts = self._incremental(store, labels, model)
+        with store.transaction():
+            store.set_step_signature(self.name, signature, {"concepts": counts["concepts"]})
+        return counts
+
+    def stored_model(self, ctx: Any, labels: str) -> ConceptModel | None:
+        """The model stored for these labels; one that cannot be read (an older format, a
+        pickle, garbage) is never run: the step refits and says so once."""
+        blob = ctx.store.concept_model_blob(labels)
+        model = unpack_model(blob, self.config) if blob is not None else None
+        if blob is not None and model is None:
+            ctx.fallback(f"concepts: {describe(blob, KIND, FORMAT)}")
+        return model
+
+    def _full(self, store: Any, labels: str) -> dict[str, int]:
+        given_lines: dict[str, list[str]] = {}
+        acronyms = AcronymCounts()
+        for rec in store.iter_records():
+            acronyms.add(record_text(rec))
+            if rec.keyphrases:
+                given_lines[rec.id] = rec.keyphrases
+        given = refine_given(given_lines)
+        vocab = Vocabulary.build(given, acronyms)
+        hashes = store.record_content_hashes()
+        fit_ids = sample(sorted(given), FIT_SAMPLE, self.config.seed)
+        generic_ids = sample(sorted(hashes), GENERIC_SAMPLE, self.config.seed)
+        texts = {r.id: record_text(r) for r in store.get_records(sorted(set(fit_ids) | set(generic_ids)))}
+        generic = generic_keys({rid: vocab.find(texts[rid]) for rid in generic_ids}, vocab,
+                               scale=len(hashes) / max(len(generic_ids), 1))
+        embeddings = stored_embeddings(store, self.config)
+        predictor = KeyphrasePredictor(self.config).fit(
+            {rid: texts[rid] for rid in fit_ids}, {rid: given[rid] for rid in fit_ids}, vocab=vocab, embeddings=embeddings
+        ) if given else None
+        blob = pack_model(ConceptModel(vocab, predictor, generic))
+        del texts
+        predicted = 0
+        with store.transaction():
+            store.clear_staged_concept_rows()
+            for batch in batches(store.iter_records(batch=BATCH), BATCH):
+                rows = concept_rows(batch, vocab, generic, given)
+                names = predict_keyphrases(
+                    predictor, vocab, {r.id: record_text(r) for r in batch if not r.keyphrases}, rows, embeddings
+                )
+                store.stage_concept_rows(rows)
+                store.set_keyphrases_many(names.items(), "predicted")
+                predicted += len(names)
+            store.replace_concepts(vocabulary_rows(vocab, vocab.concepts))
+            store.put_concept_model(labels, blob, hashes)
+        return {"concepts": len(vocab.concepts), "predicted": predicted, "records": len(hashes)}
+
+    def _incremental(self, store: Any, labels: str, model: ConceptModel) -> dict[str, int]:
+        """Only records new or changed since the model was stored (their labels cannot have
+        changed, or the label signature would differ and a full run would refit)."""
+        hashes = store.record_content_hashes()
+        seen = store.concept_model_records(labels)
+        changed = sorted(rid for rid, h in hashes.items() if seen.get(rid) != h)
+        records = store.get_records(changed) if changed else []
+        vocab = model.vocab
+        given = {r.id: refine_given({r.id: r.keyphrases})[r.id] for r in records if r.keyphrases}
+        rows = concept_rows(records, vocab, model.generic, given)
+        unlabelled = {r.id: record_text(r) for r in records if not r.keyphrases}
+        embeddings = stored_embeddings(store, self.config) if unlabelled else None
+        predicted = predict_keyphrases(model.predictor, vocab, unlabelled, rows, embeddings)
+        keys = {key for _, key, _, _ in rows}
+        with store.transaction():
+            store.update_record_concepts(changed, vocabulary_rows(vocab, keys), rows)
+            store.set_keyphrases_many(predicted.items(), "predicted")
+            store.put_concept_model_records(labels, hashes)
+        return {"concepts": store.count_concepts(), "predicted": len(predicted), "records": len(changed),
+                "unchanged": len(hashes) - len(changed)}
+
+
+def concept_rows(
+    records: list[Any], vocab: Vocabulary, generic: set[str], given: dict[str, list[str]]
+) -> list[tuple[str, str, float, str]]:
+    """(record id, concept key, weight, source) of the records' given and text concepts."""
+    rows: list[tuple[str, str, float, str]] = []
+    for rec in records:
+        phrases = given.get(rec.id, [])
+        rows.extend((rec.id, k, 1.0, "given") for k in map(vocab.resolve, phrases) if k in vocab.concepts)
+        found = text_concepts(vocab.find(record_text(rec)), vocab, rec.id, generic)
+        rows.extend((rec.id, k, float(c), "text") for k, c in found.items())
+    return rows
+
+
+def predict_keyphrases(
+    predictor: KeyphrasePredictor | None, vocab: Vocabulary, texts: dict[str, str],
+    rows: list[tuple[str, str, float, str]], embeddings: dict[str, Any] | None = None,
+) -> dict[str, list[str]]:
+    """5 to 8 phrases per text (record id -> names); appends their `predicted` concept rows."""
+    if predictor is None:
+        return {rid: [] for rid in texts}
+    ids = list(texts)
+    scored = predictor.scored_many([texts[i] for i in ids], [(embeddings or {}).get(i) for i in ids])
+    out: dict[str, list[str]] = {}
+    for rid, candidates in zip(ids, scored, strict=True):
+        names = []
+        for _, phrase, score in predictor.choose(candidates):
+            key = vocab.add(phrase)
+            if key:
+                rows.append((rid, key, float(score), "predicted"))
+                names.append(vocab.concepts[key].name)
+        out[rid] = list(dict.fromkeys(names))
+    return out
+
+
+def stored_embeddings(store: Any, config: Config) -> dict[str, Any]:
+    """Record id -> stored text embedding (the embed step runs before this one)."""
+    from ..embed import record_embeddings
+
+    ids, matrix = record_embeddings(store, config)
+    return dict(zip(ids, matrix, strict=True))
+
+
+def vocabulary_rows(vocab: Vocabulary, keys: Iterable[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": key,
+            "name": vocab.concepts[key].name,
+            "aliases": vocab.aliases(key),
+            "extra": {"key": key, "acronyms": sorted(vocab.concepts[key].acronyms),
+                      "given_records": len(vocab.concepts[key].given)},
+        }
+        for key in sorted(keys)
+    ]
+
+
+def step(config: Config) -> ConceptsStep:
+    return ConceptsStep(config)

@@ -1,0 +1,206 @@
+"""The fitted concept model as data: named arrays and JSON (`landscape.artifacts`), never pickle.
+
+What a full concepts run fits and an incremental run reuses: the vocabulary, the generic-word
+list and the keyphrase ranker (TF-IDF of the labelled sample, their embeddings, the gold keys
+and the boosted trees). Strings travel as unicode arrays, the sparse matrix as its CSR arrays,
+the trees as their node arrays; reading one back runs no code from the store.
+
+The tree and TF-IDF helpers below rebuild `LiteBoostedTrees` and `LiteTfidf` from their public
+attributes; if predictors.py gains to_arrays/from_arrays methods they can replace these.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ...artifacts import Artifact, pack, unpack
+from ...config import Config
+from ..predictors import LiteBoostedTrees, LiteTfidf
+from .normalise import lowered_clean_text
+from .ranker import KeyphrasePredictor
+from .vocabulary import Concept, Vocabulary
+
+KIND = "concepts"
+FORMAT = 1
+_PREPROCESSORS = {"lowered_clean_text": lowered_clean_text}
+_TREE_ARRAYS = ("roots", "feature", "threshold", "missing_left", "left", "right", "is_leaf", "value", "classes_")
+
+
+@dataclass
+class ConceptModel:
+    """What a full concepts run fits and an incremental run reuses (stored as an artifact)."""
+
+    vocab: Vocabulary
+    predictor: KeyphrasePredictor | None
+    generic: set[str]
+
+
+def _strings(values: Any) -> np.ndarray:
+    values = list(values)
+    return np.array(values, dtype=str) if values else np.zeros(0, dtype="<U1")
+
+
+def pack_model(model: ConceptModel) -> bytes:
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict[str, Any] = {}
+    keys = sorted(model.vocab.concepts)
+    index = {k: i for i, k in enumerate(keys)}
+    arrays.update(_vocab_arrays(model.vocab, keys))
+    arrays["generic"] = _strings(sorted(model.generic))
+    if model.predictor is not None:
+        arrays.update(_predictor_arrays(model.predictor, index))
+        meta["predictor"] = _predictor_meta(model.predictor)
+    return pack(Artifact(KIND, FORMAT, meta, arrays))
+
+
+def unpack_model(blob: bytes | None, config: Config) -> ConceptModel | None:
+    """The model in `blob`, or None for anything not this kind at this format version."""
+    artifact = unpack(blob, KIND, FORMAT)
+    if artifact is None:
+        return None
+    try:
+        a = artifact.arrays
+        vocab = _vocab_from(a)
+        keys = [str(k) for k in a["keys"]]
+        meta = artifact.meta.get("predictor")
+        predictor = _predictor_from(a, meta, keys, vocab, config) if meta else None
+        return ConceptModel(vocab, predictor, {str(k) for k in a["generic"]})
+    except (KeyError, ValueError, IndexError, TypeError):
+        return None
+
+
+# --- the vocabulary -----------------------------------------------------------------------
+
+
+def _vocab_arrays(vocab: Vocabulary, keys: list[str]) -> dict[str, np.ndarray]:
+    form_of, form_text, form_count, acr_of, acr_text, given_of, given_rec = [], [], [], [], [], [], []
+    records: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        c = vocab.concepts[key]
+        for form, n in sorted(c.forms.items()):
+            form_of.append(i)
+            form_text.append(form)
+            form_count.append(n)
+        for acr in sorted(c.acronyms):
+            acr_of.append(i)
+            acr_text.append(acr)
+        for rid in sorted(c.given):
+            given_of.append(i)
+            given_rec.append(records.setdefault(rid, len(records)))
+    acronyms = sorted(vocab.acronyms.items())
+    return {
+        "keys": _strings(keys),
+        "form_of": np.array(form_of, dtype=np.int64), "form_text": _strings(form_text),
+        "form_count": np.array(form_count, dtype=np.int64),
+        "acronym_of": np.array(acr_of, dtype=np.int64), "acronym_text": _strings(acr_text),
+        "given_of": np.array(given_of, dtype=np.int64), "given_record": np.array(given_rec, dtype=np.int64),
+        "record_ids": _strings(records),
+        "acronym_names": _strings(a for a, _ in acronyms), "acronym_keys": _strings(k for _, k in acronyms),
+    }
+
+
+def _vocab_from(a: dict[str, np.ndarray]) -> Vocabulary:
+    vocab = Vocabulary({str(n): str(k) for n, k in zip(a["acronym_names"], a["acronym_keys"], strict=True)})
+    keys = [str(k) for k in a["keys"]]
+    concepts = [Concept(k) for k in keys]
+    for i, form, n in zip(a["form_of"], a["form_text"], a["form_count"], strict=True):
+        concepts[int(i)].forms[str(form)] = int(n)
+    for i, acr in zip(a["acronym_of"], a["acronym_text"], strict=True):
+        concepts[int(i)].acronyms.add(str(acr))
+    record_ids = [str(r) for r in a["record_ids"]]
+    for i, r in zip(a["given_of"], a["given_record"], strict=True):
+        concepts[int(i)].given.add(record_ids[int(r)])
+    vocab.concepts = {c.key: c for c in concepts}
+    vocab.rebuild_prefixes()
+    return vocab
+
+
+# --- the ranker ---------------------------------------------------------------------------
+
+
+def _predictor_meta(p: KeyphrasePredictor) -> dict[str, Any]:
+    t = p.tfidf
+    name = next((n for n, f in _PREPROCESSORS.items() if f is t.preprocessor), None)
+    if t.preprocessor is not None and name is None:
+        raise TypeError("the keyphrase ranker's TF-IDF has a preprocessor this format cannot name")
+    return {
+        "neighbours": p.k, "top": p.top, "expected_gold": float(p.expected_gold),
+        "baseline": float(p.model.baseline), "has_embeddings": p.emb is not None,
+        "tfidf": {"preprocessor": name, "ngram": list(t.ngram), "sublinear": t.sublinear, "lowercase": t.lowercase},
+        "matrix_shape": list(p.matrix.shape),
+    }
+
+
+def _predictor_arrays(p: KeyphrasePredictor, index: dict[str, int]) -> dict[str, np.ndarray]:
+    ids = {rid: i for i, rid in enumerate(p.ids)}
+    gold = [(ids[rid], index[k]) for rid in p.ids for k in sorted(p.gold[rid])]
+    terms = sorted(p.tfidf.vocabulary.items(), key=lambda kv: kv[1])
+    matrix = p.matrix.tocsr()
+    out = {
+        "fit_ids": _strings(p.ids),
+        "gold_record": np.array([g[0] for g in gold], dtype=np.int64),
+        "gold_key": np.array([g[1] for g in gold], dtype=np.int64),
+        "tfidf_terms": _strings(t for t, _ in terms), "tfidf_idf": np.asarray(p.tfidf.idf, dtype=np.float64),
+        "tfidf_stop": _strings(sorted(p.tfidf.stop)),
+        "matrix_data": matrix.data, "matrix_indices": matrix.indices, "matrix_indptr": matrix.indptr,
+        "present": _counts(p.present, index), "present_given": _counts(p.present_given, index),
+        "given_df": _counts(p.given_df, index),
+    }
+    if p.emb is not None:
+        out["embeddings"] = np.asarray(p.emb, dtype=np.float32)
+    out.update({f"tree_{name}": np.asarray(getattr(p.model, name)) for name in _TREE_ARRAYS})
+    return out
+
+
+def _counts(counts: Counter[str], index: dict[str, int]) -> np.ndarray:
+    out = np.zeros(len(index), dtype=np.int64)
+    for key, n in counts.items():
+        out[index[key]] = n
+    return out
+
+
+def _predictor_from(
+    a: dict[str, np.ndarray], meta: dict[str, Any], keys: list[str], vocab: Vocabulary, config: Config
+) -> KeyphrasePredictor:
+    from scipy.sparse import csr_matrix
+
+    p = KeyphrasePredictor(config, neighbours=int(meta["neighbours"]), top=int(meta["top"]))
+    p.ids = [str(r) for r in a["fit_ids"]]
+    p.vocab = vocab
+    p.gold = {rid: set() for rid in p.ids}
+    for r, k in zip(a["gold_record"], a["gold_key"], strict=True):
+        p.gold[p.ids[int(r)]].add(keys[int(k)])
+    p.tfidf = _tfidf_from(a, meta["tfidf"])
+    p.matrix = csr_matrix((a["matrix_data"], a["matrix_indices"], a["matrix_indptr"]), shape=tuple(meta["matrix_shape"]))
+    p.found = {}
+    for name in ("present", "present_given", "given_df"):
+        setattr(p, name, Counter({keys[i]: int(a[name][i]) for i in np.flatnonzero(a[name])}))
+    p.emb = a["embeddings"] if meta["has_embeddings"] else None
+    p.model = _trees_from(a, float(meta["baseline"]))
+    p.expected_gold = float(meta["expected_gold"])
+    return p
+
+
+def _tfidf_from(a: dict[str, np.ndarray], meta: dict[str, Any]) -> LiteTfidf:
+    t = LiteTfidf.__new__(LiteTfidf)
+    t.vocabulary = {str(term): i for i, term in enumerate(a["tfidf_terms"])}
+    t.idf = np.asarray(a["tfidf_idf"], dtype=np.float64)
+    t.stop = frozenset(str(s) for s in a["tfidf_stop"])
+    t.ngram = tuple(int(n) for n in meta["ngram"])
+    t.sublinear = bool(meta["sublinear"])
+    t.lowercase = bool(meta["lowercase"])
+    name = meta["preprocessor"]
+    t.preprocessor = None if name is None else _PREPROCESSORS[name]
+    return t
+
+
+def _trees_from(a: dict[str, np.ndarray], baseline: float) -> LiteBoostedTrees:
+    trees = LiteBoostedTrees.__new__(LiteBoostedTrees)
+    for name in _TREE_ARRAYS:
+        setattr(trees, name, a[f"tree_{name}"])
+    trees.baseline = baseline
+    return trees
