@@ -245,5 +245,5 @@ def test_the_ranker_fits_on_a_bounded_sample_and_records_stream_in_batches(listi
         records = list(store.iter_records())
         text = store.record_concepts("text")
         predicted = store.record_concepts("predicted")
-    assert len(text) > 400
+    assert len(text) > 0.8 * len(records)  # as in the full build: whole given phrases match fewer texts
     assert {r.id for r in records if not r.keyphrases} <= set(predicted)
