@@ -37,8 +37,13 @@ class LandscapeMixin:
         self.ls_put_artifact(name, json.dumps(value, sort_keys=True).encode())
 
     def ls_get_json_artifact(self, name: str) -> Any:
+        """The JSON stored under `name`; None where nothing is, or what is there is not JSON (damage,
+        a planted pickle), so the step that writes it computes it anew."""
         raw = self.ls_get_artifact(name)
-        return None if raw is None else json.loads(raw)
+        try:
+            return None if raw is None else json.loads(raw)
+        except (UnicodeDecodeError, ValueError):
+            return None
 
     # --- what the landscape steps read ---------------------------------------------------
 
