@@ -170,7 +170,9 @@ class LiteTfidf:
 
 
 def _callable_name(f: Callable[..., Any] | None) -> str:
-    return "" if f is None else f"{f.__module__}.{f.__qualname__}"
+    if f is None:
+        return ""
+    return f"{getattr(f, '__module__', None) or ''}.{getattr(f, '__qualname__', None) or repr(f)}"
 
 
 class LiteLogistic:

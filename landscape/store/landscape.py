@@ -173,6 +173,12 @@ class LandscapeMixin:
     def ls_map_coords(self) -> dict[str, tuple[float, float]]:
         return {rid: (x, y) for rid, x, y in self.conn.execute("SELECT record_id, x, y FROM map_coords")}
 
+    def ls_unplaced_ids(self) -> set[str]:
+        """Records not on the map yet (what an incremental map step places)."""
+        return {r[0] for r in self.conn.execute(
+            "SELECT id FROM records WHERE NOT EXISTS (SELECT 1 FROM map_coords m WHERE m.record_id = records.id)"
+        )}
+
     # --- talks ---------------------------------------------------------------------------
 
     def ls_talk_sections(self) -> list[dict[str, Any]]:
