@@ -37,9 +37,10 @@ class Planted:
 
 @pytest.fixture(scope="module")
 def tfidf_db(tmp_path_factory) -> Path:
-    """The 460-paper corpus ingested and built with every step (tfidf embedder, so it is quick)."""
+    """The 460-paper corpus and two talks, built with every step (tfidf embedder, so it is quick)."""
     path = tmp_path_factory.mktemp("nopickle") / "landscape.db"
-    run_cli("ingest", SHARED / "corpus", db=path)
+    run_cli("ingest", SHARED / "corpus", SEEDS / "003_00411ab6291d3934.txt", SEEDS / "004_983411919a72a1a9.txt",
+            db=path)
     run_cli("build", "--embedder", "tfidf", db=path)
     return path
 
@@ -69,7 +70,7 @@ def test_planted_pickles_never_run(tfidf_db: Path, tmp_path: Path):
     assert probe.exists(), "the planted payload must run code when unpickled, or this test proves nothing"
 
     names = set(_artifacts(db))
-    assert {"map.model"} <= names and any(n.startswith("area_model:") for n in names)
+    assert {"map.model", "mentions.vectors"} <= names and any(n.startswith("area_model:") for n in names)
     _overwrite(db, dict.fromkeys(names, payload))
 
     run_cli("ingest", SEEDS / "000_a36c6340249dc15d.txt", db=db)
@@ -107,7 +108,7 @@ def test_a_model_of_an_older_format_version_is_refitted_with_one_line(tfidf_db: 
     lines = output.splitlines()
     assert lines.count("areas: stored areas model has format version 1, this version reads 2 (refitting)") == 1
     assert lines.count("map: stored map model has format version 1, this version reads 2 (refitting)") == 1
-    assert "areas: 3 predicted" in output and "1 retrained" in output and "map: 463 placed" in output
+    assert "areas: 3 predicted" in output and "1 retrained" in output and "map: 465 placed" in output
 
     # the refitted models are read back: the next build reuses them and says nothing about them
     run_cli("ingest", SEEDS / "001_36b3cb48603f891c.txt", db=db)
