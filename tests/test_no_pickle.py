@@ -108,7 +108,7 @@ def test_a_model_of_an_older_format_version_is_refitted_with_one_line(tfidf_db: 
     lines = output.splitlines()
     assert lines.count("areas: stored areas model has format version 1, this version reads 2 (refitting)") == 1
     assert lines.count("map: stored map model has format version 1, this version reads 2 (refitting)") == 1
-    assert "areas: 3 predicted" in output and "1 retrained" in output and "map: 465 placed" in output
+    assert "areas: 5 predicted" in output and "1 retrained" in output and "map: 465 placed" in output
 
     # the refitted models are read back: the next build reuses them and says nothing about them
     run_cli("ingest", SEEDS / "001_36b3cb48603f891c.txt", db=db)
