@@ -1,11 +1,12 @@
-"""Compare map layouts on a built store: trustworthiness, kNN preservation, time, transform.
+"""Compare map layouts on a built store: trustworthiness, kNN preservation, time, placing.
 
     .venv/bin/python bench/map.py [--db landscape.db]
 
 numpy (Landscape's own UMAP) against umap-learn, both seeded, on the stored embeddings.
-Trustworthiness (k=10, cosine) near 1 means map neighbours are real neighbours. "transform"
-fits on all but 10 records and places those 10, reporting how far each lands from where the
-full fit put its 10 nearest neighbours (median, in units of the map's median neighbour gap).
+Trustworthiness (k=10, cosine) near 1 means map neighbours are real neighbours. "place"
+fits on all but 10 records and places those 10 as the build places records it did not fit,
+reporting how far each lands from where the fit put its 10 nearest neighbours (median, in
+units of the map's median neighbour gap).
 Read-only. umap-learn's first fit in a process includes numba compilation; it is shown apart.
 """
 
@@ -20,7 +21,7 @@ from sklearn.manifold import trustworthiness
 
 from landscape.config import Config
 from landscape.enrich.embed import record_embeddings
-from landscape.enrich.map import MapSettings, NumpyUMAP, knn
+from landscape.enrich.map import MapSettings, NumpyUMAP, knn, place
 from landscape.store import Store
 
 
@@ -53,13 +54,13 @@ def main() -> None:
     Y_fit = fitted.fit(X[:-10])
     fit_t = time.perf_counter() - start
     start = time.perf_counter()
-    Y_new = fitted.transform(X[-10:], X[:-10], Y_fit)
+    Y_new = place(X[-10:], X[:-10], Y_fit, settings.n_neighbors)
     tr_t = time.perf_counter() - start
     _, gaps = knn(X[:-10], X[:-10], 1, exclude_self=True)
     idx, _ = knn(X[-10:], X[:-10], 10, exclude_self=False)
     spread = np.median(np.linalg.norm(Y_fit[:, None] - Y_fit[knn(X[:-10], X[:-10], 1, exclude_self=True)[0]], axis=-1))
     miss = np.median(np.linalg.norm(Y_new - np.median(Y_fit[idx], axis=1), axis=1)) / max(spread, 1e-9)
-    print(f"{'numpy transform 10':<22} {tr_t:>8.2f}  (fit {fit_t:.2f}s; lands {miss:.2f} gaps from its neighbours)")
+    print(f"{'numpy place 10':<22} {tr_t:>8.2f}  (fit {fit_t:.2f}s; lands {miss:.2f} gaps from its neighbours)")
     try:
         import umap
     except ImportError:

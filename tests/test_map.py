@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 
+import numpy as np
+
+from landscape.artifacts import unpack
+from landscape.enrich.map import knn
 from landscape.store import Store
 
 from .conftest import SEEDS, cli_json, run_cli
@@ -56,3 +61,58 @@ def test_added_records_are_placed_and_others_stay(built_db, tmp_path):
     with Store(db, readonly=True) as store:
         relaid = store.ls_map_coords()
     assert set(relaid) == set(after) and relaid != after
+
+
+def test_the_neighbour_graph_works_past_one_block_of_rows():
+    """knn used to crash above 4,096 rows (the block-size name reused inside its loop)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5000, 16)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    idx, dist = knn(X, X, 5, exclude_self=True)
+    assert idx.shape == (5000, 5) and not np.any(idx == np.arange(5000)[:, None])
+    sims = X[:50] @ X.T
+    np.fill_diagonal(sims[:, :50], -np.inf)
+    assert np.array_equal(idx[:50, 0], sims.argmax(axis=1))
+    assert np.all(np.diff(dist, axis=1) >= -1e-6)
+
+
+def test_a_map_fitted_on_a_sample_places_everyone_else(built_db, tmp_path):
+    db = tmp_path / "landscape.db"
+    shutil.copy(built_db, db)
+    (tmp_path / "landscape.toml").write_text("[extra.map]\nfit_sample = 150\n", encoding="utf-8")
+    steps = cli_json("build", "--only", "map", db=db)
+    assert steps[0]["placed"] == 462 and steps[0]["fitted"] == 150
+    with Store(db, readonly=True) as store:
+        coords = store.ls_map_coords()
+        model = unpack(store.ls_get_artifact("map.model"), "map", 2)
+        ids, X = store.embedding_matrix(store.get_meta("embedder"))
+    assert model is not None and model.arrays["coords"].shape == (150, 2)
+    assert len(coords) == 462 and len(set(coords.values())) > 400
+    fitted = set(json.loads(model.arrays["ids"].tobytes()))
+    row = {rid: i for i, rid in enumerate(ids)}
+    fit_rows = [row[r] for r in sorted(fitted)]
+    span = max(x for x, _ in coords.values()) - min(x for x, _ in coords.values())
+    misses = 0
+    for rid in set(coords) - fitted:
+        sims = X[fit_rows] @ X[row[rid]]
+        nearest = [sorted(fitted)[k] for k in np.argsort(-sims)[:3]]
+        centre = np.mean([coords[o] for o in nearest], axis=0)
+        misses += math.dist(coords[rid], centre) > span / 4
+    assert misses < 0.05 * (462 - 150)
+
+
+def test_a_failed_spectral_initialisation_says_so(built_db, tmp_path, monkeypatch):
+    import scipy.sparse.linalg
+
+    def no_convergence(*args, **kwargs):
+        raise scipy.sparse.linalg.ArpackNoConvergence("ARPACK error -1: No convergence", [], [])
+
+    monkeypatch.setattr(scipy.sparse.linalg, "eigsh", no_convergence)
+    db = tmp_path / "landscape.db"
+    shutil.copy(built_db, db)
+    output = run_cli("build", "--only", "map", "--relayout", db=db).output
+    assert "fallback: map: spectral initialisation failed (ArpackNoConvergence" in output
+    with Store(db, readonly=True) as store:
+        last = json.loads(store.get_meta("last_build"))
+        assert len(store.ls_map_coords()) == 462
+    assert any("spectral initialisation failed" in f for f in last["fallbacks"])

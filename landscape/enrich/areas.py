@@ -14,7 +14,9 @@ ones, so they say honestly whether the model agrees. With no labels at all, area
 zero-shot from `config.area_descriptions` by embedding similarity.
 
 Fitted models are stored as numpy-only predictors (`predictors.py`), so predicting new
-records never imports scikit-learn.
+records never imports scikit-learn, and kept in the store as their fitted numbers (artifact
+kind "areas", `landscape.artifacts`): never a pickle. A stored model this version cannot read
+(an older format, a pickle, damage) is refitted, and the build output says so.
 
 Calibration is only as good as the records it was fit on (full abstracts). A record that says
 little the model knows (an empty abstract, a one-word title, another language) has its
@@ -25,7 +27,6 @@ its prediction set grows instead of claiming a confidence nothing supports.
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -34,11 +35,14 @@ from typing import Any
 
 import numpy as np
 
+from ..artifacts import Artifact, describe, pack, unpack
 from ..config import Config
 from ..text import content_tokens, normalise_author
-from .predictors import LiteLogistic, LiteTfidf
+from .predictors import LiteLogistic, LiteTfidf, array_strings, prefixed, strings_array, unprefixed
 
 MIN_PER_AREA = 2
+MODEL_KIND = "areas"
+MODEL_VERSION = 2  # 1 was a pickle
 EVIDENCE_FULL = 20  # distinct known content words at which a record counts as fully informative
 
 
@@ -111,6 +115,17 @@ class TfidfModel:
         X = self.vec.transform(data.texts)
         return _aligned(self.model.predict_proba(X), list(self.model.classes_), self.labels)
 
+    def state(self) -> dict[str, np.ndarray]:
+        return {**prefixed("vec.", self.vec.state()), **prefixed("model.", self.model.state())}
+
+    def load(self, state: dict[str, np.ndarray], labels: Sequence[str]) -> TfidfModel:
+        self.labels = list(labels)
+        self.vec = LiteTfidf.from_state(unprefixed("vec.", state))
+        self.model = _checked_logistic(LiteLogistic.from_state(unprefixed("model.", state)), labels)
+        if self.model.coef.shape[1] != len(self.vec.idf):
+            raise ValueError("areas tfidf: coefficients and vocabulary disagree")
+        return self
+
 
 class EmbeddingModel:
     def __init__(self, C: float = 10.0):
@@ -126,6 +141,14 @@ class EmbeddingModel:
 
     def proba(self, data: AreaData) -> np.ndarray:
         return _aligned(self.model.predict_proba(data.embeddings), list(self.model.classes_), self.labels)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return self.model.state()
+
+    def load(self, state: dict[str, np.ndarray], labels: Sequence[str]) -> EmbeddingModel:
+        self.labels = list(labels)
+        self.model = _checked_logistic(LiteLogistic.from_state(state), labels)
+        return self
 
 
 class AuthorModel:
@@ -151,6 +174,31 @@ class AuthorModel:
             v = np.array([c[label] for label in self.labels], dtype=float) + 2.0 * self.prior
             out.append(v / v.sum())
         return np.array(out).reshape(len(data.authors), len(self.labels))
+
+    def state(self) -> dict[str, np.ndarray]:
+        authors = sorted(self.counts)
+        counts = np.array([[self.counts[a][label] for label in self.labels] for a in authors], dtype=np.int64)
+        return {"authors": strings_array(authors), "counts": counts.reshape(len(authors), len(self.labels)),
+                "prior": self.prior}
+
+    def load(self, state: dict[str, np.ndarray], labels: Sequence[str]) -> AuthorModel:
+        self.labels = list(labels)
+        authors = array_strings(state["authors"])
+        counts = np.asarray(state["counts"], dtype=np.int64)
+        self.prior = np.asarray(state["prior"], dtype=np.float64)
+        if counts.shape != (len(authors), len(self.labels)) or self.prior.shape != (len(self.labels),):
+            raise ValueError("areas authors: counts, authors and labels disagree")
+        self.counts = {
+            a: Counter({label: int(n) for label, n in zip(self.labels, row, strict=True) if n})
+            for a, row in zip(authors, counts, strict=True)
+        }
+        return self
+
+
+def _checked_logistic(model: LiteLogistic, labels: Sequence[str]) -> LiteLogistic:
+    if not set(map(str, model.classes_)) <= set(labels):
+        raise ValueError("areas: a stored model knows classes that are not among the labels")
+    return model
 
 
 BASE_MODELS = {"tfidf": TfidfModel, "minilm": EmbeddingModel, "authors": AuthorModel}
@@ -253,6 +301,39 @@ class AreaModel:
             Z = np.log(np.clip(np.hstack(parts), 1e-9, 1.0))
             raw = _aligned(self.meta.predict_proba(Z), [self.labels[c] for c in self.meta.classes_], self.labels)
         return self._shrunk(apply_temperature(raw, self.temperature), data.texts)
+
+    def artifact(self) -> Artifact:
+        """The fitted model as data (see the module docstring); `from_artifact` reads it back."""
+        meta = {"labels": self.labels, "bases": self.bases, "temperature": self.temperature,
+                "threshold": self.threshold}
+        arrays = {"prior": self.prior, "known": strings_array(sorted(self.known)),
+                  **prefixed("meta.", self.meta.state())}
+        for b in self.bases:
+            arrays.update(prefixed(f"{b}.", self.fitted[b].state()))
+        return Artifact(MODEL_KIND, MODEL_VERSION, meta, arrays)
+
+    @classmethod
+    def from_artifact(cls, artifact: Artifact, config: Config) -> AreaModel:
+        """The model `artifact` holds; ValueError (or KeyError, TypeError) where it does not fit."""
+        meta, arrays = artifact.meta, artifact.arrays
+        labels, bases = meta["labels"], meta["bases"]
+        if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels) and len(labels) >= 2
+                and isinstance(bases, list) and bases and all(b in BASE_MODELS for b in bases)):
+            raise ValueError("areas: stored labels or base models are not usable")
+        model = cls(config, bases=bases)
+        model.labels = labels
+        model.temperature = float(meta["temperature"])
+        model.threshold = float(meta["threshold"])
+        if not model.temperature > 0:
+            raise ValueError("areas: stored temperature is not positive")
+        model.prior = np.asarray(arrays["prior"], dtype=np.float64)
+        model.known = set(array_strings(arrays["known"]))
+        model.meta = LiteLogistic.from_state(unprefixed("meta.", arrays))
+        model.fitted = {b: BASE_MODELS[b]().load(unprefixed(f"{b}.", arrays), labels) for b in bases}
+        if model.prior.shape != (len(labels),) or model.meta.coef.shape[1] != len(labels) * len(bases) \
+                or not set(model.meta.classes_.tolist()) <= set(range(len(labels))):
+            raise ValueError("areas: stored stacking model and labels disagree")
+        return model
 
     def evidence(self, texts: Sequence[str]) -> np.ndarray:
         """How informative each text is for this model, 0..1 (see the module docstring)."""
@@ -364,17 +445,16 @@ class AreasStep:
         return {"predicted": 0, "no_labels": len(records)}
 
     def _model(self, ctx: Any, signature: str, labelled: list[Any]) -> tuple[AreaModel, bool]:
-        import pickle
-
         store = ctx.store
         blob = store.area_model_blob(signature)
         if blob is not None and not ctx.full:
-            return pickle.loads(blob), False
+            model = stored_model(blob, self.config)
+            if model is not None:
+                return model, False
+            ctx.log(f"areas: {why_not_read(blob)}")
         model = AreaModel(self.config).fit(area_data(store, self.config, labelled))
-        buf = io.BytesIO()
-        pickle.dump(model, buf)
         with store.transaction():
-            store.set_area_model_blob(signature, buf.getvalue())
+            store.set_area_model_blob(signature, pack(model.artifact()))
         return model, True
 
     def _supervised(self, ctx: Any, records: list[Any], labelled: list[Any]) -> dict[str, int]:
@@ -426,6 +506,23 @@ class AreasStep:
             store.set_areas(rows)
             store.set_area_names({a: {"zero_shot": True} for a in labels})
         return {"predicted": len(rows), "zero_shot": 1}
+
+
+def stored_model(blob: bytes | None, config: Config) -> AreaModel | None:
+    """The area model in `blob`, or None where it is not one this version reads."""
+    artifact = unpack(blob, MODEL_KIND, MODEL_VERSION)
+    if artifact is None:
+        return None
+    try:
+        return AreaModel.from_artifact(artifact, config)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def why_not_read(blob: bytes | None) -> str:
+    if unpack(blob, MODEL_KIND, MODEL_VERSION) is not None:
+        return f"stored {MODEL_KIND} model is damaged (refitting)"
+    return describe(blob, MODEL_KIND, MODEL_VERSION)
 
 
 def _predicted_before(store: Any, signature: str) -> dict[str, str]:

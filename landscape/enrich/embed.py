@@ -21,6 +21,7 @@ import io
 import json
 import math
 import os
+import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
@@ -220,9 +221,13 @@ class TfidfModel:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TfidfModel:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            terms = json.loads(z["terms"].tobytes().decode())
-            return cls({t: i for i, t in enumerate(terms)}, z["idf"], z["components"])
+        """The model in `data`; ValueError for anything else (an older format, a pickle, damage)."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                terms = json.loads(z["terms"].tobytes().decode())
+                return cls({t: i for i, t in enumerate(terms)}, z["idf"], z["components"])
+        except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+            raise ValueError(f"not a stored tfidf embedder: {exc}") from None
 
 
 class TfidfEmbedder:
@@ -242,6 +247,11 @@ class TfidfEmbedder:
     @classmethod
     def from_store(cls, store: Any, refit: bool = False, seed: int = 42) -> TfidfEmbedder:
         data = None if refit else store.get_artifact(TFIDF_ARTIFACT)
+        if data is not None and not cls.readable(data):
+            if store.readonly:
+                raise LandscapeError("the stored tfidf embedder cannot be read by this version:"
+                                     " run `landscape build --embedder tfidf`")
+            data = None
         if data is None:
             if store.readonly:
                 raise LandscapeError("the tfidf embedder is not fitted yet: run `landscape build --embedder tfidf`")
@@ -251,6 +261,13 @@ class TfidfEmbedder:
             with store.transaction():
                 store.put_artifact(TFIDF_ARTIFACT, data)
         return cls(TfidfModel.from_bytes(data), data)
+
+    @staticmethod
+    def readable(data: bytes | None) -> bool:
+        try:
+            return data is None or TfidfModel.from_bytes(data) is not None
+        except ValueError:
+            return False
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self.model.transform(list(texts))
@@ -331,6 +348,9 @@ class EmbedStep:
         store = ctx.store
         spec = self.config.embedder
         refit = bool(getattr(ctx, "full", False)) and spec in ("tfidf", "fast")
+        if spec == "tfidf" and not refit and not TfidfEmbedder.readable(store.get_artifact(TFIDF_ARTIFACT)):
+            ctx.log("embed: the stored tfidf embedder is not in a format this version reads"
+                    " (refitting; every record is embedded anew)")
         log = getattr(ctx, "log", None)
         embedder = get_embedder(spec, self.config, store=store, refit=refit, log=log)
         pending = store.count_to_embed(embedder.name)

@@ -14,6 +14,7 @@ import io
 import json
 import math
 import re
+import zipfile
 from collections import Counter
 from typing import Any
 
@@ -94,11 +95,16 @@ def section_key(section: dict[str, Any], model: str) -> str:
 
 
 def load_vectors(raw: bytes | None) -> dict[str, np.ndarray]:
+    """The cached section vectors; anything unreadable (damage, a planted pickle) is an empty
+    cache, so the sections are embedded again."""
     if raw is None:
         return {}
-    with np.load(io.BytesIO(raw)) as data:
-        keys = json.loads(data["keys"].tobytes().decode())
-        return dict(zip(keys, data["vectors"]))
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+            keys = json.loads(data["keys"].tobytes().decode())
+            return dict(zip(keys, data["vectors"], strict=True))
+    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError):
+        return {}
 
 
 def save_vectors(vectors: dict[str, np.ndarray]) -> bytes:

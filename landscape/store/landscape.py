@@ -37,8 +37,13 @@ class LandscapeMixin:
         self.ls_put_artifact(name, json.dumps(value, sort_keys=True).encode())
 
     def ls_get_json_artifact(self, name: str) -> Any:
+        """The JSON stored under `name`; None where nothing is, or what is there is not JSON (damage,
+        a planted pickle), so the step that writes it computes it anew."""
         raw = self.ls_get_artifact(name)
-        return None if raw is None else json.loads(raw)
+        try:
+            return None if raw is None else json.loads(raw)
+        except (UnicodeDecodeError, ValueError):
+            return None
 
     # --- what the landscape steps read ---------------------------------------------------
 
@@ -167,6 +172,12 @@ class LandscapeMixin:
 
     def ls_map_coords(self) -> dict[str, tuple[float, float]]:
         return {rid: (x, y) for rid, x, y in self.conn.execute("SELECT record_id, x, y FROM map_coords")}
+
+    def ls_unplaced_ids(self) -> set[str]:
+        """Records not on the map yet (what an incremental map step places)."""
+        return {r[0] for r in self.conn.execute(
+            "SELECT id FROM records WHERE NOT EXISTS (SELECT 1 FROM map_coords m WHERE m.record_id = records.id)"
+        )}
 
     # --- talks ---------------------------------------------------------------------------
 

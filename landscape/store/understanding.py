@@ -14,6 +14,16 @@ from typing import Any
 from .db import now_iso
 
 
+def _json_or_empty(raw: bytes) -> dict[str, Any]:
+    """A stored JSON object; anything else (damage, a planted pickle) reads as nothing stored,
+    so the step that wrote it redoes its work instead of failing."""
+    try:
+        value = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 class UnderstandingMixin:
     conn: sqlite3.Connection
 
@@ -76,7 +86,7 @@ class UnderstandingMixin:
     def _fingerprints(self, artifact: str, key: str, value: str) -> dict[str, str]:
         """record id -> content hash a step last processed, if it ran with this `key` value."""
         row = self.conn.execute("SELECT value FROM artifacts WHERE name = ?", (artifact,)).fetchone()
-        saved = {} if row is None else json.loads(bytes(row[0]))
+        saved = {} if row is None else _json_or_empty(bytes(row[0]))
         return saved.get("records", {}) if saved.get(key) == value else {}
 
     def _put_fingerprints(self, artifact: str, key: str, value: str, records: dict[str, str]) -> None:
@@ -303,7 +313,8 @@ class UnderstandingMixin:
     # --- areas ----------------------------------------------------------------------------
 
     def area_model_blob(self, signature: str) -> bytes | None:
-        """The pickled area model trained on labels with this signature, if stored."""
+        """The stored area model (an artifact, see landscape.artifacts) trained on labels with this
+        signature, if any."""
         row = self.conn.execute("SELECT value FROM artifacts WHERE name = ?", (f"area_model:{signature}",)).fetchone()
         return None if row is None else bytes(row[0])
 
@@ -317,7 +328,7 @@ class UnderstandingMixin:
     def area_predictions(self) -> dict[str, Any]:
         """{signature, records: {id: fingerprint}}: what the last area run predicted, and with which model."""
         row = self.conn.execute("SELECT value FROM artifacts WHERE name = 'areas.predicted'").fetchone()
-        return {} if row is None else json.loads(bytes(row[0]))
+        return {} if row is None else _json_or_empty(bytes(row[0]))
 
     def put_area_predictions(self, signature: str, records: dict[str, str]) -> None:
         self.conn.execute(
