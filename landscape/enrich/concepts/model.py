@@ -5,8 +5,8 @@ list and the keyphrase ranker (TF-IDF of the labelled sample, their embeddings, 
 and the boosted trees). Strings travel as unicode arrays, the sparse matrix as its CSR arrays,
 the trees as their node arrays; reading one back runs no code from the store.
 
-The tree and TF-IDF helpers below rebuild `LiteBoostedTrees` and `LiteTfidf` from their public
-attributes; if predictors.py gains to_arrays/from_arrays methods they can replace these.
+The ranker's TF-IDF and trees travel as their own `state()` arrays (landscape.enrich.predictors),
+under a "tfidf_" and a "tree_" prefix.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from .ranker import KeyphrasePredictor
 from .vocabulary import Concept, Vocabulary
 
 KIND = "concepts"
-FORMAT = 1
+FORMAT = 2
 _PREPROCESSORS = {"lowered_clean_text": lowered_clean_text}
-_TREE_ARRAYS = ("roots", "feature", "threshold", "missing_left", "left", "right", "is_leaf", "value", "classes_")
 
 
 @dataclass
@@ -129,8 +128,8 @@ def _predictor_meta(p: KeyphrasePredictor) -> dict[str, Any]:
         raise TypeError("the keyphrase ranker's TF-IDF has a preprocessor this format cannot name")
     return {
         "neighbours": p.k, "top": p.top, "expected_gold": float(p.expected_gold),
-        "baseline": float(p.model.baseline), "has_embeddings": p.emb is not None,
-        "tfidf": {"preprocessor": name, "ngram": list(t.ngram), "sublinear": t.sublinear, "lowercase": t.lowercase},
+        "has_embeddings": p.emb is not None,
+        "tfidf_preprocessor": name,
         "matrix_shape": list(p.matrix.shape),
     }
 
@@ -138,21 +137,19 @@ def _predictor_meta(p: KeyphrasePredictor) -> dict[str, Any]:
 def _predictor_arrays(p: KeyphrasePredictor, index: dict[str, int]) -> dict[str, np.ndarray]:
     ids = {rid: i for i, rid in enumerate(p.ids)}
     gold = [(ids[rid], index[k]) for rid in p.ids for k in sorted(p.gold[rid])]
-    terms = sorted(p.tfidf.vocabulary.items(), key=lambda kv: kv[1])
     matrix = p.matrix.tocsr()
     out = {
         "fit_ids": _strings(p.ids),
         "gold_record": np.array([g[0] for g in gold], dtype=np.int64),
         "gold_key": np.array([g[1] for g in gold], dtype=np.int64),
-        "tfidf_terms": _strings(t for t, _ in terms), "tfidf_idf": np.asarray(p.tfidf.idf, dtype=np.float64),
-        "tfidf_stop": _strings(sorted(p.tfidf.stop)),
         "matrix_data": matrix.data, "matrix_indices": matrix.indices, "matrix_indptr": matrix.indptr,
         "present": _counts(p.present, index), "present_given": _counts(p.present_given, index),
         "given_df": _counts(p.given_df, index),
     }
     if p.emb is not None:
         out["embeddings"] = np.asarray(p.emb, dtype=np.float32)
-    out.update({f"tree_{name}": np.asarray(getattr(p.model, name)) for name in _TREE_ARRAYS})
+    out.update({f"tfidf_{name}": a for name, a in p.tfidf.state().items()})
+    out.update({f"tree_{name}": a for name, a in p.model.state().items()})
     return out
 
 
@@ -174,33 +171,17 @@ def _predictor_from(
     p.gold = {rid: set() for rid in p.ids}
     for r, k in zip(a["gold_record"], a["gold_key"], strict=True):
         p.gold[p.ids[int(r)]].add(keys[int(k)])
-    p.tfidf = _tfidf_from(a, meta["tfidf"])
+    preprocessor = meta["tfidf_preprocessor"]
+    p.tfidf = LiteTfidf.from_state(_prefixed(a, "tfidf_"), None if preprocessor is None else _PREPROCESSORS[preprocessor])
     p.matrix = csr_matrix((a["matrix_data"], a["matrix_indices"], a["matrix_indptr"]), shape=tuple(meta["matrix_shape"]))
     p.found = {}
     for name in ("present", "present_given", "given_df"):
         setattr(p, name, Counter({keys[i]: int(a[name][i]) for i in np.flatnonzero(a[name])}))
     p.emb = a["embeddings"] if meta["has_embeddings"] else None
-    p.model = _trees_from(a, float(meta["baseline"]))
+    p.model = LiteBoostedTrees.from_state(_prefixed(a, "tree_"))
     p.expected_gold = float(meta["expected_gold"])
     return p
 
 
-def _tfidf_from(a: dict[str, np.ndarray], meta: dict[str, Any]) -> LiteTfidf:
-    t = LiteTfidf.__new__(LiteTfidf)
-    t.vocabulary = {str(term): i for i, term in enumerate(a["tfidf_terms"])}
-    t.idf = np.asarray(a["tfidf_idf"], dtype=np.float64)
-    t.stop = frozenset(str(s) for s in a["tfidf_stop"])
-    t.ngram = tuple(int(n) for n in meta["ngram"])
-    t.sublinear = bool(meta["sublinear"])
-    t.lowercase = bool(meta["lowercase"])
-    name = meta["preprocessor"]
-    t.preprocessor = None if name is None else _PREPROCESSORS[name]
-    return t
-
-
-def _trees_from(a: dict[str, np.ndarray], baseline: float) -> LiteBoostedTrees:
-    trees = LiteBoostedTrees.__new__(LiteBoostedTrees)
-    for name in _TREE_ARRAYS:
-        setattr(trees, name, a[f"tree_{name}"])
-    trees.baseline = baseline
-    return trees
+def _prefixed(a: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {name[len(prefix):]: v for name, v in a.items() if name.startswith(prefix)}
