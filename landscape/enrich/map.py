@@ -55,8 +55,7 @@ def knn(query: np.ndarray, data: np.ndarray, k: int, exclude_self: bool) -> tupl
     for start in range(0, query.shape[0], rows):
         d = 1.0 - query[start : start + rows] @ data.T
         if exclude_self:
-            rows = np.arange(d.shape[0])
-            d[rows, start + rows] = np.inf
+            d[np.arange(d.shape[0]), start + np.arange(d.shape[0])] = np.inf
         part = np.argpartition(d, k - 1, axis=1)[:, :k]
         pd = np.take_along_axis(d, part, axis=1)
         order = np.lexsort((part, pd), axis=1)
