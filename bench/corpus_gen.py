@@ -113,11 +113,12 @@ def person(j: int, source: Source) -> str:
     return f"{source.given[(g * 7 + s) % len(source.given)]} {source.surnames[s]}"
 
 
-def generate(n: int, seed: int = 7, source: Source | None = None) -> Iterator[dict]:
-    """n records as dicts (id-free: area, date, title, authors, abstract, keyphrase_line)."""
+def generate(n: int, seed: int = 7, source: Source | None = None, start: int = 0) -> Iterator[dict]:
+    """Records start..n-1 as dicts (area, date, title, authors, abstract, keyphrase_line): the
+    same i always gives the same record, so a corpus of n + 1,000 is a corpus of n plus 1,000."""
     source = source or read_source()
-    pool = max(200, n // 2)
-    for i in range(n):
+    for i in range(start, n):
+        pool = max(200, i // 2)
         rng = random.Random(seed * 1_000_003 + i)
         area = rng.choices(source.areas, weights=source.weights)[0]
         papers = rng.sample(source.papers[area], min(len(source.papers[area]), rng.randint(2, 4)))
@@ -147,12 +148,12 @@ def listing_entry(record: dict) -> str:
             f"{', '.join(record['authors'])}\n\n{record['abstract']}\n\n{record['keyphrase_line']}\n")
 
 
-def write_corpus(path: Path, n: int, seed: int = 7, source: Source | None = None) -> Path:
-    """Write n generated records to path: JSON Lines when it ends in .jsonl, else a listing."""
+def write_corpus(path: Path, n: int, seed: int = 7, source: Source | None = None, start: int = 0) -> Path:
+    """Write generated records start..n-1 to path: JSON Lines when it ends in .jsonl, else a listing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     jsonl = path.suffix == ".jsonl"
     with path.open("w", encoding="utf-8") as out:
-        for record in generate(n, seed, source):
+        for record in generate(n, seed, source, start):
             out.write(json.dumps(record, ensure_ascii=False) + "\n" if jsonl else listing_entry(record) + "\n")
     return path
 
@@ -162,10 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("n", type=int, help="how many records")
     parser.add_argument("out", type=Path, help="file to write (.jsonl for JSON Lines, else a listing)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--start", type=int, default=0, help="first record number (to write only newcomers)")
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="a landscape listing to recombine")
     args = parser.parse_args(argv)
-    write_corpus(args.out, args.n, args.seed, read_source(args.source))
-    print(f"{args.out}: {args.n} records", file=sys.stderr)
+    write_corpus(args.out, args.n, args.seed, read_source(args.source), args.start)
+    print(f"{args.out}: {args.n - args.start} records", file=sys.stderr)
     return 0
 
 

@@ -87,7 +87,7 @@ def find_bridges(store: Any, by: str = "both", limit: int = 15, config: Config |
     """The strongest bridges between topics and/or areas, with the two regions each joins."""
     config = config or Config()
     ids, X = record_embeddings(store, config)
-    rows = {r["id"]: r for r in store.ls_rows()}
+    rows = {r["id"]: r for r in store.ls_brief_rows()}
     keep = [i for i, rid in enumerate(ids) if rows[rid]["kind"] == "paper"]
     if not keep:
         return []

@@ -149,12 +149,18 @@ def rank_papers(
 
 
 def paper_concept_sets(store: Any, matcher: ConceptMatcher, rows: dict[str, dict[str, Any]], ids: list[str]) -> dict[str, set[str]]:
-    """Each paper's concepts: those stored for it and those its title and abstract name."""
+    """Each paper's concepts: those stored for it and those its title and abstract name (the
+    texts read a batch at a time unless `rows` holds them)."""
     stored = store.ls_record_concept_names(ids)
-    return {
-        pid: set(stored.get(pid, [])) | set(matcher.find(f"{rows[pid]['title']}. {rows[pid]['abstract']}"))
-        for pid in ids
-    }
+    out: dict[str, set[str]] = {}
+    for start in range(0, len(ids), 5000):
+        batch = ids[start : start + 5000]
+        texts = store.ls_texts(batch) if any("abstract" not in rows[p] for p in batch) else {
+            p: (rows[p]["title"], rows[p]["abstract"]) for p in batch}
+        for pid in batch:
+            title, abstract = texts.get(pid, ("", ""))
+            out[pid] = set(stored.get(pid, [])) | set(matcher.find(f"{title}. {abstract}"))
+    return out
 
 
 def papers_naming(paper_concepts: dict[str, set[str]]) -> dict[str, list[str]]:
@@ -189,7 +195,7 @@ class MentionsStep:
         if not sections:
             return {"talks": 0, "sections": 0}
         ids, X = record_embeddings(store, self.config)
-        rows = {r["id"]: r for r in store.ls_rows()}
+        rows = {r["id"]: r for r in store.ls_brief_rows()}
         paper_idx = [i for i, rid in enumerate(ids) if rows[rid]["kind"] == "paper"]
         paper_ids = [ids[i] for i in paper_idx]
         pos = {rid: i for i, rid in enumerate(ids)}

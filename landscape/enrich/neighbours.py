@@ -433,7 +433,11 @@ def record_graph(store: Any, config: Any, ids: list[str], X: np.ndarray, full: b
     queried: set[str] = set()
     entered: set[str] = set()
     if store.readonly:
-        return _memory_graph(store, model, ids, X, settings)
+        key = (store.path, model, "read-only:" + (store.get_meta(GRAPH_STATE) or ""))
+        if key not in _GRAPHS or _GRAPHS[key].ids != ids:
+            _GRAPHS.clear()
+            _GRAPHS[key] = _memory_graph(store, model, ids, X, settings)
+        return _GRAPHS[key]
     if full or store.graph_pending(model) or _graph_stale(store, model, settings):
         queried, entered = update_graph(store, model, ids, X, settings, full=full)
     key = (store.path, model, store.get_meta(GRAPH_STATE) or "")

@@ -22,6 +22,7 @@ import io
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ from .embed import record_embeddings
 from .neighbours import graph_of
 
 MODEL_ARTIFACT = "topics.model"
+TEXT_BATCH = 5000
 METHODS = ("leiden", "louvain", "hdbscan", "agglomerative")
 
 
@@ -274,16 +276,27 @@ def describe_topics(
     outlier: np.ndarray,
     rows: dict[str, dict[str, Any]],
     concepts: dict[str, list[str]],
+    texts: Callable[[list[str]], dict[str, tuple[str, str]]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Each topic's id, label, area, size and extra (top concepts, terms, papers, area share)."""
+    """Each topic's id, label, area, size and extra (top concepts, terms, papers, area share).
+
+    Titles and abstracts come from `rows`, or, when given, from `texts` a batch of ids at a time
+    (so the whole corpus's text is never held at once)."""
     n_topics = int(labels.max()) + 1 if len(labels) else 0
     centres = centroids(X, np.where(outlier, -1, labels), n_topics)
     concept_groups = [Counter() for _ in range(n_topics)]
     term_groups = [Counter() for _ in range(n_topics)]
-    for i, rid in enumerate(ids):
-        t = int(labels[i])
-        concept_groups[t].update(set(concepts.get(rid, [])))
-        term_groups[t].update(set(record_tokens(rows[rid])))
+    for start in range(0, len(ids), TEXT_BATCH):
+        batch = ids[start : start + TEXT_BATCH]
+        fetched = texts(batch) if texts is not None else {}
+        for i, rid in enumerate(batch, start):
+            t = int(labels[i])
+            concept_groups[t].update(set(concepts.get(rid, [])))
+            if rid in fetched:
+                title, abstract = fetched[rid]
+                term_groups[t].update(set(record_tokens({"title": title, "abstract": abstract})))
+            else:
+                term_groups[t].update(set(record_tokens(rows[rid])))
     concept_rank = ctfidf(concept_groups)
     carried = Counter(c for rid in ids for c in set(concepts.get(rid, [])))
     generic = frozenset(c for c, n in carried.items() if n > 0.12 * len(ids))
@@ -358,7 +371,7 @@ class TopicsStep:
         ids, X = record_embeddings(store, self.config)
         if not ids:
             return {"topics": 0, "assigned": 0}
-        rows = {r["id"]: r for r in store.ls_rows()}
+        rows = {r["id"]: r for r in store.ls_brief_rows()}
         model = load_model(store.ls_get_artifact(MODEL_ARTIFACT))
         embedder = store.get_meta("embedder") or self.config.embedder
         assigned = store.ls_topic_assignments()
@@ -386,7 +399,7 @@ class TopicsStep:
         scores = np.einsum("ij,ij->i", X, centres[labels])
         outlier |= scores < np.asarray(thresholds)[labels]
         concepts = store.ls_record_concept_names()
-        topics = describe_topics(ids, X, labels, outlier, rows, concepts)
+        topics = describe_topics(ids, X, labels, outlier, rows, concepts, store.ls_texts)
         info = {
             "embedder": embedder,
             "settings": vars(self.settings),
