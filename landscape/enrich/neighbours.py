@@ -320,22 +320,25 @@ def _load_lists(store: Any, pos: dict[str, int], rowids: np.ndarray, k: int,
     """Stored lists as (rows they belong to, neighbour positions, similarities), -1 / -inf pads;
     a neighbour no longer among the rows reads as -2 (its list must be recomputed)."""
     to_rows = _positions(rowids)
-    owners, others, sims = [], [], []
+    owners, others, sims, lengths = [], [], [], []
     for rid, raw_others, raw_sims in store.graph_rows(only):
         i = pos.get(rid)
         if i is None:
             continue
-        o = np.frombuffer(raw_others, dtype=np.int64)[:k]
-        s = np.frombuffer(raw_sims, dtype=np.float32)[:k]
         owners.append(i)
-        others.append(np.pad(o, (0, k - len(o)), constant_values=-1))
-        sims.append(np.pad(s, (0, k - len(s)), constant_values=-np.inf))
-    if not owners:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
-    labels = np.vstack(others)
+        others.append(raw_others[: 8 * k])
+        sims.append(raw_sims[: 4 * k])
+        lengths.append(min(len(raw_others) // 8, k))
+    labels = np.full((len(owners), k), -1, dtype=np.int64)
+    vals = np.full((len(owners), k), -np.inf, dtype=np.float32)
+    if owners:
+        lens = np.asarray(lengths)
+        slot = np.arange(k)[None, :] < lens[:, None]  # row-major, as the blobs are joined
+        labels[slot] = np.frombuffer(b"".join(others), dtype=np.int64)
+        vals[slot] = np.frombuffer(b"".join(sims), dtype=np.float32)
     mapped = to_rows(labels)
     mapped[(mapped < 0) & (labels >= 0)] = -2
-    return np.asarray(owners, dtype=np.int64), mapped, np.vstack(sims).astype(np.float32)
+    return np.asarray(owners, dtype=np.int64), mapped, vals
 
 
 def _enter(lists_idx: np.ndarray, lists_sims: np.ndarray, newcomer: int, sim: float) -> bool:
@@ -426,10 +429,8 @@ _GRAPHS: dict[tuple[str, str, str], Graph] = {}
 def record_graph(store: Any, config: Any, ids: list[str], X: np.ndarray, full: bool = False) -> Graph:
     """The store's neighbour graph over `ids` (the rows of `record_embeddings`), updated first when
     records were added, changed or deleted (computed in memory, unsaved, on a read-only store)."""
-    from .embed import store_embedder
-
     settings = graph_settings(config)
-    model = store_embedder(store, config).name if store.get_meta("embedder_spec") else config.embedder
+    model = _model(store, config)
     queried: set[str] = set()
     entered: set[str] = set()
     if store.readonly:
@@ -451,6 +452,12 @@ def record_graph(store: Any, config: Any, ids: list[str], X: np.ndarray, full: b
         _GRAPHS.clear()
         cached = _GRAPHS[key] = Graph(ids, idx, sims)
     return Graph(cached.ids, cached.idx, cached.sims, queried, entered)
+
+
+def _model(store: Any, config: Any) -> str:
+    """The name the store's embeddings are kept under (the embed step records it), without
+    loading the embedder itself."""
+    return store.get_meta("embedder") or config.embedder
 
 
 def _graph_stale(store: Any, model: str, settings: GraphSettings) -> bool:
@@ -512,14 +519,12 @@ def nearest_records(store: Any, config: Any, X: np.ndarray, queries: np.ndarray,
                     ) -> tuple[np.ndarray, np.ndarray]:
     """The m records nearest each query vector (row positions of X, -1 pads, and similarities):
     a batched product below the graph's exact limit, else the graph's saved HNSW index."""
-    from .embed import store_embedder
-
     settings = graph_settings(config)
     queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
     m = min(m, len(X))
     if len(X) < settings.exact_limit or m == 0:
         return ExactIndex(X).search(queries, m)
-    model = store_embedder(store, config).name if store.get_meta("embedder_spec") else config.embedder
+    model = _model(store, config)
     path = _graph_index_path(store.path, model)
     if not os.path.exists(path):
         return ExactIndex(X).search(queries, m)
