@@ -66,8 +66,9 @@ class PeakRss:
         self._stop.set()
 
 
-def child_build(db: str, embedder: str, out: str) -> None:
-    """In the child: run every build step in order, timing each and sampling its peak RSS."""
+def child_build(db: str, embedder: str, out: str, only: str = "") -> None:
+    """In the child: run every build step (or those of `only`, comma-separated) in order, timing
+    each and sampling its peak RSS."""
     from landscape.config import Config
     from landscape.enrich.pipeline import STEPS, BuildContext, StepResult, load_step, record_last_build
     from landscape.store import Store, now_iso
@@ -82,6 +83,8 @@ def child_build(db: str, embedder: str, out: str) -> None:
         results = []
         sampler.take()
         for name in STEPS:
+            if only and name not in only.split(","):
+                continue
             step = load_step(name, config)
             start = time.perf_counter()
             counts = step.run(ctx)
@@ -117,7 +120,7 @@ def choose_embedder(wanted: str | None) -> str:
         return "tfidf"
 
 
-def measure(n: int, added: int, embedder: str, out: Path, seed: int) -> dict:
+def measure(n: int, added: int, embedder: str, out: Path, seed: int, steps: str = "") -> dict:
     from corpus_gen import read_source, write_corpus
 
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
@@ -134,7 +137,7 @@ def measure(n: int, added: int, embedder: str, out: Path, seed: int) -> dict:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     for path in out.glob(f"scale_{n}.db.*"):
         path.unlink()
-    result: dict = {"n": n, "embedder": embedder, "added": added}
+    result: dict = {"n": n, "embedder": embedder, "added": added, "load": round(os.getloadavg()[0], 1)}
     cli = [py, "-c", "from landscape.cli import main; main()"]
     for phase, files in (("build", [corpus]), ("add", [more])):
         seconds, rss, rc = run_child([*cli, "ingest", *map(str, files), "--db", str(db)], env)
@@ -143,7 +146,7 @@ def measure(n: int, added: int, embedder: str, out: Path, seed: int) -> dict:
         steps = [{"step": "ingest", "seconds": round(seconds, 2), "rss_mb": round(rss)}]
         print(f"[{n}] {phase}: ingest {seconds:.1f} s, {rss:.0f} MB", flush=True)
         report = out / f"steps_{n}_{phase}.json"
-        seconds, rss, rc = run_child([py, __file__, "--child-build", str(db), embedder, str(report)], env)
+        seconds, rss, rc = run_child([py, __file__, "--child-build", str(db), embedder, str(report), steps], env)
         if rc:
             raise SystemExit(f"[{n}] build exited {rc}")
         steps += json.loads(report.read_text())
@@ -166,7 +169,8 @@ def exponent(points: list[tuple[int, float]]) -> float | None:
 def table(results: list[dict]) -> str:
     results = sorted(results, key=lambda r: r["n"])
     sizes = [r["n"] for r in results]
-    lines = [f"embedder: {results[0]['embedder']}; +{results[0]['added']} records after each full build"]
+    lines = [f"embedder: {results[0]['embedder']}; +{results[0]['added']} records after each full build;"
+             f" load average at the start of each size: {', '.join(str(r.get('load')) for r in results)}"]
     head = f"{'phase/step':<22}" + "".join(f"{f'{n:,} s':>12}{'MB':>7}" for n in sizes) + f"{'exp':>7}  goal"
     lines += [head, "-" * len(head)]
     for phase in ("build", "add"):
@@ -213,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("/tmp/scale"), help="folder for corpora, stores, results")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--table", type=Path, help="print the table of an earlier run's scale.json and stop")
-    parser.add_argument("--child-build", nargs=3, metavar=("DB", "EMBEDDER", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--steps", default="", help="only these build steps, comma-separated (default: all)")
+    parser.add_argument("--child-build", nargs=4, metavar=("DB", "EMBEDDER", "OUT", "STEPS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_build:
         child_build(*args.child_build)
@@ -227,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict] = []
     for n in [int(s) for s in args.sizes.split(",") if s.strip()]:
         print(f"[{n}] load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
-        results.append(measure(n, args.added, embedder, args.out, args.seed))
+        results.append(measure(n, args.added, embedder, args.out, args.seed, args.steps))
         saved.write_text(json.dumps(results, indent=1))
         print(table(results), flush=True)
     return 0
