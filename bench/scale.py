@@ -120,7 +120,7 @@ def choose_embedder(wanted: str | None) -> str:
         return "tfidf"
 
 
-def measure(n: int, added: int, embedder: str, out: Path, seed: int, steps: str = "") -> dict:
+def measure(n: int, added: int, embedder: str, out: Path, seed: int, only: str = "") -> dict:
     from corpus_gen import read_source, write_corpus
 
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
@@ -146,7 +146,7 @@ def measure(n: int, added: int, embedder: str, out: Path, seed: int, steps: str 
         steps = [{"step": "ingest", "seconds": round(seconds, 2), "rss_mb": round(rss)}]
         print(f"[{n}] {phase}: ingest {seconds:.1f} s, {rss:.0f} MB", flush=True)
         report = out / f"steps_{n}_{phase}.json"
-        seconds, rss, rc = run_child([py, __file__, "--child-build", str(db), embedder, str(report), steps], env)
+        seconds, rss, rc = run_child([py, __file__, "--child-build", str(db), embedder, str(report), only], env)
         if rc:
             raise SystemExit(f"[{n}] build exited {rc}")
         steps += json.loads(report.read_text())
