@@ -97,9 +97,11 @@ def test_adding_records_recomputes_only_what_they_touch(big, tmp_path):
     steps = {s["step"]: s for s in cli_json("build", "--embedder", "tfidf", db=grown)}
     assert steps["embed"]["embedded"] == ADDED
     assert steps["neighbours"]["queried"] == ADDED
-    assert 0 < steps["neighbours"]["entered"] < 20 * ADDED
+    # a k-nearest-neighbour list has k entries, so a newcomer enters about k = 30 lists on
+    # average (measured: 100 newcomers entered 2,174 of 5,000); connections keep 10 each
+    assert 0 < steps["neighbours"]["entered"] < 1.5 * 30 * ADDED
     assert steps["connections"]["computed"] == ADDED
-    assert 0 < steps["connections"]["updated"] < 20 * ADDED
+    assert 0 < steps["connections"]["updated"] < 3 * 10 * ADDED
     with Store(grown) as store:
         assert store.conn.execute("SELECT count(DISTINCT record_id) FROM connections").fetchone()[0] == N + ADDED
 
