@@ -34,3 +34,114 @@ def test_a_saved_hnsw_index_answers_the_same(tmp_path):
     index.save(str(tmp_path / "i.hnsw"))
     again = HnswIndex.load(str(tmp_path / "i.hnsw"), vectors.shape[1])
     assert np.array_equal(index.search(vectors[:20], 5)[0], again.search(vectors[:20], 5)[0])
+
+
+# --- the stored neighbour graph ------------------------------------------------------------
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from landscape.config import Config  # noqa: E402
+from landscape.enrich.embed import record_embeddings  # noqa: E402
+from landscape.enrich.neighbours import GRAPH_STATE, record_graph  # noqa: E402
+from landscape.enrich.pipeline import build  # noqa: E402
+from landscape.store import Store  # noqa: E402
+
+from .conftest import run_cli  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from corpus_gen import write_corpus  # noqa: E402
+
+
+def exact_lists(X: np.ndarray, k: int) -> list[set[int]]:
+    scores = X @ X.T
+    np.fill_diagonal(scores, -np.inf)
+    return [set(np.argsort(-row, kind="stable")[:k].tolist()) for row in scores]
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory) -> Path:
+    """1,200 generated records embedded with tfidf (far more records than its 256 dimensions, as
+    in real use: an SVD fitted on barely more records than dimensions makes every newcomer a hub)."""
+    tmp = tmp_path_factory.mktemp("graph")
+    db = tmp / "base.db"
+    run_cli("ingest", write_corpus(tmp / "base.txt", 1200), db=db)
+    with Store(db) as store:
+        build(store, Config(embedder="tfidf"), only=["embed"])
+    return db
+
+
+def graph_store(tmp_path: Path, embedded: Path, config: Config) -> Path:
+    db = tmp_path / "g.db"
+    with Store(embedded) as src, Store(db) as dst:
+        src.conn.backup(dst.conn)
+    with Store(db) as store:
+        build(store, config, only=["embed", "neighbours"])
+    return db
+
+
+@pytest.mark.parametrize("exact_limit", [20_000, 500])
+def test_the_stored_graph_holds_each_records_nearest_records(tmp_path, embedded, exact_limit):
+    """Exact below the limit; through the HNSW index above it (recall against exact search)."""
+    config = Config(embedder="tfidf", extra={"neighbours": {"k": 12, "exact_limit": exact_limit}})
+    db = graph_store(tmp_path, embedded, config)
+    with Store(db) as store:
+        assert store.graph_count() == 1200
+        ids, X = record_embeddings(store, config)
+        graph = record_graph(store, config, ids, X)
+    n = len(ids)
+    assert graph.idx.shape == (n, 12) and (graph.idx >= 0).all()
+    assert not (graph.idx == np.arange(n)[:, None]).any()
+    assert np.all(np.diff(graph.sims, axis=1) <= 1e-6)
+    truth = exact_lists(X, 12)
+    recall = np.mean([len(truth[i] & set(graph.idx[i].tolist())) / 12 for i in range(n)])
+    assert recall == 1.0 if exact_limit > n else recall >= 0.95
+    pairs = np.einsum("ij,ij->i", X[np.repeat(np.arange(n), 12)], X[graph.idx.ravel()]).reshape(n, 12)
+    assert np.allclose(graph.sims, pairs, atol=1e-4)
+
+
+@pytest.mark.parametrize("exact_limit", [20_000, 500])
+def test_adding_records_queries_only_them_and_updates_the_lists_they_enter(tmp_path, embedded, exact_limit):
+    config = Config(embedder="tfidf", extra={"neighbours": {"k": 12, "exact_limit": exact_limit}})
+    db = graph_store(tmp_path, embedded, config)
+    run_cli("ingest", write_corpus(tmp_path / "more.txt", 1240), db=db)  # the first 1,200 again, 40 new
+    with Store(db) as store:
+        before = {rid: set(o) for rid, o, _ in _lists(store)}
+        state = store.get_meta(GRAPH_STATE)
+        ids, X = record_embeddings(store, config)  # the tfidf model is kept: old vectors stay
+        graph = record_graph(store, config, ids, X)
+        assert store.get_meta(GRAPH_STATE) != state
+        after = {rid: set(o) for rid, o, _ in _lists(store)}
+        rowid = dict(store.conn.execute("SELECT id, rowid FROM records").fetchall())
+    new = set(ids) - set(before)
+    assert graph.queried == new and len(new) == 40
+    changed = {rid for rid in before if before[rid] != after[rid]}
+    assert changed and changed == graph.entered
+    assert all(after[r] & {rowid[q] for q in new} for r in changed)
+    truth = exact_lists(X, 12)
+    agree = np.mean([len(truth[i] & set(graph.idx[i].tolist())) / 12 for i in range(len(ids))])
+    assert agree >= (0.99 if exact_limit > len(ids) else 0.95)
+
+
+def test_a_changed_record_is_requeried_with_the_lists_that_named_it(tmp_path, embedded):
+    config = Config(embedder="tfidf", extra={"neighbours": {"k": 12}})
+    db = graph_store(tmp_path, embedded, config)
+    with Store(db) as store:
+        ids, X = record_embeddings(store, config)
+        victim = ids[5]
+        victim_rowid = store.conn.execute("SELECT rowid FROM records WHERE id = ?", (victim,)).fetchone()[0]
+        naming = {rid for rid, o, _ in _lists(store) if victim_rowid in o}
+        with store.transaction():
+            store.conn.execute("UPDATE records SET abstract = 'A new text about nothing else.',"
+                               " content_hash = 'changed' WHERE id = ?", (victim,))
+        ids, X = record_embeddings(store, config)
+        graph = record_graph(store, config, ids, X)
+    assert naming and victim in graph.queried and naming <= graph.queried
+    assert len(graph.queried) < 100
+
+
+def _lists(store: Store):
+    for rid, others, sims in store.graph_rows():
+        yield rid, np.frombuffer(others, dtype=np.int64).tolist(), np.frombuffer(sims, dtype=np.float32)

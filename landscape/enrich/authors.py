@@ -103,9 +103,13 @@ class Person:
 
 
 class _Groups:
+    """Union-find over author ids that also keeps each group's members (so asking for them
+    costs the group's size, not the number of authors)."""
+
     def __init__(self, names: dict[int, str]):
         self.names = names
         self.parent = {i: i for i in names}
+        self._members: dict[int, list[int]] = {i: [i] for i in names}
 
     def find(self, i: int) -> int:
         while self.parent[i] != i:
@@ -114,8 +118,7 @@ class _Groups:
         return i
 
     def members(self, i: int) -> list[int]:
-        root = self.find(i)
-        return [j for j in self.parent if self.find(j) == root]
+        return sorted(self._members[self.find(i)])
 
     def fits(self, a: int, b: int, nickname: bool = True) -> bool:
         """Every name of a's group agrees with every name of b's (nicknames only if allowed)."""
@@ -134,7 +137,9 @@ class _Groups:
     def union(self, a: int, b: int) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+            keep, gone = min(ra, rb), max(ra, rb)
+            self.parent[gone] = keep
+            self._members[keep] += self._members.pop(gone)
 
 
 def merge_variants(names: dict[int, str], coauthors: dict[int, set[int]]) -> dict[int, int]:
@@ -149,8 +154,9 @@ def merge_variants(names: dict[int, str], coauthors: dict[int, set[int]]) -> dic
         if len(ids) < 2:
             continue
         ids.sort()
+        near = _sharing_an_initial(ids, names)
         pairs = [(a, b, given_match(split_name(names[a])[0], split_name(names[b])[0]))
-                 for i, a in enumerate(ids) for b in ids[i + 1:]]
+                 for a in ids for b in sorted(near[a]) if b > a]
         for a, b, kind in pairs:
             if kind == "strong" and groups.fits(a, b):
                 groups.union(a, b)
@@ -164,11 +170,23 @@ def merge_variants(names: dict[int, str], coauthors: dict[int, set[int]]) -> dic
         while changed:
             changed = False
             for a in ids:
-                other = groups.only_fit(a, ids)
-                if other is not None and groups.only_fit(other, ids) == groups.find(a):
+                other = groups.only_fit(a, sorted(near[a]))
+                if other is not None and groups.only_fit(other, sorted(near[other])) == groups.find(a):
                     groups.union(a, other)
                     changed = True
     return {aid: groups.find(aid) for aid in names}
+
+
+def _sharing_an_initial(ids: list[int], names: dict[int, str]) -> dict[int, set[int]]:
+    """For each author of one surname, the others whose given names share an initial with
+    theirs (with itself): names that share none can never agree (every given-name match keeps the
+    first letter), so only these pairs are compared, not every pair of the surname."""
+    by_initial: dict[str, list[int]] = defaultdict(list)
+    initials = {a: {g[0] for g in split_name(names[a])[0]} for a in ids}
+    for a in ids:
+        for letter in initials[a]:
+            by_initial[letter].append(a)
+    return {a: {b for letter in initials[a] for b in by_initial[letter]} for a in ids}
 
 
 def people(store: Any) -> tuple[dict[int, Person], dict[str, list[int]]]:

@@ -17,9 +17,15 @@ A is the query). So a paper that arrives without keyphrases or an area is ranked
 that has them (tests/test_connections.py wipes them and checks). Reasons may still name any
 concept the two records share, given or predicted.
 
+Candidates come from the build's neighbour graph (enrich/neighbours.py): a record is scored
+against its graph neighbours and the neighbours of its nearest few, never against every record,
+so the work grows with n times the candidates, not with n squared.
+
 `landscape build` computes only what is missing: records whose content changed or that are new,
-and existing records a newcomer now outranks (their lists are recomputed). The statistics are
-refitted when the corpus has grown by a quarter since the last full computation, or on --full.
+and existing records a newcomer now outranks among their candidates (their lists are
+recomputed); those are looked for among the newcomers' own graph neighbourhoods, never by a
+scan of every record. The statistics are refitted when the corpus has grown by a quarter since
+the last full computation, or on --full, from a bounded sample of record pairs.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -38,7 +44,7 @@ from ..config import Config
 from ..models import LandscapeError, NotBuiltError
 from ..text import STOPWORDS, content_tokens, tokens
 from .concepts.normalise import phrase_key, text_keys
-from .neighbours import top_k_rows
+from .neighbours import Graph, record_graph, top_k_rows
 
 VERSION = "1"
 WEIGHTS = {"meaning": 1.0, "lexical": 0.5, "terms": 0.5, "concepts": 0.1}
@@ -47,7 +53,10 @@ AUTHOR_CAP = 3
 STATE_ARTIFACT = "connections:state"
 REFIT_GROWTH = 1.25
 MAX_PHRASE_WORDS = 6
-CHUNK = 256
+CHUNK = 128
+HOPS = 3  # candidates: graph neighbours plus the neighbours of the nearest HOPS of them
+STATS_ROWS = 256
+STATS_COLS = 4096
 
 
 def find_phrases(words: list[str], known: dict[str, int], max_len: int,
@@ -130,6 +139,7 @@ class Corpus:
     titles: list[str]
     concept_names: dict[str, set[str]] = field(default_factory=dict)
     pos: dict[str, int] = field(default_factory=dict)
+    graph: Graph | None = None
     _concepts: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -258,13 +268,45 @@ class Corpus:
             out["authors"] = np.zeros_like(out["meaning"])
         return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
 
-    def fit_stats(self, sample: int = 256) -> dict[str, list[float]]:
-        """Mean and spread of each signal over record pairs (queries spread evenly over the ids)."""
+    def candidates(self, rows: Sequence[int]) -> np.ndarray:
+        """Each row's candidate columns from the neighbour graph (-1 pads)."""
+        if self.graph is None:
+            raise LandscapeError("connections: the corpus has no neighbour graph (run `landscape build`)")
+        return self.graph.candidates(rows, HOPS)
+
+    def pair_signals(self, q: QuerySide, cand: np.ndarray) -> dict[str, np.ndarray]:
+        """Raw signals of each query row against its own candidates (queries x candidate slots)."""
+        shape = cand.shape
+        r = np.repeat(np.arange(shape[0]), shape[1])
+        c = np.maximum(cand, 0).ravel()
+        out = {
+            "meaning": np.einsum("ij,ij->i", q.vectors[r], self.vectors[c]),
+            "lexical": _row_dots(q.lexical[r], self.lexical[c]),
+            "terms": _row_dots(q.terms[r], self.present[c]),
+            "concepts": _row_dots(q.concepts[r], self.matches[c]),
+            "authors": _row_dots(q.authors[r], self.authors[c]) if q.authors is not None else np.zeros(len(r)),
+        }
+        return {k: np.asarray(v, dtype=np.float32).reshape(shape) for k, v in out.items()}
+
+    def pair_scores(self, q: QuerySide, cand: np.ndarray, stats: dict[str, list[float]]
+                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        sig = self.pair_signals(q, cand)
+        score = self.combine(sig, stats)
+        score[cand < 0] = -np.inf
+        return score, sig
+
+    def fit_stats(self, sample: int = STATS_ROWS, columns: int = STATS_COLS) -> dict[str, list[float]]:
+        """Mean and spread of each signal over record pairs: queries and candidates each spread
+        evenly over the ids (every pair of a small corpus; a bounded sample of a large one)."""
         n = len(self)
         rows = sorted(set(np.linspace(0, n - 1, num=min(sample, n)).astype(int).tolist()))
-        sig = self.signals(self.records_as_queries(rows))
-        mask = np.ones((len(rows), n), dtype=bool)
-        mask[np.arange(len(rows)), rows] = False
+        cols = sorted(set(np.linspace(0, n - 1, num=min(columns, n)).astype(int).tolist()))
+        sig = self.signals(self.records_as_queries(rows), cols if len(cols) < n else None)
+        at = {c: j for j, c in enumerate(cols)}
+        mask = np.ones((len(rows), len(cols)), dtype=bool)
+        for r, q in enumerate(rows):
+            if q in at:
+                mask[r, at[q]] = False
         stats = {}
         for name in WEIGHTS:
             values = sig[name][mask] if mask.any() else np.zeros(1)
@@ -355,6 +397,11 @@ class Corpus:
         return sorted(self.vocab, key=self.vocab.__getitem__)
 
 
+def _row_dots(a: Any, b: Any) -> np.ndarray:
+    """Row-wise dot products of two sparse matrices of the same shape."""
+    return np.asarray(a.multiply(b).sum(axis=1)).ravel()
+
+
 def _row(matrix: Any, i: int) -> np.ndarray:
     """Column indices of row i of a CSR matrix (without building a one-row matrix)."""
     return matrix.indices[matrix.indptr[i] : matrix.indptr[i + 1]]
@@ -419,7 +466,9 @@ def corpus_for(store: Any, config: Config) -> Corpus:
     from .embed import store_embedder
 
     model = store_embedder(store, config).name if store.get_meta("embedder_spec") else config.embedder
-    return SNAPSHOTS.get(store, f"corpus:{model}:{len(WEIGHTS)}", lambda s: Corpus.from_store(s, config))
+    corpus = SNAPSHOTS.get(store, f"corpus:{model}:{len(WEIGHTS)}", lambda s: Corpus.from_store(s, config))
+    # a copy per call: the snapshot is shared by threads, the graph says what this build updated
+    return replace(corpus, graph=record_graph(store, config, corpus.ids, corpus.vectors))
 
 
 def load_state(store: Any) -> dict[str, Any] | None:
@@ -434,15 +483,24 @@ def top_connections(corpus: Corpus, rows: Sequence[int], stats: dict[str, list[f
     rows = list(rows)
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
-        score, sig = corpus.scores(corpus.records_as_queries(chunk), stats, exclude=chunk)
+        cand = _id_ordered(corpus.candidates(chunk))
+        score, sig = corpus.pair_scores(corpus.records_as_queries(chunk), cand, stats)
         idx, vals = top_k_rows(score, k)
         for r, q in enumerate(chunk):
             out[corpus.ids[q]] = [
-                (corpus.ids[c], round(float(v), 4), corpus.reasons(q, c, sig, r, c))
-                for c, v in zip(idx[r], vals[r])
+                (corpus.ids[cand[r, col]], round(float(v), 4), corpus.reasons(q, int(cand[r, col]), sig, r, col))
+                for col, v in zip(idx[r], vals[r])
                 if np.isfinite(v)
             ]
     return out
+
+
+def _id_ordered(cand: np.ndarray) -> np.ndarray:
+    """Each row's candidates in id order, pads last: top_k_rows breaks ties by column, so ties
+    break by id as they did when every record was a column."""
+    top = np.iinfo(np.int64).max
+    ordered = np.sort(np.where(cand < 0, top, cand), axis=1)
+    return np.where(ordered == top, -1, ordered)
 
 
 class ConnectionsStep:
@@ -493,17 +551,28 @@ class ConnectionsStep:
 
     def _affected(self, store: Any, corpus: Corpus, dirty: set[str], stats: dict[str, list[float]],
                   k: int) -> set[str]:
-        """Untouched records whose lists a dirty record now enters, or that point at one."""
+        """Untouched records whose lists a dirty record now enters, or that point at one.
+
+        A dirty record can only enter the list of a record that has it among its candidates, and
+        those are looked for in the dirty records' own graph neighbourhoods (the graph's
+        reverse-neighbour approximation): the work grows with the dirty records, not the corpus.
+        """
         if not dirty:
             return set()
-        cols = [corpus.pos[i] for i in sorted(dirty) if i in corpus.pos]
+        dirty_rows = np.zeros(len(corpus), dtype=bool)
+        dirty_rows[[corpus.pos[i] for i in dirty if i in corpus.pos]] = True
         affected = store.ids_connected_to(dirty) - dirty
-        kth = store.kth_connection_scores(k)
-        others = [i for i, rid in enumerate(corpus.ids) if rid not in dirty]
-        for start in range(0, len(others), CHUNK):
-            chunk = others[start : start + CHUNK]
-            score, _ = corpus.scores(corpus.records_as_queries(chunk), stats, cols=cols)
-            best = score.max(axis=1) if score.size else np.zeros(len(chunk))
+        near = corpus.candidates(np.flatnonzero(dirty_rows))
+        around = sorted(set(near[near >= 0].tolist()) - set(np.flatnonzero(dirty_rows).tolist()))
+        kth = store.kth_connection_scores(k, [corpus.ids[i] for i in around])
+        for start in range(0, len(around), CHUNK):
+            chunk = around[start : start + CHUNK]
+            cand = corpus.candidates(chunk)
+            cand[(cand >= 0) & ~dirty_rows[np.maximum(cand, 0)]] = -1
+            if not (cand >= 0).any():
+                continue
+            score, _ = corpus.pair_scores(corpus.records_as_queries(chunk), cand, stats)
+            best = score.max(axis=1)
             for r, q in enumerate(chunk):
                 rid = corpus.ids[q]
                 if best[r] > kth.get(rid, -np.inf):
@@ -555,13 +624,28 @@ def related_to_text(store: Any, corpus: Corpus, text: str, stats: dict[str, list
         raise LandscapeError("related --text: expected some text, found nothing")
     vector = store_embedder(store, config).encode([text[:20_000]])
     q = corpus.texts_as_queries([text[:20_000]], vector)
-    score, sig = corpus.scores(q, stats)
+    cand = _id_ordered(_text_candidates(corpus, np.atleast_2d(vector), max(limit, TEXT_CANDIDATES)))
+    score, sig = corpus.pair_scores(q, cand, stats)
     idx, vals = top_k_rows(score, min(limit, len(corpus)))
     max_len = max((len(k.split()) for k in corpus.phrase_keys), default=1)
     mine = {corpus.phrase_names[j]: float(corpus.phrase_idf[j])
             for j in find_phrases(text_keys(text), corpus.phrase_keys, max_len, corpus.prefixes)}
     return [
-        {"id": corpus.ids[c], "title": corpus.titles[c], "score": round(float(v), 4),
-         "reasons": corpus.reasons(None, c, sig, 0, c, query_concepts=mine)}
-        for c, v in zip(idx[0], vals[0])
+        {"id": corpus.ids[cand[0, col]], "title": corpus.titles[cand[0, col]], "score": round(float(v), 4),
+         "reasons": corpus.reasons(None, int(cand[0, col]), sig, 0, col, query_concepts=mine)}
+        for col, v in zip(idx[0], vals[0])
+        if np.isfinite(v)
     ]
+
+
+TEXT_CANDIDATES = 100
+
+
+def _text_candidates(corpus: Corpus, vector: np.ndarray, m: int) -> np.ndarray:
+    """A pasted text's candidates: its m nearest records by meaning and their graph neighbours."""
+    from .neighbours import ExactIndex
+
+    near = ExactIndex(corpus.vectors).search(vector, min(m, len(corpus)), chunk=1)[0][0]
+    around = corpus.candidates(near[:HOPS])
+    rows = list(dict.fromkeys([*near.tolist(), *around[around >= 0].tolist()]))
+    return np.asarray([rows], dtype=np.int64)

@@ -5,7 +5,9 @@ against the paper's) with the concepts both name, weighted by how rare each conc
 (IDF), so a section about stellar streams and dark matter meets the stellar-stream papers
 and not every dark-matter paper. The reasons list names the shared concepts, then the
 similarity. Section vectors are cached by content (artifact `mentions.vectors`), so adding
-papers relinks talks without re-embedding them.
+papers relinks talks without re-embedding them. A section is scored only against candidates:
+its nearest papers by meaning (the neighbour graph's index) and the papers naming its rarer
+concepts, so the work per section does not grow with the corpus.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ import numpy as np
 from ..config import Config
 from ..text import content_hash, strip_accents
 from .embed import record_embeddings, store_embedder
+from .neighbours import nearest_records
 
 VECTORS_ARTIFACT = "mentions.vectors"
 SIGNATURE_ARTIFACT = "mentions.signature"
 TOP = 5
+NEAREST = 200  # candidates by meaning per section
+BY_CONCEPT = 500  # candidates naming the section's concepts, rarest concept first
 DENSE_WEIGHT = 0.55
 CONCEPT_WEIGHT = 0.45
 _WORD = re.compile(r"[a-z0-9]+")
@@ -150,12 +155,38 @@ def rank_papers(
 
 
 def paper_concept_sets(store: Any, matcher: ConceptMatcher, rows: dict[str, dict[str, Any]], ids: list[str]) -> dict[str, set[str]]:
-    """Each paper's concepts: those stored for it and those its title and abstract name."""
+    """Each paper's concepts: those stored for it and those its title and abstract name (the
+    texts read a batch at a time unless `rows` holds them)."""
     stored = store.ls_record_concept_names(ids)
-    return {
-        pid: set(stored.get(pid, [])) | set(matcher.find(f"{rows[pid]['title']}. {rows[pid]['abstract']}"))
-        for pid in ids
-    }
+    out: dict[str, set[str]] = {}
+    for start in range(0, len(ids), 5000):
+        batch = ids[start : start + 5000]
+        texts = store.ls_texts(batch) if any("abstract" not in rows[p] for p in batch) else {
+            p: (rows[p]["title"], rows[p]["abstract"]) for p in batch}
+        for pid in batch:
+            title, abstract = texts.get(pid, ("", ""))
+            out[pid] = set(stored.get(pid, [])) | set(matcher.find(f"{title}. {abstract}"))
+    return out
+
+
+def papers_naming(paper_concepts: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Concept -> the papers that name it, in id order."""
+    out: dict[str, list[str]] = {}
+    for pid in sorted(paper_concepts):
+        for c in paper_concepts[pid]:
+            out.setdefault(c, []).append(pid)
+    return out
+
+
+def concept_candidates(found: set[str], naming: dict[str, list[str]], idf: dict[str, float],
+                       limit: int = BY_CONCEPT) -> set[str]:
+    """Papers naming the section's concepts, rarest concept first, at most `limit` of them."""
+    out: set[str] = set()
+    for c in sorted(found, key=lambda c: (-idf.get(c, 0.0), c)):
+        if len(out) >= limit:
+            break
+        out.update(naming.get(c, [])[: limit - len(out)])
+    return out
 
 
 class MentionsStep:
@@ -170,9 +201,10 @@ class MentionsStep:
         if not sections:
             return {"talks": 0, "sections": 0}
         ids, X = record_embeddings(store, self.config)
-        rows = {r["id"]: r for r in store.ls_rows()}
+        rows = {r["id"]: r for r in store.ls_brief_rows()}
         paper_idx = [i for i, rid in enumerate(ids) if rows[rid]["kind"] == "paper"]
         paper_ids = [ids[i] for i in paper_idx]
+        pos = {rid: i for i, rid in enumerate(ids)}
         model = store.get_meta("embedder") or self.config.embedder
         signature = content_hash(model, *(rows[p]["content_hash"] for p in paper_ids),
                                  *(section_key(s, model) for s in sections), store.ls_concepts_signature())
@@ -182,10 +214,17 @@ class MentionsStep:
         matcher = ConceptMatcher(store.ls_concept_vocabulary())
         paper_concepts = paper_concept_sets(store, matcher, rows, paper_ids)
         idf = concept_idf(paper_concepts)
+        naming = papers_naming(paper_concepts)
+        is_paper = np.zeros(len(ids), dtype=bool)
+        is_paper[paper_idx] = True
+        keys = [section_key(s, model) for s in sections]
+        near, _ = nearest_records(store, self.config, X, np.vstack([vectors[k] for k in keys]), NEAREST + 16)
         links: dict[str, dict[int, list[dict[str, Any]]]] = {}
-        for s in sections:
+        for s, key, close in zip(sections, keys, near):
             found = set(matcher.find(section_text(s)))
-            ranked = rank_papers(vectors[section_key(s, model)], found, paper_ids, X[paper_idx], paper_concepts, idf)
+            pool = sorted({ids[j] for j in close if j >= 0 and is_paper[j]} | concept_candidates(found, naming, idf))
+            rows_of = [pos[p] for p in pool]
+            ranked = rank_papers(vectors[key], found, pool, X[rows_of], paper_concepts, idf)
             links.setdefault(s["record_id"], {})[s["position"]] = ranked
         with store.transaction():
             for talk_id, by_section in links.items():

@@ -18,7 +18,7 @@ from ..config import Config
 from ..store import Store, now_iso
 
 # step name -> module in landscape.enrich exposing step(config) -> Step, in build order
-STEPS: list[str] = ["embed", "concepts", "areas", "summaries", "connections", "topics", "map", "trends", "mentions"]
+STEPS: list[str] = ["embed", "neighbours", "concepts", "areas", "summaries", "connections", "topics", "map", "trends", "mentions"]
 
 
 class Step(Protocol):

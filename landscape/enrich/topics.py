@@ -23,6 +23,7 @@ import io
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +32,10 @@ import numpy as np
 from ..config import Config
 from ..text import content_tokens
 from .embed import record_embeddings
+from .neighbours import graph_of
 
 MODEL_ARTIFACT = "topics.model"
+TEXT_BATCH = 5000
 METHODS = ("leiden", "louvain", "hdbscan", "agglomerative")
 
 
@@ -53,58 +56,84 @@ class TopicSettings:
 
 
 def knn_graph(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and cosine similarities of each row's k nearest rows (rows L2-normalised)."""
+    """Indices and cosine similarities of each row's k nearest rows (rows L2-normalised), -1 pads.
+
+    For callers without a stored graph (bench/topics.py): the same index as the build's graph,
+    exact below its size limit and HNSW above, queried in batches.
+    """
+    from .neighbours import build_index
+
     n = X.shape[0]
     k = max(1, min(k, n - 1))
-    idx = np.zeros((n, k), dtype=np.int64)
+    index = build_index(X)
+    idx = np.full((n, k), -1, dtype=np.int64)
     sims = np.zeros((n, k), dtype=np.float32)
-    rows = max(1, 2**24 // max(n, 1))  # bounded memory: 64 MB of similarities per block
-    for start in range(0, n, rows):
-        block = X[start : start + rows] @ X.T
-        for i in range(block.shape[0]):
-            block[i, start + i] = -np.inf
-        part = np.argpartition(-block, k - 1, axis=1)[:, :k]
-        part_sims = np.take_along_axis(block, part, axis=1)
-        order = np.lexsort((part, -part_sims), axis=1)
-        idx[start : start + len(block)] = np.take_along_axis(part, order, axis=1)
-        sims[start : start + len(block)] = np.take_along_axis(part_sims, order, axis=1)
+    for start in range(0, n, 2048):
+        found, vals = index.search(X[start : start + 2048], k + 1)
+        own = np.arange(start, start + len(found))[:, None]
+        order = np.argsort(found == own, axis=1, kind="stable")[:, :k]  # self last, then dropped
+        idx[start : start + len(found)] = np.take_along_axis(found, order, axis=1)
+        sims[start : start + len(found)] = np.take_along_axis(vals, order, axis=1)
     return idx, sims
 
 
+def subgraph(idx: np.ndarray, sims: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The graph among `rows` only (positions renumbered to rows' order), each row's first k
+    neighbours that are among them, -1 pads."""
+    inside = np.full(idx.shape[0], -1, dtype=np.int64)
+    inside[rows] = np.arange(len(rows))
+    sub = np.where(idx[rows] >= 0, inside[np.maximum(idx[rows], 0)], -1)
+    order = np.argsort(sub < 0, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(sub, order, axis=1), np.take_along_axis(sims[rows], order, axis=1)
+
+
 def graph_edges(idx: np.ndarray, sims: np.ndarray) -> tuple[list[tuple[int, int]], list[float]]:
-    """The symmetric kNN graph as a sorted edge list with positive weights."""
-    weights: dict[tuple[int, int], float] = {}
-    for i in range(idx.shape[0]):
-        for j, s in zip(idx[i], sims[i]):
-            a, b = (i, int(j)) if i < j else (int(j), i)
-            weights[(a, b)] = max(weights.get((a, b), 0.0), max(float(s), 1e-6))
-    edges = sorted(weights)
-    return edges, [weights[e] for e in edges]
+    """The symmetric kNN graph as a sorted edge list with positive weights (the larger of the
+    two directions' similarities)."""
+    rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])
+    cols = idx.ravel()
+    keep = (cols >= 0) & (cols != rows)
+    a, b = np.minimum(rows, cols)[keep], np.maximum(rows, cols)[keep]
+    w = np.maximum(sims.ravel()[keep].astype(np.float64), 1e-6)
+    order = np.lexsort((-w, b, a))
+    a, b, w = a[order], b[order], w[order]
+    first = np.ones(len(a), dtype=bool)
+    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    return list(zip(a[first].tolist(), b[first].tolist())), w[first].tolist()
 
 
 def leiden_installed() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("igraph", "leidenalg"))
 
 
-def leiden_labels(X: np.ndarray, settings: TopicSettings, seed: int) -> np.ndarray:
+def _graph(X: np.ndarray, settings: TopicSettings, graph: tuple[np.ndarray, np.ndarray] | None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    if graph is None:
+        return knn_graph(X, settings.k)
+    return graph[0][:, : settings.k], graph[1][:, : settings.k]
+
+
+def leiden_labels(X: np.ndarray, settings: TopicSettings, seed: int,
+                  graph: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     try:
         import igraph
         import leidenalg
     except ImportError:  # the ml extra brings them; without it, the next best graph method
-        return louvain_labels(X, settings, seed)
-    edges, weights = graph_edges(*knn_graph(X, settings.k))
-    graph = igraph.Graph(n=X.shape[0], edges=edges)
+        return louvain_labels(X, settings, seed, graph)
+    edges, weights = graph_edges(*_graph(X, settings, graph))
+    graph_ = igraph.Graph(n=X.shape[0], edges=edges)
     part = leidenalg.find_partition(
-        graph, leidenalg.RBConfigurationVertexPartition, weights=weights,
+        graph_, leidenalg.RBConfigurationVertexPartition, weights=weights,
         resolution_parameter=settings.resolution, seed=seed, n_iterations=-1,
     )
     return np.asarray(part.membership, dtype=np.int64)
 
 
-def louvain_labels(X: np.ndarray, settings: TopicSettings, seed: int) -> np.ndarray:
+def louvain_labels(X: np.ndarray, settings: TopicSettings, seed: int,
+                   graph: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     import networkx as nx
 
-    edges, weights = graph_edges(*knn_graph(X, settings.k))
+    edges, weights = graph_edges(*_graph(X, settings, graph))
     graph = nx.Graph()
     graph.add_nodes_from(range(X.shape[0]))
     graph.add_weighted_edges_from((a, b, w) for (a, b), w in zip(edges, weights))
@@ -115,7 +144,7 @@ def louvain_labels(X: np.ndarray, settings: TopicSettings, seed: int) -> np.ndar
     return labels
 
 
-def hdbscan_labels(X: np.ndarray, settings: TopicSettings, seed: int) -> np.ndarray:
+def hdbscan_labels(X: np.ndarray, settings: TopicSettings, seed: int, graph: Any = None) -> np.ndarray:
     from sklearn.cluster import HDBSCAN
     from sklearn.decomposition import PCA
 
@@ -123,7 +152,8 @@ def hdbscan_labels(X: np.ndarray, settings: TopicSettings, seed: int) -> np.ndar
     return HDBSCAN(min_cluster_size=settings.min_topic_size, min_samples=3).fit_predict(reduced)
 
 
-def agglomerative_labels(X: np.ndarray, settings: TopicSettings, seed: int) -> np.ndarray:
+def agglomerative_labels(X: np.ndarray, settings: TopicSettings, seed: int, graph: Any = None) -> np.ndarray:
+    """Ward linkage needs every pairwise distance: for measuring against, never for large n."""
     from sklearn.cluster import AgglomerativeClustering
 
     n_clusters = max(2, round(math.sqrt(X.shape[0] / 2) * settings.resolution))
@@ -138,11 +168,13 @@ CLUSTERERS = {
 }
 
 
-def cluster(X: np.ndarray, settings: TopicSettings, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def cluster(X: np.ndarray, settings: TopicSettings, seed: int,
+            graph: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Topic of each row (0 = largest topic) and whether the row is an outlier.
 
     Rows of communities smaller than min_topic_size, and noise of HDBSCAN, are outliers,
-    given the topic whose centre is nearest.
+    given the topic whose centre is nearest. `graph` is the rows' neighbour graph (indices and
+    similarities), read by the graph methods instead of computing one.
     """
     if settings.method not in CLUSTERERS:
         from ..models import LandscapeError
@@ -150,7 +182,7 @@ def cluster(X: np.ndarray, settings: TopicSettings, seed: int) -> tuple[np.ndarr
         raise LandscapeError(f"topics.method: expected one of {', '.join(METHODS)}, found {settings.method!r}")
     if X.shape[0] < 2 * settings.min_topic_size:
         return np.zeros(X.shape[0], dtype=np.int64), np.zeros(X.shape[0], dtype=bool)
-    raw = CLUSTERERS[settings.method](X, settings, seed)
+    raw = CLUSTERERS[settings.method](X, settings, seed, graph)
     sizes = Counter(int(c) for c in raw if c >= 0)
     kept = [c for c, n in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])) if n >= settings.min_topic_size]
     if not kept:
@@ -160,18 +192,30 @@ def cluster(X: np.ndarray, settings: TopicSettings, seed: int) -> tuple[np.ndarr
     outlier = labels < 0
     centres = centroids(X, labels, len(kept))
     if outlier.any():
-        labels[outlier] = np.argmax(X[outlier] @ centres.T, axis=1)
+        labels[outlier] = nearest_centre(X[outlier], centres)[0]
     return labels, outlier
 
 
 def centroids(X: np.ndarray, labels: np.ndarray, n_topics: int) -> np.ndarray:
-    """Normalised mean embedding of each topic's (non-negative label) rows."""
-    out = np.zeros((n_topics, X.shape[1]), dtype=np.float32)
-    for t in range(n_topics):
-        members = X[labels == t]
-        if len(members):
-            out[t] = members.mean(axis=0)
+    """Normalised mean embedding of each topic's (non-negative label) rows, in one pass."""
+    from scipy.sparse import csr_matrix
+
+    labels = np.asarray(labels)
+    rows = np.flatnonzero(labels >= 0)
+    member = csr_matrix((np.ones(len(rows), dtype=np.float32), (labels[rows], rows)), shape=(n_topics, X.shape[0]))
+    out = np.asarray(member @ X, dtype=np.float32)
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def nearest_centre(X: np.ndarray, centres: np.ndarray, batch: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's most similar centre and that similarity, a batch of rows at a time."""
+    best = np.zeros(len(X), dtype=np.int64)
+    sims = np.zeros(len(X), dtype=np.float32)
+    for start in range(0, len(X), batch):
+        block = X[start : start + batch] @ centres.T
+        best[start : start + batch] = np.argmax(block, axis=1)
+        sims[start : start + batch] = block[np.arange(len(block)), best[start : start + batch]]
+    return best, sims
 
 
 # --- labels -----------------------------------------------------------------------------
@@ -237,24 +281,38 @@ def describe_topics(
     outlier: np.ndarray,
     rows: dict[str, dict[str, Any]],
     concepts: dict[str, list[str]],
+    texts: Callable[[list[str]], dict[str, tuple[str, str]]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Each topic's id, label, area, size and extra (top concepts, terms, papers, area share)."""
+    """Each topic's id, label, area, size and extra (top concepts, terms, papers, area share).
+
+    Titles and abstracts come from `rows`, or, when given, from `texts` a batch of ids at a time
+    (so the whole corpus's text is never held at once)."""
     n_topics = int(labels.max()) + 1 if len(labels) else 0
     centres = centroids(X, np.where(outlier, -1, labels), n_topics)
     concept_groups = [Counter() for _ in range(n_topics)]
     term_groups = [Counter() for _ in range(n_topics)]
-    for i, rid in enumerate(ids):
-        t = int(labels[i])
-        concept_groups[t].update(set(concepts.get(rid, [])))
-        term_groups[t].update(set(record_tokens(rows[rid])))
+    for start in range(0, len(ids), TEXT_BATCH):
+        batch = ids[start : start + TEXT_BATCH]
+        fetched = texts(batch) if texts is not None else {}
+        for i, rid in enumerate(batch, start):
+            t = int(labels[i])
+            concept_groups[t].update(set(concepts.get(rid, [])))
+            if rid in fetched:
+                title, abstract = fetched[rid]
+                term_groups[t].update(set(record_tokens({"title": title, "abstract": abstract})))
+            else:
+                term_groups[t].update(set(record_tokens(rows[rid])))
     concept_rank = ctfidf(concept_groups)
     carried = Counter(c for rid in ids for c in set(concepts.get(rid, [])))
     generic = frozenset(c for c, n in carried.items() if n > 0.12 * len(ids))
     term_rank = ctfidf(term_groups)
     topics, taken = [], set()
+    to_centre = np.einsum("ij,ij->i", X, centres[labels]) if len(ids) else np.zeros(0)
+    by_topic = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[by_topic], np.arange(n_topics + 1))
     for t in range(n_topics):
-        members = [i for i in range(len(ids)) if labels[i] == t]
-        central = sorted(members, key=lambda i: (-float(X[i] @ centres[t]), ids[i]))
+        members = by_topic[bounds[t] : bounds[t + 1]].tolist()
+        central = sorted(members, key=lambda i: (-float(to_centre[i]), ids[i]))
         areas = Counter(rows[ids[i]]["area"] for i in members if rows[ids[i]].get("area"))
         area, area_n = areas.most_common(1)[0] if areas else (None, 0)
         label = topic_label(concept_rank[t], term_rank[t], taken, generic)
@@ -295,11 +353,15 @@ def load_model(raw: bytes | None) -> tuple[np.ndarray, dict[str, Any]] | None:
 
 def outlier_thresholds(X: np.ndarray, labels: np.ndarray, outlier: np.ndarray, centres: np.ndarray) -> list[float]:
     """Per topic, the similarity to its centre below which a record is an outlier (mean - 2 sd)."""
-    out = []
-    for t in range(len(centres)):
-        sims = X[(labels == t) & ~outlier] @ centres[t]
-        out.append(float(sims.mean() - 2 * sims.std()) if len(sims) > 1 else -1.0)
-    return out
+    sims = np.einsum("ij,ij->i", X, centres[labels]).astype(np.float64)
+    kept = ~outlier
+    t = labels[kept]
+    count = np.bincount(t, minlength=len(centres))
+    total = np.bincount(t, weights=sims[kept], minlength=len(centres))
+    squares = np.bincount(t, weights=sims[kept] ** 2, minlength=len(centres))
+    mean = total / np.maximum(count, 1)
+    spread = np.sqrt(np.maximum(squares / np.maximum(count, 1) - mean**2, 0))
+    return [float(m - 2 * s) if c > 1 else -1.0 for m, s, c in zip(mean, spread, count)]
 
 
 class TopicsStep:
@@ -314,7 +376,7 @@ class TopicsStep:
         ids, X = record_embeddings(store, self.config)
         if not ids:
             return {"topics": 0, "assigned": 0}
-        rows = {r["id"]: r for r in store.ls_rows()}
+        rows = {r["id"]: r for r in store.ls_brief_rows()}
         model = load_model(store.ls_get_artifact(MODEL_ARTIFACT))
         embedder = store.get_meta("embedder") or self.config.embedder
         assigned = store.ls_topic_assignments()
@@ -328,21 +390,24 @@ class TopicsStep:
         if self.settings.method == "leiden" and not leiden_installed():
             ctx.fallback("topics: Louvain (networkx) instead of Leiden, which needs igraph and leidenalg:"
                          " pip install 'landscape[ml]'")
-        return self._recluster(store, ids, X, rows, embedder)
+        return self._recluster(ctx, ids, X, rows, embedder)
 
-    def _recluster(self, store: Any, ids: list[str], X: np.ndarray, rows: dict[str, Any], embedder: str) -> dict[str, int]:
+    def _recluster(self, ctx: Any, ids: list[str], X: np.ndarray, rows: dict[str, Any], embedder: str) -> dict[str, int]:
         papers = [i for i, rid in enumerate(ids) if rows[rid]["kind"] != "talk"] or list(range(len(ids)))
-        labels_p, outlier_p = cluster(X[papers], self.settings, self.config.seed)
+        store = ctx.store
+        graph = graph_of(ctx, self.config, ids, X)
+        among = subgraph(graph.idx, graph.sims, np.asarray(papers), self.settings.k)
+        labels_p, outlier_p = cluster(X[papers], self.settings, self.config.seed, among)
         n_topics = int(labels_p.max()) + 1
         centres = centroids(X[papers], np.where(outlier_p, -1, labels_p), n_topics)
-        labels = np.argmax(X @ centres.T, axis=1)
+        labels = nearest_centre(X, centres)[0]
         outlier = np.ones(len(ids), dtype=bool)
         labels[papers], outlier[papers] = labels_p, outlier_p
         thresholds = outlier_thresholds(X, labels, outlier, centres)
         scores = np.einsum("ij,ij->i", X, centres[labels])
         outlier |= scores < np.asarray(thresholds)[labels]
         concepts = store.ls_record_concept_names()
-        topics = describe_topics(ids, X, labels, outlier, rows, concepts)
+        topics = describe_topics(ids, X, labels, outlier, rows, concepts, store.ls_texts)
         info = {
             "embedder": embedder,
             "settings": vars(self.settings),

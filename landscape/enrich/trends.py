@@ -79,8 +79,7 @@ def ranked(data: dict[str, dict[str, Any]], rising: bool, min_support: int) -> l
 
 def compute_trends(store: Any, min_support: int = MIN_SUPPORT) -> dict[str, Any]:
     """Everything `landscape trends --json` shows."""
-    rows = [r for r in store.ls_rows() if r["kind"] == "paper"]
-    dates = {r["id"]: d for r in rows if (d := parse_date(r["date"])) is not None}
+    dates = {rid: d for rid, text in store.ls_paper_dates() if (d := parse_date(text)) is not None}
     if not dates:
         return {"window": None, "concepts": {}, "topics": {}, "emerging": [], "fading": [],
                 "emerging_topics": [], "fading_topics": []}

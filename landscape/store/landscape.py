@@ -57,6 +57,34 @@ class LandscapeMixin:
             )
         ]
 
+    def ls_brief_rows(self) -> list[dict[str, Any]]:
+        """`ls_rows` without the abstracts: what steps that read every record keep in memory."""
+        return [
+            dict(r)
+            for r in self.conn.execute(
+                "SELECT id, kind, display_title AS title, area, area_source, date, content_hash"
+                " FROM records ORDER BY id"
+            )
+        ]
+
+    def ls_texts(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """id -> (title, abstract) of the given records, read a chunk at a time."""
+        ids, out = list(ids), {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            out.update(
+                (r[0], (r[1] or "", r[2] or ""))
+                for r in self.conn.execute(
+                    f"SELECT id, display_title, abstract FROM records WHERE id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            )
+        return out
+
+    def ls_paper_dates(self) -> list[tuple[str, str | None]]:
+        """(id, date) of every paper: what trends read, without the texts of `ls_rows`."""
+        return [tuple(r) for r in self.conn.execute("SELECT id, date FROM records WHERE kind = 'paper' ORDER BY id")]
+
     def ls_concepts_built(self) -> bool:
         return self.conn.execute("SELECT 1 FROM record_concepts LIMIT 1").fetchone() is not None
 

@@ -268,4 +268,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         INSERT INTO store_version (id, token, n) VALUES (1, lower(hex(randomblob(8))), 1);
         """,
     ),
+    (
+        "neighbour_graph",
+        # one approximate neighbour graph per build: each record's k nearest records (their
+        # records.rowid as int64, best first) and cosine similarities (float32), with the content
+        # hash it was computed from; connections, topics, bridges and mentions read it
+        """
+        CREATE TABLE neighbour_graph (
+            record_id TEXT PRIMARY KEY REFERENCES records(id) ON DELETE CASCADE,
+            content_hash TEXT NOT NULL,
+            others BLOB NOT NULL,
+            sims BLOB NOT NULL
+        );
+        """,
+    ),
 ]

@@ -75,6 +75,58 @@ class SemanticMixin:
             n += 1
         return f"{n}:{h.hexdigest()[:16]}"
 
+    def embedding_keys(self, model: str) -> tuple[list[str], np.ndarray]:
+        """Ids (sorted, as `embedding_matrix`) and their records.rowid: the neighbour graph's labels."""
+        rows = self.conn.execute(
+            "SELECT e.record_id, r.rowid FROM embeddings e JOIN records r ON r.id = e.record_id"
+            " WHERE e.model = ? ORDER BY e.record_id",
+            (model,),
+        ).fetchall()
+        return [r[0] for r in rows], np.array([r[1] for r in rows], dtype=np.int64)
+
+    # --- the neighbour graph ---------------------------------------------------------------
+
+    def graph_pending(self, model: str) -> dict[str, bool]:
+        """Embedded records whose neighbour list is missing or was computed from other content,
+        each with whether it has a (stale) list."""
+        return {
+            r[0]: r[1]
+            for r in self.conn.execute(
+                "SELECT e.record_id, g.record_id IS NOT NULL FROM embeddings e JOIN records r ON r.id = e.record_id"
+                " LEFT JOIN neighbour_graph g ON g.record_id = r.id"
+                " WHERE e.model = ? AND (g.content_hash IS NULL OR g.content_hash != r.content_hash)",
+                (model,),
+            )
+        }
+
+    def graph_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM neighbour_graph").fetchone()[0]
+
+    def put_graph_rows(self, rows: Iterable[tuple[str, np.ndarray, np.ndarray]]) -> None:
+        """(record id, neighbour rowids, similarities); the record's content hash is kept with them."""
+        self.conn.executemany(
+            "INSERT INTO neighbour_graph (record_id, content_hash, others, sims)"
+            " SELECT id, content_hash, ?, ? FROM records WHERE id = ?"
+            " ON CONFLICT(record_id) DO UPDATE SET content_hash = excluded.content_hash,"
+            " others = excluded.others, sims = excluded.sims",
+            [(np.asarray(o, dtype=np.int64).tobytes(), np.asarray(v, dtype=np.float32).tobytes(), rid)
+             for rid, o, v in rows],
+        )
+
+    def graph_rows(self, ids: Iterable[str] | None = None) -> Iterator[tuple[str, bytes, bytes]]:
+        """(record id, neighbour rowids, similarities) as stored, every row or those of `ids`."""
+        sql = "SELECT record_id, others, sims FROM neighbour_graph"
+        if ids is None:
+            yield from self.conn.execute(sql)
+            return
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            yield from self.conn.execute(sql + f" WHERE record_id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+
+    def clear_graph(self) -> None:
+        self.conn.execute("DELETE FROM neighbour_graph")
+
     # --- artifacts (fitted models kept as arrays/JSON, never pickle) ----------------------
 
     def put_artifact(self, name: str, value: bytes) -> None:
@@ -226,14 +278,18 @@ class SemanticMixin:
             )
         return out
 
-    def kth_connection_scores(self, k: int) -> dict[str, float]:
-        """Each record's weakest kept connection score (what a newcomer must beat)."""
-        return {
-            r[0]: r[1]
-            for r in self.conn.execute(
-                "SELECT record_id, min(score) FROM connections GROUP BY record_id HAVING count(*) >= ?", (k,)
-            )
-        }
+    def kth_connection_scores(self, k: int, ids: Iterable[str] | None = None) -> dict[str, float]:
+        """Each record's weakest kept connection score (what a newcomer must beat), of every
+        record or of `ids` only."""
+        sql = "SELECT record_id, min(score) FROM connections {where} GROUP BY record_id HAVING count(*) >= ?"
+        if ids is None:
+            return {r[0]: r[1] for r in self.conn.execute(sql.format(where=""), (k,))}
+        ids, out = list(ids), {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            where = f"WHERE record_id IN ({','.join('?' * len(chunk))})"
+            out.update((r[0], r[1]) for r in self.conn.execute(sql.format(where=where), [*chunk, k]))
+        return out
 
     def mark_connections_fresh(self, ids: Iterable[str]) -> None:
         self.conn.executemany(

@@ -1,0 +1,242 @@
+"""Scale: generate, ingest and build corpora of growing size, then add 1,000 records; per step
+seconds and peak RSS, and the exponent of time against n fitted over the sizes.
+
+    python bench/scale.py                      # 10k, 100k, 1M (the 1M run takes hours: background it)
+    python bench/scale.py --sizes 10000,30000  # what a short run affords
+    python bench/scale.py --table /tmp/scale/scale.json   # print the table of an earlier run
+
+Each size gets a fresh store under --out. Corpora come from ../shared/corpus through
+bench/corpus_gen.py (record i is the same in every corpus, so the +1,000 are records n..n+999).
+Ingest runs as a child process (`landscape ingest`; peak RSS from wait4); the build runs in a
+child that calls each step in turn (as `landscape build` does) while a thread samples its RSS
+every 20 ms, so each step has its own peak. The embedder is `fast` when this install has it,
+else `tfidf` (--embedder chooses). Results are written to --out/scale.json after every phase, so
+a long run that is stopped keeps what it measured.
+
+Goals (issue 14): every step's exponent at most 1.15; full build at 100k under 10 minutes and at
+1,000,000 under 2 hours, peak RSS under 8 GB; +1,000 into 1,000,000 under 3 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+GOAL_EXPONENT = 1.15
+GOAL_BUILD_S = {100_000: 600, 1_000_000: 7200}
+GOAL_RSS_MB = 8 * 1024
+GOAL_ADD_S = {1_000_000: 180}
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class PeakRss:
+    """Samples this process's RSS on a thread; `take()` returns the peak since the last take."""
+
+    def __init__(self, every: float = 0.02):
+        self.peak = rss_mb()
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.peak = max(self.peak, rss_mb())
+
+    def take(self) -> float:
+        peak, self.peak = max(self.peak, rss_mb()), rss_mb()
+        return peak
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def child_build(db: str, embedder: str, out: str, only: str = "") -> None:
+    """In the child: run every build step (or those of `only`, comma-separated) in order, timing
+    each and sampling its peak RSS."""
+    from landscape.config import Config
+    from landscape.enrich.pipeline import STEPS, BuildContext, StepResult, load_step, record_last_build
+    from landscape.store import Store, now_iso
+
+    config = Config.load(None, db_path=db)
+    config.embedder = embedder
+    sampler = PeakRss()
+    steps = []
+    with Store(db) as store:
+        ctx = BuildContext(store=store, config=config)
+        started = now_iso()
+        results = []
+        sampler.take()
+        for name in STEPS:
+            if only and name not in only.split(","):
+                continue
+            step = load_step(name, config)
+            start = time.perf_counter()
+            counts = step.run(ctx)
+            seconds = time.perf_counter() - start
+            steps.append({"step": name, "seconds": round(seconds, 2), "rss_mb": round(sampler.take()),
+                          "counts": counts})
+            print(f"  {name}: {seconds:.1f} s, {steps[-1]['rss_mb']} MB, {counts}", flush=True)
+            results.append(StepResult(name, seconds, counts))
+        record_last_build(store, started, results, ctx.fallbacks)
+    sampler.stop()
+    Path(out).write_text(json.dumps(steps))
+
+
+def run_child(args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """Run a child process; (seconds, peak RSS in MB from wait4, exit status)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, proc.returncode
+
+
+def choose_embedder(wanted: str | None) -> str:
+    if wanted:
+        return wanted
+    try:
+        from landscape.config import Config
+        from landscape.enrich.embed import get_embedder
+
+        get_embedder("fast", Config(embedder="fast"))
+        return "fast"
+    except Exception:  # noqa: BLE001 - any failure means this install has no fast embedder
+        return "tfidf"
+
+
+def measure(n: int, added: int, embedder: str, out: Path, seed: int, only: str = "") -> dict:
+    from corpus_gen import read_source, write_corpus
+
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    py = sys.executable
+    source = read_source()
+    corpus, more = out / f"corpus_{n}.txt", out / f"more_{n}.txt"
+    start = time.perf_counter()
+    if not corpus.exists():
+        write_corpus(corpus, n, seed, source)
+    write_corpus(more, n + added, seed, source, start=n)
+    print(f"[{n}] corpus ready in {time.perf_counter() - start:.1f} s", flush=True)
+    db = out / f"scale_{n}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    for path in out.glob(f"scale_{n}.db.*"):
+        path.unlink()
+    result: dict = {"n": n, "embedder": embedder, "added": added, "load": round(os.getloadavg()[0], 1)}
+    cli = [py, "-c", "from landscape.cli import main; main()"]
+    for phase, files in (("build", [corpus]), ("add", [more])):
+        seconds, rss, rc = run_child([*cli, "ingest", *map(str, files), "--db", str(db)], env)
+        if rc:
+            raise SystemExit(f"[{n}] ingest exited {rc}")
+        steps = [{"step": "ingest", "seconds": round(seconds, 2), "rss_mb": round(rss)}]
+        print(f"[{n}] {phase}: ingest {seconds:.1f} s, {rss:.0f} MB", flush=True)
+        report = out / f"steps_{n}_{phase}.json"
+        seconds, rss, rc = run_child([py, __file__, "--child-build", str(db), embedder, str(report), only], env)
+        if rc:
+            raise SystemExit(f"[{n}] build exited {rc}")
+        steps += json.loads(report.read_text())
+        result[phase] = {"steps": steps, "build_s": round(seconds, 2), "build_rss_mb": round(rss)}
+        print(f"[{n}] {phase}: build {seconds:.1f} s, peak {rss:.0f} MB", flush=True)
+    return result
+
+
+def exponent(points: list[tuple[int, float]]) -> float | None:
+    """Least-squares slope of log(seconds) against log(n)."""
+    points = [(n, s) for n, s in points if s > 0]
+    if len(points) < 2:
+        return None
+    xs, ys = [math.log(n) for n, _ in points], [math.log(s) for _, s in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else None
+
+
+def table(results: list[dict]) -> str:
+    results = sorted(results, key=lambda r: r["n"])
+    sizes = [r["n"] for r in results]
+    lines = [f"embedder: {results[0]['embedder']}; +{results[0]['added']} records after each full build;"
+             f" load average at the start of each size: {', '.join(str(r.get('load')) for r in results)}"]
+    head = f"{'phase/step':<22}" + "".join(f"{f'{n:,} s':>12}{'MB':>7}" for n in sizes) + f"{'exp':>7}  goal"
+    lines += [head, "-" * len(head)]
+    for phase in ("build", "add"):
+        names = [s["step"] for s in results[0].get(phase, {}).get("steps", [])]
+        rows = names + ["total"]
+        for name in rows:
+            cells, points = "", []
+            for r in results:
+                steps = {s["step"]: s for s in r.get(phase, {}).get("steps", [])}
+                if name == "total":
+                    seconds = sum(s["seconds"] for s in steps.values())
+                    mb = max((s["rss_mb"] for s in steps.values()), default=0)
+                else:
+                    seconds, mb = steps.get(name, {}).get("seconds", float("nan")), steps.get(name, {}).get("rss_mb", 0)
+                points.append((r["n"], seconds))
+                cells += f"{seconds:>12.1f}{mb:>7}"
+            exp = exponent([(n, s) for n, s in points if not math.isnan(s)])
+            goal = goal_text(phase, name, exp, results)
+            lines.append(f"{phase + ' ' + name:<22}{cells}{'' if exp is None else f'{exp:.2f}':>7}  {goal}")
+    return "\n".join(lines)
+
+
+def goal_text(phase: str, name: str, exp: float | None, results: list[dict]) -> str:
+    if name != "total":
+        if phase == "add" or exp is None:
+            return "" if phase == "add" else f"exp <= {GOAL_EXPONENT}"
+        return f"exp <= {GOAL_EXPONENT}: {'met' if exp <= GOAL_EXPONENT else 'MISSED'}"
+    notes = []
+    goals = GOAL_BUILD_S if phase == "build" else GOAL_ADD_S
+    for r in results:
+        total = sum(s["seconds"] for s in r.get(phase, {}).get("steps", []))
+        peak = max((s["rss_mb"] for s in r.get(phase, {}).get("steps", [])), default=0)
+        if r["n"] in goals:
+            notes.append(f"{r['n']:,}: {total:.0f} s vs < {goals[r['n']]} s")
+        notes.append(f"{r['n']:,}: peak {peak} MB vs < {GOAL_RSS_MB} MB")
+    return "; ".join(notes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated record counts")
+    parser.add_argument("--added", type=int, default=1000, help="records added after each full build")
+    parser.add_argument("--embedder", default=None, help="fast (default when installed) or tfidf, or any spec")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/scale"), help="folder for corpora, stores, results")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--table", type=Path, help="print the table of an earlier run's scale.json and stop")
+    parser.add_argument("--steps", default="", help="only these build steps, comma-separated (default: all)")
+    parser.add_argument("--child-build", nargs=4, metavar=("DB", "EMBEDDER", "OUT", "STEPS"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child_build:
+        child_build(*args.child_build)
+        return 0
+    if args.table:
+        print(table(json.loads(args.table.read_text())))
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    embedder = choose_embedder(args.embedder)
+    saved = args.out / "scale.json"
+    results: list[dict] = []
+    for n in [int(s) for s in args.sizes.split(",") if s.strip()]:
+        print(f"[{n}] load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
+        results.append(measure(n, args.added, embedder, args.out, args.seed, args.steps))
+        saved.write_text(json.dumps(results, indent=1))
+        print(table(results), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
