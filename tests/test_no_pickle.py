@@ -70,13 +70,17 @@ def test_planted_pickles_never_run(tfidf_db: Path, tmp_path: Path):
     assert probe.exists(), "the planted payload must run code when unpickled, or this test proves nothing"
 
     names = set(_artifacts(db))
-    assert {"map.model", "mentions.vectors"} <= names and any(n.startswith("area_model:") for n in names)
+    assert {"map.model", "mentions.vectors", "connections:state", "topics.model"} <= names
+    assert any(n.startswith("area_model:") for n in names) and any(n.startswith("concepts.model") for n in names)
     _overwrite(db, dict.fromkeys(names, payload))
 
     run_cli("ingest", SEEDS / "000_a36c6340249dc15d.txt", db=db)
     built = run_cli("build", "--embedder", "tfidf", db=db).output
     assert "areas: stored areas model is not in a format this version reads (refitting)" in built
     assert "map: stored map model is not in a format this version reads (refitting)" in built
+    assert "concepts: stored concepts model is not in a format this version reads (refitting)" in built
+    assert "connections: the stored state is not in a format this version reads (recomputing)" in built
+    assert "topics: the stored topic model is not in a format this version reads (reclustering)" in built
     hits = cli_json("search", "dark matter", db=db)
     assert hits
     related = cli_json("related", hits[0]["id"], db=db)

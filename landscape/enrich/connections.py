@@ -472,8 +472,16 @@ def corpus_for(store: Any, config: Config) -> Corpus:
 
 
 def load_state(store: Any) -> dict[str, Any] | None:
+    """The stored connection state, or None when there is none this version can read (JSON only:
+    anything else, a planted pickle included, is never interpreted, and the step recomputes)."""
     data = store.get_artifact(STATE_ARTIFACT)
-    return None if data is None else json.loads(data.decode())
+    if data is None:
+        return None
+    try:
+        state = json.loads(data.decode())
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
 
 
 def top_connections(corpus: Corpus, rows: Sequence[int], stats: dict[str, list[float]],
@@ -514,6 +522,8 @@ class ConnectionsStep:
     def run(self, ctx: Any) -> dict[str, int]:
         store, k = ctx.store, self.config.connections_k
         state = load_state(store)
+        if state is None and store.get_artifact(STATE_ARTIFACT) is not None:
+            ctx.log("connections: the stored state is not in a format this version reads (recomputing)")
         model = store.get_meta("embedder")
         n = store.count_records()
         full = (

@@ -22,6 +22,7 @@ import importlib.util
 import io
 import json
 import math
+import zipfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -345,10 +346,17 @@ def save_model(centres: np.ndarray, info: dict[str, Any]) -> bytes:
 
 
 def load_model(raw: bytes | None) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """The stored centres and their info, or None for anything this version cannot read as
+    plain arrays (never unpickled): the step then reclusters."""
     if raw is None:
         return None
-    with np.load(io.BytesIO(raw)) as data:
-        return data["centres"], json.loads(data["info"].tobytes().decode())
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+            info = json.loads(data["info"].tobytes().decode())
+            centres = np.asarray(data["centres"])
+    except (ValueError, OSError, KeyError, EOFError, UnicodeDecodeError, zipfile.BadZipFile):
+        return None
+    return (centres, info) if isinstance(info, dict) and centres.ndim == 2 else None
 
 
 def outlier_thresholds(X: np.ndarray, labels: np.ndarray, outlier: np.ndarray, centres: np.ndarray) -> list[float]:
@@ -377,7 +385,10 @@ class TopicsStep:
         if not ids:
             return {"topics": 0, "assigned": 0}
         rows = {r["id"]: r for r in store.ls_brief_rows()}
-        model = load_model(store.ls_get_artifact(MODEL_ARTIFACT))
+        raw = store.ls_get_artifact(MODEL_ARTIFACT)
+        model = load_model(raw)
+        if model is None and raw is not None:
+            ctx.log("topics: the stored topic model is not in a format this version reads (reclustering)")
         embedder = store.get_meta("embedder") or self.config.embedder
         assigned = store.ls_topic_assignments()
         if model is not None and not (ctx.relayout or getattr(ctx, "full", False)):

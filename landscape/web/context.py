@@ -274,7 +274,7 @@ def _connections_corpus(connections: ModuleType, store: Store, config: Config) -
     """The corpus related-by-text scores against, and the score statistics the build fitted."""
     from ..enrich.embed import store_embedder
 
-    corpus = connections.Corpus.from_store(store, config)
+    corpus = connections.corpus_for(store, config)  # with the neighbour graph its candidates come from
     store_embedder(store, config).encode(["load the model now"])  # under the snapshot's lock, once
     state = connections.load_state(store)
     stats = state["stats"] if state and state.get("weights") == connections.WEIGHTS else corpus.fit_stats()
