@@ -157,6 +157,13 @@ def test_api_gives_references_and_cited_by(replay, db):
     with TestClient(create_app(str(db))) as http:
         cited = http.get("/api/v1/records/arxiv:1406.0848").json()
         citing = http.get(f"/api/v1/records/{ARXIV_SUSY}").json()
+        citing_page = http.get(f"/records/{ARXIV_SUSY}").text
+        cited_page = http.get("/records/arxiv:1406.0848").text
+    assert "References (4)" in citing_page and 'href="/records/arxiv%3A1406.0848"' in citing_page
+    assert "(not in this landscape)" in citing_page
+    assert "Cited by (1 in this landscape)" in cited_page
+    assert f'href="/records/{ARXIV_SUSY.replace(":", "%3A")}"' in cited_page
+    assert "https://inspirehep.net/literature/" in citing_page
     assert json.dumps(cited).count(ARXIV_SUSY) >= 1
     record = citing.get("record", citing)
     assert len(record["references"]) == 4 and record["references"][1]["record_id"] == "arxiv:1406.0848"

@@ -20,6 +20,7 @@ from ..snapshot import SNAPSHOTS
 from ..store import Store
 from ..text import normalise_author
 from ..views import record_detail, stats_line
+from .identifiers import bibtex_entry, identifier_links
 from .params import BadRequest, NotFound, Paging, Unavailable, backend_filters
 
 SEARCH_POOL = 200
@@ -117,16 +118,28 @@ def record_page(store: Store, record_id: str) -> Page:
         "connections": linked(store, store.page_connections([record_id])[record_id]),
         "topic": store.page_record_topic(record_id),
         "position": store.page_position(record_id),
+        "identifiers": identifier_links(record_id, view.get("extra") or {}),
+        "venue": (view.get("extra") or {}).get("venue"),
+        "references": linked_references(store, view.get("references") or []),
+        "cited_by": list(store.page_cards(view.get("cited_by") or []).values()),
     }
+    rec = store.get_record(record_id)
+    data["bibtex"] = bibtex_entry(rec) if rec and rec.kind == "paper" else ""
     if view["kind"] == "talk":
         links = store.page_section_links(record_id)
-        rec = store.get_record(record_id)
         data["sections"] = [
             {"title": s.title, "summary": s.summary, "text": s.text, "related": linked(store, links.get(i, []))}
             for i, s in enumerate(rec.sections if rec else [])
         ]
         return Page("talk.html", view["display_title"], data)
     return Page("paper.html", view["display_title"], data)
+
+
+def linked_references(store: Store, references: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each reference with its record's card when it is in the corpus, else its title and ids."""
+    cards = store.page_cards(r["record_id"] for r in references if r.get("record_id"))
+    return [{"title": r.get("title"), "ids": r.get("ids") or {}, "record": cards.get(r.get("record_id"))}
+            for r in references]
 
 
 def public_sources(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
