@@ -12,7 +12,6 @@ Categories are kept in `extra` as a list, primary first; the area mapping
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date
@@ -22,7 +21,7 @@ from typing import Any
 from ..models import BadRecord, ParseError, Record, Source
 from ..text import tex_to_text, unwrap
 from .ident import arxiv_id, doi, record_id
-from .jsonl import _json_problem
+from .jsonl import parse_json_lines
 from .listing import split_authors
 from .schema import _clean, _describe, _Fields
 
@@ -41,18 +40,7 @@ def looks_like(head: str) -> bool:
 
 
 def parse(path: str, lines: Iterable[tuple[int, str]]) -> Iterator[Record | BadRecord]:
-    for number, line in lines:
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except (ValueError, RecursionError) as exc:
-            yield BadRecord(ParseError(path, number, "a JSON object", _json_problem(exc, line)))
-            continue
-        try:
-            yield record_from_snapshot(data, path, number)
-        except ParseError as exc:
-            yield BadRecord(exc)
+    return parse_json_lines(path, lines, lambda data, number: record_from_snapshot(data, path, number))
 
 
 def record_from_snapshot(data: Any, path: str, line: int) -> Record:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from ..models import BadRecord, ParseError, Record
 from .schema import record_from_dict
@@ -15,6 +16,13 @@ def looks_like(head: str) -> bool:
 
 
 def parse(path: str, lines: Iterable[tuple[int, str]]) -> Iterator[Record | BadRecord]:
+    return parse_json_lines(path, lines, lambda data, number: record_from_dict(data, path, number, "jsonl"))
+
+
+def parse_json_lines(path: str, lines: Iterable[tuple[int, str]],
+                     make: Callable[[Any, int], Record]) -> Iterator[Record | BadRecord]:
+    """One record per non-blank line: `make(decoded, line_number)`; a line that is not JSON, or
+    that `make` refuses with a ParseError, becomes a BadRecord naming the line."""
     for number, line in lines:
         if not line.strip():
             continue
@@ -24,7 +32,7 @@ def parse(path: str, lines: Iterable[tuple[int, str]]) -> Iterator[Record | BadR
             yield BadRecord(ParseError(path, number, "a JSON object", _json_problem(exc, line)))
             continue
         try:
-            yield record_from_dict(data, path, number, "jsonl")
+            yield make(data, number)
         except ParseError as exc:
             yield BadRecord(exc)
 
