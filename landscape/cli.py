@@ -202,7 +202,11 @@ def _register_command_modules() -> None:
         importlib.import_module(f"landscape.commands.{name}").register(main)
 
 
-_register_command_modules()
-
 if __name__ == "__main__":
-    main()
+    # Run as `python -m landscape.cli`: the command modules import `landscape.cli`, so register
+    # them on that module, not on this copy executing as __main__.
+    from landscape.cli import main as _main
+
+    _main()
+else:
+    _register_command_modules()
