@@ -3,6 +3,8 @@
 `--query "set:physics:hep-th"` (or no query) harvests by OAI set and date with resumption
 tokens; any other query goes to the Atom API's search_query, read by the same parser as
 `landscape ingest --format arxiv-atom`. arXiv asks for one request every three seconds.
+Since February 2025 arXiv's OAI-PMH base URL is https://arxiv.org/oai (its OAI help page;
+export.arxiv.org/oai2 was the old one) and its resumption tokens carry no cursor.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .http import HttpClient, Response, SyncError
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 ARXIV_OAI = "{http://arxiv.org/OAI/arXiv/}"
-OAI_ENDPOINT = "https://export.arxiv.org/oai2"
+OAI_ENDPOINT = "https://arxiv.org/oai"
 ATOM_ENDPOINT = "https://export.arxiv.org/api/query"
 _TOTAL = re.compile(r"<opensearch:totalResults[^>]*>\s*(\d+)\s*<")
 _API_ERROR = re.compile(r"<id[^>]*>\s*https?://arxiv\.org/api/errors#.*?<summary[^>]*>(.*?)</summary>", re.DOTALL)
