@@ -160,8 +160,8 @@ def test_503_with_retry_after_is_retried_after_the_seconds_asked(replay):
 
 def test_429_without_a_hint_backs_off_exponentially_then_gives_up_in_one_line(replay):
     clock = FakeClock()
-    replay.add("/works", answer('{"error": "too many"}', 429))
-    with pytest.raises(SyncError, match=r"openalex: .*/works: no answer after 3 tries \(HTTP 429\)"):
+    replay.add("/works", answer(fixture("s2_error_429.json"), 429))
+    with pytest.raises(SyncError, match=r"openalex: .*/works: no answer after 3 tries \(HTTP 429: Too Many Requests\. "):
         HttpClient("openalex", RateLimiter(10, 1.0, clock=clock, sleep=clock.sleep), retries=2,
                    sleep=clock.sleep).get(replay.url + "/works")
     assert [s for s in clock.slept if s >= 1] == [2.0, 4.0]
@@ -172,8 +172,8 @@ def test_4xx_is_one_line_with_the_services_own_message(replay):
     replay.add("/works/W0", answer(fixture("openalex_404.html"), 404, {"Content-Type": "text/html"}))
     clock = FakeClock()
     with pytest.raises(SyncError) as s2:
-        client(clock).get(replay.url + "/graph/v1/paper/search", {"query": "x", "fields": "bogus"})
-    assert "HTTP 400: Unrecognized or unsupported fields: [bogus]" in str(s2.value)
+        client(clock).get(replay.url + "/graph/v1/paper/search", {"query": "x", "fields": "unknown"})
+    assert "HTTP 400: Unrecognized or unsupported fields: [unknown]" in str(s2.value)
     with pytest.raises(SyncError) as openalex:
         client(clock).get(replay.url + "/works/W0")
     assert str(openalex.value).endswith("HTTP 404: 404 Not Found")
@@ -203,6 +203,8 @@ def test_retry_after_reads_headers_and_arxivs_page():
     assert retry_after({}, fixture("arxiv_503.html").read_bytes()) == 5.0
     assert retry_after({}, b"busy") is None
     assert error_message(json.dumps({"message": "Forbidden"}).encode()) == "Forbidden"
+    assert error_message(fixture("arxiv_atom_error.xml").read_bytes()) == "incorrect id format for 1234.12345"
+    assert error_message(b"<html><title>Tom &amp; Jerry</title></html>") == "Tom & Jerry"
 
 
 def test_only_http_endpoints_are_fetched(tmp_path):

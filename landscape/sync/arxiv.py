@@ -3,10 +3,13 @@
 `--query "set:physics:hep-th"` (or no query) harvests by OAI set and date with resumption
 tokens; any other query goes to the Atom API's search_query, read by the same parser as
 `landscape ingest --format arxiv-atom`. arXiv asks for one request every three seconds.
+Since February 2025 arXiv's OAI-PMH base URL is https://arxiv.org/oai (its OAI help page;
+export.arxiv.org/oai2 was the old one) and its resumption tokens carry no cursor.
 """
 
 from __future__ import annotations
 
+import html
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -20,9 +23,10 @@ from .http import HttpClient, Response, SyncError
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 ARXIV_OAI = "{http://arxiv.org/OAI/arXiv/}"
-OAI_ENDPOINT = "https://export.arxiv.org/oai2"
+OAI_ENDPOINT = "https://arxiv.org/oai"
 ATOM_ENDPOINT = "https://export.arxiv.org/api/query"
-_TOTAL = re.compile(r"<opensearch:totalResults[^>]*>(\d+)<")
+_TOTAL = re.compile(r"<opensearch:totalResults[^>]*>\s*(\d+)\s*<")
+_API_ERROR = re.compile(r"<id[^>]*>\s*https?://arxiv\.org/api/errors#.*?<summary[^>]*>(.*?)</summary>", re.DOTALL)
 
 
 def make(settings: Settings) -> ArxivClient:
@@ -79,8 +83,13 @@ class ArxivClient:
 
 
 def parse_atom(response: Response) -> tuple[list[tuple[Record, list]], int]:
-    """Records of an Atom answer (the ingest parser) with their abs page as source."""
+    """Records of an Atom answer (the ingest parser) with their abs page as source. The API
+    reports a bad query as a feed whose one entry is the error (documented in its manual),
+    which is a refusal, not a paper titled "Error"."""
     text = response.text()
+    error = _API_ERROR.search(text)
+    if error:
+        raise SyncError(f"arxiv: {response.url}: {' '.join(html.unescape(error.group(1)).split())}")
     lines = enumerate(text.split("\n"), start=1)
     items = []
     for item in arxiv_atom.parse(response.url, lines):

@@ -12,6 +12,7 @@ URL, like a malformed file. The clock and the sleep are injectable so tests neve
 from __future__ import annotations
 
 import email.utils
+import html
 import http.client
 import json
 import re
@@ -33,6 +34,7 @@ Sleep = Callable[[float], None]
 _ARXIV_RETRY = re.compile(rb"Retry after (\d+) seconds", re.IGNORECASE)
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]+>")
+_ATOM_ERROR = re.compile(rb"/api/errors#.*?<summary[^>]*>(.*?)</summary>", re.DOTALL)
 
 
 class SyncError(LandscapeError):
@@ -134,7 +136,9 @@ class HttpClient:
         except urllib.error.HTTPError as exc:
             body = _read_error_body(exc)
             if exc.code == 429 or exc.code >= 500:
-                raise _Transient(f"HTTP {exc.code}", retry_after(exc.headers, body)) from None
+                said = error_message(body, None) if body.strip() else ""
+                raise _Transient(f"HTTP {exc.code}: {said}" if said else f"HTTP {exc.code}",
+                                 retry_after(exc.headers, body)) from None
             raise SyncError(f"{self.service}: {url}: HTTP {exc.code}: {error_message(body, exc.reason)}") from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.RemoteDisconnected) as exc:
             reason = getattr(exc, "reason", None) or exc
@@ -189,8 +193,9 @@ def retry_after(headers: Mapping[str, str] | None, body: bytes = b"") -> float |
 
 
 def error_message(body: bytes, reason: str | None = None) -> str:
-    """The service's own words for a refusal: S2's {"error"} or {"message"}, an HTML page's
-    title, else the first line of the body, else the HTTP reason."""
+    """The service's own words for a refusal: S2's {"error"} or {"message"}, the summary of
+    arXiv's Atom error entry, an HTML page's title, else the first line of the body, else the
+    HTTP reason."""
     text = body.decode("utf-8", "replace").strip()
     if text.startswith("{"):
         try:
@@ -204,9 +209,9 @@ def error_message(body: bytes, reason: str | None = None) -> str:
                     value = value.get("message") or value.get("msg") or json.dumps(value)
                 if value:
                     return " ".join(str(value).split())[:200]
-    title = _HTML_TITLE.search(body or b"")
-    if title:
-        words = " ".join(_TAGS.sub(" ", title.group(1).decode("utf-8", "replace")).split())
+    found = _ATOM_ERROR.search(body or b"") or _HTML_TITLE.search(body or b"")
+    if found:
+        words = " ".join(html.unescape(_TAGS.sub(" ", found.group(1).decode("utf-8", "replace"))).split())
         if words:
             return words[:200]
     first = next((line.strip() for line in _TAGS.sub(" ", text).splitlines() if line.strip()), "")

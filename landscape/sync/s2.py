@@ -61,11 +61,27 @@ def _ids(paper: dict[str, Any]) -> dict[str, str | None]:
     return {"s2": paper.get("paperId"), "arxiv": external.get("ArXiv"), "doi": external.get("DOI")}
 
 
+def _authors(authors: list[dict[str, Any] | None]) -> list[str]:
+    """Names in order, each S2 author once: S2 answers can list the same author (same
+    authorId) twice; two different people of one name (no id, or other ids) both stay."""
+    seen: set[str] = set()
+    names = []
+    for author in authors:
+        author = author or {}
+        key = author.get("authorId")
+        if key and key in seen:
+            continue
+        if key:
+            seen.add(key)
+        names.append(author.get("name") or "")
+    return names
+
+
 def parse_paper(paper: dict[str, Any]) -> tuple[Any, list[Reference]]:
     pid = paper.get("paperId") or ""
     rec = service_record(
         "s2", f"https://www.semanticscholar.org/paper/{pid}",
-        paper.get("title"), [(a or {}).get("name") or "" for a in paper.get("authors") or []],
+        paper.get("title"), _authors(paper.get("authors") or []),
         iso_date(paper.get("publicationDate") or paper.get("year")), paper.get("abstract"),
         _ids(paper), paper.get("venue"),
     )
