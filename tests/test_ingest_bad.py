@@ -65,6 +65,20 @@ def test_bad_bibtex_and_atom_name_their_line(db, tmp_path):
     assert count(db) == 0
 
 
+def test_saved_arxiv_error_feed_is_refused_not_a_paper_titled_error(db, tmp_path):
+    """arXiv's API answers a bad query with a feed whose one entry is the error (the feed printed
+    in arXiv's API manual, tests/fixtures/sync/arxiv_atom_error.xml)."""
+    run_cli("ingest", FIXTURES / "sample.bib", db=db)
+    saved = tmp_path / "answer.xml"
+    saved.write_bytes((FIXTURES / "sync" / "arxiv_atom_error.xml").read_bytes())
+    said = f"{saved}:11: expected an arXiv API answer with papers (this one reports an API error), found" \
+        " 'incorrect id format for 1234.12345'"
+    for extra in (["--format", "arxiv-atom"], []):
+        assert error_line(run_cli("ingest", saved, *extra, db=db, expect=2)) == f"error: {said}"
+    assert f"skipped {said}" in run_cli("ingest", saved, "--skip-bad", db=db).output  # listed like any bad file
+    assert count(db) == 3  # the BibTeX file ingested before, nothing of the error feed
+
+
 def test_missing_file(db, tmp_path):
     missing = tmp_path / "nope.txt"
     line = error_line(run_cli("ingest", missing, db=db, expect=2))

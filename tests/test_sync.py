@@ -19,6 +19,22 @@ from tests.conftest import FIXTURES as ROOT_FIXTURES
 from tests.test_sync_replay import FakeClock, Replay, answer, fixture
 
 ARXIV_SUSY = "arxiv:1506.03091"
+S2_SEARCH, S2_BATCH = "/graph/v1/paper/search", "/graph/v1/paper/batch"
+
+
+def s2_batch(*recorded: str) -> dict:
+    """Semantic Scholar's POST /paper/batch: a recorded answer when it is for the ids asked,
+    else each id with no references (a paper S2 lists none for)."""
+    answers = {}
+    for name in recorded:
+        body = fixture(name).read_bytes()
+        answers[tuple(p["paperId"] for p in json.loads(body))] = body
+    return answer(lambda params: answers.get(tuple(params["_json"]["ids"])) or json.dumps(
+        [{"paperId": pid, "references": []} for pid in params["_json"]["ids"]]).encode())
+
+
+def s2_searches(replay) -> list[dict]:
+    return [params for path, params, _ in replay.requests if path == S2_SEARCH]
 
 
 @pytest.fixture(autouse=True)
@@ -195,12 +211,17 @@ def test_ads_without_a_token_or_with_its_quota_spent_is_one_line(replay, db):
 
 
 def test_s2_offset_pages_and_references_by_paper_id(replay, db):
-    replay.add("/graph/v1/paper/search", answer(fixture("s2_paper_search_references.json")), match={"offset": "100"})
-    replay.add("/graph/v1/paper/search", answer(fixture("s2_paper_search.json")))
-    sync_cli(db, "s2", "--query", "turing", "--endpoint", replay.url + "/graph/v1/paper/search",
-             env={"S2_API_KEY": "k"})
-    assert [r[1]["offset"] for r in replay.requests] == ["0", "100"]
-    assert replay.requests[0][2]["X-Api-Key"] == "k"
+    replay.add(S2_SEARCH, answer(fixture("s2_paper_search_next.json")), match={"offset": "100"})
+    replay.add(S2_SEARCH, answer(fixture("s2_paper_search.json")))
+    replay.add(S2_BATCH, s2_batch("s2_paper_batch_next.json"))
+    sync_cli(db, "s2", "--query", "turing", "--endpoint", replay.url + "/graph/v1", env={"S2_API_KEY": "k"})
+    assert [p["offset"] for p in s2_searches(replay)] == ["0", "100"]
+    assert "references" not in s2_searches(replay)[0]["fields"]  # the search is not asked for nested data
+    page_ids = [p["paperId"] for p in json.loads(fixture("s2_paper_search.json").read_text())["data"]]
+    assert [body for _path, _params, body in replay.posted] == [{"ids": page_ids}, {"ids": [
+        "c4cb90a67f45e7cbacb5286e934b309e89843922"]}]
+    assert replay.posted[0][1]["fields"] == "references.paperId,references.externalIds,references.title"
+    assert all(headers["X-Api-Key"] == "k" for _path, _params, headers in replay.requests)
     with Store(db) as store:
         assert store.count_records() == 6
         ntm = store.resolve_record_id(service_record("s2", "u", "Neural Turing Machines", [], None, "", {}))
@@ -256,9 +277,10 @@ def test_openalex_asks_with_the_contact_from_the_config(replay, db, tmp_path):
 
 
 def test_limit_stops_early_and_the_next_run_goes_on(replay, db):
-    replay.add("/graph/v1/paper/search", answer(fixture("s2_paper_search_references.json")), match={"offset": "100"})
-    replay.add("/graph/v1/paper/search", answer(fixture("s2_paper_search.json")))
-    url = replay.url + "/graph/v1/paper/search"
+    replay.add(S2_SEARCH, answer(fixture("s2_paper_search_next.json")), match={"offset": "100"})
+    replay.add(S2_SEARCH, answer(fixture("s2_paper_search.json")))
+    replay.add(S2_BATCH, s2_batch("s2_paper_batch_next.json"))
+    url = replay.url + S2_SEARCH
     first = sync_cli(db, "s2", "--query", "turing", "--endpoint", url, "--limit", "3").output
     assert "3 new" in first and "stopped at --limit" in first
     second = sync_cli(db, "s2", "--query", "turing", "--endpoint", url).output
@@ -288,3 +310,48 @@ def test_bad_source_and_date_are_one_line(db):
 @pytest.mark.parametrize("name", ["inspire_literature.json", "openalex_works_page1.json", "s2_paper_search.json"])
 def test_fixtures_are_json(name):
     json.loads(fixture(name).read_text())
+
+
+def s2_numbered_page(params) -> bytes:
+    """A relevance search page of `limit` papers from `offset`, total far above 1,000."""
+    offset, limit = int(params["offset"]), int(params["limit"])
+    papers = [{"paperId": f"{n:040x}", "title": f"Paper number {n}"} for n in range(offset, offset + limit)]
+    return json.dumps({"total": 70498, "offset": offset, "next": offset + limit, "data": papers}).encode()
+
+
+def test_s2_relevance_search_stops_at_its_1000_results_in_one_line(replay, db):
+    replay.add(S2_SEARCH, answer(s2_numbered_page))
+    replay.add(S2_BATCH, s2_batch())
+    clock = FakeClock()
+    client = make_client("s2", Settings(endpoint=replay.url + S2_SEARCH, clock=clock, sleep=clock.sleep))
+    [page] = list(client.pages("turing", None, {"offset": 950}))
+    assert s2_searches(replay)[0]["limit"] == "50"  # never past the 1,000th result
+    assert len(page.items) == 50 and page.next is None
+    assert page.note.startswith("Semantic Scholar's relevance search gives at most 1,000 results; stopped at 1,000")
+    with Store(db) as store:  # a run that stopped there earlier: the next one says so and ends well
+        store.set_sync_state("s2:turing", {"query": "turing", "since": None, "next": {"offset": 1000}})
+    out = sync_cli(db, "s2", "--query", "turing", "--endpoint", replay.url + S2_SEARCH).output
+    assert len(s2_searches(replay)) == 1 and "up to date" in out
+    assert [line for line in out.splitlines() if "at most 1,000" in line] == [
+        "s2:turing: Semantic Scholar's relevance search gives at most 1,000 results; stopped at 1,000"
+        " (narrow the query, or use --since, to reach the others)"]
+
+
+def test_s2_page_past_the_end_is_the_end_and_a_batch_too_large_is_asked_in_halves(replay, db):
+    replay.add(S2_SEARCH, answer(fixture("s2_error_400_offset.json"), 400), match={"offset": "100"})
+    replay.add(S2_SEARCH, answer(s2_numbered_page))
+    halves = []
+
+    def batch(params):
+        ids = params["_json"]["ids"]
+        halves.append(len(ids))
+        if len(ids) > 30:
+            return 400, b'{"error": "Response would exceed maximum size. Please use a smaller limit."}'
+        return json.dumps([{"paperId": i, "references": [{"paperId": None, "title": f"cited by {i}"}]}
+                           for i in ids]).encode()
+
+    replay.add(S2_BATCH, answer(batch))
+    out = sync_cli(db, "s2", "--query", "turing", "--endpoint", replay.url + S2_SEARCH).output
+    assert "2 pages, 100 new" in out and "100 citation links" in out and "up to date" in out
+    assert "s2:turing: Semantic Scholar has no results past 100 for this query" in out
+    assert halves == [100, 50, 25, 25, 50, 25, 25]

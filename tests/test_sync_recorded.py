@@ -10,8 +10,9 @@ import json
 import pytest
 
 from landscape.store import Store
-from tests.test_sync import sync_cli
-from tests.test_sync_replay import Replay, answer, fixture
+from landscape.sync import Settings, make_client
+from tests.test_sync import S2_BATCH, s2_batch, s2_searches, show, sync_cli
+from tests.test_sync_replay import FakeClock, Replay, answer, fixture
 
 S2 = "/graph/v1/paper/search"
 SHM_CURSOR = json.loads(fixture("openalex_works_real.json").read_text())["meta"]["next_cursor"]
@@ -58,9 +59,10 @@ def test_openalex_page_rebuilds_the_abstract_and_keeps_every_referenced_work(rep
 def test_s2_relevance_page_reads_real_ids_and_lists_each_author_once(replay, db):
     replay.add(S2, answer(fixture("s2_paper_search_empty.json")), match={"offset": "5"})
     replay.add(S2, answer(fixture("s2_paper_search_relevance.json")))
+    replay.add(S2_BATCH, s2_batch())
     out = sync_cli(db, "s2", "--query", "attention mechanism", "--endpoint", replay.url + S2).output
     assert "2 pages, 5 new" in out
-    assert [r[1]["offset"] for r in replay.requests] == ["0", "5"]  # S2's own `next`
+    assert [p["offset"] for p in s2_searches(replay)] == ["0", "5"]  # S2's own `next`
     found = records(db)
     faster = found["arxiv:1506.01497"]
     assert faster.extra["doi"] == "10.1109/tpami.2016.2577031"  # S2 spells DOIs in capitals
@@ -69,6 +71,35 @@ def test_s2_relevance_page_reads_real_ids_and_lists_each_author_once(replay, db)
     assert governance.abstract == ""  # elided by the publisher: null in the answer
     assert governance.authors == ["A. Shleifer", "Robert W. Vishny"]  # S2 lists each twice
     assert found["arxiv:1706.03762"].date == "2017-06-12"
+
+
+def test_s2_references_come_from_the_batch_lookup_with_every_id_s2_knows(replay, db):
+    """Turing's 1950 paper and its 14 references as S2 recorded them: eight matched papers with
+    their DOIs (S2 spells them in capitals) and seven bibliography lines S2 could not match."""
+    replay.add(S2, answer(fixture("s2_paper_search_turing1950.json")))
+    replay.add(S2_BATCH, s2_batch("s2_paper_batch_turing1950.json"))
+    out = sync_cli(db, "s2", "--query", "computing machinery", "--endpoint", replay.url + S2).output
+    assert "1 pages, 1 new" in out and "14 citation links" in out and "up to date" in out
+    assert [body for _p, _q, body in replay.posted] == [{"ids": ["2d5673caa9e6af3a7b82a43f19ee920992db07ad"]}]
+    rec = records(db)["doi:10.1093/mind/lix.236.433"]
+    assert rec.title == "Computing Machinery and Intelligence" and rec.authors == ["A. Turing"]
+    refs = show(db, rec.id)["references"]
+    assert len(refs) == 14
+    by_title = {r["title"]: r for r in refs}
+    computable = by_title["On computable numbers, with an application to the Entscheidungsproblem"]
+    assert computable["ids"]["doi"] == "10.1112/plms/s2-42.1.230"
+    assert computable["ids"]["s2"] == "ab7790485f26ce65f9d83dd700c43e49058bdd2b"
+    assert sum(1 for r in refs if not r["ids"]) == 7  # unmatched bibliography lines, kept by title
+
+
+def test_s2_batch_lookup_keeps_the_rate_limit(replay):
+    replay.add(S2, answer(fixture("s2_paper_search_turing1950.json")))
+    replay.add(S2_BATCH, s2_batch("s2_paper_batch_turing1950.json"))
+    clock = FakeClock()
+    client = make_client("s2", Settings(endpoint=replay.url + S2, clock=clock, sleep=clock.sleep))
+    [page] = list(client.pages("computing machinery", None, None))
+    assert len(page.items[0][1]) == 14
+    assert clock.slept == [1.0]  # the batch POST waits its second after the search GET
 
 
 def test_s2_empty_answer_has_no_data_key_and_is_up_to_date(replay, db):

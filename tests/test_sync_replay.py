@@ -35,18 +35,26 @@ class FakeClock:
 
 class Replay:
     """Routes: a path, query parameters that must match, and answers given in order (the last
-    one repeats). A gate holds an answer until the test releases it."""
+    one repeats). A gate holds an answer until the test releases it. A POST's JSON body is kept
+    in `posted` and handed to an answer that is a function as the parameter "_json"."""
 
     def __init__(self):
         self.routes: list[dict] = []
         self.requests: list[tuple[str, dict[str, str], dict[str, str]]] = []
+        self.posted: list[tuple[str, dict[str, str], object]] = []
         replay = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
+            def do_POST(self):
+                self.do_GET(json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null"))
+
+            def do_GET(self, posted=None):
                 parsed = urllib.parse.urlsplit(self.path)
                 params = dict(urllib.parse.parse_qsl(parsed.query))
                 replay.requests.append((parsed.path, params, dict(self.headers.items())))
+                if self.command == "POST":
+                    replay.posted.append((parsed.path, params, posted))
+                    params = {**params, "_json": posted}
                 route = replay.match(parsed.path, params)
                 if route is None:
                     self.send_response(599)
@@ -56,8 +64,9 @@ class Replay:
                 if answer.get("gate") is not None:
                     answer["gate"].wait(30)
                 body = answer["body"](params) if callable(answer["body"]) else answer["body"]
+                status, body = body if isinstance(body, tuple) else (answer["status"], body)
                 try:
-                    self.send_response(answer["status"])
+                    self.send_response(status)
                     for name, value in answer["headers"].items():
                         self.send_header(name, value)
                     self.send_header("Content-Length", str(answer.get("content_length") or len(body)))
@@ -93,7 +102,8 @@ class Replay:
 
 
 def answer(body, status: int = 200, headers: dict | None = None, **extra) -> dict:
-    """One recorded answer: bytes, text, a fixture path, or a function of the query parameters."""
+    """One recorded answer: bytes, text, a fixture path, or a function of the query parameters
+    (which may give a (status, bytes) pair)."""
     if callable(body):
         return {"body": body, "status": status, "headers": {"Content-Type": "application/json", **(headers or {})}, **extra}
     if isinstance(body, Path):

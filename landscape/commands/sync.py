@@ -52,6 +52,8 @@ def sync(source, query, since, limit, endpoint, config_path, db, as_json) -> Non
         return
     for report in reports:
         click.echo(report.summary())
+        for note in report.notes:
+            click.echo(f"{report.source}: {note}")
 
 
 def planned_jobs(config, source, query, since, limit, endpoint) -> list[dict[str, Any]]:

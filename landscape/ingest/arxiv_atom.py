@@ -2,6 +2,9 @@
 
 Entity declarations, external entities and DTDs are refused (a billion-laughs file is a
 ParseError, never an expansion). The arXiv id (version dropped) or DOI becomes the record id.
+The API reports a bad query as a feed whose one entry is the error (id
+http://arxiv.org/api/errors#..., title "Error"): such a saved answer is refused whole, never
+stored as a paper titled "Error".
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 ARXIV = "{http://arxiv.org/schemas/atom}"
 MAX_BYTES = 128 * 1024 * 1024
 _ENTRY_TAG = re.compile(r"<(?:[\w.-]+:)?entry[\s>/]")
+_API_ERROR_ID = re.compile(r"^https?://(?:export\.)?arxiv\.org/api/errors\b")
 
 
 def looks_like(head: str) -> bool:
@@ -37,6 +41,9 @@ def parse(path: str, lines: Iterable[tuple[int, str]]) -> Iterator[Record | BadR
     entry_lines = [text.count("\n", 0, m.start()) + 1 for m in _ENTRY_TAG.finditer(text)]
     for index, entry in enumerate(e for e in root if _local(e.tag) == "entry"):
         line = entry_lines[index] if index < len(entry_lines) else 1
+        if _API_ERROR_ID.search(_child_text(entry, "id")):
+            raise ParseError(path, line, "an arXiv API answer with papers (this one reports an API error)",
+                             repr(_child_text(entry, "summary") or _child_text(entry, "id")))
         try:
             yield _record(path, line, entry)
         except ParseError as exc:

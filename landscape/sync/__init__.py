@@ -43,11 +43,13 @@ class Reference:
 @dataclass
 class Page:
     """One answer of a service, as records (each with its references) and the cursor that
-    fetches the page after it (None: nothing more)."""
+    fetches the page after it (None: nothing more). `note` is one line the user should read,
+    such as why a search stopped before the service's total."""
 
     items: list[tuple[Record, list[Reference]]]
     next: dict[str, Any] | None
     skipped: int = 0
+    note: str | None = None
 
 
 class Client(Protocol):

@@ -38,7 +38,13 @@ _ATOM_ERROR = re.compile(rb"/api/errors#.*?<summary[^>]*>(.*?)</summary>", re.DO
 
 
 class SyncError(LandscapeError):
-    """A service refused or could not answer: one line, exit status 2."""
+    """A service refused or could not answer: one line, exit status 2. `status` and `said`
+    (the HTTP status and the service's own words) let a client recognise a refusal it can
+    handle, such as a page past the end of a search."""
+
+    def __init__(self, message: str, status: int | None = None, said: str = ""):
+        super().__init__(message)
+        self.status, self.said = status, said
 
 
 class RateLimiter:
@@ -108,6 +114,14 @@ class HttpClient:
 
     def get(self, url: str, params: Mapping[str, Any] | None = None) -> Response:
         """The answer to GET url?params, after retries; raises SyncError or ParseError."""
+        return self._request(url, params, None)
+
+    def post_json(self, url: str, params: Mapping[str, Any] | None, payload: Any) -> Response:
+        """The answer to POST url?params with a JSON body (S2's batch lookup), under the same
+        limits, retries and errors as a GET."""
+        return self._request(url, params, json.dumps(payload).encode())
+
+    def _request(self, url: str, params: Mapping[str, Any] | None, data: bytes | None) -> Response:
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
             raise SyncError(f"{self.service}: expected an http(s) endpoint, found {url[:80]!r}")
         if params:
@@ -117,7 +131,7 @@ class HttpClient:
         while True:
             self.limiter.wait()
             try:
-                response = self._fetch(url)
+                response = self._fetch(url, data)
             except _Transient as exc:
                 attempt += 1
                 if attempt > self.retries:
@@ -128,8 +142,11 @@ class HttpClient:
                 self.on_response(response)
             return response
 
-    def _fetch(self, url: str) -> Response:
-        request = urllib.request.Request(url, headers={"User-Agent": self.user_agent, **self.headers})
+    def _fetch(self, url: str, data: bytes | None = None) -> Response:
+        headers = {"User-Agent": self.user_agent, **self.headers}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=data, headers=headers)
         try:
             with self.opener(request, timeout=self.timeout) as raw:
                 return Response(url, raw.status, dict(raw.headers.items()), _read_all(url, raw))
@@ -139,7 +156,8 @@ class HttpClient:
                 said = error_message(body, None) if body.strip() else ""
                 raise _Transient(f"HTTP {exc.code}: {said}" if said else f"HTTP {exc.code}",
                                  retry_after(exc.headers, body)) from None
-            raise SyncError(f"{self.service}: {url}: HTTP {exc.code}: {error_message(body, exc.reason)}") from None
+            said = error_message(body, exc.reason)
+            raise SyncError(f"{self.service}: {url}: HTTP {exc.code}: {said}", exc.code, said) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.RemoteDisconnected) as exc:
             reason = getattr(exc, "reason", None) or exc
             raise _Transient(str(reason) or type(exc).__name__, None) from None

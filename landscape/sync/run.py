@@ -74,6 +74,8 @@ def sync_source(
         try:
             for page in client.pages(query, since, cursor):
                 items, next_cursor = page.items, page.next
+                if page.note:
+                    report.notes.append(page.note)
                 if limit is not None and loaded + len(items) >= limit:
                     if loaded + len(items) > limit:
                         items, next_cursor = items[: limit - loaded], cursor if cursor is not None else {}  # this page again next time
