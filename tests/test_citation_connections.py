@@ -171,13 +171,14 @@ def test_api_and_record_page_show_citation_reasons(cited, plan):
 
 
 def test_no_citation_between_records_changes_no_connection(base, plan, tmp_path):
-    """References only to works outside the landscape, none shared: every connection is as it
-    was without citations, byte for byte."""
+    """References only to works outside the landscape, none shared: every record is rescored
+    with the citation signals present, and every connection is as it was, byte for byte."""
     db = copy(base, tmp_path / "outside.db")
     sync_s2(db, {plan["titles"][plan["A"]]: outside_works()})
     with Store(db) as store:
         assert store.citation_counts()["links"] == 4
-    run_cli(*BUILD, db=db)
+    steps = {s["step"]: s for s in cli_json(*BUILD, db=db)}
+    assert steps["connections"]["computed"] == 40  # rescored with the citation signals present
     with Store(base) as a, Store(db) as b:
         assert a.table_dump("connections") == b.table_dump("connections")
 
@@ -200,3 +201,22 @@ def test_a_cited_work_arriving_later_rescores_its_citers(base, plan, tmp_path):
 def _ingested(db: Path, listing: Path) -> Path:
     run_cli("ingest", listing, db=db)
     return db
+
+
+def test_author_pages_count_citations_within_the_landscape(base, cited, plan):
+    name = cli_json("show", plan["G"], db=cited)["authors"][0]
+    profile = cli_json("author", name, db=cited)
+    cited_by = {p["id"]: len(cli_json("show", p["id"], db=cited)["cited_by"]) for p in profile["papers"]}
+    times = sum(cited_by.values())
+    assert times >= 2 and profile["citations"]["times_cited"] == times
+    assert profile["citations"]["records_cited"] == sum(1 for n in cited_by.values() if n)
+    top = profile["citations"]["most_cited"][0]
+    assert top["cited_by"] == max(cited_by.values()) == 2 and top["id"] in (plan["G"], plan["H"])
+    assert f"cited {times} times within this landscape" in run_cli("author", name, db=cited).output
+    assert cli_json("author", name, db=base)["citations"] == {"times_cited": 0, "records_cited": 0, "most_cited": []}
+    with TestClient(create_app(str(cited))) as http:
+        api = http.get(f"/api/v1/authors/{profile['key']}").json()
+        page = http.get(f"/authors/{profile['key']}").text
+    assert api["citations"] == profile["citations"]
+    assert f"Cited {times} times by records in this landscape" in page
+    assert f'href="/records/{top["id"]}"' in page and "cited by 2" in page

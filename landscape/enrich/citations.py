@@ -138,6 +138,13 @@ def citations_for(store: Any, ids: Sequence[str]) -> Citations | None:
     return Citations.from_edges(ids, store.citation_edges())
 
 
+def author_citations(counts: dict[str, int], titles: dict[str, str]) -> dict[str, Any]:
+    """How often records of this landscape cite an author's records, and the most cited ones."""
+    most = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    return {"times_cited": sum(counts.values()), "records_cited": len(counts),
+            "most_cited": [{"id": r, "title": titles.get(r, r), "cited_by": n} for r, n in most]}
+
+
 def merge_candidates(cand: np.ndarray, extra: np.ndarray) -> np.ndarray:
     """Graph candidates and citation candidates side by side, each record once (-1 pads)."""
     both = np.concatenate([cand, extra], axis=1)
