@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -124,12 +125,20 @@ class Citations:
             out[r, : len(order)] = cols[order]
         return out
 
+    @cached_property
+    def _walked_refs(self) -> Any:
+        return _without_hubs(self.refs)
+
+    @cached_property
+    def _walked_citers(self) -> Any:
+        return _without_hubs(self.into)
+
     def _linked(self, rows: np.ndarray) -> Any:
         """rows x n: a direct link counts more than any number of shared works or citers."""
         direct = self.out[rows] + self.into[rows]
         direct.data[:] = 1.0
-        shared_refs = self.refs[rows] @ _without_hubs(self.refs).T
-        shared_citers = self.into[rows] @ _without_hubs(self.into).T
+        shared_refs = self.refs[rows] @ self._walked_refs.T
+        shared_citers = self.into[rows] @ self._walked_citers.T
         return (direct * DIRECT + shared_refs + shared_citers).tocsr()
 
 
