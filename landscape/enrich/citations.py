@@ -167,7 +167,7 @@ def merge_candidates(cand: np.ndarray, extra: np.ndarray) -> np.ndarray:
 def state_of(store: Any) -> dict[str, float] | None:
     """What the stored connection state records about citations: the weights, when the store
     has links (a store without any keeps the state it always had)."""
-    return dict(WEIGHTS) if store.citation_counts()["links"] else None
+    return dict(WEIGHTS) if store.has_citations() else None
 
 
 def _without_hubs(matrix: Any) -> Any:

@@ -21,6 +21,11 @@ Candidates come from the build's neighbour graph (enrich/neighbours.py): a recor
 against its graph neighbours and the neighbours of its nearest few, never against every record,
 so the work grows with n times the candidates, not with n squared.
 
+When the store holds citation links, enrich/citations.py adds its own signals on top of the
+combined score (cites or cited by, bibliographic coupling, co-citation, each with a stated
+weight), its reasons, and the records linked by citation to the candidates; without links the
+Corpus has no Citations and nothing here changes.
+
 `landscape build` computes only what is missing: records whose content changed or that are new,
 and existing records a newcomer now outranks among their candidates (their lists are
 recomputed); those are looked for among the newcomers' own graph neighbourhoods, never by a

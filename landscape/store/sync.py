@@ -255,6 +255,9 @@ class SyncMixin:
         next build, as for a record whose content changed."""
         self.conn.executemany("DELETE FROM connection_state WHERE record_id = ?", [(i,) for i in set(ids)])
 
+    def has_citations(self) -> bool:
+        return self._has_sync_tables() and self.conn.execute("SELECT 1 FROM citations LIMIT 1").fetchone() is not None
+
     def citation_counts(self) -> dict[str, int]:
         if not self._has_sync_tables():
             return {"links": 0, "targets": 0, "in_corpus": 0}
