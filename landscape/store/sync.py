@@ -288,10 +288,10 @@ def _resolved_for(marks: str | None) -> str:
         " UNION SELECT k.target_id, r.id FROM citation_targets t"
         " JOIN citation_target_keys k ON k.target_id = t.id JOIN records r ON r.id = k.key"
         f" WHERE t.record_id IS NULL{only.format(col='r.id')}"
-        " UNION SELECT k.target_id, r.id FROM citation_targets t"
-        " JOIN citation_target_keys k ON k.target_id = t.id"
-        " JOIN records r ON r.norm_title = substr(k.key, 7) AND r.kind = 'paper'"
-        f" WHERE t.record_id IS NULL AND k.key LIKE 'title:%'{only.format(col='r.id')})"
+        " UNION SELECT k.target_id, r.id FROM records r"
+        " JOIN citation_target_keys k ON k.key = 'title:' || r.norm_title"
+        " JOIN citation_targets t ON t.id = k.target_id"
+        f" WHERE t.record_id IS NULL AND r.kind = 'paper'{only.format(col='r.id')})"
     )
 
 
