@@ -220,3 +220,28 @@ def test_author_pages_count_citations_within_the_landscape(base, cited, plan):
     assert api["citations"] == profile["citations"]
     assert f"Cited {times} times by records in this landscape" in page
     assert f'href="/records/{top["id"]}"' in page and "cited by 2" in page
+
+
+def test_a_paper_ingested_from_a_file_after_its_citer_is_matched_by_title(tmp_path):
+    """INSPIRE's recorded record cites "Natural SUSY in Plain Sight"; that paper arrives later
+    from a BibTeX file (no id in common, only its title): it is the reference, in connections
+    and on its author's page."""
+    db = tmp_path / "susy.db"
+    replay = Replay()
+    try:
+        replay.add("/api/literature", answer(FIXTURES / "inspire_literature.json"))
+        run_cli("sync", "inspire", "--query", "t supersymmetry", "--endpoint", replay.url + "/api/literature", db=db)
+    finally:
+        replay.close()
+    bib = tmp_path / "natural.bib"
+    bib.write_text("@article{natural, title = {Natural {SUSY} in Plain Sight}, author = {Alves, Daniele S. M.},"
+                   " year = {2014}, abstract = {Natural supersymmetry with light higgsinos hiding from LHC"
+                   " searches in compressed spectra.}}\n", encoding="utf-8")
+    run_cli("ingest", bib, db=db)
+    run_cli(*BUILD, db=db)
+    susy = "arxiv:1506.03091"
+    natural = next(r["id"] for r in cli_json("list", db=db) if r["id"] != susy)
+    assert "cites" in related(db, susy)[natural]["reasons"]
+    assert "cited by" in related(db, natural)[susy]["reasons"]
+    profile = cli_json("author", "Alves", db=db)
+    assert profile["citations"]["times_cited"] == 1 and profile["citations"]["most_cited"][0]["id"] == natural
