@@ -13,11 +13,17 @@ query papers lost their keyphrases and area, rebuilt from scratch, ranks them as
 
     .venv/bin/python bench/quality.py [--corpus PATH] [--db BUILT_STORE]
     .venv/bin/python bench/quality.py --frozen tests/fixtures/frozen_test_ids.txt [--embedder tfidf]
+    .venv/bin/python bench/quality.py --citations [--fixtures DIR]
 
 With --frozen FILE it prints instead the frozen-set table of `landscape eval --frozen FILE`
 (areas, calibration, conformal sets, keyphrases, connections, each with a bootstrap 95%
 interval, beside baselines fit in the same run on the records not in FILE). The frozen set is
 never tuned on: score it once per change you keep.
+
+With --citations it prints instead what citation reasons do to connections, with and without
+the citation signal in one run, on a corpus synced from the recorded answers under
+tests/fixtures/sync (held-out citation links and the keyphrase proxy, with bootstrap
+intervals; see bench/quality_citations.py).
 """
 
 from __future__ import annotations
@@ -146,12 +152,19 @@ def main() -> None:
     parser.add_argument("--victims", type=int, default=20)
     parser.add_argument("--frozen", type=Path, help="print the frozen-set table for the papers listed in FILE")
     parser.add_argument("--embedder", default=None, help="minilm (default), tfidf or sentence-transformers:PATH")
+    parser.add_argument("--citations", action="store_true", help="score citation reasons on recorded answers")
+    parser.add_argument("--fixtures", type=Path, help="recorded answers for --citations (tests/fixtures/sync)")
     args = parser.parse_args()
     config = Config()
     if args.embedder:
         config.embedder = args.embedder
     if args.frozen:
         frozen_table(args.corpus, args.frozen, config)
+        return
+    if args.citations:
+        from quality_citations import FIXTURES, citation_tables
+
+        citation_tables(args.fixtures or FIXTURES, config, relevance, table)
         return
     tmp = Path(tempfile.mkdtemp(prefix="landscape-quality-"))
     db = tmp / "landscape.db"

@@ -93,6 +93,10 @@ def author(name: str, limit: int, db: str | None, as_json: bool) -> None:
     click.echo("co-authors: " + ", ".join(f"{c['name']} ({c['papers']})" for c in profile["coauthors"][:limit]))
     if profile["truncated_papers"]:
         click.echo(f"note: {profile['coauthors_note']}")
+    cited = profile["citations"]
+    if cited["times_cited"]:
+        click.echo(f"cited {cited['times_cited']} times within this landscape; most cited: "
+                   + "; ".join(f"{c['title']} ({c['cited_by']})" for c in cited["most_cited"]))
     for p in profile["papers"][:limit]:
         click.echo(f"  {p['date'] or '----------'}  {p['title']} ({p['id']})")
 

@@ -255,6 +255,8 @@ def find_person(persons: dict[int, Person], query: str) -> Person:
 
 def author_profile(store: Any, query: str, top: int = 20) -> dict[str, Any]:
     """What `landscape author NAME` shows."""
+    from .citations import author_citations
+
     persons, record_people = people(store)
     person = find_person(persons, query)
     rows = {r["id"]: r for r in store.ls_rows()}
@@ -285,6 +287,7 @@ def author_profile(store: Any, query: str, top: int = 20) -> dict[str, Any]:
             " their other co-authors are unknown, so co-author counts are lower bounds"
             if n_trunc else "every author list is complete"
         ),
+        "citations": author_citations(store.cited_counts(records), {r: rows[r]["title"] for r in records}),
         "papers": [
             {"id": r, "title": rows[r]["title"], "date": rows[r]["date"], "kind": rows[r]["kind"],
              "area": rows[r]["area"], "authors_truncated": r in truncated}

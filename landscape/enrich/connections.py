@@ -21,6 +21,11 @@ Candidates come from the build's neighbour graph (enrich/neighbours.py): a recor
 against its graph neighbours and the neighbours of its nearest few, never against every record,
 so the work grows with n times the candidates, not with n squared.
 
+When the store holds citation links, enrich/citations.py adds its own signals on top of the
+combined score (cites or cited by, bibliographic coupling, co-citation, each with a stated
+weight), its reasons, and the records linked by citation to the candidates; without links the
+Corpus has no Citations and nothing here changes.
+
 `landscape build` computes only what is missing: records whose content changed or that are new,
 and existing records a newcomer now outranks among their candidates (their lists are
 recomputed); those are looked for among the newcomers' own graph neighbourhoods, never by a
@@ -43,7 +48,20 @@ import numpy as np
 from ..config import Config
 from ..models import LandscapeError, NotBuiltError
 from ..text import STOPWORDS, content_tokens, tokens
+from .citations import Citations, citations_for, merge_candidates
+from .citations import state_of as citation_state
 from .concepts.normalise import phrase_key, text_keys
+from .connection_text import (
+    _csr,
+    _drop_contained,
+    _l2_rows,
+    _row,
+    _row_dots,
+    _squared,
+    csr,
+    find_phrases,
+    phrase_prefixes,
+)
 from .neighbours import Graph, record_graph, top_k_rows
 
 VERSION = "1"
@@ -59,51 +77,6 @@ STATS_ROWS = 256
 STATS_COLS = 4096
 
 
-def find_phrases(words: list[str], known: dict[str, int], max_len: int,
-                 prefixes: set[str] | None = None) -> set[int]:
-    """Indices of the known phrase keys that occur as consecutive words.
-
-    `prefixes` (from `phrase_prefixes(known)`) lets a start stop growing as soon as no known
-    phrase begins with the words so far: most words begin none.
-    """
-    if prefixes is None:
-        prefixes = phrase_prefixes(known)
-    found = set()
-    for start in range(len(words)):
-        phrase = ""
-        for length in range(1, min(max_len, len(words) - start) + 1):
-            phrase = words[start] if length == 1 else f"{phrase} {words[start + length - 1]}"
-            if phrase not in prefixes:
-                break
-            j = known.get(phrase)
-            if j is not None:
-                found.add(j)
-    return found
-
-
-def phrase_prefixes(known: dict[str, int]) -> set[str]:
-    """Every leading run of words of every known phrase key ("a b c" gives a, a b, a b c)."""
-    out = set()
-    for key in known:
-        words = key.split()
-        for n in range(1, len(words) + 1):
-            out.add(" ".join(words[:n]))
-    return out
-
-
-def csr(rows: list[dict[int, float]], width: int) -> Any:
-    from scipy.sparse import csr_matrix
-
-    indptr, indices, data = [0], [], []
-    for row in rows:
-        for j in sorted(row):
-            indices.append(j)
-            data.append(row[j])
-        indptr.append(len(indices))
-    return csr_matrix((np.array(data, dtype=np.float32), np.array(indices, dtype=np.int64), indptr),
-                      shape=(len(rows), width))
-
-
 @dataclass
 class QuerySide:
     """What one or more queries contribute to each signal (rows line up with the queries)."""
@@ -113,6 +86,7 @@ class QuerySide:
     terms: Any
     concepts: Any
     authors: Any | None = None
+    rows: np.ndarray | None = None  # the queries' corpus rows (records as queries only)
 
 
 @dataclass
@@ -140,6 +114,7 @@ class Corpus:
     concept_names: dict[str, set[str]] = field(default_factory=dict)
     pos: dict[str, int] = field(default_factory=dict)
     graph: Graph | None = None
+    citations: Citations | None = None  # None: the store has no citation links
     _concepts: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -228,7 +203,7 @@ class Corpus:
         concepts = (self.matches[rows] - self.own_only[rows]).multiply(self.phrase_idf**2)
         return QuerySide(
             vectors=self.vectors[rows], lexical=self.lexical[rows], terms=_csr(terms),
-            concepts=_csr(concepts), authors=self.authors[rows],
+            concepts=_csr(concepts), authors=self.authors[rows], rows=np.asarray(rows, dtype=np.int64),
         )
 
     def texts_as_queries(self, texts: Sequence[str], vectors: np.ndarray) -> QuerySide:
@@ -272,7 +247,8 @@ class Corpus:
         """Each row's candidate columns from the neighbour graph (-1 pads)."""
         if self.graph is None:
             raise LandscapeError("connections: the corpus has no neighbour graph (run `landscape build`)")
-        return self.graph.candidates(rows, HOPS)
+        cand = self.graph.candidates(rows, HOPS)
+        return cand if self.citations is None else merge_candidates(cand, self.citations.candidates(rows))
 
     def pair_signals(self, q: QuerySide, cand: np.ndarray) -> dict[str, np.ndarray]:
         """Raw signals of each query row against its own candidates (queries x candidate slots)."""
@@ -286,12 +262,16 @@ class Corpus:
             "concepts": _row_dots(q.concepts[r], self.matches[c]),
             "authors": _row_dots(q.authors[r], self.authors[c]) if q.authors is not None else np.zeros(len(r)),
         }
+        if self.citations is not None and q.rows is not None:
+            out.update(self.citations.pair_signals(q.rows[r], c))
         return {k: np.asarray(v, dtype=np.float32).reshape(shape) for k, v in out.items()}
 
     def pair_scores(self, q: QuerySide, cand: np.ndarray, stats: dict[str, list[float]]
                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         sig = self.pair_signals(q, cand)
         score = self.combine(sig, stats)
+        if "cites" in sig:
+            score += Citations.score(sig)
         score[cand < 0] = -np.inf
         return score, sig
 
@@ -370,6 +350,8 @@ class Corpus:
             if common:
                 names = sorted(self.author_names[a] for a in common)
                 out.append("shared authors: " + ", ".join(names[:5]) + (" and others" if len(names) > 5 else ""))
+            if "cites" in sig:
+                out.extend(Citations.reasons(sig, r, col))
             query_area = self.areas[q]
         if query_area and self.areas[c] and query_area == self.areas[c]:
             out.append(f"same area: {self.areas[c]}")
@@ -395,47 +377,6 @@ class Corpus:
     def terms(self) -> list[str]:
         """Vocabulary words by column."""
         return sorted(self.vocab, key=self.vocab.__getitem__)
-
-
-def _row_dots(a: Any, b: Any) -> np.ndarray:
-    """Row-wise dot products of two sparse matrices of the same shape."""
-    return np.asarray(a.multiply(b).sum(axis=1)).ravel()
-
-
-def _row(matrix: Any, i: int) -> np.ndarray:
-    """Column indices of row i of a CSR matrix (without building a one-row matrix)."""
-    return matrix.indices[matrix.indptr[i] : matrix.indptr[i + 1]]
-
-
-def _csr(matrix: Any) -> Any:
-    from scipy.sparse import csr_matrix
-
-    out = csr_matrix(matrix, dtype=np.float32)
-    out.eliminate_zeros()
-    return out
-
-
-def _squared(matrix: Any) -> Any:
-    m = _csr(matrix)
-    m.data = m.data**2
-    return m
-
-
-def _l2_rows(matrix: Any) -> Any:
-    m = _csr(matrix)
-    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    return _csr(m.multiply(1.0 / norms[:, None]))
-
-
-def _drop_contained(names: list[str]) -> list[str]:
-    """'neural network' is not worth naming beside 'graph neural network'."""
-    keep = []
-    keys = {name: f" {phrase_key(name)} " for name in names}
-    for name in names:
-        if not any(name != other and keys[name] in keys[other] for other in names):
-            keep.append(name)
-    return keep
 
 
 def _phrase_vocabulary(store: Any) -> tuple[dict[str, int], list[str], list[int]]:
@@ -466,9 +407,15 @@ def corpus_for(store: Any, config: Config) -> Corpus:
     from .embed import store_embedder
 
     model = store_embedder(store, config).name if store.get_meta("embedder_spec") else config.embedder
-    corpus = SNAPSHOTS.get(store, f"corpus:{model}:{len(WEIGHTS)}", lambda s: Corpus.from_store(s, config))
+    corpus = SNAPSHOTS.get(store, f"corpus:{model}:{len(WEIGHTS)}", lambda s: _with_citations(s, config))
     # a copy per call: the snapshot is shared by threads, the graph says what this build updated
     return replace(corpus, graph=record_graph(store, config, corpus.ids, corpus.vectors))
+
+
+def _with_citations(store: Any, config: Config) -> Corpus:
+    corpus = Corpus.from_store(store, config)
+    corpus.citations = citations_for(store, corpus.ids)
+    return corpus
 
 
 def load_state(store: Any) -> dict[str, Any] | None:
@@ -529,7 +476,7 @@ class ConnectionsStep:
         full = (
             bool(getattr(ctx, "full", False)) or state is None or state.get("version") != VERSION
             or state.get("model") != model or state.get("k") != k or n > state.get("n", 0) * REFIT_GROWTH
-            or state.get("weights") != WEIGHTS
+            or state.get("weights") != WEIGHTS or state.get("citations") != citation_state(store)
         )
         if not full and not (store.stale_connection_ids() or store.short_connection_ids(min(k, n - 1))):
             return {"computed": 0, "updated": 0, "unchanged": n}  # nothing to read the corpus for
@@ -555,6 +502,8 @@ class ConnectionsStep:
             if full:
                 new_state = {"version": VERSION, "model": model, "k": k, "n": n, "stats": stats,
                              "weights": WEIGHTS}
+                if citation_state(store):
+                    new_state["citations"] = citation_state(store)
                 store.put_artifact(STATE_ARTIFACT, json.dumps(new_state, sort_keys=True).encode())
         return {"computed": len(dirty & set(corpus.pos)), "updated": len(affected - dirty),
                 "unchanged": n - len(todo)}

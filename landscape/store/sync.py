@@ -121,6 +121,9 @@ class SyncMixin:
                 (citing_id, target, position),
             )
             added += cur.rowcount
+            if cur.rowcount:
+                row = self.conn.execute("SELECT record_id FROM citation_targets WHERE id = ?", (target,)).fetchone()
+                self.mark_citations_stale([citing_id, *([row[0]] if row and row[0] else [])])
         return added
 
     def _citation_target(self, keys: list[str], ids: dict[str, str], title: str | None) -> int | None:
@@ -174,11 +177,19 @@ class SyncMixin:
             if not keys:
                 continue
             marks = ",".join("?" * len(keys))
-            linked += self.conn.execute(
+            citers = [r[0] for r in self.conn.execute(
+                "SELECT c.citing_id FROM citations c JOIN citation_targets t ON t.id = c.target_id"
+                f" WHERE t.record_id IS NULL AND t.id IN (SELECT target_id FROM citation_target_keys WHERE key IN ({marks}))",
+                keys,
+            )]
+            now = self.conn.execute(
                 "UPDATE citation_targets SET record_id = ? WHERE record_id IS NULL AND id IN"
                 f" (SELECT target_id FROM citation_target_keys WHERE key IN ({marks}))",
                 [rec.id, *keys],
             ).rowcount
+            if now:
+                self.mark_citations_stale([rec.id, *citers])
+            linked += now
         return linked
 
     def citation_view(self, record_id: str) -> dict[str, Any]:
@@ -211,6 +222,42 @@ class SyncMixin:
         })
         return {"references": references, "cited_by": cited_by}
 
+    def citation_edges(self) -> list[tuple[str, int, str | None]]:
+        """Every citation link as (citing record, target, the record the target is, or None):
+        the targets matched when the link was stored, and those a record written later (by
+        `landscape ingest` too) matches by one of its keys. One pass over the links."""
+        if not self._has_sync_tables():
+            return []
+        return [tuple(r) for r in self.conn.execute(
+            f"WITH {_RESOLVED} SELECT c.citing_id, c.target_id, r.rid FROM citations c"
+            " LEFT JOIN (SELECT tid, min(rid) AS rid FROM resolved GROUP BY tid) r ON r.tid = c.target_id"
+            " ORDER BY c.citing_id, c.target_id"
+        )]
+
+    def cited_counts(self, ids: Iterable[str]) -> dict[str, int]:
+        """How many other records of the corpus cite each of these records (those cited at all)."""
+        ids = list(ids)
+        if not ids or not self._has_sync_tables():
+            return {}
+        out: dict[str, int] = {}
+        for start in range(0, len(ids), 300):
+            chunk = ids[start : start + 300]
+            marks = ",".join("?" * len(chunk))
+            out.update(self.conn.execute(
+                f"WITH {_resolved_for(marks)} SELECT r.rid, count(DISTINCT c.citing_id) FROM resolved r"
+                " JOIN citations c ON c.target_id = r.tid WHERE c.citing_id != r.rid GROUP BY r.rid",
+                chunk * 4,
+            ).fetchall())
+        return out
+
+    def mark_citations_stale(self, ids: Iterable[str]) -> None:
+        """Citation links touching these records changed: their connections are recomputed by the
+        next build, as for a record whose content changed."""
+        self.conn.executemany("DELETE FROM connection_state WHERE record_id = ?", [(i,) for i in set(ids)])
+
+    def has_citations(self) -> bool:
+        return self._has_sync_tables() and self.conn.execute("SELECT 1 FROM citations LIMIT 1").fetchone() is not None
+
     def citation_counts(self) -> dict[str, int]:
         if not self._has_sync_tables():
             return {"links": 0, "targets": 0, "in_corpus": 0}
@@ -225,3 +272,27 @@ class SyncMixin:
         return self.conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'citations'"
         ).fetchone() is not None
+
+
+def _resolved_for(marks: str | None) -> str:
+    """A CTE `resolved(tid, rid)`: each citation target and the record it is (of the records
+    `marks` stands for, or of all). Linked targets, then unlinked ones by a record's stored key,
+    its id (arXiv or DOI) or its normalised title."""
+    only = "" if marks is None else f" AND {{col}} IN ({marks})"
+    return (
+        "resolved(tid, rid) AS ("
+        f" SELECT id, record_id FROM citation_targets WHERE record_id IS NOT NULL{only.format(col='record_id')}"
+        " UNION SELECT k.target_id, rk.record_id FROM citation_targets t"
+        " JOIN citation_target_keys k ON k.target_id = t.id JOIN record_keys rk ON rk.key = k.key"
+        f" WHERE t.record_id IS NULL{only.format(col='rk.record_id')}"
+        " UNION SELECT k.target_id, r.id FROM citation_targets t"
+        " JOIN citation_target_keys k ON k.target_id = t.id JOIN records r ON r.id = k.key"
+        f" WHERE t.record_id IS NULL{only.format(col='r.id')}"
+        " UNION SELECT k.target_id, r.id FROM records r"
+        " JOIN citation_target_keys k ON k.key = 'title:' || r.norm_title"
+        " JOIN citation_targets t ON t.id = k.target_id"
+        f" WHERE t.record_id IS NULL AND r.kind = 'paper'{only.format(col='r.id')})"
+    )
+
+
+_RESOLVED = _resolved_for(None)

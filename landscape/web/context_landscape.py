@@ -6,6 +6,7 @@ import math
 from collections import Counter
 from typing import Any
 
+from ..enrich.citations import author_citations
 from ..models import LandscapeError
 from ..store import Store
 from .context import Page
@@ -157,7 +158,9 @@ def author_page(store: Store, key: str, paging: Paging,
             for a, b, n in store.page_coauthor_edges([c["key"] for c in coauthors])
         ],
         "truncated": sum(1 for c in all_cards.values() if c["authors_truncated"]),
+        "citations": author_citations(store.cited_counts(ids), {i: c["title"] for i, c in all_cards.items()}),
     })
+
 
 
 # --- map -----------------------------------------------------------------------------------------

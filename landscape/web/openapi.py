@@ -56,7 +56,8 @@ ENDPOINTS: list[tuple[str, str, list[dict[str, Any]]]] = [
      [_param("name", "path", "string", "Area name."), *PAGING]),
     ("/api/v1/authors", "Authors, most prolific first.",
      [_param("prefix", "query", "string", "Only names starting with this."), *PAGING]),
-    ("/api/v1/authors/{key}", "One author: records, areas, concepts, co-authors, first and latest year.",
+    ("/api/v1/authors/{key}", "One author: records, areas, concepts, co-authors, first and latest year,"
+     " citations within the landscape (times cited, most cited records).",
      [_param("key", "path", "string", "Author key (normalised name)."), *PAGING]),
     ("/api/v1/trends", "Records per year, emerging and fading concepts, concepts and topics over time.", []),
     ("/api/v1/map", "Map coordinates of every record in columns, with topic label positions.", []),
