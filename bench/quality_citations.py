@@ -84,6 +84,20 @@ def service_of(path: Path) -> tuple[str, str | None] | None:
     return None
 
 
+def s2_batch_answer(fixtures: Path) -> dict:
+    """S2's POST /paper/batch from the recorded batch answers under `fixtures`: each id asked,
+    with its recorded references, or none when no recorded answer holds it."""
+    from tests.test_sync_replay import answer
+
+    known = {}
+    for path in fixtures.rglob("s2_paper_batch*.json"):
+        for paper in json.loads(path.read_bytes()):
+            if isinstance(paper, dict) and paper.get("paperId"):
+                known[paper["paperId"]] = paper
+    return answer(lambda params: json.dumps(
+        [known.get(i, {"paperId": i, "references": []}) for i in params["_json"]["ids"]]).encode())
+
+
 def recorded_store(db: Path, fixtures: Path) -> list[str]:
     """Sync every recorded answer under `fixtures` into db; returns the files used."""
     from tests.test_sync_replay import Replay, answer
@@ -100,7 +114,11 @@ def recorded_store(db: Path, fixtures: Path) -> list[str]:
                 route = f"/{len(used)}"
                 for token in re.findall(rb"<resumptionToken[^>]*>([^<]+)<", path.read_bytes()):
                     replay.add(route, answer(NO_RECORDS), match={"resumptionToken": token.decode()})
-                replay.add(route, answer(path))
+                if service == "s2":
+                    replay.add(route + "/paper/search", answer(path))
+                    replay.add(route + "/paper/batch", s2_batch_answer(fixtures))
+                else:
+                    replay.add(route, answer(path))
                 clock = _Clock()
                 client = make_client(service, Settings(endpoint=replay.url + route, clock=clock, sleep=clock.sleep,
                                                        env={"ADS_API_TOKEN": "recorded"}))

@@ -3,13 +3,14 @@ a Semantic Scholar sync (replayed by a local server) that knows some of them and
 references, then `landscape build`: "cites", "cited by", "both cite N of the same works",
 "cited together by N papers" in `related`, `show --json`, the API and the pages.
 
-The S2 answers use the recorded envelope of tests/fixtures/sync/s2_paper_search_references.json
-with the papers of the listing (their real titles) and, as outside works, the real references
-of INSPIRE's record in tests/fixtures/sync/inspire_literature.json.
+The S2 answers use the recorded envelopes of the search (tests/fixtures/sync/s2_paper_search_next.json)
+and of the batch lookup that gives references, filled with papers of the listing (their real
+titles) and, as outside works, the real references of INSPIRE's record in tests/fixtures/sync/inspire_literature.json.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -37,24 +38,39 @@ def outside_works() -> list[dict]:
     return out
 
 
-def s2_answer(papers: dict[str, list[str | dict]]) -> str:
-    """The recorded S2 envelope holding these papers (title -> references: a title or a work)."""
-    page = json.loads((FIXTURES / "s2_paper_search_references.json").read_text())
-    page["total"] = len(papers)
-    page["data"] = [
-        {"paperId": None, "title": title, "externalIds": {}, "authors": [], "year": None,
+def s2_papers(papers: dict[str, list[str | dict]]) -> list[dict]:
+    """The papers as S2 gives them (title -> references: a title or a work), with an S2 id each
+    (a hash of the title, so that two syncs of one paper agree)."""
+    return [
+        {"paperId": hashlib.sha1(title.encode()).hexdigest(), "title": title, "externalIds": {}, "authors": [], "year": None,
          "references": [ref if isinstance(ref, dict) else {"paperId": None, "externalIds": None, "title": ref}
                         for ref in refs]}
         for title, refs in papers.items()
     ]
+
+
+def s2_answer(papers: list[dict]) -> str:
+    """The recorded S2 search envelope holding these papers (the search gives no references)."""
+    page = json.loads((FIXTURES / "s2_paper_search_next.json").read_text())
+    page["total"] = len(papers)
+    page.pop("next", None)
+    page["data"] = [{k: v for k, v in p.items() if k != "references"} for p in papers]
     return json.dumps(page)
+
+
+def s2_batch(papers: list[dict]):
+    """S2's POST /paper/batch: the references of each id asked, as the recorded batch answer has them."""
+    by_id = {p["paperId"]: {"paperId": p["paperId"], "references": p["references"]} for p in papers}
+    return answer(lambda params: json.dumps([by_id[i] for i in params["_json"]["ids"]]).encode())
 
 
 def sync_s2(db: Path, papers: dict[str, list[str | dict]], query: str = "listing") -> None:
     replay = Replay()
+    listed = s2_papers(papers)
     try:
-        replay.add("/graph/v1/paper/search", answer(s2_answer(papers)))
-        run_cli("sync", "s2", "--query", query, "--endpoint", replay.url + "/graph/v1/paper/search", db=db)
+        replay.add("/graph/v1/paper/search", answer(s2_answer(listed)))
+        replay.add("/graph/v1/paper/batch", s2_batch(listed))
+        run_cli("sync", "s2", "--query", query, "--endpoint", replay.url + "/graph/v1", db=db)
     finally:
         replay.close()
 
