@@ -383,7 +383,7 @@ def _phrase_vocabulary(store: Any) -> tuple[dict[str, int], list[str], list[int]
     """Phrase keys -> index, display names, and how many records carry each (any source)."""
     surface: dict[str, Counter[str]] = {}
     carriers: dict[str, set[str]] = {}
-    for rid, phrase in store.conn.execute("SELECT record_id, phrase FROM keyphrases"):
+    for rid, phrase in store.record_phrases():
         key = phrase_key(phrase)
         if key and len(key.split()) <= MAX_PHRASE_WORDS and key not in STOPWORDS:
             surface.setdefault(key, Counter())[phrase.lower()] += 1

@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .records import author_clause
+
 _TABLES = frozenset(
     {"connections", "concepts", "record_concepts", "topics", "record_topics", "map_coords",
      "section_links", "areas", "keyphrases", "embeddings", "build_steps"}
@@ -112,11 +114,9 @@ class PagesMixin:
             clauses.append("substr(r.date, 1, 4) = ?")
             args.append(str(filters["year"]))
         if filters.get("author"):
-            clauses.append(
-                "r.id IN (SELECT a.record_id FROM authorship a JOIN authors au ON au.id = a.author_id"
-                " WHERE au.key = ?)"
-            )
-            args.append(filters["author"])
+            clause, arg = author_clause("r", filters["author"])
+            clauses.append(clause)
+            args.append(arg)
         if filters.get("concept"):
             clauses.append(f"r.id IN ({self._concept_records_sql()})")
             args.append(filters["concept"])

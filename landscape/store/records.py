@@ -538,6 +538,10 @@ class RecordsMixin:
             yield from self._hydrate(rows)
             last = rows[-1]["id"]
 
+    def record_ids(self) -> list[str]:
+        """Every record id, sorted."""
+        return [r[0] for r in self.conn.execute("SELECT id FROM records ORDER BY id")]
+
     def count_records(self, kind: str | None = None) -> int:
         if kind:
             return self.conn.execute("SELECT count(*) FROM records WHERE kind = ?", (kind,)).fetchone()[0]
@@ -576,12 +580,9 @@ class RecordsMixin:
             clauses.append(f"{alias}.date <= ?")
             args.append(until)
         if author:
-            clauses.append(
-                f"{alias}.id IN (SELECT a.record_id FROM authorship a JOIN authors au"
-                " ON au.id = a.author_id WHERE au.key LIKE ? ESCAPE '\\')"
-            )
-            key = normalise_author(author).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            args.append(f"%{key}%")
+            clause, arg = author_clause(alias, author)
+            clauses.append(clause)
+            args.append(arg)
         return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
 
     def stats(self) -> dict[str, Any]:
@@ -626,6 +627,18 @@ class RecordsMixin:
         return [
             {"id": r[0], "bm25": -r[1], "snippet": r[2], "title_highlighted": r[3]} for r in rows
         ]
+
+
+def author_clause(alias: str, author: str) -> tuple[str, str]:
+    """The one author filter of search, browse, the API and the CLI: (SQL, argument) for records
+    with an author whose normalised name (case, accents, dots ignored) holds the given words as
+    whole words: "thaler" and "Jesse Thaler" find Jesse Thaler, "a smith" does not find Sarah Smith."""
+    key = normalise_author(author).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return (
+        f"{alias}.id IN (SELECT a.record_id FROM authorship a JOIN authors au"
+        " ON au.id = a.author_id WHERE ' ' || au.key || ' ' LIKE ? ESCAPE '\\')",
+        f"% {key} %",
+    )
 
 
 _FTS_WORD = re.compile(r"\w+", re.UNICODE)

@@ -195,6 +195,10 @@ class SemanticMixin:
         """Distinct phrases of every record's keyphrases: the names concepts are matched by."""
         return [r[0] for r in self.conn.execute("SELECT DISTINCT phrase FROM keyphrases ORDER BY phrase")]
 
+    def record_phrases(self) -> Iterator[tuple[str, str]]:
+        """(record id, phrase) of every keyphrase, whatever its source."""
+        yield from self.conn.execute("SELECT record_id, phrase FROM keyphrases")
+
     def record_given_phrases(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for rid, phrase in self.conn.execute(

@@ -107,7 +107,7 @@ class SiteWriter:
         s = self.store
         self.page("index.html", ctx.home_page(s, land.trends_data(s, self.trends), self.config))
         self.write_posts()
-        ids = [r[0] for r in s.conn.execute("SELECT id FROM records ORDER BY id")]
+        ids = s.record_ids()
         for rid in ids:
             self.page(f"records/{record_file(rid)}.html", ctx.record_page(s, rid))
             self.page(f"graph/{record_file(rid)}.html", ctx.graph_page(s, rid))
