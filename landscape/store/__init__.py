@@ -6,8 +6,9 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import interfaces
 from .db import connect, default_db_path, migrate, now_iso, store_version, transaction
 from .landscape import LandscapeMixin
 from .pages import PagesMixin
@@ -16,7 +17,7 @@ from .semantic import SemanticMixin
 from .sync import SyncMixin
 from .understanding import UnderstandingMixin
 
-__all__ = ["Store", "default_db_path", "now_iso"]
+__all__ = ["Store", "default_db_path", "interfaces", "now_iso"]
 
 
 class Store(RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, PagesMixin, SyncMixin):
@@ -76,3 +77,12 @@ class Store(RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, Pag
     def table_dump(self, table: str) -> list[tuple[Any, ...]]:
         """Every row of a table in a stable order, for comparing stores (tests, crash bench)."""
         return [tuple(r) for r in self.conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2")]
+
+
+if TYPE_CHECKING:
+    def _implements_every_interface(store: Store) -> tuple[
+        interfaces.IngestStore, interfaces.SyncStore, interfaces.BuildStore, interfaces.SearchStore,
+        interfaces.PageStore,
+    ]:
+        """mypy's check that the SQLite store implements every interface a consumer names."""
+        return store, store, store, store, store

@@ -69,7 +69,8 @@ class LandscapeMixin:
 
     def ls_texts(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """id -> (title, abstract) of the given records, read a chunk at a time."""
-        ids, out = list(ids), {}
+        ids = list(ids)
+        out: dict[str, tuple[str, str]] = {}
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             out.update(

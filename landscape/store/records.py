@@ -7,7 +7,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from ..models import Record, Section, Source
 from ..text import content_hash, derived_title, normalise_author, normalise_title
@@ -345,9 +345,9 @@ class RecordsMixin:
             return cached
         row = self.conn.execute("SELECT id FROM authors WHERE key = ?", (key,)).fetchone()
         if row is None:
-            author_id = self.conn.execute(
+            author_id = cast(int, self.conn.execute(
                 "INSERT INTO authors (name, key) VALUES (?, ?)", (name, key)
-            ).lastrowid
+            ).lastrowid)
         else:
             author_id = row[0]
         self._author_ids[key] = self._author_ids["\0" + name] = author_id

@@ -288,7 +288,8 @@ class SemanticMixin:
         sql = "SELECT record_id, min(score) FROM connections {where} GROUP BY record_id HAVING count(*) >= ?"
         if ids is None:
             return {r[0]: r[1] for r in self.conn.execute(sql.format(where=""), (k,))}
-        ids, out = list(ids), {}
+        ids = list(ids)
+        out: dict[str, float] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             where = f"WHERE record_id IN ({','.join('?' * len(chunk))})"
