@@ -37,6 +37,7 @@ import numpy as np
 
 from ..artifacts import Artifact, describe, pack, unpack
 from ..config import Config
+from ..store.interfaces import AreaStore
 from ..text import content_tokens, normalise_author
 from .predictors import LiteLogistic, LiteTfidf, array_strings, prefixed, strings_array, unprefixed
 
@@ -392,7 +393,7 @@ def top_mass_sets(proba: np.ndarray, labels: Sequence[str], coverage: float) -> 
 # --- the build step -----------------------------------------------------------------------
 
 
-def area_data(store: Any, config: Config, records: list[Any]) -> AreaData:
+def area_data(store: AreaStore, config: Config, records: list[Any]) -> AreaData:
     from .embed import record_embeddings
 
     ids, matrix = record_embeddings(store, config)
@@ -525,7 +526,7 @@ def why_not_read(blob: bytes | None) -> str:
     return describe(blob, MODEL_KIND, MODEL_VERSION)
 
 
-def _predicted_before(store: Any, signature: str) -> dict[str, str]:
+def _predicted_before(store: AreaStore, signature: str) -> dict[str, str]:
     saved = store.area_predictions()
     return saved.get("records", {}) if saved.get("signature") == signature else {}
 

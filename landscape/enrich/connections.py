@@ -47,6 +47,7 @@ import numpy as np
 
 from ..config import Config
 from ..models import LandscapeError, NotBuiltError
+from ..store.interfaces import ConnectionReadStore
 from ..text import STOPWORDS, content_tokens, tokens
 from .citations import Citations, citations_for, merge_candidates
 from .citations import state_of as citation_state
@@ -126,7 +127,7 @@ class Corpus:
     # --- building ----------------------------------------------------------------------------
 
     @classmethod
-    def from_store(cls, store: Any, config: Config) -> Corpus:
+    def from_store(cls, store: ConnectionReadStore, config: Config) -> Corpus:
         from .embed import record_embeddings
 
         ids, vectors = record_embeddings(store, config)
@@ -243,7 +244,7 @@ class Corpus:
             out["authors"] = np.zeros_like(out["meaning"])
         return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
 
-    def candidates(self, rows: Sequence[int]) -> np.ndarray:
+    def candidates(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """Each row's candidate columns from the neighbour graph (-1 pads)."""
         if self.graph is None:
             raise LandscapeError("connections: the corpus has no neighbour graph (run `landscape build`)")
@@ -379,7 +380,7 @@ class Corpus:
         return sorted(self.vocab, key=self.vocab.__getitem__)
 
 
-def _phrase_vocabulary(store: Any) -> tuple[dict[str, int], list[str], list[int]]:
+def _phrase_vocabulary(store: ConnectionReadStore) -> tuple[dict[str, int], list[str], list[int]]:
     """Phrase keys -> index, display names, and how many records carry each (any source)."""
     surface: dict[str, Counter[str]] = {}
     carriers: dict[str, set[str]] = {}
@@ -393,7 +394,7 @@ def _phrase_vocabulary(store: Any) -> tuple[dict[str, int], list[str], list[int]
     return {k: j for j, k in enumerate(keys)}, names, [len(carriers[k]) for k in keys]
 
 
-def _named_concepts(store: Any, ids: Iterable[str]) -> dict[str, set[str]]:
+def _named_concepts(store: ConnectionReadStore, ids: Iterable[str]) -> dict[str, set[str]]:
     names = store.record_concept_names()
     return {i: set().union(*names[i].values()) for i in ids if i in names}
 
@@ -401,7 +402,7 @@ def _named_concepts(store: Any, ids: Iterable[str]) -> dict[str, set[str]]:
 # --- building and reading ------------------------------------------------------------------------
 
 
-def corpus_for(store: Any, config: Config) -> Corpus:
+def corpus_for(store: ConnectionReadStore, config: Config) -> Corpus:
     """The store's Corpus, built once per store version and model (see landscape.snapshot)."""
     from ..snapshot import SNAPSHOTS
     from .embed import store_embedder
@@ -412,13 +413,13 @@ def corpus_for(store: Any, config: Config) -> Corpus:
     return replace(corpus, graph=record_graph(store, config, corpus.ids, corpus.vectors))
 
 
-def _with_citations(store: Any, config: Config) -> Corpus:
+def _with_citations(store: ConnectionReadStore, config: Config) -> Corpus:
     corpus = Corpus.from_store(store, config)
     corpus.citations = citations_for(store, corpus.ids)
     return corpus
 
 
-def load_state(store: Any) -> dict[str, Any] | None:
+def load_state(store: ConnectionReadStore) -> dict[str, Any] | None:
     """The stored connection state, or None when there is none this version can read (JSON only:
     anything else, a planted pickle included, is never interpreted, and the step recomputes)."""
     data = store.get_artifact(STATE_ARTIFACT)
@@ -508,7 +509,7 @@ class ConnectionsStep:
         return {"computed": len(dirty & set(corpus.pos)), "updated": len(affected - dirty),
                 "unchanged": n - len(todo)}
 
-    def _affected(self, store: Any, corpus: Corpus, dirty: set[str], stats: dict[str, list[float]],
+    def _affected(self, store: ConnectionReadStore, corpus: Corpus, dirty: set[str], stats: dict[str, list[float]],
                   k: int) -> set[str]:
         """Untouched records whose lists a dirty record now enters, or that point at one.
 
@@ -543,7 +544,7 @@ def step(config: Config) -> ConnectionsStep:
     return ConnectionsStep(config)
 
 
-def related(store: Any, record_id: str | None = None, text: str | None = None, limit: int = 10,
+def related(store: ConnectionReadStore, record_id: str | None = None, text: str | None = None, limit: int = 10,
             config: Config | None = None) -> list[dict[str, Any]]:
     """The records most related to a stored record or to a pasted text: [{id, title, score, reasons}].
 
@@ -575,7 +576,7 @@ def related(store: Any, record_id: str | None = None, text: str | None = None, l
     return related_to_text(store, corpus, str(text), stats, limit, config)
 
 
-def related_to_text(store: Any, corpus: Corpus, text: str, stats: dict[str, list[float]], limit: int,
+def related_to_text(store: ConnectionReadStore, corpus: Corpus, text: str, stats: dict[str, list[float]], limit: int,
                     config: Config) -> list[dict[str, Any]]:
     from .embed import store_embedder
 

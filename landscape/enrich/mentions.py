@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Config
+from ..store.interfaces import LandscapeReadStore
 from ..text import content_hash, strip_accents
 from .embed import record_embeddings, store_embedder
 from .neighbours import nearest_records
@@ -154,7 +155,7 @@ def rank_papers(
     return out
 
 
-def paper_concept_sets(store: Any, matcher: ConceptMatcher, rows: dict[str, dict[str, Any]], ids: list[str]) -> dict[str, set[str]]:
+def paper_concept_sets(store: LandscapeReadStore, matcher: ConceptMatcher, rows: dict[str, dict[str, Any]], ids: list[str]) -> dict[str, set[str]]:
     """Each paper's concepts: those stored for it and those its title and abstract name (the
     texts read a batch at a time unless `rows` holds them)."""
     stored = store.ls_record_concept_names(ids)
@@ -253,7 +254,7 @@ def step(config: Config) -> MentionsStep:
     return MentionsStep(config)
 
 
-def section_concepts(store: Any) -> dict[tuple[str, int], set[str]]:
+def section_concepts(store: LandscapeReadStore) -> dict[tuple[str, int], set[str]]:
     """The concepts each talk section names (for measuring how well links are explained)."""
     matcher = ConceptMatcher(store.ls_concept_vocabulary())
     return {(s["record_id"], s["position"]): set(matcher.find(section_text(s))) for s in store.ls_talk_sections()}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ import numpy as np
 
 from ..config import Config
 from ..models import LandscapeError
+from ..store.interfaces import SummaryStore
 from ..text import content_tokens
 
 MAX_WORDS = 30
@@ -279,7 +280,7 @@ def central_order(ids: Sequence[str], vectors: dict[str, np.ndarray]) -> list[st
 
 
 def describe(kind: str, name: str, ids: Sequence[str], vectors: dict[str, np.ndarray], titles: dict[str, str],
-             summaries: dict[str, str | None], concepts: Sequence[str] = ()) -> str:
+             summaries: Mapping[str, str | None], concepts: Sequence[str] = ()) -> str:
     """A short description from the most central records: count, themes, the most typical paper."""
     order = central_order(ids, vectors)
     parts = [f"{len(ids)} record{'s' if len(ids) != 1 else ''}"]
@@ -329,7 +330,7 @@ class SummariesStep:
         return {"summarised": len(summaries), "unchanged": len(hashes) - len(changed),
                 "sections": len(sections), **described}
 
-    def _describe(self, store: Any, changed: set[str] | None) -> dict[str, int]:
+    def _describe(self, store: SummaryStore, changed: set[str] | None) -> dict[str, int]:
         """Describe areas, and the concepts that `changed` records carry (all when None)."""
         summaries = store.record_summaries()
         titles = store.record_titles()
@@ -348,7 +349,7 @@ class SummariesStep:
             store.set_concept_descriptions(concept_desc)
         return {"areas": len(area_desc), "concepts": len(concept_desc)}
 
-    def _vectors(self, store: Any) -> dict[str, np.ndarray]:
+    def _vectors(self, store: SummaryStore) -> dict[str, np.ndarray]:
         model = store.get_meta("embedder")
         if not model:
             return {}

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Config
+from ..store.interfaces import LandscapeReadStore
 from ..text import content_tokens
 from .embed import record_embeddings
 from .neighbours import graph_of
@@ -458,7 +459,7 @@ def step(config: Config) -> TopicsStep:
     return TopicsStep(config)
 
 
-def topics_listing(store: Any, top_papers: int = 5) -> list[dict[str, Any]]:
+def topics_listing(store: LandscapeReadStore, top_papers: int = 5) -> list[dict[str, Any]]:
     """What `landscape topics` shows: id, label, area, size, top concepts, top papers."""
     titles = {r["id"]: r["title"] for r in store.ls_rows()}
     out = []

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from ..config import Config
+from ..store.interfaces import LandscapeReadStore
 
 ARTIFACT = "trends"
 MIN_SUPPORT = 4
@@ -77,7 +78,7 @@ def ranked(data: dict[str, dict[str, Any]], rising: bool, min_support: int) -> l
     return [{"name": k, "recent": v["recent"], "prior": v["prior"], "growth": v["growth"]} for k, v in pool[:LIST_SIZE]]
 
 
-def compute_trends(store: Any, min_support: int = MIN_SUPPORT) -> dict[str, Any]:
+def compute_trends(store: LandscapeReadStore, min_support: int = MIN_SUPPORT) -> dict[str, Any]:
     """Everything `landscape trends --json` shows."""
     dates = {rid: d for rid, text in store.ls_paper_dates() if (d := parse_date(text)) is not None}
     if not dates:
@@ -129,6 +130,6 @@ def step(config: Config) -> TrendsStep:
     return TrendsStep(config)
 
 
-def stored_trends(store: Any) -> dict[str, Any]:
+def stored_trends(store: LandscapeReadStore) -> dict[str, Any]:
     """The trends the last build stored, or computed now when it has not run."""
     return store.ls_get_json_artifact(ARTIFACT) or compute_trends(store)

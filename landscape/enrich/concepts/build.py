@@ -24,6 +24,7 @@ from typing import Any
 
 from ...artifacts import describe
 from ...config import Config
+from ...store.interfaces import ConceptStore
 from .acronyms import AcronymCounts
 from .model import FORMAT, KIND, ConceptModel, pack_model, unpack_model
 from .ranker import KeyphrasePredictor
@@ -61,14 +62,14 @@ def generic_keys(
     }
 
 
-def corpus_signature(store: Any) -> str:
+def corpus_signature(store: ConceptStore) -> str:
     h = hashlib.sha1()
     for row in store.concept_inputs_signature_rows():
         h.update(repr(tuple(row)).encode())
     return h.hexdigest()[:16]
 
 
-def labels_signature(store: Any, version: str) -> str:
+def labels_signature(store: ConceptStore, version: str) -> str:
     """What the fitted vocabulary and keyphrase ranker depend on: given lines and their records."""
     h = hashlib.sha1(version.encode())
     for row in store.concept_label_rows():
@@ -123,7 +124,7 @@ class ConceptsStep:
             ctx.fallback(f"concepts: {describe(blob, KIND, FORMAT)}")
         return model
 
-    def _full(self, store: Any, labels: str) -> dict[str, int]:
+    def _full(self, store: ConceptStore, labels: str) -> dict[str, int]:
         given_lines: dict[str, list[str]] = {}
         acronyms = AcronymCounts()
         for rec in store.iter_records():
@@ -159,7 +160,7 @@ class ConceptsStep:
             store.put_concept_model(labels, blob, hashes)
         return {"concepts": len(vocab.concepts), "predicted": predicted, "records": len(hashes)}
 
-    def _incremental(self, store: Any, labels: str, model: ConceptModel) -> dict[str, int]:
+    def _incremental(self, store: ConceptStore, labels: str, model: ConceptModel) -> dict[str, int]:
         """Only records new or changed since the model was stored (their labels cannot have
         changed, or the label signature would differ and a full run would refit)."""
         hashes = store.record_content_hashes()
@@ -215,7 +216,7 @@ def predict_keyphrases(
     return out
 
 
-def stored_embeddings(store: Any, config: Config) -> dict[str, Any]:
+def stored_embeddings(store: ConceptStore, config: Config) -> dict[str, Any]:
     """Record id -> stored text embedding (the embed step runs before this one)."""
     from ..embed import record_embeddings
 
