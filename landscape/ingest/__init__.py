@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from ..models import BadRecord, LandscapeError, ParseError, Record
 from ..store import Store
+from ..store.interfaces import IngestStore
 from . import listing
 from .phrases import PhraseSegmenter
 from .reader import check_readable, iter_lines
@@ -73,7 +74,7 @@ SPLIT_PENDING = "keyphrase_split_pending"
 
 
 def ingest_paths(
-    store: Store,
+    store: IngestStore,
     paths: Iterable[str | os.PathLike[str]],
     fmt: str = "auto",
     skip_bad: bool = False,
@@ -110,7 +111,7 @@ def ingest_paths(
     return report
 
 
-def finish_ingest(store: Store) -> None:
+def finish_ingest(store: IngestStore) -> None:
     """What follows the files, in one transaction: index the records they added for
     full-text search and re-split every keyphrase line. The two run side by side: SQLite
     indexes on a second thread (without the GIL) while the split reads a snapshot of the
@@ -168,7 +169,7 @@ CHILD_PARSE_BYTES = 16 << 20
 
 
 def _ingest_file(
-    store: Store, path: Path, fmt: str, skip_bad: bool, on_record: Callable[[str], None] | None,
+    store: IngestStore, path: Path, fmt: str, skip_bad: bool, on_record: Callable[[str], None] | None,
     to_area: CategoryAreas | None = None, batch_size: int = 500,
 ) -> FileReport:
     with store.transaction():
@@ -227,7 +228,7 @@ class CategoryAreas:
 
 
 def _write_batch(
-    store: Store, batch: list[Record], report: FileReport, on_record: Callable[[str], None] | None
+    store: IngestStore, batch: list[Record], report: FileReport, on_record: Callable[[str], None] | None
 ) -> None:
     for status in store.upsert_records(batch):
         setattr(report, status, getattr(report, status) + 1)
@@ -236,7 +237,7 @@ def _write_batch(
 
 
 def split_keyphrase_lines(
-    store: Store, snapshot: Store | None = None, busy: Worker | None = None,
+    store: IngestStore, snapshot: IngestStore | None = None, busy: Worker | None = None,
     max_fit: int = 3000, batch: int = 2000, max_waiting: int = 50_000,
 ) -> int:
     """Re-split every given keyphrase line with a vocabulary mined from the store's corpus.

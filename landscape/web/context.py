@@ -17,7 +17,7 @@ from typing import Any
 from ..config import Config
 from ..models import LandscapeError, NotBuiltError
 from ..snapshot import SNAPSHOTS
-from ..store import Store
+from ..store.interfaces import PageStore
 from ..text import normalise_author
 from ..views import record_detail, stats_line
 from .identifiers import bibtex_entry, identifier_links
@@ -88,7 +88,7 @@ def sorted_probabilities(view: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"area": a, "probability": p} for a, p in sorted(pairs, key=lambda kv: -kv[1])]
 
 
-def linked(store: Store, links: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def linked(store: PageStore, links: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Connections or section links joined with the cards of the records they point to."""
     cards = store.page_cards(link["id"] for link in links)
     return [
@@ -101,7 +101,7 @@ def linked(store: Store, links: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # --- record pages ---------------------------------------------------------------------------
 
 
-def record_page(store: Store, record_id: str) -> Page:
+def record_page(store: PageStore, record_id: str) -> Page:
     try:
         view = record_detail(store, record_id)
     except LandscapeError:
@@ -135,7 +135,7 @@ def record_page(store: Store, record_id: str) -> Page:
     return Page("paper.html", view["display_title"], data)
 
 
-def linked_references(store: Store, references: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def linked_references(store: PageStore, references: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each reference with its record's card when it is in the corpus, else its title and ids."""
     cards = store.page_cards(r["record_id"] for r in references if r.get("record_id"))
     return [{"title": r.get("title"), "ids": r.get("ids") or {}, "record": cards.get(r.get("record_id"))}
@@ -152,7 +152,7 @@ def public_sources(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def graph_page(store: Store, record_id: str, limit: int = 8) -> Page:
+def graph_page(store: PageStore, record_id: str, limit: int = 8) -> Page:
     """A record, its connections, and their connections: the neighbourhood as a graph."""
     meta = store.page_record_meta(record_id)
     if meta is None:
@@ -182,7 +182,7 @@ def graph_page(store: Store, record_id: str, limit: int = 8) -> Page:
 # --- lists --------------------------------------------------------------------------------
 
 
-def posts_page(store: Store, filters: dict[str, Any], sort: str, paging: Paging) -> Page:
+def posts_page(store: PageStore, filters: dict[str, Any], sort: str, paging: Paging) -> Page:
     ids, total = store.page_browse(filters, sort=sort, limit=paging.size, offset=paging.offset)
     cards = store.page_cards(ids)
     author = store.page_author(filters["author"]) if filters.get("author") else None
@@ -196,7 +196,7 @@ def posts_page(store: Store, filters: dict[str, Any], sort: str, paging: Paging)
     })
 
 
-def home_page(store: Store, trends: dict[str, Any] | None = None, config: Config | None = None) -> Page:
+def home_page(store: PageStore, trends: dict[str, Any] | None = None, config: Config | None = None) -> Page:
     stats = store.stats()
     ids, _ = store.page_browse({}, limit=8)
     cards = store.page_cards(ids)
@@ -216,7 +216,7 @@ def home_page(store: Store, trends: dict[str, Any] | None = None, config: Config
 # --- search ---------------------------------------------------------------------------------
 
 
-def search_results(store: Store, query: str, filters: dict[str, Any], config: Config,
+def search_results(store: PageStore, query: str, filters: dict[str, Any], config: Config,
                    limit: int = SEARCH_POOL) -> tuple[list[dict[str, Any]], str]:
     """Hybrid search when the semantic core is built, else full-text BM25; and which one ran."""
     search = optional_module("landscape.search")
@@ -242,7 +242,7 @@ def _hit(result: Any) -> dict[str, Any]:
     }
 
 
-def search_page(store: Store, query: str | None, filters: dict[str, Any], paging: Paging, config: Config) -> Page:
+def search_page(store: PageStore, query: str | None, filters: dict[str, Any], paging: Paging, config: Config) -> Page:
     title = f"Search: {query}" if query else "Search"
     if not query:
         return Page("search.html", title, {"query": "", "results": [], "facets": {}, "filters": filters,
@@ -267,7 +267,7 @@ def search_page(store: Store, query: str | None, filters: dict[str, Any], paging
     })
 
 
-def related_by_text(store: Store, text: str, limit: int, config: Config) -> list[dict[str, Any]]:
+def related_by_text(store: PageStore, text: str, limit: int, config: Config) -> list[dict[str, Any]]:
     connections = optional_module("landscape.enrich.connections")
     if connections is None or not store.page_has("embeddings"):
         raise Unavailable("related by text needs the semantic core: run `landscape build` first")
@@ -283,7 +283,7 @@ def related_by_text(store: Store, text: str, limit: int, config: Config) -> list
                           for r in links])
 
 
-def _connections_corpus(connections: ModuleType, store: Store, config: Config) -> tuple[Any, Any]:
+def _connections_corpus(connections: ModuleType, store: PageStore, config: Config) -> tuple[Any, Any]:
     """The corpus related-by-text scores against, and the score statistics the build fitted."""
     from ..enrich.embed import store_embedder
 
@@ -297,7 +297,7 @@ def _connections_corpus(connections: ModuleType, store: Store, config: Config) -
 # --- about and stats ---------------------------------------------------------------------------
 
 
-def about_page(store: Store, config: Config | None = None) -> Page:
+def about_page(store: PageStore, config: Config | None = None) -> Page:
     stats = store.stats()
     return Page("about.html", "About this landscape", {
         "stats": stats,
@@ -309,7 +309,7 @@ def about_page(store: Store, config: Config | None = None) -> Page:
     })
 
 
-def stats_data(store: Store, config: Config | None = None) -> dict[str, Any]:
+def stats_data(store: PageStore, config: Config | None = None) -> dict[str, Any]:
     stats = store.stats()
     fallbacks = (store.page_last_build() or {}).get("fallbacks", [])
     return {**stats, "line": stats_line(stats, (config or Config()).area_order), "fallbacks": fallbacks}
