@@ -31,7 +31,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from ..config import Config
 from ..store.interfaces import AreaStore
 from ..text import content_tokens, normalise_author
 from .predictors import LiteLogistic, LiteTfidf, array_strings, prefixed, strings_array, unprefixed
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 MIN_PER_AREA = 2
 MODEL_KIND = "areas"
@@ -435,7 +438,7 @@ class AreasStep:
     def __init__(self, config: Config):
         self.config = config
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         records = list(ctx.store.iter_records())
         labelled = [r for r in records if r.area and r.area_source != "category"]
         counts = Counter(r.area for r in labelled)

@@ -41,7 +41,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -64,6 +64,9 @@ from .connection_text import (
     phrase_prefixes,
 )
 from .neighbours import Graph, record_graph, top_k_rows
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 VERSION = "1"
 WEIGHTS = {"meaning": 1.0, "lexical": 0.5, "terms": 0.5, "concepts": 0.1}
@@ -467,7 +470,7 @@ class ConnectionsStep:
     def __init__(self, config: Config):
         self.config = config
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         store, k = ctx.store, self.config.connections_k
         state = load_state(store)
         if state is None and store.get_artifact(STATE_ARTIFACT) is not None:

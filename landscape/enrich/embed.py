@@ -24,7 +24,7 @@ import os
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from ..config import Config
 from ..models import LandscapeError
 from ..store.interfaces import EmbedStore
 from ..text import content_tokens
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 MAX_SEQ_LENGTH = 256
 TFIDF_ARTIFACT = "embedder:tfidf"
@@ -345,7 +348,7 @@ class EmbedStep:
     def __init__(self, config: Config):
         self.config = config
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         store = ctx.store
         spec = self.config.embedder
         refit = bool(getattr(ctx, "full", False)) and spec in ("tfidf", "fast")

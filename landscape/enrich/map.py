@@ -22,7 +22,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from ..models import LandscapeError
 from .embed import record_embeddings
 from .neighbours import EXACT_LIMIT, ExactIndex, build_index
 from .predictors import array_strings, strings_array
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 MODEL_ARTIFACT = "map.model"
 MODEL_KIND = "map"
@@ -293,7 +296,7 @@ class MapStep:
         self.config = config
         self.settings = MapSettings.from_config(config)
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         store = ctx.store
         ids, X = record_embeddings(store, self.config)
         if not ids:

@@ -18,7 +18,7 @@ import math
 import re
 import zipfile
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from ..store.interfaces import LandscapeReadStore
 from ..text import content_hash, strip_accents
 from .embed import record_embeddings, store_embedder
 from .neighbours import nearest_records
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 VECTORS_ARTIFACT = "mentions.vectors"
 SIGNATURE_ARTIFACT = "mentions.signature"
@@ -196,7 +199,7 @@ class MentionsStep:
     def __init__(self, config: Config):
         self.config = config
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         store = ctx.store
         sections = store.ls_talk_sections()
         if not sections:

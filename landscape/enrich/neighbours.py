@@ -17,12 +17,15 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..models import LandscapeError
 from ..store.interfaces import GraphStore
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 EXACT_LIMIT = 20_000
 HNSW_M = 32
@@ -499,7 +502,7 @@ class NeighboursStep:
     def __init__(self, config: Any):
         self.config = config
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         from .embed import record_embeddings
 
         ids, X = record_embeddings(ctx.store, self.config)

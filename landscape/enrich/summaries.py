@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from ..config import Config
 from ..models import LandscapeError
 from ..store.interfaces import SummaryStore
 from ..text import content_tokens
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 MAX_WORDS = 30
 _ABBREV = r"(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)(?<!\bvs)(?<!\bFig)(?<!\bEq)(?<!\bcf)(?<!\bRef)"
@@ -304,7 +307,7 @@ class SummariesStep:
     def __init__(self, config: Config):
         self.config = config
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         store = ctx.store
         setting = f"{self.config.summariser}|{self.config.llm_model_path or ''}|v1"
         hashes = store.record_content_hashes()

@@ -26,7 +26,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from ..store.interfaces import LandscapeReadStore
 from ..text import content_tokens
 from .embed import record_embeddings
 from .neighbours import graph_of
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 MODEL_ARTIFACT = "topics.model"
 TEXT_BATCH = 5000
@@ -380,7 +383,7 @@ class TopicsStep:
         self.config = config
         self.settings = TopicSettings.from_config(config)
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         store = ctx.store
         ids, X = record_embeddings(store, self.config)
         if not ids:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..store.interfaces import LandscapeReadStore
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 ARTIFACT = "trends"
 MIN_SUPPORT = 4
@@ -118,7 +121,7 @@ class TrendsStep:
     def __init__(self, config: Config):
         self.config = config
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         data = compute_trends(ctx.store, int(self.config.extra.get("trends_min_support", MIN_SUPPORT)))
         with ctx.store.transaction():
             ctx.store.ls_put_json_artifact(ARTIFACT, data)

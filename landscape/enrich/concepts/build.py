@@ -20,7 +20,7 @@ import random
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...artifacts import describe
 from ...config import Config
@@ -29,6 +29,9 @@ from .acronyms import AcronymCounts
 from .model import FORMAT, KIND, ConceptModel, pack_model, unpack_model
 from .ranker import KeyphrasePredictor
 from .vocabulary import Vocabulary, refine_given
+
+if TYPE_CHECKING:
+    from ..pipeline import BuildContext
 
 FIT_SAMPLE = 3000  # labelled records the keyphrase ranker is fit on
 GENERIC_SAMPLE = 5000  # records whose texts decide which single words are too generic
@@ -100,7 +103,7 @@ class ConceptsStep:
     def __init__(self, config: Config):
         self.config = config
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         store = ctx.store
         signature = self.version + corpus_signature(store)
         if not ctx.full and store.step_signature(self.name) == signature:
