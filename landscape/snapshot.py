@@ -22,6 +22,7 @@ from .models import LandscapeError
 from .store.interfaces import MetaStore
 
 T = TypeVar("T")
+S = TypeVar("S", bound=MetaStore)
 Version = tuple[str, int]
 
 
@@ -38,7 +39,7 @@ class Snapshots:
         self._swap = threading.Lock()
         self._building: dict[tuple[str, str], threading.Lock] = {}
 
-    def get(self, store: MetaStore, name: str, build: Callable[[Any], T]) -> T:
+    def get(self, store: S, name: str, build: Callable[[S], T]) -> T:
         """The value `build(store)` for the state this connection reads, built at most once per version."""
         key = (store.path, name)
         version = store.version()

@@ -448,7 +448,7 @@ class AreasStep:
             return self._zero_shot(ctx, records)
         return {"predicted": 0, "no_labels": len(records)}
 
-    def _model(self, ctx: Any, signature: str, labelled: list[Any]) -> tuple[AreaModel, bool]:
+    def _model(self, ctx: BuildContext, signature: str, labelled: list[Any]) -> tuple[AreaModel, bool]:
         store = ctx.store
         blob = store.area_model_blob(signature)
         if blob is not None and not ctx.full:
@@ -461,7 +461,7 @@ class AreasStep:
             store.set_area_model_blob(signature, pack(model.artifact()))
         return model, True
 
-    def _supervised(self, ctx: Any, records: list[Any], labelled: list[Any]) -> dict[str, int]:
+    def _supervised(self, ctx: BuildContext, records: list[Any], labelled: list[Any]) -> dict[str, int]:
         store = ctx.store
         signature = labels_signature(records, self.config)
         model, retrained = self._model(ctx, signature, labelled)
@@ -491,7 +491,7 @@ class AreasStep:
         area_set = model.sets(p[None, :], [rec.text])[0]
         return (rec.id, model.labels[int(np.argmax(p))], "predicted", _probs(model.labels, p), area_set)
 
-    def _zero_shot(self, ctx: Any, records: list[Any]) -> dict[str, int]:
+    def _zero_shot(self, ctx: BuildContext, records: list[Any]) -> dict[str, int]:
         from .embed import store_embedder
 
         store = ctx.store
@@ -534,7 +534,7 @@ def _predicted_before(store: AreaStore, signature: str) -> dict[str, str]:
     return saved.get("records", {}) if saved.get("signature") == signature else {}
 
 
-def talk_section_vectors(ctx: Any, config: Config) -> dict[tuple[str, int], np.ndarray]:
+def talk_section_vectors(ctx: BuildContext, config: Config) -> dict[tuple[str, int], np.ndarray]:
     """(talk id, position) -> section embedding, from the content-keyed cache the talk-link
     step keeps (embedding only sections not cached yet, with the store's embedder)."""
     from .mentions import MentionsStep, section_key

@@ -320,7 +320,7 @@ class MapStep:
             store.ls_put_map_coords((ids[i], x, y) for i, (x, y) in zip(pending, np.round(Y_new, 4)))
         return {"placed": len(pending), "unchanged": len(ids) - len(pending)}
 
-    def _stored(self, ctx: Any, embedder: str) -> tuple[list[str], np.ndarray] | None:
+    def _stored(self, ctx: BuildContext, embedder: str) -> tuple[list[str], np.ndarray] | None:
         """The fitted sample's ids and coordinates, if stored for this embedder and these settings;
         a stored model this version cannot read is refitted with a line in the build output."""
         blob = ctx.store.ls_get_artifact(MODEL_ARTIFACT)
@@ -341,7 +341,7 @@ class MapStep:
             return None
         return fit_ids, coords
 
-    def _fit(self, ctx: Any, ids: list[str], X: np.ndarray, embedder: str) -> dict[str, int]:
+    def _fit(self, ctx: BuildContext, ids: list[str], X: np.ndarray, embedder: str) -> dict[str, int]:
         store = ctx.store
         if self.settings.backend not in ("numpy", "umap-learn"):
             raise LandscapeError(f"map.backend: expected numpy or umap-learn, found {self.settings.backend!r}")

@@ -236,7 +236,7 @@ class MentionsStep:
             store.ls_put_artifact(SIGNATURE_ARTIFACT, signature.encode())
         return {"talks": len(links), "sections": len(sections)}
 
-    def _section_vectors(self, ctx: Any, sections: list[dict[str, Any]], model: str) -> dict[str, np.ndarray]:
+    def _section_vectors(self, ctx: BuildContext, sections: list[dict[str, Any]], model: str) -> dict[str, np.ndarray]:
         """Section embeddings by content key, embedding only the ones not cached."""
         store = ctx.store
         cached = load_vectors(store.ls_get_artifact(VECTORS_ARTIFACT))

@@ -516,7 +516,7 @@ def step(config: Any) -> NeighboursStep:
     return NeighboursStep(config)
 
 
-def graph_of(ctx: Any, config: Any, ids: list[str], X: np.ndarray) -> Graph:
+def graph_of(ctx: BuildContext, config: Any, ids: list[str], X: np.ndarray) -> Graph:
     """The graph this build computed (or the store's, brought up to date) over `ids`."""
     graph = ctx.cache.get("graph") if hasattr(ctx, "cache") else None
     if graph is not None and graph.ids == ids:

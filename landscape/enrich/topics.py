@@ -407,7 +407,7 @@ class TopicsStep:
                          " pip install 'landscape[ml]'")
         return self._recluster(ctx, ids, X, rows, embedder)
 
-    def _recluster(self, ctx: Any, ids: list[str], X: np.ndarray, rows: dict[str, Any], embedder: str) -> dict[str, int]:
+    def _recluster(self, ctx: BuildContext, ids: list[str], X: np.ndarray, rows: dict[str, Any], embedder: str) -> dict[str, int]:
         papers = [i for i, rid in enumerate(ids) if rows[rid]["kind"] != "talk"] or list(range(len(ids)))
         store = ctx.store
         graph = graph_of(ctx, self.config, ids, X)

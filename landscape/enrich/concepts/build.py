@@ -118,7 +118,7 @@ class ConceptsStep:
             store.set_step_signature(self.name, signature, {"concepts": counts["concepts"]})
         return counts
 
-    def stored_model(self, ctx: Any, labels: str) -> ConceptModel | None:
+    def stored_model(self, ctx: BuildContext, labels: str) -> ConceptModel | None:
         """The model stored for these labels; one that cannot be read (an older format, a
         pickle, garbage) is never run: the step refits and says so once."""
         blob = ctx.store.concept_model_blob(labels)
