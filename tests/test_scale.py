@@ -53,8 +53,8 @@ def test_stats_count_every_record(big):
 def test_every_record_has_explained_connections(big):
     db, _ = big
     with Store(db) as store:
-        counts = dict(store.conn.execute("SELECT record_id, count(*) FROM connections GROUP BY record_id"))
-        ids = [r[0] for r in store.conn.execute("SELECT id FROM records ORDER BY id")]
+        counts = dict(store.connection_for_tests.execute("SELECT record_id, count(*) FROM connections GROUP BY record_id"))
+        ids = [r[0] for r in store.connection_for_tests.execute("SELECT id FROM records ORDER BY id")]
     assert len(counts) == N and set(counts.values()) == {10}
     for rid in ids[:: N // 5]:
         related = cli_json("related", rid, db=db)
@@ -92,7 +92,7 @@ def test_adding_records_recomputes_only_what_they_touch(big, tmp_path):
     db, _ = big
     grown = tmp_path / "grown.db"
     with Store(db) as src, Store(grown) as dst:
-        src.conn.backup(dst.conn)
+        src.connection_for_tests.backup(dst.connection_for_tests)
     run_cli("ingest", write_corpus(tmp_path / "more.txt", N + ADDED, source=read_source(LISTING)), db=grown)
     steps = {s["step"]: s for s in cli_json("build", "--embedder", "tfidf", db=grown)}
     assert steps["embed"]["embedded"] == ADDED
@@ -103,7 +103,7 @@ def test_adding_records_recomputes_only_what_they_touch(big, tmp_path):
     assert steps["connections"]["computed"] == ADDED
     assert 0 < steps["connections"]["updated"] < 3 * 10 * ADDED
     with Store(grown) as store:
-        assert store.conn.execute("SELECT count(DISTINCT record_id) FROM connections").fetchone()[0] == N + ADDED
+        assert store.connection_for_tests.execute("SELECT count(DISTINCT record_id) FROM connections").fetchone()[0] == N + ADDED
 
 
 def test_graph_candidates_find_what_scoring_every_record_finds(big):

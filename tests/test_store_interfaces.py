@@ -11,7 +11,7 @@ import landscape
 from landscape.store import Store, interfaces
 
 PACKAGE = Path(landscape.__file__).resolve().parent
-SQL = re.compile(r"\bimport sqlite3\b|\.conn\b|\._conn\b|\b(SELECT|INSERT INTO|DELETE FROM|PRAGMA)\b|\bUPDATE \w+ SET\b")
+SQL = re.compile(r"\bimport sqlite3\b|\.conn\b|\._conn\b|connection_for_tests|\b(SELECT|INSERT INTO|DELETE FROM|PRAGMA)\b|\bUPDATE \w+ SET\b")
 
 
 def outside_store() -> list[Path]:
