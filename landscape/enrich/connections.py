@@ -340,7 +340,7 @@ class Corpus:
         mine = query_concepts if query_concepts is not None else self.concepts_of(q) if q is not None else {}
         theirs = self.concepts_of(c)
         generic = math.log(10)  # a phrase in over a tenth of the corpus explains little
-        shared = sorted((x for x in set(mine) & set(theirs) if theirs[x] > generic),
+        shared = sorted((x for x in set(mine) & set(theirs) if theirs[x] > generic and self.names_concept(x, (q, c))),
                         key=lambda x: (len(x.split()) == 1, -theirs[x], x))
         shared = _drop_contained(shared)[:5]
         if shared:
@@ -360,6 +360,16 @@ class Corpus:
             if terms:
                 out.append("shared terms: " + ", ".join(terms))
         return out
+
+    def names_concept(self, name: str, rows: Iterable[int | None]) -> bool:
+        """A single word is a shared concept only where the concepts step made it a concept of
+        each record: alone, 'photometric' or 'theory' is a fragment of longer phrases."""
+        return " " in name or all(
+            phrase_key(name) in self.single_word_concepts.get(self.ids[i], ()) for i in rows if i is not None)
+
+    @cached_property
+    def single_word_concepts(self) -> dict[str, set[str]]:
+        return {rid: {phrase_key(n) for n in names if " " not in n} for rid, names in self.concept_names.items()}
 
     def shared_terms(self, q: int | None, c: int, top: int = 3) -> list[str]:
         if q is None:
