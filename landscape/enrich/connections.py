@@ -64,7 +64,7 @@ from .connection_text import (
 )
 from .neighbours import Graph, record_graph, top_k_rows
 
-VERSION = "1"
+VERSION = "2"
 WEIGHTS = {"meaning": 1.0, "lexical": 0.5, "terms": 0.5, "concepts": 0.1}
 AUTHOR_WEIGHT = 0.3
 AUTHOR_CAP = 3
