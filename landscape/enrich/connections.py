@@ -25,7 +25,8 @@ concept the two records share, given or predicted.
 
 Candidates come from the build's neighbour graph (enrich/neighbours.py): a record is scored
 against its graph neighbours and the neighbours of its nearest few, never against every record,
-so the work grows with n times the candidates, not with n squared.
+so the work grows with n times the candidates, not with n squared. Eight hops rather than three
+(about 1.5x the candidates) raised nDCG@10 by 0.003 on both development settings (issue 17).
 
 `landscape build` computes only what is missing: records whose content changed or that are new,
 and existing records a newcomer now outranks among their candidates (their lists are
@@ -60,7 +61,7 @@ STATE_ARTIFACT = "connections:state"
 REFIT_GROWTH = 1.25
 MAX_PHRASE_WORDS = 6
 CHUNK = 128
-HOPS = 3  # candidates: graph neighbours plus the neighbours of the nearest HOPS of them
+HOPS = 8  # candidates: graph neighbours plus the neighbours of the nearest HOPS of them
 STATS_ROWS = 256
 STATS_COLS = 4096
 
