@@ -185,9 +185,11 @@ def map_data(store: Store) -> dict[str, Any]:
     }
 
 
-def map_page(store: Store) -> Page:
+def map_page(store: Store, focus: str | None = None) -> Page:
+    """The map page; `focus` (a record id) is marked and centred when it is on the map."""
     return Page("map.html", "Map", {
         "has_map": store.page_has("map_coords"),
+        "focus": store.page_position(focus) if focus else None,
         "areas": [a["name"] for a in store.page_areas()],
         "has_topics": store.page_has("topics"),
     })
