@@ -302,12 +302,15 @@ def level_sizes(n_topics: int) -> list[int]:
 
 def region_name(labels: list[str], weights: list[float]) -> str:
     """A region's label from its topics' labels: the phrases most of its records carry (a topic
-    label is one or two phrases joined by ", "), two of them unless they share a word."""
+    label is one or two phrases joined by ", ", the first the more distinctive, which breaks
+    ties), two of them unless they share a word."""
     score: dict[str, float] = {}
+    place: dict[str, int] = {}
     for label, w in zip(labels, weights):
-        for phrase in label.split(", "):
+        for i, phrase in enumerate(label.split(", ")):
             score[phrase] = score.get(phrase, 0.0) + w
-    ranked = sorted(score, key=lambda p: (-score[p], p))
+            place[phrase] = min(place.get(phrase, i), i)
+    ranked = sorted(score, key=lambda p: (-score[p], place[p], p))
     if not ranked:
         return ""
     second = next((p for p in ranked[1:] if not set(p.split()) & set(ranked[0].split())), None)

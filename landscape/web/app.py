@@ -70,6 +70,7 @@ MAP_ROWS_MAX = 200
 MAP_MATCH_MAX = 50_000
 MAP_MATCH_LISTED = 25
 MAP_SAMPLE_MAX = 10_000_000
+MAP_JSON_MAX = 100_000
 
 
 class SecurityHeaders:
@@ -275,6 +276,12 @@ def _map(site: Site, store: Store, request: Request) -> ctx.Page:
 
 
 def _map_data(site: Site, store: Store, request: Request) -> ctx.Page:
+    """Every point as JSON: fine for a few thousand, but at a million it is over 100 MB to build
+    per request (measured: 111 s), so above MAP_JSON_MAX the binary file is the way."""
+    n = mapbin.cached_points(store).n
+    if n > MAP_JSON_MAX:
+        raise BadRequest(f"the map has {n} points, more than {MAP_JSON_MAX} as JSON: use /api/v1/map/points "
+                         "(a binary file, a few bytes a point) and /api/v1/map/rows")
     return ctx.Page("", "Map data", land.map_data(store))
 
 
@@ -385,14 +392,18 @@ API_ONLY: list[tuple[str, Builder]] = [
 
 
 def warm_up(db_path: str | Path, config: Config | None = None) -> None:
-    """Load the search model and the corpus vectors once, so the first visitor's search is fast.
+    """Load the search model and the corpus vectors, and build the map's point file, once, so the
+    first visitor's search and map are fast.
 
     Run by `landscape serve` in a background thread; a failure only means the first search
-    loads them itself."""
+    or map request builds them itself."""
     try:
         with Store(str(db_path), readonly=True) as store:
             if store.page_has("embeddings"):
                 ctx.search_results(store, "warm up", {}, config or Config.load(None, db_path=str(db_path)), limit=1)
+            if store.page_has("map_coords"):
+                with store.page_snapshot():
+                    mapbin.cached_points(store)
     except Exception:  # noqa: BLE001 - best effort; the request path reports real errors
         log.warning("search warm-up failed", exc_info=True)
 

@@ -15,6 +15,9 @@ Layout, little-endian, every array starting on a 4-byte boundary:
         uint8 kind[n]              0 paper, 1 talk
         uint16 topic[n]            index into meta.topics, NO_TOPIC for none
         uint32 row[n]              only when meta.sampled: each point's row in the full file
+        uint8 density[256 * 256]   all points binned over the bounds (row = y bin), blurred,
+                                   log-scaled to 0-255: the map's density layer, of every point
+                                   even in a sample
 
 Row i of the full file is the i-th placed record by `records.rowid`; titles and ids are not
 in the file but fetched by row when a point is hovered (`rows`), so the file stays small.
@@ -42,6 +45,7 @@ HEADER = struct.Struct("<4sIII4f")
 NO_AREA = 255
 NO_TOPIC = 65535
 QMAX = 65535
+BINS = 256
 
 
 @dataclass
@@ -137,7 +141,20 @@ def encode(points: MapPoints, rows: np.ndarray | None = None) -> bytes:
              _pad(points.topic[sel].astype("<u2").tobytes())]
     if rows is not None:
         parts.append(np.asarray(rows, dtype="<u4").tobytes())
+    parts.append(density(_quantise(points.x, lo_x, hi_x), _quantise(points.y, lo_y, hi_y)).tobytes())
     return b"".join(parts)
+
+
+def density(qx: np.ndarray, qy: np.ndarray) -> np.ndarray:
+    """Points per bin of a BINS x BINS grid, box-blurred twice (about a Gaussian), log-scaled to uint8."""
+    from scipy.ndimage import uniform_filter
+
+    shift = 16 - int(np.log2(BINS))
+    counts = np.bincount((qy.astype(np.int64) >> shift) * BINS + (qx.astype(np.int64) >> shift),
+                         minlength=BINS * BINS).reshape(BINS, BINS).astype(np.float64)
+    smooth = uniform_filter(uniform_filter(counts, size=5, mode="nearest"), size=5, mode="nearest")
+    top = np.log1p(smooth.max()) or 1.0
+    return np.rint(255 * np.log1p(np.maximum(smooth, 0)) / top).astype(np.uint8)
 
 
 def sample_rows(n: int, size: int) -> np.ndarray:

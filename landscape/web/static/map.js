@@ -4,7 +4,8 @@
 // normalised uint16, colours an area or topic index looked up in the shader. Pan and zoom only
 // change uniforms. Hover uses a grid index built once (counting sort), so a pick visits only the
 // points in the cells under the cursor; titles are fetched by row when a point is hovered.
-// A density layer (points binned into a texture, blurred, log-scaled) shades where points pile up.
+// A density layer (every point binned into a texture by the server, blurred, log-scaled) shades
+// where points pile up.
 // Labels come in levels: coarse regions zoomed out, finer ones, down to topics, zoomed in.
 (function () {
   "use strict";
@@ -16,6 +17,7 @@
   var GREY = [0.62, 0.65, 0.7];
   var NO_AREA = 255, NO_TOPIC = 65535, Q = 65535, BINS = 256;
   var LABEL_GAP = 150;  // a level's labels show once they are about this many pixels apart
+  var LOD_POINTS = 150000;  // while panning or zooming a bigger map, every k-th point stands in for all
 
   // --- the binary file ------------------------------------------------------------------------
 
@@ -38,6 +40,7 @@
     d.x = take(Uint16Array, 2); d.y = take(Uint16Array, 2);
     d.area = take(Uint8Array, 1); d.kind = take(Uint8Array, 1); d.topic = take(Uint16Array, 2);
     d.rows = meta.sampled ? take(Uint32Array, 4) : null;
+    d.density = new Uint8Array(buf, o, BINS * BINS);
     return d;
   }
 
@@ -71,18 +74,18 @@
   // --- renderers ------------------------------------------------------------------------------
 
   var VS = [
-    "attribute vec2 p; attribute float g; attribute float m; attribute float t;",
+    "attribute float px; attribute float py; attribute float g; attribute float m; attribute float t;",
     "uniform vec2 k; uniform vec2 o; uniform float size; uniform float alpha; uniform float none;",
     "uniform float dimmed; uniform vec3 pal[12]; varying vec4 vc;",
     "void main() {",
-    "  gl_Position = vec4(p * k + o, 0.0, 1.0);",
+    "  gl_Position = vec4(vec2(px, py) * k + o, 0.0, 1.0);",
     "  vec3 c = g >= none ? vec3(0.62, 0.65, 0.7) : pal[int(mod(g, 12.0))];",
     "  float a = m > 0.5 ? alpha : 0.1;",
     "  gl_PointSize = size * (1.0 + 0.6 * t) * (m > 0.5 && dimmed > 0.5 ? 1.6 : 1.0);",
     "  vc = vec4(c * a, a);",
     "}"].join("\n");
-  var FS = "precision mediump float; varying vec4 vc; void main() { vec2 d = gl_PointCoord - 0.5;" +
-    " if (dot(d, d) > 0.25) discard; gl_FragColor = vc; }";
+  var FS = "precision mediump float; uniform float round; varying vec4 vc; void main() { vec2 d = gl_PointCoord - 0.5;" +
+    " if (round > 0.5 && dot(d, d) > 0.25) discard; gl_FragColor = vc; }";
   var DVS = "attribute vec2 q; uniform vec2 k; uniform vec2 o; varying vec2 uv;" +
     " void main() { uv = q; gl_Position = vec4(q * k + o, 0.0, 1.0); }";
   var DFS = "precision mediump float; uniform sampler2D d; uniform float strength; varying vec2 uv;" +
@@ -105,7 +108,7 @@
     return prog;
   }
 
-  function glRenderer(canvas, data, density) {
+  function glRenderer(canvas, data) {
     var gl = null;
     try { gl = canvas.getContext("webgl", { antialias: false, premultipliedAlpha: true, preserveDrawingBuffer: false }); }
     catch (e) { gl = null; }
@@ -118,26 +121,25 @@
       gl.bufferData(gl.ARRAY_BUFFER, array, gl.STATIC_DRAW);
       return b;
     }
-    var xy = new Uint16Array(2 * data.n);
-    for (var i = 0; i < data.n; i++) { xy[2 * i] = data.x[i]; xy[2 * i + 1] = data.y[i]; }
-    var buf = { p: buffer(xy), area: buffer(data.area), topic: buffer(data.topic), t: buffer(data.kind),
+    var buf = { px: buffer(data.x), py: buffer(data.y), area: buffer(data.area), topic: buffer(data.topic), t: buffer(data.kind),
                 quad: buffer(new Float32Array([0, 0, 1, 0, 0, 1, 1, 1])), m: null };
     var tex = gl.createTexture();
     gl.bindTexture(gl.TEXTURE_2D, tex);
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
-    gl.texImage2D(gl.TEXTURE_2D, 0, gl.LUMINANCE, BINS, BINS, 0, gl.LUMINANCE, gl.UNSIGNED_BYTE, density);
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.LUMINANCE, BINS, BINS, 0, gl.LUMINANCE, gl.UNSIGNED_BYTE, data.density);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
     var loc = {};
-    ["p", "g", "m", "t"].forEach(function (a) { loc[a] = gl.getAttribLocation(pts, a); });
+    ["px", "py", "g", "m", "t"].forEach(function (a) { loc[a] = gl.getAttribLocation(pts, a); });
     var flat = [];
     RGB.forEach(function (c) { flat.push(c[0], c[1], c[2]); });
-    function attr(name, b, size, type, norm) {
+    function attr(name, b, type, norm, step) {
       gl.bindBuffer(gl.ARRAY_BUFFER, b);
       gl.enableVertexAttribArray(loc[name]);
-      gl.vertexAttribPointer(loc[name], size, type, norm, 0, 0);
+      var bytes = type === gl.UNSIGNED_SHORT ? 2 : 1;
+      gl.vertexAttribPointer(loc[name], 1, type, norm, step > 1 ? bytes * step : 0, 0);
     }
     function u(prog, name) { return gl.getUniformLocation(prog, name); }
     return {
@@ -170,22 +172,32 @@
           gl.disableVertexAttribArray(q);
         }
         gl.useProgram(pts);
-        attr("p", buf.p, 2, gl.UNSIGNED_SHORT, true);
-        attr("g", s.topic ? buf.topic : buf.area, 1, s.topic ? gl.UNSIGNED_SHORT : gl.UNSIGNED_BYTE, false);
-        attr("t", buf.t, 1, gl.UNSIGNED_BYTE, false);
-        if (buf.m) attr("m", buf.m, 1, gl.UNSIGNED_BYTE, false);
+        // A stride over the arrays draws every step-th point: rows follow ingest order, not
+        // position, so they are an even sample of the map (and of time) with no copy made.
+        var step = s.lod ? Math.ceil(data.n / LOD_POINTS) : 1, count = Math.floor((data.n - 1) / step) + 1;
+        attr("px", buf.px, gl.UNSIGNED_SHORT, true, step);
+        attr("py", buf.py, gl.UNSIGNED_SHORT, true, step);
+        attr("g", s.topic ? buf.topic : buf.area, s.topic ? gl.UNSIGNED_SHORT : gl.UNSIGNED_BYTE, false, step);
+        attr("t", buf.t, gl.UNSIGNED_BYTE, false, step);
+        if (buf.m) attr("m", buf.m, gl.UNSIGNED_BYTE, false, step);
         else { gl.disableVertexAttribArray(loc.m); gl.vertexAttrib1f(loc.m, 1); }
         gl.uniform2f(u(pts, "k"), s.kx, s.ky);
         gl.uniform2f(u(pts, "o"), s.ox, s.oy);
         gl.uniform1f(u(pts, "size"), s.size);
+        gl.uniform1f(u(pts, "round"), s.size >= 3 ? 1 : 0);
         gl.uniform1f(u(pts, "alpha"), s.alpha);
         gl.uniform1f(u(pts, "none"), s.topic ? NO_TOPIC : NO_AREA);
         gl.uniform1f(u(pts, "dimmed"), buf.m ? 1 : 0);
         gl.uniform3fv(u(pts, "pal[0]"), flat);
-        gl.drawArrays(gl.POINTS, 0, data.n);
-        return data.n;
+        gl.drawArrays(gl.POINTS, 0, data.n ? count : 0);
+        return data.n ? count : 0;
       },
-      finish: function () { var px = new Uint8Array(4); gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px); }
+      finish: function () { var px = new Uint8Array(4); gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px); },
+      pixels: function () {  // the frame just drawn (call in the same task as draw), RGBA rows
+        var px = new Uint8Array(canvas.width * canvas.height * 4);
+        gl.readPixels(0, 0, canvas.width, canvas.height, gl.RGBA, gl.UNSIGNED_BYTE, px);
+        return px;
+      }
     };
   }
 
@@ -229,29 +241,6 @@
 
   // --- derived structures, built once -----------------------------------------------------------
 
-  function densityTexture(data) {
-    var c = new Float32Array(BINS * BINS), shift = 16 - Math.log2(BINS), i;
-    for (i = 0; i < data.n; i++) c[(data.y[i] >> shift) * BINS + (data.x[i] >> shift)] += 1;
-    var tmp = new Float32Array(c.length);
-    for (var pass = 0; pass < 2; pass++) {  // a separable box blur, twice: about a Gaussian
-      for (var y = 0; y < BINS; y++) for (var x = 0; x < BINS; x++) {
-        var s = 0;
-        for (var d = -2; d <= 2; d++) s += c[y * BINS + Math.min(BINS - 1, Math.max(0, x + d))];
-        tmp[y * BINS + x] = s / 5;
-      }
-      for (y = 0; y < BINS; y++) for (x = 0; x < BINS; x++) {
-        s = 0;
-        for (d = -2; d <= 2; d++) s += tmp[Math.min(BINS - 1, Math.max(0, y + d)) * BINS + x];
-        c[y * BINS + x] = s / 5;
-      }
-    }
-    var max = 0;
-    for (i = 0; i < c.length; i++) if (c[i] > max) max = c[i];
-    var out = new Uint8Array(c.length), norm = Math.log1p(max) || 1;
-    for (i = 0; i < c.length; i++) out[i] = Math.round(255 * Math.log1p(c[i]) / norm);
-    return out;
-  }
-
   function gridIndex(data) {
     var G = Math.max(1, Math.min(1024, Math.ceil(Math.sqrt(data.n / 8))));
     var start = new Uint32Array(G * G + 1), items = new Uint32Array(data.n), cell = new Uint32Array(data.n), i;
@@ -290,7 +279,8 @@
     this.bounds = b;
     this.spanX = (b.maxX - b.minX) || 1;
     this.spanY = (b.maxY - b.minY) || 1;
-    this.renderer = glRenderer(this.canvas, data, densityTexture(data));
+    this.timings = { parsed: Math.round(performance.now()) };
+    this.renderer = glRenderer(this.canvas, data);
     if (!this.renderer) {
       var note = document.createElement("p");
       note.className = "notice map-fallback";
@@ -299,7 +289,7 @@
       this.renderer = pixelRenderer(this.canvas, data);
     }
     el.dataset.renderer = this.renderer.kind;
-    this.grid = gridIndex(data);
+    this.grid = null;
     this.colourBy = "area";
     this.match = null;
     this.hover = -1;
@@ -310,9 +300,12 @@
     this.resize();
     this.reset(true);
     if (this.focus && this.small) { this.view.cx = this.focus[0]; this.view.cy = this.focus[1]; }
+    this.timings.setUp = Math.round(performance.now());
     this.drawNow();
     this.renderer.finish();
     el.dataset.firstDrawMs = String(Math.round(performance.now()));
+    this.timings.drawn = Math.round(performance.now());
+    setTimeout(function () { self.index(); }, 0);
     this.bindEvents();
     window.addEventListener("resize", function () { self.resize(); self.redraw(); });
     el.landscapeMap = this;
@@ -358,7 +351,8 @@
       size: Math.min(12, base * Math.sqrt(zoom)) * this.dpr,
       alpha: n > 300000 ? Math.min(0.9, 0.35 * Math.sqrt(zoom)) : 0.9,
       density: n < 2000 ? 0 : Math.max(0.2, Math.min(1, 1.2 - Math.log2(zoom) / 5)),
-      topic: this.colourBy === "topic"
+      topic: this.colourBy === "topic",
+      lod: !!this.moving && this.n > 2 * LOD_POINTS
     };
   };
 
@@ -367,8 +361,14 @@
     this.drawOverlay();
   };
 
-  MapView.prototype.redraw = function () {
+  MapView.prototype.redraw = function (moving) {
     var self = this;
+    if (moving && this.n > 2 * LOD_POINTS) {
+      // while the view moves, a sample is drawn; the whole map once it has rested
+      this.moving = true;
+      clearTimeout(this.restTimer);
+      this.restTimer = setTimeout(function () { self.moving = false; self.redraw(); }, 250);
+    }
     if (this.pending) return;
     this.pending = true;
     requestAnimationFrame(function () { self.pending = false; self.drawNow(); });
@@ -442,8 +442,17 @@
          "#1d2430", "rgba(255,255,255,0.92)", 120);
   };
 
+  MapView.prototype.index = function () {
+    if (!this.grid) {
+      var t = performance.now();
+      this.grid = gridIndex(this.data);
+      this.timings.indexMs = Math.round(performance.now() - t);
+    }
+    return this.grid;
+  };
+
   MapView.prototype.pick = function (sx, sy) {
-    var v = this.view, G = this.grid.G, r = 8;
+    var v = this.view, G = this.index().G, r = 8;
     var x = v.cx + (sx - this.w / 2) / v.scale, y = v.cy - (sy - this.h / 2) / v.scale;
     var ux = (x - this.bounds.minX) / this.spanX, uy = (y - this.bounds.minY) / this.spanY;
     var rx = r / v.scale / this.spanX, ry = r / v.scale / this.spanY;
@@ -524,7 +533,7 @@
     v.scale = Math.min(this.baseScale * 2000, Math.max(this.baseScale * 0.5, v.scale * factor));
     v.cx = x - (sx - this.w / 2) / v.scale;
     v.cy = y + (sy - this.h / 2) / v.scale;
-    this.redraw();
+    this.redraw(true);
   };
 
   MapView.prototype.bindEvents = function () {
@@ -541,7 +550,7 @@
         drag.moved = true;
         self.view.cx = drag.cx - (p[0] - drag.x) / self.view.scale;
         self.view.cy = drag.cy + (p[1] - drag.y) / self.view.scale;
-        self.redraw();
+        self.redraw(true);
         return;
       }
       var i = self.pick(p[0], p[1]);
@@ -573,7 +582,7 @@
       else if (e.key === "-" || e.key === "_") self.zoom(1 / 1.4, self.w / 2, self.h / 2);
       else if (e.key === "0") self.reset();
       else handled = false;
-      if (handled) { e.preventDefault(); self.redraw(); }
+      if (handled) { e.preventDefault(); self.redraw(true); }
     });
     if (this.el.dataset.controls) this.bindControls();
   };
@@ -605,6 +614,14 @@
     var self = this, serial = 0;
     var colour = document.getElementById("map-colour"), filter = document.getElementById("map-filter");
     var area = document.getElementById("map-area"), reset = document.getElementById("map-reset");
+    if (area) {
+      this.meta.areas.slice().sort().forEach(function (name) {
+        var opt = document.createElement("option");
+        opt.value = name;
+        opt.textContent = name;
+        area.appendChild(opt);
+      });
+    }
     if (colour) colour.addEventListener("change", function () { self.colourBy = colour.value; self.redraw(); self.legend(); });
     function apply() {
       var q = (filter && filter.value || "").trim().toLowerCase();
@@ -668,8 +685,13 @@
 
   function init(el) {
     if (el.dataset.ready) return;
+    var asked = performance.now();
     loadBinary(el)
-      .then(function (buf) { new MapView(el, parse(buf)); })
+      .then(function (buf) {
+        var loaded = performance.now(), view = new MapView(el, parse(buf));
+        view.timings.asked = Math.round(asked);
+        view.timings.loaded = Math.round(loaded);
+      })
       .catch(function (e) {
         var p = document.createElement("p");
         p.className = "notice";
