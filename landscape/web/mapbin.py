@@ -84,7 +84,7 @@ def read_points(store: Store) -> MapPoints:
     """The columns of every placed record, read in batches into arrays (no per-point dicts)."""
     parts: list[tuple[np.ndarray, ...]] = []
     area_index: dict[str, int] = {}
-    topics = [t for t in store.page_topics()]
+    topics = store.page_topics()
     topic_index = {t["id"]: i for i, t in enumerate(topics)}
     for rows in store.page_map_columns():
         rowid, x, y, kind, area, topic = zip(*rows)
@@ -177,6 +177,8 @@ def row_records(store: Store, points: MapPoints, rows: list[int]) -> list[dict[s
 def title_matches(store: Store, points: MapPoints, text: str, limit: int) -> tuple[list[int], int]:
     """Rows whose title contains `text` (at most `limit`), and how many there are in all."""
     rowids, total = store.page_map_title_matches(text, limit)
-    rows = np.searchsorted(points.rowids, np.asarray(rowids, dtype=np.int64))
-    keep = (rows < points.n) & (points.rowids[np.minimum(rows, max(points.n - 1, 0))] == rowids) if points.n else []
-    return [int(r) for r in np.asarray(rows)[keep]], total
+    if not points.n or not rowids:
+        return [], total
+    wanted = np.asarray(rowids, dtype=np.int64)
+    rows = np.minimum(np.searchsorted(points.rowids, wanted), points.n - 1)
+    return [int(r) for r in rows[points.rowids[rows] == wanted]], total
