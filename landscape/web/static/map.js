@@ -342,7 +342,8 @@
   };
 
   MapView.prototype.settings = function () {
-    var v = this.view, zoom = v.scale / this.baseScale, n = Math.max(1, this.meta.total || this.n);
+    // size and opacity follow the points drawn; the density layer, of every point, the whole map's size
+    var v = this.view, zoom = v.scale / this.baseScale, n = this.n, total = this.meta.total || n;
     var kx = 2 * v.scale / this.w, ky = 2 * v.scale / this.h;
     var base = this.small ? 3 : n > 300000 ? 1.5 : n > 50000 ? 2.2 : n > 5000 ? 3.5 : 5;
     return {
@@ -350,7 +351,7 @@
       ox: (this.bounds.minX - v.cx) * kx, oy: (this.bounds.minY - v.cy) * ky,
       size: Math.min(12, base * Math.sqrt(zoom)) * this.dpr,
       alpha: n > 300000 ? Math.min(0.9, 0.35 * Math.sqrt(zoom)) : 0.9,
-      density: n < 2000 ? 0 : Math.max(0.2, Math.min(1, 1.2 - Math.log2(zoom) / 5)),
+      density: total < 2000 ? 0 : Math.max(0.2, Math.min(1, 1.2 - Math.log2(zoom) / 5)),
       topic: this.colourBy === "topic",
       lod: !!this.moving && this.n > 2 * LOD_POINTS
     };
