@@ -202,7 +202,9 @@ def test_paper_page_shows_area_probability_dates_authors_summary_math_concepts_c
     assert "/records/" + quote(first["id"], safe="") in paper.hrefs("/records/")
     assert first["reasons"] and first["reasons"][0] in paper.text
     assert data["topic"]["label"] in paper.text and paper.hrefs(f"/topics/{data['topic']['id']}")
-    assert paper.having("div", **{"data-focus": rid})
+    x = sql(f"SELECT x FROM map_coords WHERE record_id = '{rid}'")
+    assert [a for a in paper.having("div") if "map" in a.get("class", "") and float(a.get("data-focus-x", "nan")) == x], \
+        "the small map is centred on the record"
     assert "landscape_dev.txt:" in paper.text
     assert paper.hrefs("/graph/")
 
