@@ -7,7 +7,13 @@ a temporary store in which the frozen papers arrive as unseen papers do (no area
 line, no keyphrases), runs the real build there (the keyphrase split, then embed, concepts,
 areas, connections) and reads what it stored for them. The baselines are fit on the same
 training records in the same run. Every figure carries a bootstrap 95% interval over the frozen
-papers (percentile, resampling papers), and so does its difference from the baseline.
+papers (percentile, resampling papers), and so does its difference from the baseline; each row
+says the goal issue 17 set for it and whether this run met it.
+
+Topics are measured against the papers' own concepts (nothing was tuned on them): the share of
+a paper's top concepts that are among its topic's top concepts (the paper itself left out of
+its topic's counts), and the purity of the topics against k-means clusters of the papers'
+concept vectors. The baseline of both is the same topics dealt out at random (same sizes).
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ from .text import STOPWORDS, content_tokens, normalise_title, tokens
 
 FROZEN_SHARE = 0.2
 BOOTSTRAP = 1000
-BUILD_STEPS = ["embed", "concepts", "areas", "connections"]
+BUILD_STEPS = ["embed", "concepts", "areas", "connections", "topics"]
+TOP_CONCEPTS = 5
+TOPIC_TOP_CONCEPTS = 20
 FROZEN_HEADER = """\
 # Frozen test set of the Landscape corpus (issue 17). NOTHING MAY BE TUNED ON THESE PAPERS:
 # tune by cross-validation on the other records, and score this set once per change you keep
@@ -251,8 +259,9 @@ def evaluate_frozen(store: BuildStore, config: Config, frozen_path: str | Path, 
             areas, area_rows = _area_rows(held, config, by_id, frozen_ids, seed)
             kp, kp_rows = _keyphrase_rows(held, by_id, frozen_ids, seed)
             conn, conn_rows = _connection_rows(held, config, records, frozen_ids, seed)
-            report.update({"areas": areas, "keyphrases": kp, "connections": conn,
-                           "rows": area_rows + kp_rows + conn_rows})
+            topics, topic_rows = _topic_rows(held, frozen_ids, seed)
+            report.update({"areas": areas, "keyphrases": kp, "connections": conn, "topics": topics,
+                           "rows": with_goals(area_rows + kp_rows + conn_rows + topic_rows, config)})
         finally:
             held.close()
     return report
@@ -339,17 +348,107 @@ def _connection_rows(held: Any, config: Config, records: list[Record], frozen_id
     return {"queries": len(rows_), "candidates": len(ids)}, [row]
 
 
+def _topic_rows(held: Any, frozen_ids: list[str], seed: int) -> tuple[dict, list]:
+    """Topic-concept agreement and purity for the frozen papers that have a topic and concepts."""
+    concepts = held.record_concepts()
+    assigned = {rid: t for rid, (t, outlier, _) in held.ls_topic_assignments().items() if not outlier and t >= 0}
+    top = {rid: _top_concepts(c) for rid, c in concepts.items() if rid in assigned and c}
+    scored = [rid for rid in frozen_ids if rid in top]
+    topic_ids = sorted({assigned[rid] for rid in top})
+    if len(scored) < 2 or len(topic_ids) < 2:
+        return {"papers": 0, "note": "fewer than two frozen papers with a topic and concepts"}, []
+    counts: dict[int, Counter[str]] = {}
+    for rid, names in top.items():
+        counts.setdefault(assigned[rid], Counter()).update(names)
+    rng = np.random.default_rng(seed)
+    pool = sorted(top)
+    dealt = dict(zip(pool, rng.permutation([assigned[rid] for rid in pool]).tolist(), strict=True))
+    ours = np.array([_agreement(top[rid], counts[assigned[rid]], top[rid]) for rid in scored])
+    base = np.array([_agreement(top[rid], counts[dealt[rid]], top[rid] if dealt[rid] == assigned[rid] else [])
+                     for rid in scored])
+    clusters = _concept_clusters(pool, top, len(topic_ids), seed)
+    pure = _in_majority(scored, assigned, clusters, pool)
+    pure_random = _in_majority(scored, dealt, clusters, pool)
+    n = len(scored)
+    rows = [
+        figure(f"topic-concept agreement (top {TOP_CONCEPTS} in topic's top {TOPIC_TOP_CONCEPTS})",
+               lambda i: float(ours[i].mean()), n, seed, lambda i: float(base[i].mean()), "random topics (same sizes)"),
+        figure("topic purity vs concept clusters", lambda i: float(pure[i].mean()), n, seed,
+               lambda i: float(pure_random[i].mean()), "random topics (same sizes)"),
+    ]
+    return {"papers": n, "topics": len(topic_ids), "clustered": len(pool)}, rows
+
+
+def _top_concepts(weights: dict[str, float]) -> list[str]:
+    return [name for name, _ in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CONCEPTS]]
+
+
+def _agreement(mine: list[str], topic: Counter[str], own: list[str]) -> float:
+    """Share of `mine` among the topic's most frequent concepts, `own` taken out of its counts."""
+    rest = topic - Counter(own)
+    best = {name for name, _ in sorted(rest.items(), key=lambda kv: (-kv[1], kv[0]))[:TOPIC_TOP_CONCEPTS]}
+    return sum(name in best for name in mine) / len(mine)
+
+
+def _concept_clusters(ids: list[str], top: dict[str, list[str]], k: int, seed: int) -> dict[str, int]:
+    """k-means of the papers' top-concept sets (idf-weighted, unit length)."""
+    from sklearn.cluster import KMeans
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(analyzer=lambda names: names, norm="l2")
+    X = vec.fit_transform([top[rid] for rid in ids])
+    labels = KMeans(n_clusters=min(k, len(ids)), n_init=4, random_state=seed).fit_predict(X)
+    return dict(zip(ids, labels.tolist(), strict=True))
+
+
+def _in_majority(scored: list[str], topic: dict[str, int], clusters: dict[str, int], pool: list[str]) -> np.ndarray:
+    """1 for each scored paper in the concept cluster most common in its topic (over every
+    clustered paper): its mean is the topics' purity, and it resamples paper by paper."""
+    pairs = Counter((topic[rid], clusters[rid]) for rid in pool)
+    majority: dict[int, tuple[int, int]] = {}
+    for (t, c), count in sorted(pairs.items()):
+        if count > majority.get(t, (-1, 0))[1]:
+            majority[t] = (c, count)
+    return np.array([float(clusters[rid] == majority[topic[rid]][0]) for rid in scored])
+
+
+def with_goals(rows: list[dict[str, Any]], config: Config) -> list[dict[str, Any]]:
+    """Each row with issue 17's goal for it and whether this run met it (None: reported only)."""
+    nominal = config.conformal_coverage
+    for r in rows:
+        name, value = r["measure"], r["landscape"]
+        goal, met = "reported", None
+        if name == "area macro-F1":
+            goal = "baseline + 0.04, difference interval above 0"
+            met = value - r["baseline_value"] >= 0.04 and r["difference_ci"][0] > 0
+        elif name.startswith("area ECE"):
+            goal, met = "< 0.05", value < 0.05
+        elif name.startswith("conformal coverage"):
+            goal, met = f"{nominal:.2f} +/- 0.03", abs(value - nominal) <= 0.03
+        elif name == "conformal mean set size":
+            goal, met = "< 1.5", value < 1.5
+        elif name.startswith("keyphrase token F1"):
+            goal, met = ">= 0.50", value >= 0.5
+        elif name.startswith("connections nDCG@10"):
+            r["ratio"] = round(value / r["baseline_value"], 4) if r["baseline_value"] else None
+            goal, met = ">= 1.08 x baseline", bool(r["ratio"] and r["ratio"] >= 1.08)
+        r["goal"], r["met"] = goal, None if met is None else bool(met)
+    return rows
+
+
 def format_frozen(report: dict[str, Any]) -> str:
-    head = ("measure", "Landscape [95% CI]", "baseline [95% CI]", "difference [95% CI]", "baseline")
+    head = ("measure", "Landscape [95% CI]", "baseline [95% CI]", "difference [95% CI]", "baseline", "goal", "met")
     body = []
     for r in report["rows"]:
         ours = f"{r['landscape']:.3f} [{r['landscape_ci'][0]:.3f}, {r['landscape_ci'][1]:.3f}]"
+        met = {True: "yes", False: "NO", None: "-"}[r["met"]]
+        goal = r["goal"] + (f" (now {r['ratio']:.3f} x)" if r.get("ratio") else "")
         if "baseline" in r:
             base = f"{r['baseline_value']:.3f} [{r['baseline_ci'][0]:.3f}, {r['baseline_ci'][1]:.3f}]"
             diff = f"{r['landscape'] - r['baseline_value']:+.3f} [{r['difference_ci'][0]:+.3f}, {r['difference_ci'][1]:+.3f}]"
-            body.append((f"{r['measure']} (n={r['papers']})", ours, base, diff, r["baseline"]))
+            body.append((f"{r['measure']} (n={r['papers']})", ours, base, diff, r["baseline"], goal, met))
         else:
-            body.append((f"{r['measure']} (n={r['papers']})", ours, "", "", ""))
+            body.append((f"{r['measure']} (n={r['papers']})", ours, "", "", "", goal, met))
     widths = [max(len(row[c]) for row in [head, *body]) for c in range(len(head))]
     lines = [
         f"frozen set: {report['frozen']} of {report['records']} records from {report['frozen_file']}, "
@@ -359,7 +458,7 @@ def format_frozen(report: dict[str, Any]) -> str:
         "  ".join("-" * w for w in widths),
     ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in body]
-    for part in ("areas", "keyphrases", "connections"):
+    for part in ("areas", "keyphrases", "connections", "topics"):
         note = report[part].get("note")
         if note:
             lines.append(f"{part}: {note}")

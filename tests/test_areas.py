@@ -128,3 +128,30 @@ def test_eval_reports_areas_keyphrases_and_landscape_quality_beside_baselines(bu
     text = run_cli("eval", "--sample", "60", "--folds", "2", "--baselines", "tfidf", "--only", "areas",
                    db=built_db).output
     assert "macro-F1" in text and "TF-IDF + LR" in text and "conformal sets: coverage" in text
+
+
+def test_nearest_labelled_papers_vote_as_scikit_learn_weighted_knn_and_are_stored(built_db: Path):
+    """The neighbours base model is weighted k-NN (cosine weights) plus a prior pseudo-vote."""
+    import numpy as np
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from landscape.config import Config
+    from landscape.enrich import areas
+
+    config = Config()
+    with Store(built_db, readonly=True) as store:
+        records = [r for r in store.iter_records() if r.area]
+        data = areas.area_data(store, config, records)
+        signature = areas.labels_signature(list(store.iter_records()), config)
+        stored = areas.stored_model(store.area_model_blob(signature), config)
+    assert stored is not None and "neighbours" in stored.bases
+    labels = sorted(set(data.labels))
+    train, test = data.take(range(0, len(records), 2)), data.take(range(1, len(records), 2))
+    ours = areas.NeighbourModel(k=7, prior_weight=0.0).fit(train, labels).proba(test)
+    unit = train.embeddings / np.linalg.norm(train.embeddings, axis=1, keepdims=True)
+    knn = KNeighborsClassifier(7, metric="cosine", weights=lambda d: np.maximum(1 - d, 0), algorithm="brute")
+    knn.fit(unit.astype(np.float16).astype(np.float32), train.labels)
+    theirs = knn.predict_proba(test.embeddings)
+    assert list(knn.classes_) == labels and np.abs(ours - theirs).max() < 2e-3
+    smoothed = areas.NeighbourModel(k=7).fit(train, labels).proba(test)
+    assert np.allclose(smoothed.sum(axis=1), 1) and (smoothed > 0).all()

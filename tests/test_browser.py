@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -148,20 +149,76 @@ def test_map_colours_highlights_hovers_and_opens_a_point(server, page, tmp_path)
     assert page.locator(".map-legend .swatch").count() >= 2
     page.fill("#map-filter", "stellar stream")
     page.locator(".map-status", has_text="highlighted").wait_for()
-    assert page.locator(".map-matches a").count() >= 1
+    page.locator(".map-matches a").first.wait_for()
     page.screenshot(path=str(tmp_path / "map.png"))
-    x, y, title = page.evaluate("""() => {
+    x, y, row = page.evaluate("""() => {
         const map = document.querySelector('.map.full').landscapeMap;
         const i = map.match.indexOf(1), p = map.project(i), box = map.canvas.getBoundingClientRect();
-        return [box.left + p[0], box.top + p[1], map.data.title[i]];
+        return [box.left + p[0], box.top + p[1], map.rowOf(i)];
     }""")
+    title = api(server, f"/api/v1/map/rows?rows={row}")["rows"][0]["title"]
+    assert "stellar stream" in title.lower()
     page.mouse.move(x, y)
-    page.wait_for_selector(".map-tip:not([hidden])")
+    page.locator(".map-tip", has_text=title[:20]).wait_for()
     assert page.inner_text(".map-tip") == title
     with page.expect_navigation():
         page.mouse.click(x, y)
     assert "/records/" in page.url
     assert " ".join(page.locator("h1").inner_text().split()) == " ".join(title.split())
+
+
+def test_the_map_draws_every_placed_record_with_webgl_and_a_hovered_point_opens(server, built_db, page, tmp_path):
+    with sqlite3.connect(f"file:{built_db}?mode=ro", uri=True) as conn:
+        placed = conn.execute("SELECT count(*) FROM map_coords").fetchone()[0]
+    page.goto(server + "/map")
+    page.wait_for_selector(".map.full[data-ready='1']")
+    assert page.get_attribute(".map.full", "data-renderer") == "webgl"
+    assert page.locator(".map-fallback").count() == 0
+    drawn, inked, labels = page.evaluate("""() => {
+        const m = document.querySelector('.map.full').landscapeMap;
+        m.drawNow();
+        const px = m.renderer.pixels();
+        let inked = 0;
+        for (let i = 0; i < px.length; i += 4) if (px[i] < 200 || px[i + 1] < 200 || px[i + 2] < 200) inked++;
+        return [m.drawn, inked, m.shownLabels.map(l => l.level)];
+    }""")
+    assert drawn == placed and inked > placed, (drawn, placed, inked)
+    assert labels and min(labels) == 0, "coarse region labels show zoomed out"
+    for _ in range(3):
+        page.mouse.move(640, 560)
+        page.mouse.wheel(0, -400)
+    page.wait_for_function("""() => { const m = document.querySelector('.map.full').landscapeMap, top = m.levels.length - 1;
+        return m.visibleLevel() === top && m.shownLabels.some(l => l.level === top); }""")
+    page.click("#map-reset")
+    i, x, y = page.evaluate("""() => {
+        const m = document.querySelector('.map.full').landscapeMap, box = m.canvas.getBoundingClientRect();
+        const i = Math.floor(m.n / 3), p = m.project(i);
+        return [i, box.left + p[0], box.top + p[1]];
+    }""")
+    page.mouse.move(x, y)
+    page.wait_for_selector(".map-tip:not([hidden])")
+    page.wait_for_function("() => document.querySelector('.map-tip').textContent !== '…'")
+    hovered = page.evaluate("document.querySelector('.map.full').landscapeMap.hover")
+    want = api(server, f"/api/v1/map/rows?rows={hovered}")["rows"][0]
+    assert page.inner_text(".map-tip") == want["title"]
+    page.screenshot(path=str(tmp_path / "hover.png"))
+    with page.expect_navigation():
+        page.mouse.click(x, y)
+    assert page.url.endswith("/records/" + quote(want["id"], safe=""))
+
+
+def test_without_webgl_the_map_falls_back_and_says_so(server, page):
+    page.add_init_script("""(() => {
+        const real = HTMLCanvasElement.prototype.getContext;
+        HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
+            return /webgl/.test(kind) ? null : real.call(this, kind, ...rest);
+        };
+    })()""")
+    page.goto(server + "/map")
+    page.wait_for_selector(".map.full[data-ready='1']")
+    assert page.get_attribute(".map.full", "data-renderer") == "2d"
+    assert "WebGL is not available" in page.inner_text(".map-fallback")
+    assert page.evaluate("document.querySelector('.map.full').landscapeMap.drawn") > 0
 
 
 def test_keyboard_reaches_content_and_a_phone_reads_without_sideways_scrolling(server, browser, page, tmp_path):
@@ -205,3 +262,12 @@ def test_the_exported_static_site_searches_and_maps_from_plain_files(built_db, p
     assert page.url.startswith(out.as_uri())
     page.goto((out / "map.html").as_uri())
     page.wait_for_selector(".map.full[data-ready='1']")
+    x, y = page.evaluate("""() => {
+        const m = document.querySelector('.map.full').landscapeMap, box = m.canvas.getBoundingClientRect(), p = m.project(0);
+        return [box.left + p[0], box.top + p[1]];
+    }""")
+    page.mouse.move(x, y)
+    page.wait_for_function("() => document.querySelector('.map-tip').textContent.length > 3")
+    with page.expect_navigation():
+        page.mouse.click(x, y)
+    assert page.url.startswith(out.as_uri()) and "/records/" in page.url

@@ -68,7 +68,7 @@ def test_text_concepts_never_come_from_the_records_own_keyphrases(concepts_db: P
         given = store.record_concepts("given")
         df_given = store.concept_document_frequency("given")
         records = {r.id: r for r in store.iter_records()}
-    assert len(text) > 0.8 * len(records)  # whole phrases, not fragments: 387 of 460 since issue 17
+    assert len(text) > 0.75 * len(records)  # whole phrases, not fragments nor passing words: 367 of 460 (issue 17)
     for rid, concepts in text.items():
         for name in concepts:
             others = df_given.get(name, 0) - (1 if name in given.get(rid, {}) else 0)
@@ -245,5 +245,5 @@ def test_the_ranker_fits_on_a_bounded_sample_and_records_stream_in_batches(listi
         records = list(store.iter_records())
         text = store.record_concepts("text")
         predicted = store.record_concepts("predicted")
-    assert len(text) > 0.8 * len(records)  # as in the full build: whole given phrases match fewer texts
+    assert len(text) > 0.75 * len(records)  # as in the full build: whole given phrases match fewer texts
     assert {r.id for r in records if not r.keyphrases} <= set(predicted)

@@ -21,7 +21,13 @@ FROZEN = FIXTURES / "frozen_test_ids.txt"
 MEASURES = [
     "area macro-F1", "area ECE (10 bins)", "conformal coverage (nominal 0.90)", "conformal mean set size",
     "keyphrase token F1 (top 6)", "connections nDCG@10 (keyphrase proxy)",
+    "topic-concept agreement (top 5 in topic's top 20)", "topic purity vs concept clusters",
 ]
+GOALS = {
+    "area macro-F1": "baseline + 0.04, difference interval above 0", "area ECE (10 bins)": "< 0.05",
+    "conformal coverage (nominal 0.90)": "0.90 +/- 0.03", "conformal mean set size": "< 1.5",
+    "keyphrase token F1 (top 6)": ">= 0.50", "connections nDCG@10 (keyphrase proxy)": ">= 1.08 x baseline",
+}
 
 
 def listing_without_frozen(path: Path, entries: int) -> Path:
@@ -97,7 +103,20 @@ def test_frozen_eval_table_and_frozen_records_never_trained_on(small, monkeypatc
         "area macro-F1": "TF-IDF + LR", "area ECE (10 bins)": "TF-IDF + LR",
         "keyphrase token F1 (top 6)": "borrow from TF-IDF neighbours",
         "connections nDCG@10 (keyphrase proxy)": "BM25 + tfidf fusion (RRF)",
+        "topic-concept agreement (top 5 in topic's top 20)": "random topics (same sizes)",
+        "topic purity vs concept clusters": "random topics (same sizes)",
     }
+    rows = {r["measure"]: r for r in report["rows"]}
+    assert {m: r["goal"] for m, r in rows.items() if r["met"] is not None} == GOALS
+    assert all(isinstance(r["met"], bool) for m, r in rows.items() if m in GOALS)
+    assert rows["conformal mean set size"]["met"] == (rows["conformal mean set size"]["landscape"] < 1.5)
+    conn = rows["connections nDCG@10 (keyphrase proxy)"]
+    assert conn["ratio"] == pytest.approx(conn["landscape"] / conn["baseline_value"], abs=1e-3)
+    assert conn["met"] == (conn["ratio"] >= 1.08)
+    for name in MEASURES[-2:]:
+        assert rows[name]["goal"] == "reported" and rows[name]["met"] is None
+        assert rows[name]["landscape"] > rows[name]["baseline_value"], name  # topics beat random ones
+    assert report["topics"]["papers"] == rows[MEASURES[-1]]["papers"] and report["topics"]["topics"] >= 2
     assert set(trained) == {"area model", "tfidf baseline", "keyphrase ranker"}
     for name, ids in trained.items():
         assert ids and frozen.isdisjoint(ids), name
@@ -107,6 +126,8 @@ def test_frozen_eval_table_and_frozen_records_never_trained_on(small, monkeypatc
 
     text = run_cli("eval", "--frozen", frozen_file, "--embedder", "tfidf", db=db).output.splitlines()
     assert text[0].startswith(f"frozen set: {len(frozen)} of 120 records")
+    assert text[1].split()[-2:] == ["goal", "met"]
+    assert all(line.rstrip().endswith((" yes", " NO", " -")) for line in text[3:])
     assert [line.split(" (n=")[0] for line in text[3:]] == MEASURES
 
 

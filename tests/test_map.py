@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 
 from landscape.artifacts import unpack
-from landscape.enrich.map import knn
+from landscape.enrich.map import knn, label_levels
 from landscape.store import Store
 
 from .conftest import SEEDS, cli_json, run_cli
@@ -116,3 +116,27 @@ def test_a_failed_spectral_initialisation_says_so(built_db, tmp_path, monkeypatc
         last = json.loads(store.get_meta("last_build"))
         assert len(store.ls_map_coords()) == 462
     assert any("spectral initialisation failed" in f for f in last["fallbacks"])
+
+
+def test_map_labels_come_in_levels_coarse_regions_over_topics():
+    """Topics have one level; the map derives coarser regions by grouping topic centres, so a
+    zoomed-out map names a few regions, each made of neighbouring topics and named by them."""
+    rng = np.random.default_rng(3)
+    groups = np.array([[-40.0, -40.0], [-40.0, 40.0], [40.0, -40.0], [40.0, 40.0]])
+    names = ["dark matter", "string theory", "protein folding", "graph networks"]
+    centres = np.repeat(groups, 10, axis=0) + rng.normal(scale=6, size=(40, 2))
+    topic = np.repeat(np.arange(40), 50).astype(np.uint16)
+    xy = centres[topic] + rng.normal(scale=0.5, size=(len(topic), 2))
+    labels = [f"{names[t // 10]}, part {t}" for t in range(40)]
+    out = label_levels(xy[:, 0], xy[:, 1], topic, labels)
+    levels = sorted({lab["level"] for lab in out})
+    assert levels == [0, 1]
+    finest = [lab for lab in out if lab["level"] == 1]
+    assert sorted(lab["topic"] for lab in finest) == list(range(40))
+    for lab in finest:
+        assert math.dist((lab["x"], lab["y"]), xy[topic == lab["topic"]].mean(axis=0)) < 1e-3
+    regions = [lab for lab in out if lab["level"] == 0]
+    assert 2 <= len(regions) < 40 and sum(r["size"] for r in regions) == len(topic)
+    for r in regions:
+        nearest = int(np.argmin(np.linalg.norm(groups - [r["x"], r["y"]], axis=1)))
+        assert r["label"].startswith(names[nearest]), r

@@ -8,14 +8,17 @@ landscape before its first build.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sqlite3
+import struct
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
@@ -125,7 +128,7 @@ def test_home_says_what_the_landscape_covers_and_leads_everywhere(client, built_
     assert home.having("meta", name="viewport")
     assert home.having("a", **{"class": "skip", "href": "#main"})
     assert home.having("main", id="main")
-    assert home.having("div", **{"data-src": "/api/v1/map"})
+    assert home.having("div", **{"data-src": "/api/v1/map/points?sample=5000"})
     assert home.hrefs("/concepts/"), "emerging concepts link to their pages"
     assert home.headings[0].startswith("Navigate the landscape")
 
@@ -199,7 +202,9 @@ def test_paper_page_shows_area_probability_dates_authors_summary_math_concepts_c
     assert "/records/" + quote(first["id"], safe="") in paper.hrefs("/records/")
     assert first["reasons"] and first["reasons"][0] in paper.text
     assert data["topic"]["label"] in paper.text and paper.hrefs(f"/topics/{data['topic']['id']}")
-    assert paper.having("div", **{"data-focus": rid})
+    x = sql(f"SELECT x FROM map_coords WHERE record_id = '{rid}'")
+    assert [a for a in paper.having("div") if "map" in a.get("class", "") and float(a.get("data-focus-x", "nan")) == x], \
+        "the small map is centred on the record"
     assert "landscape_dev.txt:" in paper.text
     assert paper.hrefs("/graph/")
 
@@ -268,6 +273,66 @@ def test_map_page_and_its_data(client, built_db):
     assert n == stats["papers"] + stats["talks"]
     assert all(len(data[k]) == n for k in ("ids", "x", "y", "area", "topic", "title", "kind"))
     assert data["topics"] and all({"label", "x", "y"} <= set(t) for t in data["topics"])
+
+
+def decode_map(body: bytes) -> tuple[dict, dict]:
+    """The binary map file read by its documented layout (landscape/web/mapbin.py), not by its encoder."""
+    magic, fmt, n, meta_len, min_x, max_x, min_y, max_y = struct.unpack_from("<4sIII4f", body)
+    assert (magic, fmt) == (b"LMAP", 1)
+    meta = json.loads(body[32 : 32 + meta_len])
+    cols, offset = {}, 32 + meta_len
+    for name, dtype in (("x", "<u2"), ("y", "<u2"), ("area", "u1"), ("kind", "u1"), ("topic", "<u2"),
+                        *((("row", "<u4"),) if meta["sampled"] else ())):
+        cols[name] = np.frombuffer(body, dtype=dtype, count=n, offset=offset)
+        offset += -(-n * np.dtype(dtype).itemsize // 4) * 4
+    cols["density"] = np.frombuffer(body, dtype="u1", count=256 * 256, offset=offset).reshape(256, 256)
+    assert offset + 256 * 256 == len(body), "the file is exactly its header, metadata, arrays and density grid"
+    cols["x"] = min_x + cols["x"] / 65535 * (max_x - min_x)
+    cols["y"] = min_y + cols["y"] / 65535 * (max_y - min_y)
+    cols["bounds"] = (min_x, max_x, min_y, max_y)
+    return meta, cols
+
+
+def test_map_points_are_a_compact_binary_file_of_the_stored_coordinates(client, built_db):
+    r = client.get("/api/v1/map/points")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    meta, cols = decode_map(r.content)
+    with sqlite3.connect(f"file:{built_db}?mode=ro", uri=True) as conn:
+        token, version = conn.execute("SELECT token, n FROM store_version").fetchone()
+        stored = conn.execute(
+            "SELECT r.id, m.x, m.y, r.area, r.kind, t.label, r.display_title FROM map_coords m JOIN records r ON r.id = m.record_id"
+            " LEFT JOIN record_topics rt ON rt.record_id = r.id LEFT JOIN topics t ON t.id = rt.topic_id"
+            " ORDER BY r.rowid").fetchall()
+    n = len(stored)
+    assert meta["version"] == f"{token}-{version}" and meta["version"] in r.headers["etag"]
+    assert len(cols["x"]) == meta["total"] == n == api(client, "/stats")["papers"] + api(client, "/stats")["talks"]
+    assert len(r.content) < 12 * n + len(json.dumps(meta).encode()) + 64 + 256 * 256, "a few bytes a point, never JSON"
+    min_x, max_x, min_y, max_y = cols["bounds"]
+    error = max(max_x - min_x, max_y - min_y) / 65535
+    assert np.abs(cols["x"] - [s[1] for s in stored]).max() <= error
+    assert np.abs(cols["y"] - [s[2] for s in stored]).max() <= error
+    assert [meta["areas"][a] if a != 255 else None for a in cols["area"]] == [s[3] for s in stored]
+    assert [["paper", "talk"][k] for k in cols["kind"]] == [s[4] for s in stored]
+    assert [meta["topics"][t]["label"] if t != 65535 else None for t in cols["topic"]] == [s[5] for s in stored]
+    levels = {lab["level"] for lab in meta["labels"]}
+    assert len(levels) >= 2 and sum(1 for lab in meta["labels"] if lab["level"] == max(levels)) == len(meta["topics"])
+    assert sum(1 for lab in meta["labels"] if lab["level"] == 0) < len(meta["topics"]), "coarse regions above topics"
+
+    rows = client.get(f"/api/v1/map/rows?rows=0,{n - 1},{n}&v={meta['version']}").json()["rows"]
+    assert [(x["row"], x["id"]) for x in rows] == [(0, stored[0][0]), (n - 1, stored[-1][0])]
+    assert client.get("/api/v1/map/rows?rows=0&v=old-1").status_code == 409
+    assert client.get("/api/v1/map/rows?rows=a,b").status_code == 400
+    assert client.get("/api/v1/map/points", headers={"if-none-match": r.headers["etag"]}).status_code == 304
+    assert "immutable" in client.get(f"/api/v1/map/points?v={meta['version']}").headers["cache-control"]
+    found = client.get("/api/v1/map/match?q=stellar stream").json()
+    assert found["rows"] == [i for i, s in enumerate(stored) if "stellar stream" in s[6].lower()] and found["rows"]
+    assert all("stellar stream" in x["title"].lower() and stored[x["row"]][0] == x["id"] for x in found["first"])
+
+    assert cols["density"].max() == 255 and (cols["density"] > 0).mean() < 0.9, "a density layer, not a flat one"
+    sample_meta, sample = decode_map(client.get("/api/v1/map/points?sample=50").content)
+    assert (sample["density"] == cols["density"]).all(), "a sample's density layer is of every point"
+    assert sample_meta["sampled"] and len(sample["x"]) == 50 and sample_meta["total"] == n
+    assert np.abs(sample["x"] - cols["x"][sample["row"]]).max() <= error
 
 
 def test_connections_graph_of_a_paper(client, sql):
@@ -439,8 +504,15 @@ def test_static_site_carries_its_search_index_and_map(built_db, tmp_path_factory
     weights = dict(zip(index["terms"]["inference"][::2], index["terms"]["inference"][1::2]))
     sbi = [d for d, doc in enumerate(index["docs"]) if "simulation-based inference" in doc["title"].lower()]
     assert sbi and all(weights[d] > 0 for d in sbi)
-    mapped = json.loads((site / "data" / "map.js").read_text().removeprefix("window.LANDSCAPE_MAP=").rstrip()[:-1])
-    assert mapped["ids"] == api(client, "/map")["ids"] and len(mapped["files"]) == len(mapped["ids"])
+    served = client.get("/api/v1/map/points").content
+    assert (site / "data" / "map.bin").read_bytes() == served, "the export writes the file the server serves"
+    script = (site / "data" / "map-bin.js").read_text(encoding="ascii")
+    assert base64.b64decode(script.removeprefix('window.LANDSCAPE_MAP_BIN="').rstrip().removesuffix('";')) == served
+    rows = json.loads((site / "data" / "map-rows.js").read_text().removeprefix("window.LANDSCAPE_MAP_ROWS=").rstrip()[:-1])
+    first = client.get(f"/api/v1/map/rows?rows=0,{len(rows['ids']) - 1}").json()["rows"]
+    assert [rows["ids"][0], rows["ids"][-1]] == [x["id"] for x in first] and len(rows["ids"]) == decode_map(served)[0]["total"]
+    assert all((site / "records" / f"{f}.html").exists() for f in rows["files"])
+    assert not (site / "data" / "map.js").exists()
     search = (site / "search.html").read_text()
     assert 'id="static-search"' in search and "static-search.js" in search
     assert (site / "static" / "vendor" / "katex" / "katex.min.js").is_file()

@@ -1,13 +1,20 @@
 """Areas: every record gets an area, calibrated probabilities and a conformal prediction set.
 
 The classifier learns from whatever labelled records the store holds (the set of areas is
-whatever the labels contain). Three base models each see the record differently:
+whatever the labels contain). Four base models each see the record differently:
   TF-IDF words and bigrams -> logistic regression,
   MiniLM embedding         -> logistic regression,
-  authors                  -> how the same authors' labelled papers are spread over areas;
+  authors                  -> how the same authors' labelled papers are spread over areas,
+  nearest labelled papers  -> their areas, weighted by cosine similarity of the embeddings;
 a logistic regression stacks their out-of-fold log-probabilities. Temperature scaling is fit
 on held-out stacked probabilities, and split-conformal prediction on the same held-out
 probabilities gives sets that hold the true area with the configured coverage.
+
+Chosen by cross-validation inside the 366 papers of ../shared/corpus outside the frozen test
+set (4 folds x 3 seeds, issue 17): the neighbours' labels raised macro-F1 by about 0.014, and a
+stronger regularised stacker (C 0.1 instead of 1) lowered the calibration error (pooled over the
+folds 0.044 -> 0.030) and the mean conformal set size. Embedding the whole abstract in 256-token
+chunks (about half the abstracts are longer) lowered macro-F1 by 0.01 and was not kept.
 
 Labelled records keep their given area; their probabilities are the held-out (cross-validated)
 ones, so they say honestly whether the model agrees. With no labels at all, areas come
@@ -48,6 +55,9 @@ MIN_PER_AREA = 2
 MODEL_KIND = "areas"
 MODEL_VERSION = 2  # 1 was a pickle
 EVIDENCE_FULL = 20  # distinct known content words at which a record counts as fully informative
+META_C = 0.1  # the stacker's regularisation (cross-validated, see the module docstring)
+NEIGHBOURS_K = 10
+NEIGHBOURS_STORED = 20_000  # labelled embeddings kept by the neighbours model at most (float16)
 
 
 def single_thread() -> Any:
@@ -199,13 +209,63 @@ class AuthorModel:
         return self
 
 
+class NeighbourModel:
+    """P(area | the NEIGHBOURS_K most similar labelled papers): their areas weighted by cosine
+    similarity, plus the label prior as one pseudo-vote. Keeps the labelled embeddings (float16,
+    at most NEIGHBOURS_STORED of them, spread evenly over the labelled records), so a search costs
+    at most that many dot products per record however large the store grows."""
+
+    def __init__(self, k: int = NEIGHBOURS_K, prior_weight: float = 1.0):
+        self.k = k
+        self.prior_weight = prior_weight
+
+    def fit(self, data: AreaData, labels: Sequence[str]) -> NeighbourModel:
+        self.labels = list(labels)
+        y = np.array([self.labels.index(label) for label in data.labels], dtype=np.int64)
+        self.prior = np.bincount(y, minlength=len(self.labels)) / max(len(y), 1)
+        keep = np.unique(np.linspace(0, len(y) - 1, num=min(len(y), NEIGHBOURS_STORED)).astype(int))
+        self.vectors = _unit(data.embeddings[keep]).astype(np.float16)
+        self.y = y[keep]
+        return self
+
+    def proba(self, data: AreaData) -> np.ndarray:
+        from .neighbours import ExactIndex
+
+        out = np.tile(self.prior_weight * self.prior, (len(data.ids), 1))
+        if len(data.ids) and len(self.y):
+            idx, sims = ExactIndex(self.vectors.astype(np.float32)).search(_unit(data.embeddings), self.k)
+            np.add.at(out, (np.arange(len(data.ids))[:, None], self.y[idx]), np.maximum(sims, 0.0))
+        return out / out.sum(axis=1, keepdims=True)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"vectors": self.vectors, "y": self.y, "prior": self.prior,
+                "settings": np.array([self.k, self.prior_weight], dtype=np.float64)}
+
+    def load(self, state: dict[str, np.ndarray], labels: Sequence[str]) -> NeighbourModel:
+        self.labels = list(labels)
+        self.vectors = np.asarray(state["vectors"], dtype=np.float16)
+        self.y = np.asarray(state["y"], dtype=np.int64)
+        self.prior = np.asarray(state["prior"], dtype=np.float64)
+        k, self.prior_weight = (float(x) for x in state["settings"])
+        self.k = int(k)
+        if (self.vectors.ndim != 2 or len(self.vectors) != len(self.y) or self.prior.shape != (len(self.labels),)
+                or (len(self.y) and not 0 <= self.y.min() <= self.y.max() < len(self.labels)) or self.k < 1):
+            raise ValueError("areas neighbours: vectors, labels and prior disagree")
+        return self
+
+
+def _unit(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+
+
 def _checked_logistic(model: LiteLogistic, labels: Sequence[str]) -> LiteLogistic:
     if not set(map(str, model.classes_)) <= set(labels):
         raise ValueError("areas: a stored model knows classes that are not among the labels")
     return model
 
 
-BASE_MODELS = {"tfidf": TfidfModel, "minilm": EmbeddingModel, "authors": AuthorModel}
+BASE_MODELS = {"tfidf": TfidfModel, "minilm": EmbeddingModel, "authors": AuthorModel, "neighbours": NeighbourModel}
 
 
 def temperature_fit(proba: np.ndarray, y: np.ndarray) -> float:
@@ -286,9 +346,9 @@ class AreaModel:
             Z[te] = self._base_proba(data.take(tr), data.take(te))
         held = np.zeros((len(y), len(self.labels)))
         for tr, te in folds:
-            meta = LogisticRegression(C=1.0, solver="newton-cg", max_iter=500).fit(Z[tr], y[tr])
+            meta = LogisticRegression(C=META_C, solver="newton-cg", max_iter=500).fit(Z[tr], y[tr])
             held[te] = _aligned(meta.predict_proba(Z[te]), [self.labels[c] for c in meta.classes_], self.labels)
-        self.meta = LiteLogistic(LogisticRegression(C=1.0, solver="newton-cg", max_iter=500).fit(Z, y))
+        self.meta = LiteLogistic(LogisticRegression(C=META_C, solver="newton-cg", max_iter=500).fit(Z, y))
         self.prior = np.bincount(y, minlength=len(self.labels)) / len(y)
         self.known = known_words(data.texts)
         self.temperature = temperature_fit(held, y)
@@ -413,7 +473,7 @@ def area_data(store: AreaStore, config: Config, records: list[Any]) -> AreaData:
 
 
 def labels_signature(records: list[Any], config: Config) -> str:
-    h = hashlib.sha1(f"{config.embedder}|{config.conformal_coverage}|{config.seed}|v3".encode())
+    h = hashlib.sha1(f"{config.embedder}|{config.conformal_coverage}|{config.seed}|v4".encode())
     for rec in sorted(records, key=lambda r: r.id):
         if rec.area:
             h.update(f"{rec.id}\0{rec.area}\0{rec.text}\0{'|'.join(rec.authors)}\n".encode())

@@ -286,6 +286,76 @@ def fit_sample(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
+# --- label layers ---------------------------------------------------------------------------
+
+COARSE_MAX = 12  # regions at the coarsest level, the few labels seen zoomed out
+LEVEL_STEP = 4  # each finer level has about this many times the labels of the one above
+
+
+def level_sizes(n_topics: int) -> list[int]:
+    """How many regions each coarse level has, coarsest first: none for a handful of topics,
+    then 12 (or a quarter of the topics), 4x more per level while that still merges topics."""
+    if n_topics < 8:
+        return []
+    sizes = [min(COARSE_MAX, max(2, n_topics // 4))]
+    while sizes[-1] * LEVEL_STEP * 2 <= n_topics:
+        sizes.append(sizes[-1] * LEVEL_STEP)
+    return sizes
+
+
+def region_name(labels: list[str], weights: list[float]) -> str:
+    """A region's label from its topics' labels: the phrases most of its records carry (a topic
+    label is one or two phrases joined by ", ", the first the more distinctive, which breaks
+    ties), two of them unless they share a word."""
+    score: dict[str, float] = {}
+    place: dict[str, int] = {}
+    for label, w in zip(labels, weights):
+        for i, phrase in enumerate(label.split(", ")):
+            score[phrase] = score.get(phrase, 0.0) + w
+            place[phrase] = min(place.get(phrase, i), i)
+    ranked = sorted(score, key=lambda p: (-score[p], place[p], p))
+    if not ranked:
+        return ""
+    second = next((p for p in ranked[1:] if not set(p.split()) & set(ranked[0].split())), None)
+    return ranked[0] if second is None else f"{ranked[0]} · {second}"
+
+
+def label_levels(x: np.ndarray, y: np.ndarray, topic: np.ndarray, labels: list[str],
+                 seed: int = 0) -> list[dict[str, Any]]:
+    """Map labels at several zoom levels, coarsest (level 0) first, the topics themselves last.
+
+    Topics have one level, so the coarser ones are derived: the topics' centres on the map
+    (means of their points, found with bincount) are grouped by k-means weighted by size, so a
+    region is a contiguous part of the map. Each label sits at the mean of its points. Cost:
+    O(points) for the centres, O(topics x regions) for the grouping; never topics squared."""
+    n_topics = len(labels)
+    valid = topic < n_topics
+    t = topic[valid].astype(np.int64)
+    size = np.bincount(t, minlength=n_topics).astype(np.float64)
+    cx = np.bincount(t, weights=x[valid], minlength=n_topics) / np.maximum(size, 1)
+    cy = np.bincount(t, weights=y[valid], minlength=n_topics) / np.maximum(size, 1)
+    present = np.flatnonzero(size > 0)
+    sizes = level_sizes(len(present))
+    out: list[dict[str, Any]] = []
+    if sizes:
+        from sklearn.cluster import KMeans
+
+        centres = np.column_stack([cx[present], cy[present]])
+        for level, k in enumerate(sizes):
+            groups = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(centres, sample_weight=size[present])
+            for g in range(k):
+                members = present[groups == g]
+                if not len(members):
+                    continue
+                w = size[members]
+                out.append({"level": level, "label": region_name([labels[i] for i in members], list(w)),
+                            "x": round(float((cx[members] * w).sum() / w.sum()), 4),
+                            "y": round(float((cy[members] * w).sum() / w.sum()), 4), "size": int(w.sum())})
+    out += [{"level": len(sizes), "label": labels[i], "x": round(float(cx[i]), 4), "y": round(float(cy[i]), 4),
+             "size": int(size[i]), "topic": int(i)} for i in present]
+    return out
+
+
 # --- the build step -------------------------------------------------------------------------
 
 

@@ -453,6 +453,39 @@ class PagesMixin:
             " ORDER BY m.record_id"
         ).fetchall()
 
+    def page_map_columns(self, batch: int = 65536) -> Iterator[list[tuple[Any, ...]]]:
+        """(rowid, x, y, kind, area, topic_id) of every placed record in batches, by records.rowid:
+        the map's row order, which the binary point file and the row lookups share."""
+        cur = self._conn.execute(
+            "SELECT r.rowid, m.x, m.y, r.kind, r.area, rt.topic_id FROM map_coords m"
+            " JOIN records r ON r.id = m.record_id LEFT JOIN record_topics rt ON rt.record_id = m.record_id"
+            " ORDER BY r.rowid"
+        )
+        while rows := cur.fetchmany(batch):
+            yield rows
+
+    def page_map_rows(self, numbers: list[int]) -> dict[int, tuple[str, str, str]]:
+        """Record number (records.rowid here: a backend's stable integer per record) -> (id, title,
+        kind) of the given records."""
+        out: dict[int, tuple[str, str, str]] = {}
+        for start in range(0, len(numbers), _CHUNK):
+            chunk = numbers[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for rowid, rid, title, kind in self._conn.execute(
+                f"SELECT rowid, id, display_title, kind FROM records WHERE rowid IN ({marks})", chunk
+            ):
+                out[rowid] = (rid, title, kind)
+        return out
+
+    def page_map_title_matches(self, text: str, limit: int) -> tuple[list[int], int]:
+        """rowids (ascending, at most `limit`) of placed records whose title contains `text`
+        (case-insensitive for ASCII), and how many there are in all."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where = "FROM records r JOIN map_coords m ON m.record_id = r.id WHERE r.display_title LIKE ? ESCAPE '\\'"
+        total = self._conn.execute(f"SELECT count(*) {where}", (pattern,)).fetchone()[0]
+        rows = [r for (r,) in self._conn.execute(f"SELECT r.rowid {where} ORDER BY r.rowid LIMIT ?", (pattern, limit))]
+        return rows, total
+
     def page_topic_centres(self) -> list[dict[str, Any]]:
         return [
             {"id": t, "label": label, "x": x, "y": y, "size": n}

@@ -33,6 +33,7 @@ from ..store import Store
 from ..store.interfaces import PageStore
 from . import context as ctx
 from . import context_landscape as land
+from . import mapbin
 from .openapi import spec
 from .params import (
     MAX_PAGE_SIZE,
@@ -64,8 +65,13 @@ SECURITY_HEADERS = [
 ]
 PAGE_CACHE = "public, max-age=60"
 ASSET_CACHE = "public, max-age=31536000, immutable"
-STATUS_TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 500: "Server error",
+STATUS_TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 409: "Changed", 500: "Server error",
                  503: "Not available yet"}
+MAP_ROWS_MAX = 200
+MAP_MATCH_MAX = 50_000
+MAP_MATCH_LISTED = 25
+MAP_SAMPLE_MAX = 10_000_000
+MAP_JSON_MAX = 100_000
 
 
 class SecurityHeaders:
@@ -267,11 +273,82 @@ def _author(site: Site, store: PageStore, request: Request) -> ctx.Page:
 
 
 def _map(site: Site, store: PageStore, request: Request) -> ctx.Page:
-    return land.map_page(store)
+    return land.map_page(store, text_param(request.query_params, "focus"))
 
 
 def _map_data(site: Site, store: PageStore, request: Request) -> ctx.Page:
+    """Every point as JSON: fine for a few thousand, but at a million it is over 100 MB to build
+    per request (measured: 111 s), so above MAP_JSON_MAX the binary file is the way."""
+    n = mapbin.cached_points(store).n
+    if n > MAP_JSON_MAX:
+        raise BadRequest(f"the map has {n} points, more than {MAP_JSON_MAX} as JSON: use /api/v1/map/points "
+                         "(a binary file, a few bytes a point) and /api/v1/map/rows")
     return ctx.Page("", "Map data", land.map_data(store))
+
+
+class Stale(WebError):
+    status = 409
+
+
+def _map_version(store: PageStore, request: Request) -> mapbin.MapPoints:
+    """The map's points, provided the client's `v` (if given) is still the store's version:
+    rows are positions in one version's file, so a row from another would name another record."""
+    points = mapbin.cached_points(store)
+    asked = text_param(request.query_params, "v")
+    if asked and asked != points.version:
+        raise Stale(f"v: the map changed since it was loaded (now {points.version}, asked {asked[:40]}); reload it")
+    return points
+
+
+def _map_rows(site: Site, store: PageStore, request: Request) -> ctx.Page:
+    raw = text_param(request.query_params, "rows") or ""
+    parts = [p for p in raw.split(",") if p]
+    if not parts or len(parts) > MAP_ROWS_MAX or not all(p.isdigit() and len(p) <= 9 for p in parts):
+        raise BadRequest(f"rows: expected 1 to {MAP_ROWS_MAX} row numbers separated by commas, found {raw[:60]!r}")
+    points = _map_version(store, request)
+    return ctx.Page("", "Map rows", {"version": points.version,
+                                     "rows": mapbin.row_records(store, points, [int(p) for p in parts])})
+
+
+def _map_match(site: Site, store: PageStore, request: Request) -> ctx.Page:
+    q = request.query_params
+    text = text_param(q, "q", limit=200)
+    if text is None:
+        raise BadRequest("q: expected text to find in titles, found nothing")
+    limit = int_param(q, "limit", MAP_MATCH_MAX, 1, MAP_MATCH_MAX)
+    points = _map_version(store, request)
+    rows, total = mapbin.title_matches(store, points, text, limit)
+    return ctx.Page("", "Map matches", {"version": points.version, "total": total, "rows": rows,
+                                        "first": mapbin.row_records(store, points, rows[:MAP_MATCH_LISTED])})
+
+
+def map_points(site: Site) -> Callable[[Request], Response]:
+    """The binary point file (see `mapbin`): gzipped once per store version, ETag the version,
+    immutable when asked for by version; `?sample=N` gives an evenly spread N of the points."""
+
+    def endpoint(request: Request) -> Response:
+        store = site.store()
+        try:
+            with store.page_snapshot():
+                points = _map_version(store, request)
+            sample = int_param(request.query_params, "sample", 0, 0, MAP_SAMPLE_MAX)
+        except WebError as exc:
+            return error_response(request, exc.status, str(exc))
+        sampled = 0 < sample < points.n
+        etag = f'"{points.version}-{sample if sampled else "all"}"'
+        headers = {"etag": etag, "vary": "Accept-Encoding",
+                   "cache-control": ASSET_CACHE if request.query_params.get("v") else "no-cache"}
+        if etag in {t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")}:
+            return Response(status_code=304, headers=headers)
+        if sampled:
+            body = mapbin.encode(points, mapbin.sample_rows(points.n, sample))
+        elif "gzip" in request.headers.get("accept-encoding", ""):
+            body, headers["content-encoding"] = points.gzipped, "gzip"
+        else:
+            body = points.body
+        return Response(body, media_type="application/octet-stream", headers=headers)
+
+    return endpoint
 
 
 def _trends(site: Site, store: PageStore, request: Request) -> ctx.Page:
@@ -309,19 +386,25 @@ API_ONLY: list[tuple[str, Builder]] = [
     ("/stats", _stats),
     ("/related", _related),
     ("/map", _map_data),
+    ("/map/rows", _map_rows),
+    ("/map/match", _map_match),
     ("/home", _home),
 ]
 
 
 def warm_up(db_path: str | Path, config: Config | None = None) -> None:
-    """Load the search model and the corpus vectors once, so the first visitor's search is fast.
+    """Load the search model and the corpus vectors, and build the map's point file, once, so the
+    first visitor's search and map are fast.
 
     Run by `landscape serve` in a background thread; a failure only means the first search
-    loads them itself."""
+    or map request builds them itself."""
     try:
         with Store(str(db_path), readonly=True) as store:
             if store.page_has("embeddings"):
                 ctx.search_results(store, "warm up", {}, config or Config.load(None, db_path=str(db_path)), limit=1)
+            if store.page_has("map_coords"):
+                with store.page_snapshot():
+                    mapbin.cached_points(store)
     except Exception:  # noqa: BLE001 - best effort; the request path reports real errors
         log.warning("search warm-up failed", exc_info=True)
 
@@ -332,6 +415,7 @@ def create_app(db_path: str | Path, config: Config | None = None) -> Starlette:
     api_paths = [(p if p != "/" else "/home", b) for p, b in PAGES if p not in ("/", "/map")]
     routes += [Route("/api/v1" + p, api(b, site), methods=["GET", "HEAD"]) for p, b in API_ONLY + api_paths]
     routes += [
+        Route("/api/v1/map/points", map_points(site), methods=["GET", "HEAD"]),
         Route("/docs", html(_docs, site), methods=["GET", "HEAD"]),
         Route("/openapi.json", api(lambda s, st, r: ctx.Page("", "OpenAPI", spec()), site), methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),

@@ -188,10 +188,13 @@ def map_data(store: PageStore) -> dict[str, Any]:
     }
 
 
-def map_page(store: PageStore) -> Page:
+def map_page(store: PageStore, focus: str | None = None) -> Page:
+    """The map page; `focus` (a record id) is marked and centred when it is on the map. Nothing
+    here reads every record (the area choices come with the point file), so the page is as quick
+    at a million records as at a hundred."""
     return Page("map.html", "Map", {
         "has_map": store.page_has("map_coords"),
-        "areas": [a["name"] for a in store.page_areas()],
+        "focus": store.page_position(focus) if focus else None,
         "has_topics": store.page_has("topics"),
     })
 

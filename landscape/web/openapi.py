@@ -60,7 +60,20 @@ ENDPOINTS: list[tuple[str, str, list[dict[str, Any]]]] = [
      " citations within the landscape (times cited, most cited records).",
      [_param("key", "path", "string", "Author key (normalised name)."), *PAGING]),
     ("/api/v1/trends", "Records per year, emerging and fading concepts, concepts and topics over time.", []),
-    ("/api/v1/map", "Map coordinates of every record in columns, with topic label positions.", []),
+    ("/api/v1/map", "Map coordinates of every record in columns, with topic label positions (JSON, up to "
+     "100,000 points, a 400 beyond; /api/v1/map/points is a few bytes a point at any size).", []),
+    ("/api/v1/map/points", "Every placed record as a binary file of typed arrays (application/octet-stream): "
+     "a 32-byte header (LMAP, format, n, metadata length, bounds), JSON metadata (store version, areas, topics, "
+     "labels at each zoom level), then uint16 x and y quantised over the bounds, uint8 area, uint8 kind, uint16 "
+     "topic, each padded to 4 bytes, and with `sample` uint32 rows. ETag: the store version.",
+     [_param("v", "query", "string", "The store version the client has (409 if it changed; immutable if not)."),
+      _param("sample", "query", "integer", "Only this many points, spread evenly, with their rows.")]),
+    ("/api/v1/map/rows", "Id, title and kind of points of the binary map file, by row.",
+     [_param("rows", "query", "string", "Row numbers separated by commas (at most 200).", required=True),
+      _param("v", "query", "string", "The map's store version (409 if it changed).")]),
+    ("/api/v1/map/match", "Rows of the binary map file whose title contains the text, the first with titles.",
+     [_param("q", "query", "string", "Text to find in titles.", required=True),
+      _param("v", "query", "string", "The map's store version (409 if it changed).")]),
     ("/api/v1/about", "How areas, concepts, summaries and connections are made, and which steps have run.", []),
 ]
 

@@ -2,9 +2,10 @@
 
 Every page is rendered by the same builders and templates as the live server, with
 `StaticUrls`, so every link is a relative file path and the copy works from any folder of any
-host (or opened from disk). What the live server computes per request is prebuilt: the map
-data and a search index, both as small scripts that set a global (a script loads from
-`file://` where `fetch` would not). Lists that the server pages show whole here.
+host (or opened from disk). What the live server computes per request is prebuilt: the map's
+binary point file (`data/map.bin`, the bytes `/api/v1/map/points` serves), the same bytes as
+base64 in a script and the rows' ids and titles as another (a script loads from `file://`
+where `fetch` would not), and a search index. Lists that the server pages show whole here.
 
 The export is written to a temporary folder beside OUT and renamed into place, so a failed
 export leaves OUT as it was; OUT may be missing, empty, or an earlier export.
@@ -12,6 +13,7 @@ export leaves OUT as it was; OUT may be missing, empty, or an earlier export.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -27,6 +29,7 @@ from ..models import LandscapeError
 from ..store.interfaces import PageStore
 from . import context as ctx
 from . import context_landscape as land
+from . import mapbin
 from .params import Paging
 from .render import STATIC, StaticUrls, record_file, render, slug
 
@@ -117,7 +120,7 @@ class SiteWriter:
         self.page("map.html", land.map_page(s))
         self.page("trends.html", land.trends_page(s, self.trends))
         self.page("about.html", ctx.about_page(s, self.config))
-        self.script("data/map.js", "LANDSCAPE_MAP", self.map_data())
+        self.write_map()
         self.script("data/search-index.js", "LANDSCAPE_SEARCH", search_index(s, ids))
         return len(ids)
 
@@ -144,10 +147,17 @@ class SiteWriter:
         for a in authors.data.get("authors", []):
             self.page(f"authors/{slug(a['key'])}.html", land.author_page(s, a["key"], WHOLE, self.people))
 
-    def map_data(self) -> dict[str, Any]:
-        data = land.map_data(self.store)
-        data["files"] = [record_file(i) for i in data["ids"]]
-        return data
+    def write_map(self) -> None:
+        """The point file, its base64 twin for pages opened from disk, and each row's id, file and title."""
+        points = mapbin.read_points(self.store)
+        (self.root / "data").mkdir(parents=True, exist_ok=True)
+        (self.root / "data" / "map.bin").write_bytes(points.body)
+        encoded = base64.b64encode(points.body).decode("ascii")
+        (self.root / "data" / "map-bin.js").write_text(f'window.LANDSCAPE_MAP_BIN="{encoded}";\n', encoding="ascii")
+        found = self.store.page_map_rows([int(r) for r in points.rowids])
+        rows = [found[int(r)] for r in points.rowids]
+        self.script("data/map-rows.js", "LANDSCAPE_MAP_ROWS", {
+            "ids": [r[0] for r in rows], "files": [record_file(r[0]) for r in rows], "titles": [r[1] for r in rows]})
 
 
 def _documents(store: PageStore, ids: list[str]) -> Iterator[tuple[str, dict[str, Any], list[str]]]:

@@ -43,11 +43,33 @@ def record_text(rec: Any) -> str:
     return rec.text
 
 
-def text_concepts(found: Counter[str], vocab: Vocabulary, rec_id: str, generic: set[str]) -> Counter[str]:
-    """Concepts in a record's text that some other record carries (independent of its own line)."""
+def text_concepts(
+    found: Counter[str], vocab: Vocabulary, rec_id: str, generic: set[str], title: Iterable[str] = ()
+) -> Counter[str]:
+    """Concepts in a record's text that some other record carries (independent of its own line).
+
+    A mention inside a longer concept found in the text is that concept's, not its own
+    ('clustering' in 'density-split clustering'), and a single word needs two mentions of its
+    own or one in the title (`title`: concept keys found there), so a word named in passing
+    ('struggle with scalability or interpretability') is not a concept of the paper."""
+    title = set(title)
     return Counter({
-        k: c for k, c in found.items() if k not in generic and vocab.concepts[k].given - {rec_id}
+        k: c for k, c in own_mentions(found).items()
+        if k not in generic and vocab.standalone(k) and vocab.concepts[k].given - {rec_id}
+        and (" " in k or c >= 2 or k in title)
     })
+
+
+def own_mentions(found: Counter[str]) -> Counter[str]:
+    """Each found key's count less the counts of the longer found keys that contain it (the
+    longest phrase wins); keys left with no mention of their own are dropped."""
+    padded = {k: f" {k} " for k in found}
+    out: Counter[str] = Counter()
+    for k, c in found.items():
+        inner = sum(n for other, n in found.items() if other != k and padded[k] in padded[other])
+        if c > inner:
+            out[k] = c - inner
+    return out
 
 
 def generic_keys(
@@ -98,7 +120,7 @@ class ConceptsStep:
     without moving the others). `--full` or a change of labels refits everything."""
 
     name = "concepts"
-    version = "7"
+    version = "8"
 
     def __init__(self, config: Config):
         self.config = config
@@ -159,9 +181,10 @@ class ConceptsStep:
                 store.stage_concept_rows(rows)
                 store.set_keyphrases_many(names.items(), "predicted")
                 predicted += len(names)
-            store.replace_concepts(vocabulary_rows(vocab, vocab.concepts))
+            kept = [k for k in vocab.concepts if vocab.standalone(k)]
+            store.replace_concepts(vocabulary_rows(vocab, kept))
             store.put_concept_model(labels, blob, hashes)
-        return {"concepts": len(vocab.concepts), "predicted": predicted, "records": len(hashes)}
+        return {"concepts": len(kept), "predicted": predicted, "records": len(hashes)}
 
     def _incremental(self, store: ConceptStore, labels: str, model: ConceptModel) -> dict[str, int]:
         """Only records new or changed since the model was stored (their labels cannot have
@@ -192,8 +215,9 @@ def concept_rows(
     rows: list[tuple[str, str, float, str]] = []
     for rec in records:
         phrases = given.get(rec.id, [])
-        rows.extend((rec.id, k, 1.0, "given") for k in map(vocab.resolve, phrases) if k in vocab.concepts)
-        found = text_concepts(vocab.find(record_text(rec)), vocab, rec.id, generic)
+        rows.extend((rec.id, k, 1.0, "given") for k in dict.fromkeys(map(vocab.resolve, phrases))
+                    if k in vocab.concepts and vocab.standalone(k))
+        found = text_concepts(vocab.find(record_text(rec)), vocab, rec.id, generic, vocab.find(rec.title or ""))
         rows.extend((rec.id, k, float(c), "text") for k, c in found.items())
     return rows
 
@@ -213,8 +237,9 @@ def predict_keyphrases(
         for _, phrase, score in predictor.choose(candidates):
             key = vocab.add(phrase)
             if key:
-                rows.append((rid, key, float(score), "predicted"))
                 names.append(vocab.concepts[key].name)
+                if vocab.standalone(key):
+                    rows.append((rid, key, float(score), "predicted"))
         out[rid] = list(dict.fromkeys(names))
     return out
 

@@ -25,7 +25,8 @@ from .normalise import (
 )
 
 MAX_CONCEPT_WORDS = 6
-
+FRAGMENT_RATIO = 4  # a word inside longer given phrases this many times as often as alone is a fragment
+MIN_ALONE = 2  # records that must give a single word alone for it to be a concept
 
 
 def is_concept_key(key: str) -> bool:
@@ -89,6 +90,7 @@ class Vocabulary:
         self._tokens_cache: dict[str, list[list[tuple[str, str]]]] = {}
         self._found_cache: dict[str, Counter[str]] = {}
         self._prefixes: set[str] = set()
+        self._inside: dict[str, set[str]] | None = None
 
     def rebuild_prefixes(self) -> None:
         self._prefixes = {p for key in self.concepts for p in _prefixes(key)}
@@ -136,7 +138,24 @@ class Vocabulary:
             concept.acronyms.add(phrase_key(form).replace(" ", ""))
         if record_id:
             concept.given.add(record_id)
+            self._inside = None
         return key
+
+    def standalone(self, key: str) -> bool:
+        """Whether a concept can stand on its own as a tag: any phrase of two words or more, but a
+        single word (hyphenated ones too: 'multi-band') only as the authors use it. Keyphrase lines show which words their authors
+        give as whole phrases ('interpretability', 'clustering', 't-duality') and which mostly
+        live inside longer ones ('photometric' of 'photometric redshift estimation', 'theory',
+        'model'). A word is a concept where at least MIN_ALONE records give it alone (one line
+        alone may hold a piece split off a longer phrase: 'pre-supernova', 'multi-band',
+        'triple') and longer given phrases hold it at most FRAGMENT_RATIO times as often."""
+        if " " in (self.concepts[key].name if key in self.concepts else key):
+            return True
+        if self._inside is None:
+            self._inside = _records_inside(self.concepts)
+        alone = len(self.concepts[key].given) if key in self.concepts else 0
+        inside = len(self._inside.get(key, ()))
+        return alone >= MIN_ALONE and inside <= FRAGMENT_RATIO * alone
 
     def key_tokens(self, text: str) -> list[list[tuple[str, str]]]:
         """Each chunk of the text as (key token, surface) pairs, acronyms written out.
@@ -192,6 +211,19 @@ class Vocabulary:
         concept = self.concepts[key]
         names = set(concept.forms) | concept.acronyms
         return sorted(n for n in names if n != concept.name)
+
+
+def _records_inside(concepts: dict[str, Concept]) -> dict[str, set[str]]:
+    """key -> records whose given phrases hold it inside a longer phrase ('multi band' of
+    'multi band photometry' too)."""
+    out: dict[str, set[str]] = {}
+    for key, concept in concepts.items():
+        words = key.split()
+        if len(words) > 1 and concept.given:
+            for n in range(1, len(words)):
+                for start in range(len(words) - n + 1):
+                    out.setdefault(" ".join(words[start : start + n]), set()).update(concept.given)
+    return out
 
 
 def _prefixes(key: str) -> list[str]:
