@@ -605,8 +605,12 @@ class RecordsMixin:
 
     # --- full-text search ----------------------------------------------------------------
 
-    def fts_search(self, query: str, limit: int = 50, **filters: Any) -> list[dict[str, Any]]:
-        """BM25 over title, abstract, keyphrases and authors; any user text is safe."""
+    def fts_search(self, query: str, limit: int = 50, snippets: bool = True, **filters: Any) -> list[dict[str, Any]]:
+        """BM25 over title, abstract, keyphrases and authors; any user text is safe.
+
+        Ranked first, then the snippets of the top `limit` only (none with snippets=False, for
+        `fts_snippets` later): SQLite computes every selected column of every match before it
+        sorts, so snippets in the ranking query would cost one per match."""
         match = fts_query(query)
         if not match:
             return []
@@ -614,18 +618,57 @@ class RecordsMixin:
             filters.get("area"), filters.get("kind"), filters.get("since"),
             filters.get("until"), filters.get("author"), alias="r",
         )
+        join = " JOIN records r ON r.rowid = f.rowid" if where else ""
         where = where.replace("WHERE", "AND", 1)
-        sql = (
-            "SELECT f.id, bm25(records_fts, 0, 10.0, 3.0, 5.0, 2.0) AS score,"
-            " snippet(records_fts, 2, '\x02', '\x03', '…', 24) AS snip,"
-            " highlight(records_fts, 1, '\x02', '\x03') AS title_hl"
-            " FROM records_fts f JOIN records r ON r.rowid = f.rowid"
-            f" WHERE records_fts MATCH ? {where} ORDER BY score LIMIT ?"
-        )
-        rows = self.conn.execute(sql, [match, *args, limit]).fetchall()
+        ranked = self.conn.execute(
+            f"SELECT f.rowid, bm25(records_fts, 0, 10.0, 3.0, 5.0, 2.0) AS score FROM records_fts f{join}"
+            f" WHERE records_fts MATCH ? {where} ORDER BY score LIMIT ?", [match, *args, limit]
+        ).fetchall()
+        ids = self._ids_of_rowids([r[0] for r in ranked])
+        shown = self._snippets(match, list(ids.items())) if snippets else {}
         return [
-            {"id": r[0], "bm25": -r[1], "snippet": r[2], "title_highlighted": r[3]} for r in rows
+            {"id": ids[rowid], "bm25": -score, "snippet": shown.get(rowid, (None, None))[0],
+             "title_highlighted": shown.get(rowid, (None, None))[1]}
+            for rowid, score in ranked
+            if rowid in ids
         ]
+
+    def fts_snippets(self, query: str, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """id -> (abstract snippet, highlighted title) for these records, matched words marked."""
+        match = fts_query(query)
+        ids = list(dict.fromkeys(ids))
+        if not match or not ids:
+            return {}
+        rowids = {rid: rowid for rowid, rid in self._rowids_of_ids(ids)}
+        found = self._snippets(match, [(rowid, rid) for rid, rowid in rowids.items()])
+        return {rid: found[rowid] for rid, rowid in rowids.items() if rowid in found}
+
+    def _snippets(self, match: str, rows: list[tuple[int, str]]) -> dict[int, tuple[str, str]]:
+        out: dict[int, tuple[str, str]] = {}
+        for rowid, _ in rows:  # one seek each: `rowid IN (...)` would walk every match again
+            row = self.conn.execute(
+                "SELECT snippet(records_fts, 2, '\x02', '\x03', '…', 24), highlight(records_fts, 1, '\x02', '\x03')"
+                " FROM records_fts WHERE records_fts MATCH ? AND rowid = ?", (match, rowid)
+            ).fetchone()
+            if row is not None:
+                out[rowid] = (row[0], row[1])
+        return out
+
+    def _ids_of_rowids(self, rowids: list[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for start in range(0, len(rowids), 500):
+            chunk = rowids[start : start + 500]
+            out.update(self.conn.execute(
+                f"SELECT rowid, id FROM records WHERE rowid IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+        return out
+
+    def _rowids_of_ids(self, ids: list[str]) -> list[tuple[int, str]]:
+        out: list[tuple[int, str]] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            out += [tuple(r) for r in self.conn.execute(
+                f"SELECT rowid, id FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk)]
+        return out
 
 
 _FTS_WORD = re.compile(r"\w+", re.UNICODE)

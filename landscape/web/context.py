@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -21,7 +24,7 @@ from ..store import Store
 from ..text import normalise_author
 from ..views import record_detail, stats_line
 from .identifiers import bibtex_entry, identifier_links
-from .params import BadRequest, NotFound, Paging, Unavailable, backend_filters
+from .params import BadRequest, NotFound, Paging, Unavailable, backend_filters, encode_cursor
 
 SEARCH_POOL = 200
 
@@ -183,7 +186,16 @@ def graph_page(store: Store, record_id: str, limit: int = 8) -> Page:
 
 
 def posts_page(store: Store, filters: dict[str, Any], sort: str, paging: Paging) -> Page:
-    ids, total = store.page_browse(filters, sort=sort, limit=paging.size, offset=paging.offset)
+    """One page of the browse list, read by keyset from its cursor; an old `page=N` link first
+    finds the cursor where that page starts. The total and facet counts are kept per store version."""
+    after, before = paging.after, paging.before
+    if after is None and before is None and paging.page > 1:
+        after = store.page_browse_key_at(filters, sort, paging.offset - 1)
+    if after is None and before is None and paging.page > 1:
+        ids, following, preceding = [], None, None
+    else:
+        ids, following, preceding = store.page_browse_keyset(filters, sort, paging.size, after=after, before=before)
+    summary = browse_summary(store, filters)
     cards = store.page_cards(ids)
     author = store.page_author(filters["author"]) if filters.get("author") else None
     return Page("posts.html", "All posts", {
@@ -191,21 +203,54 @@ def posts_page(store: Store, filters: dict[str, Any], sort: str, paging: Paging)
         "filters": filters,
         "author_name": author["name"] if author else filters.get("author"),
         "sort": sort,
-        "paging": paging.info(total),
-        "facets": store.page_facets(filters),
+        "paging": {**paging.info(summary["total"]), "next": encode_cursor(following),
+                   "prev": encode_cursor(preceding)},
+        "facets": summary["facets"],
     })
 
 
+_SUMMARIES: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+_SUMMARIES_LOCK = threading.Lock()
+SUMMARIES_KEPT = 256
+
+
+def browse_summary(store: Store, filters: dict[str, Any]) -> dict[str, Any]:
+    """How many records the filters select and their facet counts, computed once per store
+    version and filter set (the newest SUMMARIES_KEPT sets are kept), never per request."""
+    key = (store.path, store.version(), json.dumps(filters, sort_keys=True, default=str))
+    with _SUMMARIES_LOCK:
+        hit = _SUMMARIES.get(key)
+        if hit is not None:
+            _SUMMARIES.move_to_end(key)
+            return hit
+    facets = store.page_facets(filters)
+    value = {"total": sum(f["count"] for f in facets["kind"]), "facets": facets}
+    with _SUMMARIES_LOCK:
+        _SUMMARIES[key] = value
+        while len(_SUMMARIES) > SUMMARIES_KEPT:
+            _SUMMARIES.popitem(last=False)
+    return value
+
+
+def store_stats(store: Store) -> dict[str, Any]:
+    """The store's counts (records, areas, years), computed once per store version."""
+    return SNAPSHOTS.get(store, "memo:stats", lambda s: s.stats())
+
+
+def store_areas(store: Store) -> list[dict[str, Any]]:
+    return SNAPSHOTS.get(store, "memo:areas", lambda s: s.page_areas())
+
+
 def home_page(store: Store, trends: dict[str, Any] | None = None, config: Config | None = None) -> Page:
-    stats = store.stats()
-    ids, _ = store.page_browse({}, limit=8)
+    stats = store_stats(store)
+    ids = store.page_browse_keyset({}, "newest", 8)[0]
     cards = store.page_cards(ids)
     years = [y for y in stats["years"] if y]
     return Page("home.html", "Navigate the landscape of research", {
         "stats": stats,
         "stats_line": stats_line(stats, (config or Config()).area_order),
         "years": [years[0], years[-1]] if years else [],
-        "areas": store.page_areas(),
+        "areas": store_areas(store),
         "latest": [cards[i] for i in ids if i in cards],
         "emerging": (trends or {}).get("emerging", [])[:8],
         "topics": store.page_topics()[:10],
@@ -217,18 +262,22 @@ def home_page(store: Store, trends: dict[str, Any] | None = None, config: Config
 
 
 def search_results(store: Store, query: str, filters: dict[str, Any], config: Config,
-                   limit: int = SEARCH_POOL) -> tuple[list[dict[str, Any]], str]:
-    """Hybrid search when the semantic core is built, else full-text BM25; and which one ran."""
+                   limit: int = SEARCH_POOL, snippets: int | None = None) -> tuple[list[dict[str, Any]], str]:
+    """Hybrid search when the semantic core is built, else full-text BM25; and which one ran.
+    The first `snippets` results (all when None) carry a snippet."""
     search = optional_module("landscape.search")
     method = "bm25"
     if search is not None and store.page_has("embeddings"):
         try:
-            raw = search.search(store, query, limit=limit, config=config, **backend_filters(filters))
+            raw = search.search(store, query, limit=limit, config=config, snippets=snippets, **backend_filters(filters))
             method = "hybrid"
         except LandscapeError as exc:
             raise BadRequest(str(exc)) from None
     else:
-        raw = store.fts_search(query, limit=limit, **backend_filters(filters))
+        raw = store.fts_search(query, limit=limit, snippets=False, **backend_filters(filters))
+        shown = store.fts_snippets(query, [r["id"] for r in raw][:snippets])
+        raw = [{**r, "snippet": shown.get(r["id"], ("", None))[0], "title_highlighted": shown.get(r["id"], ("", None))[1]}
+               for r in raw]
     return [_hit(r) for r in raw], method
 
 
@@ -247,7 +296,7 @@ def search_page(store: Store, query: str | None, filters: dict[str, Any], paging
     if not query:
         return Page("search.html", title, {"query": "", "results": [], "facets": {}, "filters": filters,
                                            "paging": paging.info(0), "method": None})
-    hits, method = search_results(store, query, filters, config)
+    hits, method = search_results(store, query, filters, config, snippets=paging.offset + paging.size)
     cards = store.page_cards(h["id"] for h in hits)
     hits = [h for h in hits if h["id"] in cards]
     facets: dict[str, dict[str, int]] = {"area": {}, "kind": {}, "year": {}}
@@ -273,7 +322,9 @@ def related_by_text(store: Store, text: str, limit: int, config: Config) -> list
         raise Unavailable("related by text needs the semantic core: run `landscape build` first")
     try:
         corpus, stats = SNAPSHOTS.get(store, "connections", lambda s: _connections_corpus(connections, s, config))
-        raw = connections.related_to_text(store, corpus, text, stats, max(1, limit), config)
+        embedder, nearest = _text_search(store, corpus, config)
+        raw = connections.related_to_text(store, corpus, text, stats, max(1, limit), config,
+                                          embedder=embedder, nearest=nearest)
     except NotBuiltError as exc:
         raise Unavailable(str(exc)) from None
     except LandscapeError as exc:
@@ -283,12 +334,28 @@ def related_by_text(store: Store, text: str, limit: int, config: Config) -> list
                           for r in links])
 
 
+def _text_search(store: Store, corpus: Any, config: Config) -> tuple[Any, Any]:
+    """The embedder and the nearest-records lookup the search index holds for this store version
+    (None, None when it has none: related_to_text then loads its own)."""
+    search = optional_module("landscape.search")
+    if search is None:
+        return None, None
+    dense = search.dense_index(store, config)
+    if dense.index is None or dense.embedder is None:
+        return None, None
+
+    def nearest(vector: Any, m: int) -> Any:
+        import numpy as np
+
+        rows, _ = dense.index.search(vector, min(m, len(dense.ids)))
+        return np.asarray([corpus.pos.get(dense.ids[i], -1) if i >= 0 else -1 for i in rows[0]], dtype=np.int64)
+
+    return dense.embedder, nearest
+
+
 def _connections_corpus(connections: ModuleType, store: Store, config: Config) -> tuple[Any, Any]:
     """The corpus related-by-text scores against, and the score statistics the build fitted."""
-    from ..enrich.embed import store_embedder
-
     corpus = connections.corpus_for(store, config)  # with the neighbour graph its candidates come from
-    store_embedder(store, config).encode(["load the model now"])  # under the snapshot's lock, once
     state = connections.load_state(store)
     stats = state["stats"] if state and state.get("weights") == connections.WEIGHTS else corpus.fit_stats()
     return corpus, stats
@@ -298,19 +365,19 @@ def _connections_corpus(connections: ModuleType, store: Store, config: Config) -
 
 
 def about_page(store: Store, config: Config | None = None) -> Page:
-    stats = store.stats()
+    stats = store_stats(store)
     return Page("about.html", "About this landscape", {
         "stats": stats,
         "stats_line": stats_line(stats, (config or Config()).area_order),
         "last_build": store.page_last_build(),
         "has": {t: store.page_has(t) for t in ("embeddings", "connections", "record_concepts",
                                                  "topics", "map_coords", "section_links")},
-        "areas": store.page_areas(),
+        "areas": store_areas(store),
     })
 
 
 def stats_data(store: Store, config: Config | None = None) -> dict[str, Any]:
-    stats = store.stats()
+    stats = store_stats(store)
     fallbacks = (store.page_last_build() or {}).get("fallbacks", [])
     return {**stats, "line": stats_line(stats, (config or Config()).area_order), "fallbacks": fallbacks}
 

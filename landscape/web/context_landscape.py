@@ -8,7 +8,7 @@ from typing import Any
 
 from ..models import LandscapeError
 from ..store import Store
-from .context import Page
+from .context import Page, store_areas, store_stats
 from .params import NotFound, Paging
 
 RECENT_YEARS = 2
@@ -83,11 +83,11 @@ def topic_page(store: Store, topic_id: int, paging: Paging) -> Page:
 
 
 def areas_page(store: Store) -> Page:
-    return Page("areas.html", "Areas", {"areas": store.page_areas()})
+    return Page("areas.html", "Areas", {"areas": store_areas(store)})
 
 
 def area_page(store: Store, name: str, paging: Paging) -> Page:
-    areas = {a["name"].lower(): a for a in store.page_areas()}
+    areas = {a["name"].lower(): a for a in store_areas(store)}
     area = areas.get(name.lower())
     if area is None:
         raise NotFound(f"no area named {name!r}")
@@ -188,7 +188,7 @@ def map_data(store: Store) -> dict[str, Any]:
 def map_page(store: Store) -> Page:
     return Page("map.html", "Map", {
         "has_map": store.page_has("map_coords"),
-        "areas": [a["name"] for a in store.page_areas()],
+        "areas": [a["name"] for a in store_areas(store)],
         "has_topics": store.page_has("topics"),
     })
 
@@ -217,7 +217,7 @@ def trends_data(store: Store, stored: dict[str, Any] | None = None, pool: int = 
     """Trends as the trends step stored them (`stored`), or a simple count-based stand-in."""
     if stored:
         return _adapt_stored_trends(store, stored)
-    stats = store.stats()
+    stats = store_stats(store)
     years = [int(y) for y in stats["years"] if y and y.isdigit()]
     concepts, _ = store.page_concepts(pool)
     series = store.page_concept_year_counts([c["name"] for c in concepts])
@@ -252,7 +252,7 @@ def _adapt_stored_trends(store: Store, t: dict[str, Any]) -> dict[str, Any]:
         return [{**i, "id": _topic_ref(i["name"])[0], "name": _topic_ref(i["name"])[1]} for i in items]
 
     return {
-        "years": (t.get("papers") or {}).get("years") or store.stats()["years"],
+        "years": (t.get("papers") or {}).get("years") or store_stats(store)["years"],
         "window": t.get("window"),
         "emerging": t.get("emerging") or [],
         "fading": t.get("fading") or [],
