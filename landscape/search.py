@@ -107,7 +107,9 @@ def _is_term(word: str, terms: set[str]) -> bool:
 
 def search(store: Any, query: str, limit: int = 20, config: Config | None = None, snippets: int | None = None,
            **filters: Any) -> list[dict[str, Any]]:
-    """Records matching the query by words or meaning: [{id, title, score, snippet, area, date, kind}].
+    """Records matching the query by words or meaning: [{id, title, score, snippet, area, date, kind,
+    keyword_scope}]; keyword_scope is "newest" where the words were so common that BM25 ranked
+    only the newest matches (see Store.fts_search), "all" for other keyword hits, None otherwise.
 
     Only the first `snippets` results (all when None) get a snippet: a page that shows 20 of 200
     results makes 20."""
@@ -133,10 +135,12 @@ def search(store: Any, query: str, limit: int = 20, config: Config | None = None
     marked = {rid: snip for rid, (snip, _) in matched.items() if HL_OPEN in (snip or "")}
     abstracts = store.abstracts(rid for rid in wanted if rid not in marked)
     shown = {rid: marked.get(rid) or highlight(abstracts.get(rid, ""), query) for rid in wanted}
+    scopes = {h["id"]: h.get("scope") for h in lexical}
     return [
         {
             "id": rid, "title": brief[rid]["title"], "score": round(fused[rid], 6), "snippet": shown.get(rid, ""),
             "area": brief[rid]["area"], "date": brief[rid]["date"], "kind": brief[rid]["kind"],
+            "keyword_scope": scopes.get(rid),
         }
         for rid in order
         if rid in brief

@@ -216,3 +216,40 @@ def test_facet_counts_are_bounded_and_say_how_many_more(big):
         assert facets["more"]["author"] > 0
         assert sum(f["count"] for f in facets["year"]) == N
         assert f"and {facets['more']['author']} more" in client.get("/posts").text
+
+
+def test_keyword_ranking_of_very_common_words_is_bounded_and_says_so(big, monkeypatch):
+    """BM25 ranks every match, so a query of common words cost in proportion to the store: past
+    FTS_RANK_BUDGET matches, records holding every word come first, each part among its newest
+    matches, and the search page says so."""
+    from starlette.testclient import TestClient
+
+    from landscape.store import records
+    from landscape.web import context
+    from landscape.web.app import create_app
+
+    db, _ = big
+    with Store(db, readonly=True) as store:
+        steps = [0]
+
+        def step() -> int:
+            steps[0] += 1
+            return 0
+
+        store.conn.set_progress_handler(step, 100)
+        whole = store.fts_search("model data", limit=50, snippets=False)
+        unbounded, steps[0] = steps[0], 0
+        assert {h["scope"] for h in whole} == {"all"}
+        monkeypatch.setattr(records, "FTS_RANK_BUDGET", 300)
+        bounded = store.fts_search("model data", limit=50, snippets=False)
+        assert {h["scope"] for h in bounded} == {"newest"} and len(bounded) == 50
+        assert steps[0] * 2 < unbounded, (steps[0], unbounded)
+        both = {r[0] for r in store.conn.execute(
+            "SELECT f.id FROM records_fts f WHERE records_fts MATCH '\"model\" AND \"data\"'")}
+        assert len(both) > 50 and all(h["id"] in both for h in bounded)  # records holding both words first
+        assert store.fts_search("lattice", limit=5, snippets=False)[0]["scope"] in ("all", "newest")
+    monkeypatch.setattr(context, "FTS_RANK_BUDGET", 300)
+    with TestClient(create_app(db)) as client:
+        data = client.get("/api/v1/search?q=model+data").json()
+        assert "newest 300" in data["note"] and data["results"]
+        assert client.get("/api/v1/search?q=xyzzy+plugh").json()["note"] is None

@@ -620,18 +620,53 @@ class RecordsMixin:
         )
         join = " JOIN records r ON r.rowid = f.rowid" if where else ""
         where = where.replace("WHERE", "AND", 1)
-        ranked = self.conn.execute(
-            f"SELECT f.rowid, bm25(records_fts, 0, 10.0, 3.0, 5.0, 2.0) AS score FROM records_fts f{join}"
-            f" WHERE records_fts MATCH ? {where} ORDER BY score LIMIT ?", [match, *args, limit]
-        ).fetchall()
+        ranked: list[tuple[int, float, str]] = []
+        for expr, floor, scope in self._match_plan(match):
+            if len(ranked) >= limit:
+                break
+            have = [r[0] for r in ranked]
+            ranked += [(r[0], r[1], scope) for r in self.conn.execute(
+                f"SELECT f.rowid, bm25(records_fts, 0, 10.0, 3.0, 5.0, 2.0) AS score FROM records_fts f{join}"
+                f" WHERE records_fts MATCH ? AND f.rowid > ? {where}"
+                f" AND f.rowid NOT IN ({','.join('?' * len(have))}) ORDER BY score LIMIT ?",
+                [expr, floor, *args, *have, limit - len(ranked)],
+            )]
         ids = self._ids_of_rowids([r[0] for r in ranked])
         shown = self._snippets(match, list(ids.items())) if snippets else {}
         return [
             {"id": ids[rowid], "bm25": -score, "snippet": shown.get(rowid, (None, None))[0],
-             "title_highlighted": shown.get(rowid, (None, None))[1]}
-            for rowid, score in ranked
+             "title_highlighted": shown.get(rowid, (None, None))[1], "scope": scope}
+            for rowid, score, scope in ranked
             if rowid in ids
         ]
+
+    def _match_plan(self, match: str) -> list[tuple[str, int, str]]:
+        """What BM25 ranks, as (MATCH expression, rowid floor, scope), in order: every record
+        holding any word when at most FTS_RANK_BUDGET do ("all"). Otherwise ranking every match
+        would cost in proportion to the store, so first the records holding every word, then those
+        holding any, each among the newest FTS_RANK_BUDGET matches at most ("newest"). Counting
+        and finding the floor walk at most the budget's postings, whatever the store's size."""
+        budget = FTS_RANK_BUDGET
+        if self._match_count(match, budget) <= budget:
+            return [(match, 0, "all")]
+        plan = []
+        every = match.replace(" OR ", " AND ")
+        if every != match and self._match_count(every, 1):
+            plan.append((every, self._newest_floor(every, budget), "newest"))
+        return [*plan, (match, self._newest_floor(match, budget), "newest")]
+
+    def _match_count(self, match: str, cap: int) -> int:
+        return self.conn.execute(
+            "SELECT count(*) FROM (SELECT rowid FROM records_fts WHERE records_fts MATCH ? LIMIT ?)", (match, cap + 1)
+        ).fetchone()[0]
+
+    def _newest_floor(self, match: str, budget: int) -> int:
+        """The rowid below the newest `budget` matches (0 when there are no more than that)."""
+        row = self.conn.execute(
+            "SELECT rowid FROM records_fts WHERE records_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+            (match, budget),
+        ).fetchone()
+        return 0 if row is None else row[0]
 
     def fts_snippets(self, query: str, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """id -> (abstract snippet, highlighted title) for these records, matched words marked."""
@@ -671,6 +706,7 @@ class RecordsMixin:
         return out
 
 
+FTS_RANK_BUDGET = 5_000  # matches BM25 ranks at most per query (see RecordsMixin._match_plan)
 _FTS_WORD = re.compile(r"\w+", re.UNICODE)
 
 

@@ -21,6 +21,7 @@ from ..config import Config
 from ..models import LandscapeError, NotBuiltError
 from ..snapshot import SNAPSHOTS
 from ..store import Store
+from ..store.records import FTS_RANK_BUDGET
 from ..text import normalise_author
 from ..views import record_detail, stats_line
 from .identifiers import bibtex_entry, identifier_links
@@ -286,6 +287,7 @@ def _hit(result: Any) -> dict[str, Any]:
     return {
         "id": data["id"],
         "score": data.get("score", data.get("bm25")),
+        "keyword_scope": data.get("keyword_scope", data.get("scope")),
         "snippet": data.get("snippet") or "",
         "title_highlighted": data.get("title_highlighted") or data.get("title_hl"),
     }
@@ -295,7 +297,7 @@ def search_page(store: Store, query: str | None, filters: dict[str, Any], paging
     title = f"Search: {query}" if query else "Search"
     if not query:
         return Page("search.html", title, {"query": "", "results": [], "facets": {}, "filters": filters,
-                                           "paging": paging.info(0), "method": None})
+                                           "paging": paging.info(0), "method": None, "note": None})
     hits, method = search_results(store, query, filters, config, snippets=paging.offset + paging.size)
     cards = store.page_cards(h["id"] for h in hits)
     hits = [h for h in hits if h["id"] in cards]
@@ -306,6 +308,7 @@ def search_page(store: Store, query: str | None, filters: dict[str, Any], paging
             if value:
                 facets[name][value] = facets[name].get(value, 0) + 1
     page_hits = hits[paging.offset : paging.offset + paging.size]
+    bounded = any(h.get("keyword_scope") == "newest" for h in hits)
     return Page("search.html", title, {
         "query": query,
         "method": method,
@@ -313,6 +316,8 @@ def search_page(store: Store, query: str | None, filters: dict[str, Any], paging
         "facets": {k: sorted(v.items(), key=lambda kv: (-kv[1], kv[0])) for k, v in facets.items()},
         "filters": filters,
         "paging": paging.info(len(hits)),
+        "note": (f"These words are in more than {FTS_RANK_BUDGET:,} records: keyword matches are ranked among"
+                 f" the newest {FTS_RANK_BUDGET:,} of them (matches by meaning cover every record)." if bounded else None),
     })
 
 
