@@ -59,20 +59,45 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (the workers), in MB."""
-    total, todo = 0.0, [pid]
+def tree(pid: int) -> list[int]:
+    """A process and its descendants (the server's workers)."""
+    out, todo = [], [pid]
     while todo:
         p = todo.pop()
+        out.append(p)
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
             for task in Path(f"/proc/{p}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
         except OSError:
             continue
+    return out
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of the server's processes, in MB."""
+    total = 0.0
+    for p in tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            continue
     return total
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the server's processes have used: divided by the requests
+    answered, the work per request, which a busy shared machine does not inflate as it does
+    latency."""
+    total = 0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def make_store(tmp: Path) -> Path:
@@ -132,6 +157,7 @@ async def drive(base: str, urls: list[tuple[str, str]], seconds: float, connecti
     memory: list[float] = []
     sent = 0
     start = time.perf_counter()
+    cpu = tree_cpu_s(pid)
     deadline = start + seconds
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
@@ -157,7 +183,8 @@ async def drive(base: str, urls: list[tuple[str, str]], seconds: float, connecti
                 await asyncio.sleep(2)
 
         await asyncio.gather(sampler(), *(worker(n) for n in range(connections)))
-    return {"latencies": latencies, "errors": errors, "memory": memory, "elapsed": time.perf_counter() - start}
+    return {"latencies": latencies, "errors": errors, "memory": memory, "elapsed": time.perf_counter() - start,
+            "cpu_ms": (tree_cpu_s(pid) - cpu) * 1000 / max(1, sum(len(v) for v in latencies.values()))}
 
 
 def pct(values: list[float], p: float) -> float:
@@ -194,8 +221,9 @@ def run_workers(db: Path, workers: int, args: argparse.Namespace, ids: list[str]
     return {"workers": workers, "warm_errors": len(warm["errors"]), "load_before": round(load_avg, 2),
             "load_after": round(os.getloadavg()[0], 2),
             "single": {k: {"n": len(v["latencies"][k]), "p50": pct(v["latencies"][k], 0.5),
-                           "p95": pct(v["latencies"][k], 0.95), "errors": len(v["errors"])} for k, v in single.items()},
-            "busy": {"elapsed": busy["elapsed"], "errors": busy["errors"][:10], "error_count": len(busy["errors"]),
+                           "p95": pct(v["latencies"][k], 0.95), "errors": len(v["errors"]), "cpu_ms": v["cpu_ms"]}
+                       for k, v in single.items()},
+            "busy": {"elapsed": busy["elapsed"], "cpu_ms": busy["cpu_ms"], "errors": busy["errors"][:10], "error_count": len(busy["errors"]),
                      "memory_mb": [round(m) for m in busy["memory"]],
                      "endpoints": {k: {"n": len(v), "rps": len(v) / busy["elapsed"], "p50": pct(v, 0.5),
                                        "p95": pct(v, 0.95), "p99": pct(v, 0.99), "max": max(v) * 1000}
@@ -206,12 +234,15 @@ def run_workers(db: Path, workers: int, args: argparse.Namespace, ids: list[str]
 def report(results: list[dict], n_records: int, connections: int, seconds: float) -> str:
     lines = [f"store: {n_records:,} records; {os.cpu_count()} CPUs; client in the same machine (httpx, one process)"]
     lines.append("\none client, one request at a time (p95 goal at 1,000,000 records):")
-    lines.append(f"{'workers':>7} {'endpoint':<12} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8}  goal")
+    lines.append(f"{'workers':>7} {'endpoint':<12} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8} {'CPU ms':>7}"
+                 f" {'req/s/core':>10}  goal")
     for r in results:
         for name, s in r["single"].items():
             goal = GOALS.get(name, (None,))[0]
             verdict = "" if goal is None else f"p95 < {goal} ms: {'met' if s['p95'] < goal else 'MISSED'}"
-            lines.append(f"{r['workers']:>7} {name:<12} {s['n']:>8} {s['p50']:>8.1f} {s['p95']:>8.1f}  {verdict}")
+            lines.append(f"{r['workers']:>7} {name:<12} {s['n']:>8} {s['p50']:>8.1f} {s['p95']:>8.1f}"
+                         f" {s['cpu_ms']:>7.1f} {1000 / max(s['cpu_ms'], 1e-3):>10.0f}  {verdict}")
+    lines.append("(CPU ms: the server's CPU time per request; req/s/core: what one free core would answer)")
     lines.append(f"\n{connections} connections for {seconds:.0f} s:")
     lines.append(f"{'workers':>7} {'endpoint':<12} {'requests':>8} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8}"
                  f" {'p99 ms':>8} {'max ms':>8}  goal")
@@ -227,7 +258,8 @@ def report(results: list[dict], n_records: int, connections: int, seconds: float
         lines.append(f"{r['workers']:>7} {'all':<12} {everything:>8} {everything / busy['elapsed']:>7.1f}"
                      f"   errors {busy['error_count']} (goal 0), p99 < 1 s: {'met' if p99_ok else 'MISSED'};"
                      f" load average {r['load_before']} before, {r['load_after']} after;"
-                     f" server RSS {min(busy['memory_mb'], default=0)}-{max(busy['memory_mb'], default=0)} MB")
+                     f" server RSS {min(busy['memory_mb'], default=0)}-{max(busy['memory_mb'], default=0)} MB;"
+                     f" server CPU {busy['cpu_ms']:.1f} ms a request")
         for e in busy["errors"]:
             lines.append("    error: " + e)
         for line in r["log_tail"]:

@@ -212,24 +212,36 @@ def posts_page(store: Store, filters: dict[str, Any], sort: str, paging: Paging)
 
 _SUMMARIES: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
 _SUMMARIES_LOCK = threading.Lock()
+_BUILDING: dict[tuple[Any, ...], threading.Lock] = {}
 SUMMARIES_KEPT = 256
 
 
 def browse_summary(store: Store, filters: dict[str, Any]) -> dict[str, Any]:
     """How many records the filters select and their facet counts, computed once per store
-    version and filter set (the newest SUMMARIES_KEPT sets are kept), never per request."""
+    version and filter set (the newest SUMMARIES_KEPT sets are kept), never per request; a
+    second request for the same set waits for the first instead of counting again."""
     key = (store.path, store.version(), json.dumps(filters, sort_keys=True, default=str))
     with _SUMMARIES_LOCK:
         hit = _SUMMARIES.get(key)
         if hit is not None:
             _SUMMARIES.move_to_end(key)
             return hit
-    facets = store.page_facets(filters)
-    value = {"total": sum(f["count"] for f in facets["kind"]), "facets": facets}
-    with _SUMMARIES_LOCK:
-        _SUMMARIES[key] = value
-        while len(_SUMMARIES) > SUMMARIES_KEPT:
-            _SUMMARIES.popitem(last=False)
+        building = _BUILDING.setdefault(key, threading.Lock())
+    with building:
+        with _SUMMARIES_LOCK:
+            hit = _SUMMARIES.get(key)
+        if hit is not None:
+            return hit
+        try:
+            facets = store.page_facets(filters)
+            value = {"total": sum(f["count"] for f in facets["kind"]), "facets": facets}
+            with _SUMMARIES_LOCK:
+                _SUMMARIES[key] = value
+                while len(_SUMMARIES) > SUMMARIES_KEPT:
+                    _SUMMARIES.popitem(last=False)
+        finally:
+            with _SUMMARIES_LOCK:
+                _BUILDING.pop(key, None)
     return value
 
 
