@@ -434,10 +434,10 @@ class PagesMixin:
             return {"name": name, "description": None, "aliases": [], "extra": {}}
         return None
 
-    def page_concept_records(self, name: str) -> list[str]:
+    def page_concept_records(self, name: str, limit: int = -1, offset: int = 0) -> list[str]:
         return [r[0] for r in self.conn.execute(
             f"SELECT r.id FROM records r WHERE r.id IN ({self._concept_records_sql()})"
-            f" ORDER BY {SORTS['newest']}", (name,)
+            f" ORDER BY {SORTS['newest']} LIMIT ? OFFSET ?", (name, limit, offset)
         )]
 
     # --- topics and areas ---------------------------------------------------------------
@@ -459,10 +459,11 @@ class PagesMixin:
         return {"id": row[0], "label": row[1], "area": row[2], "size": row[3], "description": row[4],
                 "extra": _json(row[5], {})}
 
-    def page_topic_records(self, topic_id: int) -> list[str]:
+    def page_topic_records(self, topic_id: int, limit: int = -1, offset: int = 0) -> list[str]:
         return [r[0] for r in self.conn.execute(
             "SELECT r.id FROM records r JOIN record_topics rt ON rt.record_id = r.id"
-            f" WHERE rt.topic_id = ? ORDER BY rt.is_outlier, {SORTS['newest']}", (topic_id,)
+            f" WHERE rt.topic_id = ? ORDER BY rt.is_outlier, {SORTS['newest']} LIMIT ? OFFSET ?",
+            (topic_id, limit, offset)
         )]
 
     def page_areas(self) -> list[dict[str, Any]]:
@@ -480,9 +481,10 @@ class PagesMixin:
             for a, n, p, q in rows
         ]
 
-    def page_area_records(self, name: str) -> list[str]:
+    def page_area_records(self, name: str, limit: int = -1, offset: int = 0) -> list[str]:
         return [r[0] for r in self.conn.execute(
-            f"SELECT r.id FROM records r WHERE lower(r.area) = lower(?) ORDER BY {SORTS['newest']}", (name,)
+            f"SELECT r.id FROM records r WHERE r.area = ? COLLATE NOCASE ORDER BY {SORTS['newest']} LIMIT ? OFFSET ?",
+            (name, limit, offset)
         )]
 
     def page_area_topics(self, name: str) -> list[dict[str, Any]]:

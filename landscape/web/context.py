@@ -13,6 +13,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -217,10 +218,20 @@ SUMMARIES_KEPT = 256
 
 
 def browse_summary(store: Store, filters: dict[str, Any]) -> dict[str, Any]:
-    """How many records the filters select and their facet counts, computed once per store
-    version and filter set (the newest SUMMARIES_KEPT sets are kept), never per request; a
-    second request for the same set waits for the first instead of counting again."""
-    key = (store.path, store.version(), json.dumps(filters, sort_keys=True, default=str))
+    """How many records the filters select and their facet counts, once per store version."""
+
+    def compute() -> dict[str, Any]:
+        facets = store.page_facets(filters)
+        return {"total": sum(f["count"] for f in facets["kind"]), "facets": facets}
+
+    return per_version(store, "browse:" + json.dumps(filters, sort_keys=True, default=str), compute)
+
+
+def per_version(store: Store, name: str, compute: Callable[[], Any]) -> Any:
+    """What `compute` answers for this store version and name (counts over a set of records),
+    computed once: the newest SUMMARIES_KEPT are kept, and a second request for the same one
+    waits for the first instead of counting again."""
+    key = (store.path, store.version(), name)
     with _SUMMARIES_LOCK:
         hit = _SUMMARIES.get(key)
         if hit is not None:
@@ -233,8 +244,7 @@ def browse_summary(store: Store, filters: dict[str, Any]) -> dict[str, Any]:
         if hit is not None:
             return hit
         try:
-            facets = store.page_facets(filters)
-            value = {"total": sum(f["count"] for f in facets["kind"]), "facets": facets}
+            value = compute()
             with _SUMMARIES_LOCK:
                 _SUMMARIES[key] = value
                 while len(_SUMMARIES) > SUMMARIES_KEPT:
