@@ -100,6 +100,17 @@ def tree_cpu_s(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def settle(pid: int, limit_s: float = 300) -> None:
+    """Wait until the server is idle (each worker's warm-up, which counts the store and loads the
+    search index in the background, has finished), so the phases measure only their requests."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before = tree_cpu_s(pid)
+        time.sleep(1)
+        if tree_cpu_s(pid) - before < 0.05:
+            return
+
+
 def make_store(tmp: Path) -> Path:
     db = tmp / "load.db"
     cli = [sys.executable, "-m", "landscape"]
@@ -207,6 +218,7 @@ def run_workers(db: Path, workers: int, args: argparse.Namespace, ids: list[str]
     mix = args.mix.split(",")
     try:
         warm = asyncio.run(drive(base, mix_urls(mix, ids, queries, rng), args.warmup, 2 * workers, server.pid))
+        settle(server.pid)
         single = {}
         for key in ("record", "search"):
             name, _ = ENDPOINTS[key]
