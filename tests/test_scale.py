@@ -224,7 +224,7 @@ def test_keyword_ranking_of_very_common_words_is_bounded_and_says_so(big, monkey
     matches, and the search page says so."""
     from starlette.testclient import TestClient
 
-    from landscape.store import records
+    from landscape.store import fulltext
     from landscape.web import context
     from landscape.web.app import create_app
 
@@ -240,7 +240,7 @@ def test_keyword_ranking_of_very_common_words_is_bounded_and_says_so(big, monkey
         whole = store.fts_search("model data", limit=50, snippets=False)
         unbounded, steps[0] = steps[0], 0
         assert {h["scope"] for h in whole} == {"all"}
-        monkeypatch.setattr(records, "FTS_RANK_BUDGET", 300)
+        monkeypatch.setattr(fulltext, "FTS_RANK_BUDGET", 300)
         bounded = store.fts_search("model data", limit=50, snippets=False)
         assert {h["scope"] for h in bounded} == {"newest"} and len(bounded) == 50
         assert steps[0] * 2 < unbounded, (steps[0], unbounded)

@@ -22,7 +22,7 @@ from ..config import Config
 from ..models import LandscapeError, NotBuiltError
 from ..snapshot import SNAPSHOTS
 from ..store import Store
-from ..store.records import FTS_RANK_BUDGET
+from ..store.fulltext import FTS_RANK_BUDGET
 from ..text import normalise_author
 from ..views import record_detail, stats_line
 from .identifiers import bibtex_entry, identifier_links
