@@ -69,7 +69,7 @@ from .connection_text import (
     find_phrases,
     phrase_prefixes,
 )
-from .neighbours import Graph, record_graph, top_k_rows
+from .neighbours import ExactIndex, Graph, record_graph, top_k_rows
 
 VERSION = "2"
 WEIGHTS = {"meaning": 1.0, "lexical": 0.5, "terms": 0.5, "concepts": 0.1, "keyphrases": 0.4}
@@ -227,9 +227,9 @@ class Corpus:
                              * self.idf[self.vocab[t]]) ** 2 for t in w if t in self.vocab}
             for w in words
         ], v)
-        max_len = max((len(k.split()) for k in self.phrase_keys), default=1)
         concepts = csr([
-            {j: float(self.phrase_idf[j] ** 2) for j in find_phrases(text_keys(t), self.phrase_keys, max_len, self.prefixes)}
+            {j: float(self.phrase_idf[j] ** 2)
+             for j in find_phrases(text_keys(t), self.phrase_keys, self.phrase_words, self.prefixes)}
             for t in texts
         ], len(self.phrase_names))
         return QuerySide(vectors=np.atleast_2d(vectors), lexical=lexical, terms=terms, concepts=concepts)
@@ -392,6 +392,11 @@ class Corpus:
     @cached_property
     def prefixes(self) -> set[str]:
         return phrase_prefixes(self.phrase_keys)
+
+    @cached_property
+    def phrase_words(self) -> int:
+        """Words in the longest known phrase (how far a match may reach)."""
+        return max((len(k.split()) for k in self.phrase_keys), default=1)
 
     @cached_property
     def terms(self) -> list[str]:
@@ -607,19 +612,24 @@ def related(store: Any, record_id: str | None = None, text: str | None = None, l
 
 
 def related_to_text(store: Any, corpus: Corpus, text: str, stats: dict[str, list[float]], limit: int,
-                    config: Config) -> list[dict[str, Any]]:
+                    config: Config, embedder: Any = None, nearest: Any = None) -> list[dict[str, Any]]:
+    """Records related to a pasted text. A server passes the `embedder` it holds and `nearest`
+    (vector, m -> corpus rows) from its search index, so a query costs the same at any size;
+    without them the store's embedder is loaded and every vector is scored."""
     from .embed import store_embedder
 
     if not text.strip():
         raise LandscapeError("related --text: expected some text, found nothing")
-    vector = store_embedder(store, config).encode([text[:20_000]])
+    vector = (embedder or store_embedder(store, config)).encode([text[:20_000]])
     q = corpus.texts_as_queries([text[:20_000]], vector)
-    cand = _id_ordered(_text_candidates(corpus, np.atleast_2d(vector), max(limit, TEXT_CANDIDATES)))
+    m = min(max(limit, TEXT_CANDIDATES), len(corpus))
+    near = nearest(np.atleast_2d(vector), m) if nearest else ExactIndex(corpus.vectors).search(
+        np.atleast_2d(vector), m, chunk=1)[0][0]
+    cand = _id_ordered(_text_candidates(corpus, np.asarray(near, dtype=np.int64)))
     score, sig = corpus.pair_scores(q, cand, stats)
     idx, vals = top_k_rows(score, min(limit, len(corpus)))
-    max_len = max((len(k.split()) for k in corpus.phrase_keys), default=1)
     mine = {corpus.phrase_names[j]: float(corpus.phrase_idf[j])
-            for j in find_phrases(text_keys(text), corpus.phrase_keys, max_len, corpus.prefixes)}
+            for j in find_phrases(text_keys(text), corpus.phrase_keys, corpus.phrase_words, corpus.prefixes)}
     return [
         {"id": corpus.ids[cand[0, col]], "title": corpus.titles[cand[0, col]], "score": round(float(v), 4),
          "reasons": corpus.reasons(None, int(cand[0, col]), sig, 0, col, query_concepts=mine)}
@@ -631,11 +641,9 @@ def related_to_text(store: Any, corpus: Corpus, text: str, stats: dict[str, list
 TEXT_CANDIDATES = 100
 
 
-def _text_candidates(corpus: Corpus, vector: np.ndarray, m: int) -> np.ndarray:
-    """A pasted text's candidates: its m nearest records by meaning and their graph neighbours."""
-    from .neighbours import ExactIndex
-
-    near = ExactIndex(corpus.vectors).search(vector, min(m, len(corpus)), chunk=1)[0][0]
+def _text_candidates(corpus: Corpus, near: np.ndarray) -> np.ndarray:
+    """A pasted text's candidates: its nearest records by meaning and their graph neighbours."""
+    near = near[near >= 0]
     around = corpus.candidates(near[:HOPS])
     rows = list(dict.fromkeys([*near.tolist(), *around[around >= 0].tolist()]))
     return np.asarray([rows], dtype=np.int64)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .db import connect, default_db_path, migrate, now_iso, store_version, transaction
+from .fulltext import FullTextMixin
 from .landscape import LandscapeMixin
 from .pages import PagesMixin
 from .records import RecordsMixin
@@ -19,7 +20,7 @@ from .understanding import UnderstandingMixin
 __all__ = ["Store", "default_db_path", "now_iso"]
 
 
-class Store(RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, PagesMixin, SyncMixin):
+class Store(RecordsMixin, FullTextMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, PagesMixin, SyncMixin):
     """A Landscape store in one SQLite file (WAL, FTS5, numbered migrations)."""
 
     def __init__(self, path: str | Path | None = None, readonly: bool = False):
