@@ -44,7 +44,8 @@ def record_text(rec: Any) -> str:
 def text_concepts(found: Counter[str], vocab: Vocabulary, rec_id: str, generic: set[str]) -> Counter[str]:
     """Concepts in a record's text that some other record carries (independent of its own line)."""
     return Counter({
-        k: c for k, c in found.items() if k not in generic and vocab.concepts[k].given - {rec_id}
+        k: c for k, c in found.items()
+        if k not in generic and len(vocab.concepts[k].given) > (rec_id in vocab.concepts[k].given)
     })
 
 
