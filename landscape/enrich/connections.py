@@ -575,9 +575,8 @@ class ConnectionsStep:
         kth = store.kth_connection_scores(k, [corpus.ids[i] for i in around])
         for start in range(0, len(around), CHUNK):
             chunk = around[start : start + CHUNK]
-            cand = corpus.candidates(chunk)
-            cand[(cand >= 0) & ~dirty_rows[np.maximum(cand, 0)]] = -1
-            if not (cand >= 0).any():
+            cand = _only(corpus.candidates(chunk), dirty_rows)
+            if not cand.size:
                 continue
             score, _ = corpus.pair_scores(corpus.records_as_queries(chunk), cand, stats)
             best = score.max(axis=1)
@@ -586,6 +585,15 @@ class ConnectionsStep:
                 if best[r] > kth.get(rid, -np.inf):
                     affected.add(rid)
         return affected
+
+
+def _only(cand: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Each row's candidates that `keep` marks, packed to the left and padded with -1: only those
+    are scored (a few of a row's hundred-odd candidates are new records)."""
+    kept = (cand >= 0) & keep[np.maximum(cand, 0)]
+    width = int(kept.sum(axis=1).max()) if kept.size else 0
+    order = np.argsort(~kept, axis=1, kind="stable")[:, :width]
+    return np.take_along_axis(np.where(kept, cand, -1), order, axis=1)
 
 
 def step(config: Config) -> ConnectionsStep:
