@@ -436,8 +436,11 @@ def _phrase_vocabulary(store: Any) -> tuple[dict[str, int], list[str], list[int]
     """Phrase keys -> index, display names, and how many records carry each (any source)."""
     surface: dict[str, Counter[str]] = {}
     carriers: dict[str, set[str]] = {}
+    keyed: dict[str, str] = {}  # phrases recur across records: each distinct one is normalised once
     for rid, phrase in store.conn.execute("SELECT record_id, phrase FROM keyphrases"):
-        key = phrase_key(phrase)
+        key = keyed.get(phrase)
+        if key is None:
+            key = keyed[phrase] = phrase_key(phrase)
         if key and len(key.split()) <= MAX_PHRASE_WORDS and key not in STOPWORDS:
             surface.setdefault(key, Counter())[phrase.lower()] += 1
             carriers.setdefault(key, set()).add(rid)
