@@ -88,13 +88,20 @@ def test_bridges_and_trends_answer(big):
     assert "emerging" in run_cli("trends", db=db).output.lower()
 
 
-def test_adding_records_recomputes_only_what_they_touch(big, tmp_path):
+@pytest.fixture(scope="module")
+def grown(big, tmp_path_factory) -> tuple[Path, dict[str, dict]]:
+    """The built store plus ADDED records, built again (incrementally)."""
     db, _ = big
-    grown = tmp_path / "grown.db"
-    with Store(db) as src, Store(grown) as dst:
+    tmp = tmp_path_factory.mktemp("grown")
+    path = tmp / "grown.db"
+    with Store(db) as src, Store(path) as dst:
         src.conn.backup(dst.conn)
-    run_cli("ingest", write_corpus(tmp_path / "more.txt", N + ADDED, source=read_source(LISTING)), db=grown)
-    steps = {s["step"]: s for s in cli_json("build", "--embedder", "tfidf", db=grown)}
+    run_cli("ingest", write_corpus(tmp / "more.txt", N + ADDED, source=read_source(LISTING)), db=path)
+    return path, {s["step"]: s for s in cli_json("build", "--embedder", "tfidf", db=path)}
+
+
+def test_adding_records_recomputes_only_what_they_touch(grown):
+    path, steps = grown
     assert steps["embed"]["embedded"] == ADDED
     assert steps["neighbours"]["queried"] == ADDED
     # a k-nearest-neighbour list has k entries, so a newcomer enters about k = 30 lists on
@@ -102,8 +109,31 @@ def test_adding_records_recomputes_only_what_they_touch(big, tmp_path):
     assert 0 < steps["neighbours"]["entered"] < 1.5 * 30 * ADDED
     assert steps["connections"]["computed"] == ADDED
     assert 0 < steps["connections"]["updated"] < 3 * 10 * ADDED
-    with Store(grown) as store:
+    assert steps["connections"]["read"] == ADDED  # only the new texts are tokenised
+    # labels moved by 2%, under the 10% refit threshold: the stored models read the new records
+    assert steps["concepts"]["records"] == ADDED and steps["concepts"]["unchanged"] == N
+    assert steps["areas"]["retrained"] == 0
+    assert steps["map"]["placed"] == ADDED
+    with Store(path) as store:
         assert store.conn.execute("SELECT count(DISTINCT record_id) FROM connections").fetchone()[0] == N + ADDED
+
+
+def test_added_records_connect_as_a_full_rebuild_connects_them(big, grown, tmp_path):
+    """The incremental connections of the new records (stored terms, frozen idf and statistics)
+    against `build --full`, which re-reads every text: nearly the same top 10."""
+    path, _ = grown
+    full = tmp_path / "full.db"
+    with Store(path) as src, Store(full) as dst:
+        src.conn.backup(dst.conn)
+    steps = {s["step"]: s for s in cli_json("build", "--full", "--only", "connections", "--embedder", "tfidf", db=full)}
+    assert steps["connections"]["read"] == N + ADDED
+    with Store(big[0]) as before, Store(path) as a, Store(full) as b:
+        old = {r[0] for r in before.conn.execute("SELECT id FROM records")}
+        new = [r[0] for r in a.conn.execute("SELECT id FROM records") if r[0] not in old]
+        assert len(new) == ADDED
+        overlap = [len({c["id"] for c in a.get_connections(rid)} & {c["id"] for c in b.get_connections(rid)}) / 10
+                   for rid in new]
+    assert sum(overlap) / len(overlap) >= 0.9, sorted(overlap)[:10]
 
 
 def test_graph_candidates_find_what_scoring_every_record_finds(big):
