@@ -50,19 +50,23 @@ def dense_index(store: SearchStore, config: Config) -> DenseIndex:
 
 def _dense_index(store: SearchStore, config: Config) -> DenseIndex:
     from .enrich.embed import store_embedder
-    from .enrich.neighbours import store_index
+    from .enrich.neighbours import saved_graph_index, store_index
 
     model = store.get_meta("embedder")
     if not model:
         return DenseIndex(None, [], None, None)
-    ids, vectors = store.embedding_matrix(model)
+    ids, rowids = store.embedding_keys(model)
     if not ids:
         return DenseIndex(model, [], None, None)
     embedder = store_embedder(store, config)
     if embedder.name != model:
         return DenseIndex(model, ids, None, None)
     embedder.encode(["load the model now"])  # once, under the snapshot's lock: threads never load it twice
-    return DenseIndex(model, ids, store_index(store, model, ids, vectors), embedder)
+    index = saved_graph_index(store, model, rowids, config)
+    if index is None:  # small (exact), or the build kept no index: the vectors themselves
+        ids, vectors = store.embedding_matrix(model)
+        index = store_index(store, model, ids, vectors)
+    return DenseIndex(model, ids, index, embedder)
 
 
 def dense_hits(store: SearchStore, query: str, config: Config, n: int) -> list[tuple[str, float]]:
@@ -86,20 +90,30 @@ def highlight(text: str, query: str, words: int = 40) -> str:
     """The first `words` words of text around the first query word, query words marked."""
     terms = {w for w in re.findall(r"\w+", query.lower()) if len(w) > 2}
     parts = text.split()
-    start = next((i for i, p in enumerate(parts) if _bare(p) in terms), 0)
+    hits = [_is_term(p, terms) for p in parts]
+    start = next((i for i, hit in enumerate(hits) if hit), 0)
     start = max(0, start - 8)
-    window = parts[start : start + words]
-    marked = [f"{HL_OPEN}{p}{HL_CLOSE}" if _bare(p) in terms else p for p in window]
+    marked = [f"{HL_OPEN}{p}{HL_CLOSE}" if hit else p
+              for p, hit in zip(parts[start : start + words], hits[start : start + words])]
     return ("… " if start else "") + " ".join(marked) + (" …" if start + words < len(parts) else "")
 
 
-def _bare(word: str) -> str:
-    return re.sub(r"\W+", "", word.lower())
+_NON_WORD = re.compile(r"\W+")
 
 
-def search(store: SearchStore, query: str, limit: int = 20, config: Config | None = None,
+def _is_term(word: str, terms: set[str]) -> bool:
+    low = word.lower()
+    return any(t in low for t in terms) and _NON_WORD.sub("", low) in terms  # the cheap test first
+
+
+def search(store: SearchStore, query: str, limit: int = 20, config: Config | None = None, snippets: int | None = None,
            **filters: Any) -> list[dict[str, Any]]:
-    """Records matching the query by words or meaning: [{id, title, score, snippet, area, date, kind}]."""
+    """Records matching the query by words or meaning: [{id, title, score, snippet, area, date, kind,
+    keyword_scope}]; keyword_scope is "newest" where the words were so common that BM25 ranked
+    only the newest matches (see Store.fts_search), "all" for other keyword hits, None otherwise.
+
+    Only the first `snippets` results (all when None) get a snippet: a page that shows 20 of 200
+    results makes 20."""
     config = config or Config()
     unknown = set(filters) - set(FILTERS)
     if unknown:
@@ -109,22 +123,25 @@ def search(store: SearchStore, query: str, limit: int = 20, config: Config | Non
     if not query.strip():
         return []
     limit = max(1, min(int(limit), 1000))
-    lexical = store.fts_search(query[: MAX_QUERY_CHARS * 5], limit=max(CANDIDATES, limit), **filters)
-    allowed = store.filtered_ids(**filters)
-    dense = [
-        (rid, s) for rid, s in dense_hits(store, query, config, max(CANDIDATES, limit) * (4 if allowed else 1))
-        if allowed is None or rid in allowed
-    ]
+    lexical = store.fts_search(query[: MAX_QUERY_CHARS * 5], limit=max(CANDIDATES, limit), snippets=False, **filters)
+    dense = dense_hits(store, query, config, max(CANDIDATES, limit) * (4 if filters else 1))
+    if filters:  # only the candidates are checked, so a filter costs the same at any store size
+        allowed = store.ids_passing((rid for rid, _ in dense), **filters)
+        dense = [(rid, s) for rid, s in dense if rid in allowed]
     fused = rrf([h["id"] for h in lexical], [rid for rid, _ in dense])
     order = sorted(fused, key=lambda rid: (-fused[rid], rid))[:limit]
     brief = store.record_brief(order)
-    snippets = {h["id"]: h["snippet"] for h in lexical if HL_OPEN in (h["snippet"] or "")}
-    abstracts = store.abstracts(rid for rid in order if rid not in snippets)
+    wanted = order if snippets is None else order[: max(0, snippets)]
+    matched = store.fts_snippets(query[: MAX_QUERY_CHARS * 5], {h["id"] for h in lexical} & set(wanted))
+    marked = {rid: snip for rid, (snip, _) in matched.items() if HL_OPEN in (snip or "")}
+    abstracts = store.abstracts(rid for rid in wanted if rid not in marked)
+    shown = {rid: marked.get(rid) or highlight(abstracts.get(rid, ""), query) for rid in wanted}
+    scopes = {h["id"]: h.get("scope") for h in lexical}
     return [
         {
-            "id": rid, "title": brief[rid]["title"], "score": round(fused[rid], 6),
-            "snippet": snippets.get(rid) or highlight(abstracts.get(rid, ""), query),
+            "id": rid, "title": brief[rid]["title"], "score": round(fused[rid], 6), "snippet": shown.get(rid, ""),
             "area": brief[rid]["area"], "date": brief[rid]["date"], "kind": brief[rid]["kind"],
+            "keyword_scope": scopes.get(rid),
         }
         for rid in order
         if rid in brief

@@ -247,3 +247,28 @@ def test_the_ranker_fits_on_a_bounded_sample_and_records_stream_in_batches(listi
         predicted = store.record_concepts("predicted")
     assert len(text) > 0.75 * len(records)  # as in the full build: whole given phrases match fewer texts
     assert {r.id for r in records if not r.keyphrases} <= set(predicted)
+
+
+def test_a_few_new_labelled_records_are_read_with_the_stored_model(concepts_db: Path, tmp_path: Path, monkeypatch):
+    """Three new papers with keyphrase lines change the labels by under 1%: the stored model
+    reads just them (the build says why), instead of a refit that rereads every record."""
+    from landscape.enrich.concepts import build as concepts_step
+
+    from .test_phrases import _unseen_listing
+
+    path = tmp_path / "landscape.db"
+    shutil.copy(concepts_db, path)
+    run_cli("ingest", _unseen_listing(tmp_path / "more.txt"), db=path)
+    grown = tmp_path / "grown.db"
+    shutil.copy(path, grown)
+    out = run_cli("build", "--only", "concepts", db=path).output
+    assert "concepts: labels changed by 0.7% since the model was fitted (refit above 10.0%):" \
+           " the stored model reads the new records" in out, out
+    assert "3 records, 460 unchanged" in out, out
+    with Store(concepts_db, readonly=True) as before, Store(path, readonly=True) as store:
+        new = {r.id for r in store.iter_records()} - {r.id for r in before.iter_records()}
+        given = store.record_concepts("given")
+    assert len(new) == 3 and all(given.get(rid) for rid in new)
+    monkeypatch.setattr(concepts_step, "LABEL_DRIFT", 0.005)
+    out = run_cli("build", "--only", "concepts", db=grown).output
+    assert "(refit above 0.5%): refitting" in out and "463 records" in out, out

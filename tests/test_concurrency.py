@@ -40,10 +40,17 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serving(db: Path) -> Iterator[str]:
     """`landscape serve` on a free port of 127.0.0.1 until the block ends; yields its base URL."""
+    with serving_process(db) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def serving_process(db: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`landscape serve OPTIONS` on a free port; yields its base URL and the process."""
     port = free_port()
     log = db.with_suffix(".serve.log")
     with log.open("w") as out:
-        proc = subprocess.Popen([LANDSCAPE, "serve", "--port", str(port), "--db", str(db)],
+        proc = subprocess.Popen([LANDSCAPE, "serve", "--port", str(port), *options, "--db", str(db)],
                                 stdout=out, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -55,7 +62,7 @@ def serving(db: Path) -> Iterator[str]:
                 if proc.poll() is not None:
                     pytest.fail(f"server exited: {log.read_text()}")
                 threading.Event().wait(0.1)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -253,3 +260,39 @@ def test_search_and_related_answer_while_builds_re_embed_the_store(server):
     assert not problems and "Traceback" not in log, (problems[:10], log[-3000:])
     assert client.get("/api/v1/search", params={"q": "dark matter"}).json()["results"]
     assert client.get("/api/v1/related", params={"text": "dark matter halos"}).status_code == 200
+
+
+def worker_pids(pid: int) -> list[int]:
+    """The server processes uvicorn started for `pid` (its multiprocessing children, less the
+    resource tracker)."""
+    children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+    out = []
+    for child in children:
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"multiprocessing" in cmdline and b"resource_tracker" not in cmdline:
+            out.append(child)
+    return sorted(out)
+
+
+def test_serve_with_two_workers_answers_from_both_and_replaces_one_that_dies(tmp_path):
+    db = tmp_path / "landscape.db"
+    run_cli("ingest", listing_head(tmp_path / "head.txt", 40), db=db)
+    run_cli("build", "--embedder", "tfidf", db=db)
+    with serving_process(db, "--workers", "2") as (base, proc), httpx.Client(base_url=base, timeout=60) as client:
+        workers = worker_pids(proc.pid)
+        assert len(workers) == 2
+        rid = client.get("/api/v1/posts").json()["records"][0]["id"]
+        paths = [f"/records/{rid}", "/api/v1/search?q=dark+matter", f"/api/v1/related?id={rid}", "/posts"]
+        with httpx.Client(base_url=base, timeout=60) as other:
+            codes = [c.get(p).status_code for _ in range(5) for p in paths for c in (client, other)]
+        assert set(codes) == {200}
+        os.kill(workers[0], 9)
+        for _ in range(300):  # uvicorn's supervisor starts a new worker
+            if len(worker_pids(proc.pid)) == 2 and worker_pids(proc.pid) != workers:
+                break
+            threading.Event().wait(0.1)
+        assert len(worker_pids(proc.pid)) == 2 and workers[0] not in worker_pids(proc.pid)
+        assert {client.get(p).status_code for p in paths} == {200}

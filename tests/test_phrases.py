@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from landscape import ingest
 from landscape.evaluate_frozen import read_frozen
+from landscape.ingest.phrases import PhraseSegmenter
 from landscape.store import Store
 
 from .conftest import FIXTURES, LISTING, run_cli
@@ -90,3 +92,52 @@ def test_unknown_multiword_terms_stay_whole(tmp_path: Path):
         split = {r.keyphrase_line: r.keyphrases for r in store.iter_records() if r.keyphrase_line}
     for _, _, line, whole in UNSEEN:
         assert set(whole) <= set(split[line]), split[line]
+
+
+def _unseen_listing(path: Path) -> Path:
+    path.write_text("\n\n".join(
+        f"Astrophysics Jan {day}, 2027\n\n{title}\n\nA. Author, B. Author\n\n{abstract}\n\n{line}"
+        for day, (title, abstract, line, _) in enumerate(UNSEEN, start=1)
+    ) + "\n", encoding="utf-8")
+    return path
+
+
+def _count_calls(monkeypatch) -> tuple[list[int], list[str]]:
+    """Record each segmenter fit and each line segmented while the CLI runs in this process."""
+    fits: list[int] = []
+    lines: list[str] = []
+    fit, segment = PhraseSegmenter.fit, PhraseSegmenter.segment
+    monkeypatch.setattr(PhraseSegmenter, "fit", lambda self, pairs: fits.append(1) or fit(self, pairs))
+    monkeypatch.setattr(PhraseSegmenter, "segment",
+                        lambda self, line, text="": lines.append(line) or segment(self, line, text))
+    return fits, lines
+
+
+def test_a_small_ingest_splits_only_its_new_lines_with_the_stored_segmenter(tmp_path: Path, monkeypatch):
+    db = tmp_path / "x.db"
+    run_cli("ingest", LISTING, db=db)
+    with Store(db, readonly=True) as store:
+        before = {r.id: r.keyphrases for r in store.iter_records()}
+    fits, lines = _count_calls(monkeypatch)
+    run_cli("ingest", _unseen_listing(tmp_path / "more.txt"), db=db)
+    assert fits == [], "3 new lines in 463 are under RESPLIT_SHARE: the stored segmenter is reused"
+    assert sorted(lines) == sorted(line for _, _, line, _ in UNSEEN)
+    with Store(db, readonly=True) as store:
+        after = {r.id: r.keyphrases for r in store.iter_records()}
+        split = {r.keyphrase_line: r.keyphrases for r in store.iter_records() if r.keyphrase_line}
+    assert {rid: after[rid] for rid in before} == before
+    for _, _, line, whole in UNSEEN:
+        assert set(whole) <= set(split[line]), split[line]
+    run_cli("ingest", LISTING, db=db)
+    assert fits == [] and len(lines) == len(UNSEEN), "an ingest that changed nothing splits nothing"
+
+
+def test_new_lines_past_the_share_refit_the_segmenter_and_resplit_every_line(tmp_path: Path, monkeypatch):
+    db = tmp_path / "x.db"
+    run_cli("ingest", LISTING, db=db)
+    monkeypatch.setattr(ingest, "RESPLIT_SHARE", 0.005)
+    fits, lines = _count_calls(monkeypatch)
+    run_cli("ingest", _unseen_listing(tmp_path / "more.txt"), db=db)
+    with Store(db, readonly=True) as store:
+        total = store.count_keyphrase_lines()
+    assert fits == [1] and len(lines) == total

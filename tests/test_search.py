@@ -27,7 +27,7 @@ def built(tmp_path_factory) -> Path:
 def test_keyword_hits_come_first_with_highlighted_snippets(built):
     hits = cli_json("search", "Clebsch-Gordan tensor products", "--limit", "5", db=built)
     assert hits[0]["title"].startswith("Asymptotically Fast Clebsch-Gordan Tensor Products")
-    assert set(hits[0]) == {"id", "title", "score", "snippet", "area", "date", "kind"}
+    assert set(hits[0]) == {"id", "title", "score", "snippet", "area", "date", "kind", "keyword_scope"}
     assert "[" in hits[0]["snippet"] and "]" in hits[0]["snippet"]
     out = run_cli("search", "Clebsch-Gordan", "--limit", "2", db=built).output
     assert "Clebsch-Gordan" in out

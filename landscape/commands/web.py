@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 
 from ..cli import db_option, errors_to_exit
@@ -18,10 +21,16 @@ KEEP_ALIVE_S = 75
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
 @click.option("--get", "get_path", default=None, metavar="PATH",
               help="Answer one request for PATH in-process, print the body and exit (no port opened).")
+@click.option("--workers", type=click.IntRange(1, 256), default=None, metavar="N",
+              help="Server processes sharing the read-only store  [default: the number of CPUs]")
 @db_option
 @errors_to_exit
-def serve(host: str, port: int, get_path: str | None, db: str | None) -> None:
-    """Serve the landscape as a read-only web site with a JSON API under /api/v1."""
+def serve(host: str, port: int, get_path: str | None, workers: int | None, db: str | None) -> None:
+    """Serve the landscape as a read-only web site with a JSON API under /api/v1.
+
+    With N workers, N processes (uvicorn's own multi-process mode) accept on one socket; each
+    opens its own read-only connections to the store (SQLite in WAL mode lets them all read
+    while a build writes) and keeps its own search index and counts per store version."""
     from ..store import default_db_path
     from ..web.app import create_app
 
@@ -51,8 +60,19 @@ def serve(host: str, port: int, get_path: str | None, db: str | None) -> None:
         raise LandscapeError(f"{host}:{port}: expected a free address to listen on, found {exc.strerror}") from None
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     click.echo(f"Landscape at http://{shown}:{sock.getsockname()[1]}/ (read-only; Ctrl-C to stop)")
-    threading.Thread(target=warm_up, args=(db or default_db_path(),), daemon=True, name="warm-up").start()
-    uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_keep_alive=KEEP_ALIVE_S)).run(sockets=[sock])
+    workers = workers or os.cpu_count() or 1
+    if workers == 1:
+        threading.Thread(target=warm_up, args=(db or default_db_path(),), daemon=True, name="warm-up").start()
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_keep_alive=KEEP_ALIVE_S)).run(sockets=[sock])
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    from ..web.app import DB_ENV
+
+    os.environ[DB_ENV] = str(Path(db or default_db_path()).resolve())  # read by each worker's app factory
+    config = uvicorn.Config("landscape.web.app:worker_app", factory=True, workers=workers,
+                            log_level="warning", timeout_keep_alive=KEEP_ALIVE_S)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def register(main: click.Group) -> None:

@@ -46,12 +46,14 @@ from ..artifacts import Artifact, describe, pack, unpack
 from ..config import Config
 from ..store.interfaces import AreaStore
 from ..text import content_tokens, normalise_author
+from .drift import LABEL_DRIFT, drift, drift_note, fingerprint, load_prints, prints_array, save_prints
 from .predictors import LiteLogistic, LiteTfidf, array_strings, prefixed, strings_array, unprefixed
 
 if TYPE_CHECKING:
     from .pipeline import BuildContext
 
 MIN_PER_AREA = 2
+LABELS_ARTIFACT = "areas.labels"
 MODEL_KIND = "areas"
 MODEL_VERSION = 2  # 1 was a pickle
 EVIDENCE_FULL = 20  # distinct known content words at which a record counts as fully informative
@@ -508,23 +510,34 @@ class AreasStep:
             return self._zero_shot(ctx, records)
         return {"predicted": 0, "no_labels": len(records)}
 
-    def _model(self, ctx: BuildContext, signature: str, labelled: list[Any]) -> tuple[AreaModel, bool]:
+    def _model(self, ctx: BuildContext, signature: str, labelled: list[Any]) -> tuple[AreaModel, bool, str]:
+        """(model, whether fitted now, the label signature it is stored under): the stored model of
+        these labels, or of labels that differ from these by at most LABEL_DRIFT, else a new fit."""
         store = ctx.store
         blob = store.area_model_blob(signature)
         if blob is not None and not ctx.full:
             model = stored_model(blob, self.config)
             if model is not None:
-                return model, False
+                return model, False, signature
             ctx.log(f"areas: {why_not_read(blob)}")
+        prints = prints_array({r.id: fingerprint(r.id, r.area, r.text, "|".join(r.authors)) for r in labelled})
+        stored = None if ctx.full else load_prints(store, LABELS_ARTIFACT)
+        if stored is not None and stored[0] != signature:
+            share = drift(stored[1], prints)
+            close = store.area_model_blob(stored[0]) if share <= LABEL_DRIFT else None
+            model = stored_model(close, self.config) if close is not None else None
+            ctx.log(drift_note(self.name, share, model is not None, LABEL_DRIFT))
+            if model is not None:
+                return model, False, stored[0]
         model = AreaModel(self.config).fit(area_data(store, self.config, labelled))
         with store.transaction():
             store.set_area_model_blob(signature, pack(model.artifact()))
-        return model, True
+            save_prints(store, LABELS_ARTIFACT, signature, prints)
+        return model, True, signature
 
     def _supervised(self, ctx: BuildContext, records: list[Any], labelled: list[Any]) -> dict[str, int]:
         store = ctx.store
-        signature = labels_signature(records, self.config)
-        model, retrained = self._model(ctx, signature, labelled)
+        model, retrained, signature = self._model(ctx, labels_signature(records, self.config), labelled)
         done = {} if retrained or ctx.full else _predicted_before(store, signature)
         unlabelled = [r for r in records if not r.area]
         targets = [r for r in unlabelled if done.get(r.id) != record_fingerprint(r)]

@@ -70,7 +70,8 @@ from .connection_text import (
     find_phrases,
     phrase_prefixes,
 )
-from .neighbours import Graph, record_graph, top_k_rows
+from .neighbours import ExactIndex, Graph, record_graph, top_k_rows
+from .terms import save_terms
 
 if TYPE_CHECKING:
     from .pipeline import BuildContext
@@ -127,6 +128,7 @@ class Corpus:
     pos: dict[str, int] = field(default_factory=dict)
     graph: Graph | None = None
     citations: Citations | None = None  # None: the store has no citation links
+    terms_read: Any = None  # the RecordTerms read, for the build to store (enrich/terms.py)
     _concepts: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -138,8 +140,11 @@ class Corpus:
     # --- building ----------------------------------------------------------------------------
 
     @classmethod
-    def from_store(cls, store: ConnectionReadStore, config: Config) -> Corpus:
+    def from_store(cls, store: ConnectionReadStore, config: Config, fresh: bool = False) -> Corpus:
+        """The corpus, reading only texts new or changed since the stored terms (enrich/terms.py;
+        all of them when `fresh`, or when the corpus has grown past the terms' refresh)."""
         from .embed import record_embeddings
+        from .terms import given_rows, record_terms
 
         ids, vectors = record_embeddings(store, config)
         if not ids and store.count_records():
@@ -147,39 +152,28 @@ class Corpus:
                                 " (or wait for the build that is running)")
         if not ids:
             raise LandscapeError("the store has no records to connect (run `landscape ingest` first)")
-        texts = store.record_texts(ids)
-        given = store.record_given_phrases()
         brief = store.record_brief(ids)
-        words = [Counter(content_tokens(texts[i])) for i in ids]
-        df: Counter[str] = Counter()
-        for w in words:
-            df.update(w.keys())
-        terms = sorted(df)
-        vocab = {t: j for j, t in enumerate(terms)}
-        n = len(ids)
-        idf = np.array([math.log((1 + n) / (1 + df[t])) + 1 for t in terms], dtype=np.float32)
-        lexical = csr([{vocab[t]: (1 + math.log(c)) * idf[vocab[t]] for t, c in w.items()} for w in words],
-                      len(vocab))
-        lexical = _l2_rows(lexical)
-        present = csr([{vocab[t]: 1.0 for t in w} for w in words], len(vocab))
-        kp_tokens = [
-            {t for p in given.get(i, []) for t in tokens(p) if t not in STOPWORDS} for i in ids
-        ]
-        kp_own = csr(
-            [{vocab[t]: 1.0 for t in kp if t in w} for kp, w in zip(kp_tokens, words)], len(vocab)
-        )
         keys, names, attested, carriers = _phrase_vocabulary(store)
         max_len = max((len(k.split()) for k in keys), default=1)
-        prefixes = phrase_prefixes(keys)
-        found = [find_phrases(text_keys(texts[i]), keys, max_len, prefixes) for i in ids]
+        rt = record_terms(store, ids, keys, max_len, phrase_prefixes(keys), fresh)
+        vocab = {t: j for j, t in enumerate(rt.terms)}
+        n, idf = len(ids), rt.idf
+        lexical = rt.counts.copy()
+        lexical.data = ((1 + np.log(lexical.data)) * idf[lexical.indices]).astype(np.float32)
+        lexical = _l2_rows(lexical)
+        present = rt.counts.copy()
+        present.data = np.ones_like(present.data)
+        given = store.record_given_phrases()
+        kp_words = given_rows(ids, given, lambda p: (vocab[t] for t in tokens(p) if t not in STOPWORDS and t in vocab),
+                              len(vocab))
+        kp_own = _csr(present.multiply(kp_words))
         p = len(names)
-        matches = csr([{j: 1.0 for j in f} for f in found], p)
+        matches = rt.found
         phrase_df = np.asarray(matches.sum(axis=0)).ravel()
         phrase_idf = np.log((n + 1) / (phrase_df + 1)).astype(np.float32)
-        given_keys = [{keys[k] for k in (phrase_key(x) for x in given.get(i, [])) if k in keys} for i in ids]
-        own_only = csr(
-            [{j: 1.0 for j in f if j in g and attested[j] <= 1} for f, g in zip(found, given_keys)], p
-        )
+        lone = set(np.flatnonzero(np.asarray(attested) <= 1).tolist())
+        given_keys = given_rows(ids, given, lambda x: (j for j in [keys.get(phrase_key(x))] if j in lone), p)
+        own_only = _csr(matches.multiply(given_keys))
         author_lists = store.record_authors()
         author_ids: dict[str, int] = {}
         author_names: list[str] = []
@@ -199,7 +193,7 @@ class Corpus:
             phrase_keys=keys, phrase_names=names, phrase_idf=phrase_idf, matches=matches,
             own_only=own_only, authors=csr(author_rows, len(author_names)), author_names=author_names,
             areas=[brief[i]["area"] for i in ids], titles=[brief[i]["title"] for i in ids],
-            concept_names=_named_concepts(store, ids), carried=_carried(carriers, ids, p),
+            concept_names=_named_concepts(store, ids), carried=_carried(carriers, ids, p), terms_read=rt,
         )
 
     # --- the query side ------------------------------------------------------------------------
@@ -231,9 +225,9 @@ class Corpus:
                              * self.idf[self.vocab[t]]) ** 2 for t in w if t in self.vocab}
             for w in words
         ], v)
-        max_len = max((len(k.split()) for k in self.phrase_keys), default=1)
         concepts = csr([
-            {j: float(self.phrase_idf[j] ** 2) for j in find_phrases(text_keys(t), self.phrase_keys, max_len, self.prefixes)}
+            {j: float(self.phrase_idf[j] ** 2)
+             for j in find_phrases(text_keys(t), self.phrase_keys, self.phrase_words, self.prefixes)}
             for t in texts
         ], len(self.phrase_names))
         return QuerySide(vectors=np.atleast_2d(vectors), lexical=lexical, terms=terms, concepts=concepts)
@@ -398,6 +392,11 @@ class Corpus:
         return phrase_prefixes(self.phrase_keys)
 
     @cached_property
+    def phrase_words(self) -> int:
+        """Words in the longest known phrase (how far a match may reach)."""
+        return max((len(k.split()) for k in self.phrase_keys), default=1)
+
+    @cached_property
     def terms(self) -> list[str]:
         """Vocabulary words by column."""
         return sorted(self.vocab, key=self.vocab.__getitem__)
@@ -409,8 +408,11 @@ def _phrase_vocabulary(
     """Phrase keys -> index, display names, how many records carry each (any source), and which."""
     surface: dict[str, Counter[str]] = {}
     carriers: dict[str, set[str]] = {}
+    keyed: dict[str, str] = {}  # phrases recur across records: each distinct one is normalised once
     for rid, phrase in store.record_phrases():
-        key = phrase_key(phrase)
+        key = keyed.get(phrase)
+        if key is None:
+            key = keyed[phrase] = phrase_key(phrase)
         if key and len(key.split()) <= MAX_PHRASE_WORDS and key not in STOPWORDS:
             surface.setdefault(key, Counter())[phrase.lower()] += 1
             carriers.setdefault(key, set()).add(rid)
@@ -438,19 +440,21 @@ def _named_concepts(store: ConnectionReadStore, ids: Iterable[str]) -> dict[str,
 # --- building and reading ------------------------------------------------------------------------
 
 
-def corpus_for(store: ConnectionReadStore, config: Config) -> Corpus:
-    """The store's Corpus, built once per store version and model (see landscape.snapshot)."""
+def corpus_for(store: ConnectionReadStore, config: Config, fresh: bool = False) -> Corpus:
+    """The store's Corpus, built once per store version and model (see landscape.snapshot);
+    `fresh` re-reads every text with a new idf (a full build) instead."""
     from ..snapshot import SNAPSHOTS
     from .embed import store_embedder
 
     model = store_embedder(store, config).name if store.get_meta("embedder_spec") else config.embedder
-    corpus = SNAPSHOTS.get(store, f"corpus:{model}:{len(WEIGHTS)}", lambda s: _with_citations(s, config))
+    corpus = _with_citations(store, config, fresh=True) if fresh else SNAPSHOTS.get(
+        store, f"corpus:{model}:{len(WEIGHTS)}", lambda s: _with_citations(s, config))
     # a copy per call: the snapshot is shared by threads, the graph says what this build updated
     return replace(corpus, graph=record_graph(store, config, corpus.ids, corpus.vectors))
 
 
-def _with_citations(store: ConnectionReadStore, config: Config) -> Corpus:
-    corpus = Corpus.from_store(store, config)
+def _with_citations(store: ConnectionReadStore, config: Config, fresh: bool = False) -> Corpus:
+    corpus = Corpus.from_store(store, config, fresh=fresh)
     corpus.citations = citations_for(store, corpus.ids)
     return corpus
 
@@ -517,7 +521,7 @@ class ConnectionsStep:
         )
         if not full and not (store.stale_connection_ids() or store.short_connection_ids(min(k, n - 1))):
             return {"computed": 0, "updated": 0, "unchanged": n}  # nothing to read the corpus for
-        corpus = corpus_for(store, self.config)
+        corpus = corpus_for(store, self.config, fresh=full)
         n = len(corpus)
         k_eff = min(k, n - 1)
         if full:
@@ -542,8 +546,10 @@ class ConnectionsStep:
                 if citation_state(store):
                     new_state["citations"] = citation_state(store)
                 store.put_artifact(STATE_ARTIFACT, json.dumps(new_state, sort_keys=True).encode())
+            if corpus.terms_read is not None and corpus.terms_read.read:
+                save_terms(store, corpus.terms_read)
         return {"computed": len(dirty & set(corpus.pos)), "updated": len(affected - dirty),
-                "unchanged": n - len(todo)}
+                "unchanged": n - len(todo), "read": corpus.terms_read.read if corpus.terms_read else n}
 
     def _affected(self, store: ConnectionReadStore, corpus: Corpus, dirty: set[str], stats: dict[str, list[float]],
                   k: int) -> set[str]:
@@ -563,9 +569,8 @@ class ConnectionsStep:
         kth = store.kth_connection_scores(k, [corpus.ids[i] for i in around])
         for start in range(0, len(around), CHUNK):
             chunk = around[start : start + CHUNK]
-            cand = corpus.candidates(chunk)
-            cand[(cand >= 0) & ~dirty_rows[np.maximum(cand, 0)]] = -1
-            if not (cand >= 0).any():
+            cand = _only(corpus.candidates(chunk), dirty_rows)
+            if not cand.size:
                 continue
             score, _ = corpus.pair_scores(corpus.records_as_queries(chunk), cand, stats)
             best = score.max(axis=1)
@@ -574,6 +579,15 @@ class ConnectionsStep:
                 if best[r] > kth.get(rid, -np.inf):
                     affected.add(rid)
         return affected
+
+
+def _only(cand: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Each row's candidates that `keep` marks, packed to the left and padded with -1: only those
+    are scored (a few of a row's hundred-odd candidates are new records)."""
+    kept = (cand >= 0) & keep[np.maximum(cand, 0)]
+    width = int(kept.sum(axis=1).max()) if kept.size else 0
+    order = np.argsort(~kept, axis=1, kind="stable")[:, :width]
+    return np.take_along_axis(np.where(kept, cand, -1), order, axis=1)
 
 
 def step(config: Config) -> ConnectionsStep:
@@ -613,19 +627,24 @@ def related(store: ConnectionReadStore, record_id: str | None = None, text: str 
 
 
 def related_to_text(store: ConnectionReadStore, corpus: Corpus, text: str, stats: dict[str, list[float]], limit: int,
-                    config: Config) -> list[dict[str, Any]]:
+                    config: Config, embedder: Any = None, nearest: Any = None) -> list[dict[str, Any]]:
+    """Records related to a pasted text. A server passes the `embedder` it holds and `nearest`
+    (vector, m -> corpus rows) from its search index, so a query costs the same at any size;
+    without them the store's embedder is loaded and every vector is scored."""
     from .embed import store_embedder
 
     if not text.strip():
         raise LandscapeError("related --text: expected some text, found nothing")
-    vector = store_embedder(store, config).encode([text[:20_000]])
+    vector = (embedder or store_embedder(store, config)).encode([text[:20_000]])
     q = corpus.texts_as_queries([text[:20_000]], vector)
-    cand = _id_ordered(_text_candidates(corpus, np.atleast_2d(vector), max(limit, TEXT_CANDIDATES)))
+    m = min(max(limit, TEXT_CANDIDATES), len(corpus))
+    near = nearest(np.atleast_2d(vector), m) if nearest else ExactIndex(corpus.vectors).search(
+        np.atleast_2d(vector), m, chunk=1)[0][0]
+    cand = _id_ordered(_text_candidates(corpus, np.asarray(near, dtype=np.int64)))
     score, sig = corpus.pair_scores(q, cand, stats)
     idx, vals = top_k_rows(score, min(limit, len(corpus)))
-    max_len = max((len(k.split()) for k in corpus.phrase_keys), default=1)
     mine = {corpus.phrase_names[j]: float(corpus.phrase_idf[j])
-            for j in find_phrases(text_keys(text), corpus.phrase_keys, max_len, corpus.prefixes)}
+            for j in find_phrases(text_keys(text), corpus.phrase_keys, corpus.phrase_words, corpus.prefixes)}
     return [
         {"id": corpus.ids[cand[0, col]], "title": corpus.titles[cand[0, col]], "score": round(float(v), 4),
          "reasons": corpus.reasons(None, int(cand[0, col]), sig, 0, col, query_concepts=mine)}
@@ -637,11 +656,9 @@ def related_to_text(store: ConnectionReadStore, corpus: Corpus, text: str, stats
 TEXT_CANDIDATES = 100
 
 
-def _text_candidates(corpus: Corpus, vector: np.ndarray, m: int) -> np.ndarray:
-    """A pasted text's candidates: its m nearest records by meaning and their graph neighbours."""
-    from .neighbours import ExactIndex
-
-    near = ExactIndex(corpus.vectors).search(vector, min(m, len(corpus)), chunk=1)[0][0]
+def _text_candidates(corpus: Corpus, near: np.ndarray) -> np.ndarray:
+    """A pasted text's candidates: its nearest records by meaning and their graph neighbours."""
+    near = near[near >= 0]
     around = corpus.candidates(near[:HOPS])
     rows = list(dict.fromkeys([*near.tolist(), *around[around >= 0].tolist()]))
     return np.asarray([rows], dtype=np.int64)

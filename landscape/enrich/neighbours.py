@@ -545,3 +545,39 @@ def nearest_records(store: GraphStore, config: Any, X: np.ndarray, queries: np.n
     labels, dist = index.index.knn_query(queries, k=m)
     _, rowids = store.embedding_keys(model)
     return _positions(rowids)(labels.astype(np.int64)), (1.0 - dist).astype(np.float32)
+
+
+class LabelledIndex:
+    """The graph's saved HNSW index (labelled by records.rowid) answering row positions, so the
+    server searches the index the build keeps instead of building its own at every start."""
+
+    kind = "hnsw"
+
+    def __init__(self, index: HnswIndex, rowids: np.ndarray):
+        self.index = index
+        self.to_rows = _positions(rowids)
+        self.count = len(rowids)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        labels, sims = self.index.search(queries, k)
+        rows = self.to_rows(labels)
+        return rows, np.where(rows >= 0, sims, -np.inf).astype(np.float32)
+
+
+def saved_graph_index(store: GraphStore, model: str, rowids: np.ndarray, config: Any) -> LabelledIndex | None:
+    """The build's saved graph index over these records, or None when the graph is exact (small
+    store), the file is missing, or it no longer matches what the build recorded."""
+    if len(rowids) < graph_settings(config).exact_limit:
+        return None
+    path = _graph_index_path(store.path, model)
+    mark = store.get_meta(f"{GRAPH_STATE}:index")
+    if mark is None or not os.path.exists(path):
+        return None
+    dim = store.embedding_dim(model)
+    if not dim:
+        return None
+    index = HnswIndex.load(path, dim)
+    return LabelledIndex(index, rowids) if _index_mark(index) == mark else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -10,11 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+
+from ..artifacts import pack, unpack
 from ..models import BadRecord, LandscapeError, ParseError, Record
 from ..store import Store
 from ..store.interfaces import IngestStore
 from . import listing
-from .phrases import PhraseSegmenter
+from .phrases import SEGMENTER_FORMAT, SEGMENTER_KIND, PhraseSegmenter
 from .reader import check_readable, iter_lines
 from .sniff import FORMATS, Parser, parser_for, sniff
 
@@ -236,31 +240,42 @@ def _write_batch(
             on_record(status)
 
 
+SEGMENTER_ARTIFACT = "keyphrases.segmenter"
+RESPLIT_SHARE = 0.1  # refit once the lines new or changed since the fit exceed this share of those it saw
+
+
 def split_keyphrase_lines(
     store: IngestStore, snapshot: IngestStore | None = None, busy: Worker | None = None,
     max_fit: int = 3000, batch: int = 2000, max_waiting: int = 50_000,
 ) -> int:
-    """Re-split every given keyphrase line with a vocabulary mined from the store's corpus.
+    """Split the given keyphrase lines not yet split with a vocabulary mined from the corpus.
 
-    Returns how many records' phrases changed. Deterministic for a given corpus, so running it
-    again after an ingest that changed nothing changes nothing. The vocabulary is fitted on an
-    evenly spaced sample of at most max_fit lines (phrases recur, so a sample finds them).
-    Lines are read from snapshot (default: the store) and written to the store; while busy
-    still runs on the store's connection, up to max_waiting changed records are held back.
+    Returns how many records' phrases were written. The segmenter is fitted on an evenly spaced
+    sample of at most max_fit lines (phrases recur, so a sample finds them) and stored with a
+    fingerprint of every line it split. An ingest whose new or changed lines are at most
+    RESPLIT_SHARE of the lines the stored segmenter was fitted with splits only those lines with
+    it: the cost grows with the new lines, not the corpus. Past that share (or with nothing
+    stored) the segmenter is refitted and every line re-split, deterministically for a given
+    corpus. Lines are read from snapshot (default: the store) and written to the store; while
+    busy still runs on the store's connection, up to max_waiting changed records are held back.
     """
     source = snapshot or store
     total = source.count_keyphrase_lines()
     if not total:
         return 0
-    step = max(1, total // max_fit)
-    sample = source.keyphrase_line_sample(step)
-    segmenter = PhraseSegmenter().fit(sample)
-    del sample
+    stored = _stored_segmenter(source)
+    prints, unsplit = _line_prints(source, stored[1] if stored else None, batch)
+    if stored is not None and len(unsplit) <= RESPLIT_SHARE * stored[2]:
+        segmenter, fit_lines = stored[0], stored[2]
+        rows: Iterable[tuple[str, str, list[str] | None]] = ((rid, line, None) for rid, line in unsplit)
+    else:
+        segmenter = PhraseSegmenter().fit(source.keyphrase_line_sample(max(1, total // max_fit)))
+        fit_lines, rows = total, source.keyphrase_lines_with_phrases()
     changed = 0
     pending: list[tuple[str, list[str]]] = []
-    for rows in _batches(source.keyphrase_lines_with_phrases(), batch):
-        texts = source.keyphrase_texts([rid for rid, line, _ in rows if segmenter.needs_text(line)])
-        for rid, line, current in rows:
+    for chunk in _batches(rows, batch):
+        texts = source.keyphrase_texts([rid for rid, line, _ in chunk if segmenter.needs_text(line)])
+        for rid, line, current in chunk:
             phrases = segmenter.segment(line, texts.get(rid, ""))
             if phrases != current:
                 pending.append((rid, phrases))
@@ -273,7 +288,38 @@ def split_keyphrase_lines(
     if busy is not None:
         busy.wait()
     store.set_keyphrases_many(pending, "given", reindex=False)
+    artifact = segmenter.artifact({"fit_lines": fit_lines})
+    artifact.arrays["split"] = prints
+    store.put_artifact(SEGMENTER_ARTIFACT, pack(artifact))
     return changed + len(pending)
+
+
+def _stored_segmenter(store: IngestStore) -> tuple[PhraseSegmenter, np.ndarray, int] | None:
+    """(segmenter, sorted fingerprints of the lines it split, lines it was fitted with), if stored
+    in a form this version reads (anything else is refitted)."""
+    artifact = unpack(store.get_artifact(SEGMENTER_ARTIFACT), SEGMENTER_KIND, SEGMENTER_FORMAT)
+    segmenter = PhraseSegmenter.from_artifact(artifact) if artifact is not None else None
+    if artifact is None or segmenter is None or "split" not in artifact.arrays:
+        return None
+    return segmenter, np.asarray(artifact.arrays["split"], dtype=np.uint64), int(artifact.meta.get("fit_lines", 0))
+
+
+def _line_prints(store: IngestStore, done: np.ndarray | None, batch: int) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Sorted fingerprints of every (id, keyphrase line), and the lines whose fingerprint is not
+    among `done` (the ones the stored segmenter has not split)."""
+    prints: list[np.ndarray] = []
+    unsplit: list[tuple[str, str]] = []
+    for chunk in _batches(((rid, line) for rid, line, _ in store.keyphrase_lines_with_phrases(batch)), batch):
+        fp = np.fromiter((_fingerprint(rid, line) for rid, line in chunk), dtype=np.uint64, count=len(chunk))
+        prints.append(fp)
+        if done is not None:
+            new = ~np.isin(fp, done, assume_unique=False)
+            unsplit.extend(row for row, is_new in zip(chunk, new.tolist(), strict=True) if is_new)
+    return np.unique(np.concatenate(prints)) if prints else np.zeros(0, dtype=np.uint64), unsplit
+
+
+def _fingerprint(rid: str, line: str) -> int:
+    return int.from_bytes(hashlib.blake2b(f"{rid}\0{line}".encode(), digest_size=8).digest(), "little")
 
 
 def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:

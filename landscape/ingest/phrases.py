@@ -31,6 +31,11 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ..artifacts import Artifact
 
 MAX_WORDS = 5
 MAX_PHRASES = 16
@@ -126,6 +131,12 @@ def _halves(phrase: str) -> list[tuple[str, str]]:
     return [(" ".join(ws[:i]), " ".join(ws[i:])) for i in range(1, len(ws))]
 
 
+SEGMENTER_KIND = "keyphrase-segmenter"
+SEGMENTER_FORMAT = 1
+_PARAMS = ("iterations", "alpha", "smoothing", "backoff", "total", "new_share", "k_prior", "token_lengths",
+           "hazard", "_vocab", "_first_total", "_inner_total")
+
+
 class PhraseSegmenter:
     def __init__(self, iterations: int = ITERATIONS, alpha: float = 1.0, smoothing: float = 0.5, backoff: float = 2.0):
         self.iterations = iterations
@@ -210,6 +221,36 @@ class PhraseSegmenter:
         self._words_cache.clear()
         self._first_total = sum(self.first.values()) + self.smoothing * self._vocab
         self._inner_total = sum(self.inner.values()) + self.smoothing * self._vocab
+
+    # --- storing ------------------------------------------------------------------------
+
+    def artifact(self, meta: dict[str, Any]) -> Artifact:
+        """The fitted parameters as data (landscape.artifacts), so an ingest can reuse them."""
+        counters = {"counts": self.counts, "first": self.first, "inner": self.inner, "ends": self.ends,
+                    "seen": self.seen}
+        arrays: dict[str, np.ndarray] = {"attested": np.array(sorted(self.attested), dtype=str)}
+        for name, counter in counters.items():
+            keys = sorted(counter)
+            arrays[f"{name}_keys"] = np.array(keys, dtype=str)
+            arrays[f"{name}_values"] = np.array([counter[k] for k in keys], dtype=np.int64)
+        params = {name: getattr(self, name) for name in _PARAMS}
+        return Artifact(SEGMENTER_KIND, SEGMENTER_FORMAT, {**meta, "params": params}, arrays)
+
+    @classmethod
+    def from_artifact(cls, artifact: Artifact) -> PhraseSegmenter | None:
+        """The segmenter an artifact holds; None where it is not a complete one."""
+        try:
+            params = artifact.meta["params"]
+            seg = cls(*(params[name] for name in ("iterations", "alpha", "smoothing", "backoff")))
+            for name in _PARAMS:
+                setattr(seg, name, params[name])
+            for name in ("counts", "first", "inner", "ends", "seen"):
+                keys, values = artifact.arrays[f"{name}_keys"], artifact.arrays[f"{name}_values"]
+                setattr(seg, name, Counter(dict(zip(keys.tolist(), values.tolist(), strict=True))))
+            seg.attested = frozenset(artifact.arrays["attested"].tolist())
+        except (KeyError, TypeError, ValueError):
+            return None
+        return seg
 
     # --- scoring --------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import interfaces
 from .db import connect, default_db_path, migrate, now_iso, store_version, transaction
+from .fulltext import FullTextMixin
 from .landscape import LandscapeMixin
 from .pages import PagesMixin
 from .records import RecordsMixin
@@ -20,7 +21,7 @@ from .understanding import UnderstandingMixin
 __all__ = ["Store", "default_db_path", "interfaces", "now_iso"]
 
 
-class Store(RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, PagesMixin, SyncMixin):
+class Store(RecordsMixin, FullTextMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, PagesMixin, SyncMixin):
     """A Landscape store in one SQLite file (WAL, FTS5, numbered migrations)."""
 
     def __init__(self, path: str | Path | None = None, readonly: bool = False):

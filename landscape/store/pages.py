@@ -38,6 +38,44 @@ def _json(text: str | None, default: Any) -> Any:
         return default
 
 
+# Browse orders as segments read one after the other: (condition, [(column, descending)]);
+# undated records come after dated ones. A cursor is [segment, column values...] of a row.
+_SEGMENTS: dict[str, list[tuple[str, list[tuple[str, bool]]]]] = {
+    "newest": [("r.date IS NOT NULL", [("r.date", True), ("r.id", False)]),
+               ("r.date IS NULL", [("r.id", False)])],
+    "oldest": [("r.date IS NOT NULL", [("r.date", False), ("r.id", False)]),
+               ("r.date IS NULL", [("r.id", False)])],
+    "title": [("1", [("r.display_title COLLATE NOCASE", False), ("r.id", False)])],
+}
+
+
+def browse_cursor_ok(sort: str, cursor: Any) -> bool:
+    """Whether `cursor` has the shape of a key of this browse order."""
+    if sort not in _SEGMENTS or not isinstance(cursor, list) or not cursor or type(cursor[0]) is not int:
+        return False
+    if not 0 <= cursor[0] < len(_SEGMENTS[sort]):
+        return False
+    values = cursor[1:]
+    return len(values) == len(_SEGMENTS[sort][cursor[0]][1]) and all(isinstance(v, str) for v in values)
+
+
+def _keyset(columns: list[tuple[str, bool]], values: list[Any], forward: bool) -> tuple[str, list[Any]]:
+    """Rows strictly after (or before) the key `values` in the order of `columns`, written so the
+    leading column bounds an index range: c1 >= v1 AND (c1 > v1 OR (c2 > v2 ...))."""
+    ops = [("<" if desc else ">") if forward else (">" if desc else "<") for _, desc in columns]
+
+    def strictly(i: int) -> tuple[str, list[Any]]:
+        col, op = columns[i][0], ops[i]
+        if i == len(columns) - 1:
+            return f"{col} {op} ?", [values[i]]
+        rest, rest_args = strictly(i + 1)
+        return f"({col} {op} ? OR ({col} = ? AND {rest}))", [values[i], values[i], *rest_args]
+
+    cond, args = strictly(0)
+    first, op = columns[0][0], ops[0]
+    return f"{first} {op}= ? AND {cond}", [values[0], *args]
+
+
 class PagesMixin:
     _conn: sqlite3.Connection
 
@@ -105,14 +143,14 @@ class PagesMixin:
         clauses: list[str] = []
         args: list[Any] = []
         if filters.get("area"):
-            clauses.append("lower(r.area) = lower(?)")
+            clauses.append("r.area = ? COLLATE NOCASE")  # as lower() = lower() (both fold ASCII only), indexed
             args.append(filters["area"])
         if filters.get("kind"):
             clauses.append("r.kind = ?")
             args.append(filters["kind"])
         if filters.get("year"):
-            clauses.append("substr(r.date, 1, 4) = ?")
-            args.append(str(filters["year"]))
+            clauses.append("r.date >= ? AND r.date < ?")  # a range on the date index, not substr() of every row
+            args += [str(filters["year"]), str(int(filters["year"]) + 1)]
         if filters.get("author"):
             clause, arg = author_clause("r", filters["author"])
             clauses.append(clause)
@@ -145,15 +183,78 @@ class PagesMixin:
         ).fetchall()
         return [r[0] for r in rows], total
 
-    def page_facets(self, filters: dict[str, Any], top: int = 12) -> dict[str, list[dict[str, Any]]]:
-        """Counts of each facet value among the records the current filters select."""
+    def page_browse_keyset(
+        self, filters: dict[str, Any], sort: str = "newest", limit: int = 20,
+        after: list[Any] | None = None, before: list[Any] | None = None,
+    ) -> tuple[list[str], list[Any] | None, list[Any] | None]:
+        """One page of records matching every filter that follows `after` (or precedes `before`),
+        the sort key of any row being a cursor: (ids, key of the last row when more follow, key of
+        the first row when more precede). Each query walks an index from the cursor, so a deep page
+        costs what the first one does (OFFSET would read every row before it)."""
+        where, args = self._browse_where(filters)
+        segments = _SEGMENTS[sort]
+        cursor = before if before is not None else after
+        forward = before is None
+        start = 0 if cursor is None else int(cursor[0])
+        order = range(start, len(segments)) if forward else range(start, -1, -1)
+        rows: list[tuple[int, tuple[Any, ...]]] = []
+        for seg in order:
+            cond, columns = segments[seg]
+            clauses, seg_args = [cond], list[Any]()
+            if cursor is not None and seg == start:
+                keyset, seg_args = _keyset(columns, list(cursor[1:]), forward)
+                clauses.append(keyset)
+            direction = [(c, d if forward else not d) for c, d in columns]
+            sql = (f"SELECT r.id, {', '.join(c for c, _ in columns)} FROM records r"
+                   f" {where} {'AND' if where else 'WHERE'} {' AND '.join(clauses)}"
+                   f" ORDER BY {', '.join(c + (' DESC' if desc else '') for c, desc in direction)} LIMIT ?")
+            rows += [(seg, tuple(r)) for r in self._conn.execute(sql, [*args, *seg_args, limit + 1 - len(rows)])]
+            if len(rows) > limit:
+                break
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if not forward:
+            rows.reverse()
+        keys = [[seg, *row[1:]] for seg, row in rows]
+        ids = [row[0] for _, row in rows]
+        if not keys:
+            return ids, None, None
+        if forward:
+            return ids, keys[-1] if more else None, keys[0] if cursor is not None else None
+        return ids, keys[-1], keys[0] if more else None
+
+    def page_browse_key_at(self, filters: dict[str, Any], sort: str, position: int) -> list[Any] | None:
+        """The cursor of the row at `position` (from 0) in browse order: where an old `page=N` link
+        starts. It reads every row before it (OFFSET), so only old links pay that."""
+        where, args = self._browse_where(filters)
+        row = self._conn.execute(
+            f"SELECT r.id, r.date, r.display_title FROM records r {where} ORDER BY {SORTS[sort]} LIMIT 1 OFFSET ?",
+            [*args, position],
+        ).fetchone()
+        if row is None:
+            return None
+        rid, date, title = row
+        if sort == "title":
+            return [0, title, rid]
+        return [0, date, rid] if date is not None else [1, rid]
+
+    def page_browse_count(self, filters: dict[str, Any]) -> int:
+        where, args = self._browse_where(filters)
+        return self._conn.execute(f"SELECT count(*) FROM records r {where}", args).fetchone()[0]
+
+    def page_facets(self, filters: dict[str, Any], top: int = 12) -> dict[str, Any]:
+        """Counts of each facet value among the records the current filters select: every kind and
+        year, the `top` areas, concepts and authors, and under "more" how many values of each of
+        those three are left out. The server keeps the result per store version and filter set."""
         where, args = self._browse_where(filters)
         sub = f"SELECT r.id FROM records r {where}"
-        facets: dict[str, list[dict[str, Any]]] = {}
-        facets["area"] = self._facet(
+        more: dict[str, int] = {}
+        facets: dict[str, Any] = {}
+        areas = self._facet(
             f"SELECT r.area, count(*) FROM records r {where} {'AND' if where else 'WHERE'}"
             " r.area IS NOT NULL GROUP BY r.area ORDER BY 2 DESC, 1", args
         )
+        facets["area"], more["area"] = areas[:top], max(0, len(areas) - top)
         facets["kind"] = self._facet(
             f"SELECT r.kind, count(*) FROM records r {where} GROUP BY r.kind ORDER BY 2 DESC", args
         )
@@ -161,9 +262,9 @@ class PagesMixin:
             f"SELECT substr(r.date, 1, 4), count(*) FROM records r {where}"
             f" {'AND' if where else 'WHERE'} r.date IS NOT NULL GROUP BY 1 ORDER BY 1 DESC", args
         )
-        facets["concept"] = self._facet(
-            f"{self._concept_counts_sql(sub)} LIMIT {int(top)}", args
-        )
+        facets["concept"] = self._facet(f"{self._concept_counts_sql(sub)} LIMIT {int(top)}", args)
+        more["concept"] = max(0, self._conn.execute(
+            f"SELECT count(*) FROM ({self._concept_counts_sql(sub)})", args).fetchone()[0] - top)
         facets["author"] = [
             {"value": key, "label": name, "count": n}
             for key, name, n in self._conn.execute(
@@ -171,6 +272,9 @@ class PagesMixin:
                 f" WHERE a.record_id IN ({sub}) GROUP BY au.id ORDER BY 3 DESC, 2 LIMIT {int(top)}", args
             )
         ]
+        more["author"] = max(0, self._conn.execute(
+            f"SELECT count(DISTINCT author_id) FROM authorship WHERE record_id IN ({sub})", args).fetchone()[0] - top)
+        facets["more"] = more
         return facets
 
     def _facet(self, sql: str, args: list[Any]) -> list[dict[str, Any]]:
@@ -330,10 +434,10 @@ class PagesMixin:
             return {"name": name, "description": None, "aliases": [], "extra": {}}
         return None
 
-    def page_concept_records(self, name: str) -> list[str]:
+    def page_concept_records(self, name: str, limit: int = -1, offset: int = 0) -> list[str]:
         return [r[0] for r in self._conn.execute(
             f"SELECT r.id FROM records r WHERE r.id IN ({self._concept_records_sql()})"
-            f" ORDER BY {SORTS['newest']}", (name,)
+            f" ORDER BY {SORTS['newest']} LIMIT ? OFFSET ?", (name, limit, offset)
         )]
 
     # --- topics and areas ---------------------------------------------------------------
@@ -355,10 +459,11 @@ class PagesMixin:
         return {"id": row[0], "label": row[1], "area": row[2], "size": row[3], "description": row[4],
                 "extra": _json(row[5], {})}
 
-    def page_topic_records(self, topic_id: int) -> list[str]:
+    def page_topic_records(self, topic_id: int, limit: int = -1, offset: int = 0) -> list[str]:
         return [r[0] for r in self._conn.execute(
             "SELECT r.id FROM records r JOIN record_topics rt ON rt.record_id = r.id"
-            f" WHERE rt.topic_id = ? ORDER BY rt.is_outlier, {SORTS['newest']}", (topic_id,)
+            f" WHERE rt.topic_id = ? ORDER BY rt.is_outlier, {SORTS['newest']} LIMIT ? OFFSET ?",
+            (topic_id, limit, offset)
         )]
 
     def page_areas(self) -> list[dict[str, Any]]:
@@ -376,9 +481,10 @@ class PagesMixin:
             for a, n, p, q in rows
         ]
 
-    def page_area_records(self, name: str) -> list[str]:
+    def page_area_records(self, name: str, limit: int = -1, offset: int = 0) -> list[str]:
         return [r[0] for r in self._conn.execute(
-            f"SELECT r.id FROM records r WHERE lower(r.area) = lower(?) ORDER BY {SORTS['newest']}", (name,)
+            f"SELECT r.id FROM records r WHERE r.area = ? COLLATE NOCASE ORDER BY {SORTS['newest']} LIMIT ? OFFSET ?",
+            (name, limit, offset)
         )]
 
     def page_area_topics(self, name: str) -> list[dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
@@ -604,30 +603,6 @@ class RecordsMixin:
         }
         return {"papers": papers, "talks": talks, "areas": areas, "years": years}
 
-    # --- full-text search ----------------------------------------------------------------
-
-    def fts_search(self, query: str, limit: int = 50, **filters: Any) -> list[dict[str, Any]]:
-        """BM25 over title, abstract, keyphrases and authors; any user text is safe."""
-        match = fts_query(query)
-        if not match:
-            return []
-        where, args = self._filters(
-            filters.get("area"), filters.get("kind"), filters.get("since"),
-            filters.get("until"), filters.get("author"), alias="r",
-        )
-        where = where.replace("WHERE", "AND", 1)
-        sql = (
-            "SELECT f.id, bm25(records_fts, 0, 10.0, 3.0, 5.0, 2.0) AS score,"
-            " snippet(records_fts, 2, '\x02', '\x03', '…', 24) AS snip,"
-            " highlight(records_fts, 1, '\x02', '\x03') AS title_hl"
-            " FROM records_fts f JOIN records r ON r.rowid = f.rowid"
-            f" WHERE records_fts MATCH ? {where} ORDER BY score LIMIT ?"
-        )
-        rows = self._conn.execute(sql, [match, *args, limit]).fetchall()
-        return [
-            {"id": r[0], "bm25": -r[1], "snippet": r[2], "title_highlighted": r[3]} for r in rows
-        ]
-
 
 def author_clause(alias: str, author: str) -> tuple[str, str]:
     """The one author filter of search, browse, the API and the CLI: (SQL, argument) for records
@@ -639,15 +614,6 @@ def author_clause(alias: str, author: str) -> tuple[str, str]:
         " ON au.id = a.author_id WHERE ' ' || au.key || ' ' LIKE ? ESCAPE '\\')",
         f"% {key} %",
     )
-
-
-_FTS_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def fts_query(text: str, max_terms: int = 32) -> str:
-    """A safe FTS5 MATCH expression: every word quoted, joined by OR, so no user text is syntax."""
-    words = [w for w in _FTS_WORD.findall(text.lower()) if len(w) > 1 or w.isdigit()][:max_terms]
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
 
 
 def merge_records(existing: Record, new: Record) -> Record:

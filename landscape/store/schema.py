@@ -282,4 +282,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "browse_keyset",
+        # browse pages are read by keyset (a cursor, never OFFSET): an area page in date order
+        # and the title order each walk an index from the cursor instead of sorting the store
+        """
+        CREATE INDEX IF NOT EXISTS records_area_nocase_date ON records(area COLLATE NOCASE, date);
+        CREATE INDEX IF NOT EXISTS records_title_nocase ON records(display_title COLLATE NOCASE, id);
+        """,
+    ),
 ]

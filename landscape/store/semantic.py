@@ -64,6 +64,11 @@ class SemanticMixin:
             return [], np.zeros((0, 0), dtype=np.float32)
         return [r[0] for r in rows], np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
 
+    def embedding_dim(self, model: str) -> int:
+        """Length of the vectors stored under `model` (0 when none is)."""
+        row = self._conn.execute("SELECT length(vector) FROM embeddings WHERE model = ? LIMIT 1", (model,)).fetchone()
+        return 0 if row is None else row[0] // 4
+
     def embedding_state(self, model: str) -> str:
         """A fingerprint of which records hold which embedding: it changes when any of them does."""
         h = hashlib.sha1()
@@ -307,13 +312,19 @@ class SemanticMixin:
     def forget_connection_state(self) -> None:
         self._conn.execute("DELETE FROM connection_state")
 
-    def filtered_ids(self, area: str | None = None, kind: str | None = None, since: str | None = None,
-                     until: str | None = None, author: str | None = None) -> set[str] | None:
-        """Ids passing the filters, or None when no filter is set (everything passes)."""
+    def ids_passing(self, ids: Iterable[str], area: str | None = None, kind: str | None = None,
+                    since: str | None = None, until: str | None = None, author: str | None = None) -> set[str]:
+        """Those of `ids` that pass the filters: the cost follows the ids asked about, not the store."""
+        ids = list(dict.fromkeys(ids))
         if not any((area, kind, since, until, author)):
-            return None
+            return set(ids)
         where, args = self._filters(area, kind, since, until, author)  # type: ignore[attr-defined]
-        return {r[0] for r in self._conn.execute(f"SELECT id FROM records {where}", args)}
+        out: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            out.update(r[0] for r in self._conn.execute(
+                f"SELECT id FROM records {where} AND id IN ({','.join('?' * len(chunk))})", [*args, *chunk]))
+        return out
 
     def abstracts(self, ids: Iterable[str]) -> dict[str, str]:
         ids = list(ids)

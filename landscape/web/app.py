@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +43,7 @@ from .params import (
     NotFound,
     WebError,
     browse_filters,
+    browse_paging,
     choice_param,
     int_param,
     paging,
@@ -201,7 +203,7 @@ def _home(site: Site, store: PageStore, request: Request) -> ctx.Page:
 def _posts(site: Site, store: PageStore, request: Request) -> ctx.Page:
     q = request.query_params
     sort = choice_param(q, "sort", ("newest", "oldest", "title"), "newest") or "newest"
-    return ctx.posts_page(store, browse_filters(q), sort, paging(q))
+    return ctx.posts_page(store, browse_filters(q), sort, browse_paging(q, sort))
 
 
 def _record(site: Site, store: PageStore, request: Request) -> ctx.Page:
@@ -393,13 +395,16 @@ API_ONLY: list[tuple[str, Builder]] = [
 
 
 def warm_up(db_path: str | Path, config: Config | None = None) -> None:
-    """Load the search model and the corpus vectors, and build the map's point file, once, so the
-    first visitor's search and map are fast.
+    """Count the records and facets, load the search model and index, and build the map's point
+    file, once, so the first visitor's browse page, search and map are fast.
 
     Run by `landscape serve` in a background thread; a failure only means the first search
     or map request builds them itself."""
     try:
         with Store(str(db_path), readonly=True) as store:
+            with store.page_snapshot():
+                ctx.browse_summary(store, {})
+                ctx.store_stats(store)
             if store.page_has("embeddings"):
                 ctx.search_results(store, "warm up", {}, config or Config.load(None, db_path=str(db_path)), limit=1)
             if store.page_has("map_coords"):
@@ -407,6 +412,17 @@ def warm_up(db_path: str | Path, config: Config | None = None) -> None:
                     mapbin.cached_points(store)
     except Exception:  # noqa: BLE001 - best effort; the request path reports real errors
         log.warning("search warm-up failed", exc_info=True)
+
+
+DB_ENV = "LANDSCAPE_SERVE_DB"
+
+
+def worker_app() -> Starlette:
+    """The app of one `landscape serve --workers N` process: uvicorn imports it by name in each
+    worker, the store's path comes from the environment the supervisor set."""
+    db = os.environ[DB_ENV]
+    threading.Thread(target=warm_up, args=(db,), daemon=True, name="warm-up").start()
+    return create_app(db)
 
 
 def create_app(db_path: str | Path, config: Config | None = None) -> Starlette:

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -17,11 +21,12 @@ from typing import Any
 from ..config import Config
 from ..models import LandscapeError, NotBuiltError
 from ..snapshot import SNAPSHOTS
+from ..store.fulltext import FTS_RANK_BUDGET
 from ..store.interfaces import PageStore
 from ..text import normalise_author
 from ..views import record_detail, stats_line
 from .identifiers import bibtex_entry, identifier_links
-from .params import BadRequest, NotFound, Paging, Unavailable, backend_filters
+from .params import BadRequest, NotFound, Paging, Unavailable, backend_filters, encode_cursor
 
 SEARCH_POOL = 200
 
@@ -183,7 +188,16 @@ def graph_page(store: PageStore, record_id: str, limit: int = 8) -> Page:
 
 
 def posts_page(store: PageStore, filters: dict[str, Any], sort: str, paging: Paging) -> Page:
-    ids, total = store.page_browse(filters, sort=sort, limit=paging.size, offset=paging.offset)
+    """One page of the browse list, read by keyset from its cursor; an old `page=N` link first
+    finds the cursor where that page starts. The total and facet counts are kept per store version."""
+    after, before = paging.after, paging.before
+    if after is None and before is None and paging.page > 1:
+        after = store.page_browse_key_at(filters, sort, paging.offset - 1)
+    if after is None and before is None and paging.page > 1:
+        ids, following, preceding = list[str](), None, None
+    else:
+        ids, following, preceding = store.page_browse_keyset(filters, sort, paging.size, after=after, before=before)
+    summary = browse_summary(store, filters)
     cards = store.page_cards(ids)
     author = store.page_author(filters["author"]) if filters.get("author") else None
     return Page("posts.html", "All posts", {
@@ -191,21 +205,75 @@ def posts_page(store: PageStore, filters: dict[str, Any], sort: str, paging: Pag
         "filters": filters,
         "author_name": author["name"] if author else filters.get("author"),
         "sort": sort,
-        "paging": paging.info(total),
-        "facets": store.page_facets(filters),
+        "paging": {**paging.info(summary["total"]), "next": encode_cursor(following),
+                   "prev": encode_cursor(preceding)},
+        "facets": summary["facets"],
     })
 
 
+_SUMMARIES: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+_SUMMARIES_LOCK = threading.Lock()
+_BUILDING: dict[tuple[Any, ...], threading.Lock] = {}
+SUMMARIES_KEPT = 256
+
+
+def browse_summary(store: PageStore, filters: dict[str, Any]) -> dict[str, Any]:
+    """How many records the filters select and their facet counts, once per store version."""
+
+    def compute() -> dict[str, Any]:
+        facets = store.page_facets(filters)
+        return {"total": sum(f["count"] for f in facets["kind"]), "facets": facets}
+
+    return per_version(store, "browse:" + json.dumps(filters, sort_keys=True, default=str), compute)
+
+
+def per_version(store: PageStore, name: str, compute: Callable[[], Any]) -> Any:
+    """What `compute` answers for this store version and name (counts over a set of records),
+    computed once: the newest SUMMARIES_KEPT are kept, and a second request for the same one
+    waits for the first instead of counting again."""
+    key = (store.path, store.version(), name)
+    with _SUMMARIES_LOCK:
+        hit = _SUMMARIES.get(key)
+        if hit is not None:
+            _SUMMARIES.move_to_end(key)
+            return hit
+        building = _BUILDING.setdefault(key, threading.Lock())
+    with building:
+        with _SUMMARIES_LOCK:
+            hit = _SUMMARIES.get(key)
+        if hit is not None:
+            return hit
+        try:
+            value = compute()
+            with _SUMMARIES_LOCK:
+                _SUMMARIES[key] = value
+                while len(_SUMMARIES) > SUMMARIES_KEPT:
+                    _SUMMARIES.popitem(last=False)
+        finally:
+            with _SUMMARIES_LOCK:
+                _BUILDING.pop(key, None)
+    return value
+
+
+def store_stats(store: PageStore) -> dict[str, Any]:
+    """The store's counts (records, areas, years), computed once per store version."""
+    return SNAPSHOTS.get(store, "memo:stats", lambda s: s.stats())
+
+
+def store_areas(store: PageStore) -> list[dict[str, Any]]:
+    return SNAPSHOTS.get(store, "memo:areas", lambda s: s.page_areas())
+
+
 def home_page(store: PageStore, trends: dict[str, Any] | None = None, config: Config | None = None) -> Page:
-    stats = store.stats()
-    ids, _ = store.page_browse({}, limit=8)
+    stats = store_stats(store)
+    ids = store.page_browse_keyset({}, "newest", 8)[0]
     cards = store.page_cards(ids)
     years = [y for y in stats["years"] if y]
     return Page("home.html", "Navigate the landscape of research", {
         "stats": stats,
         "stats_line": stats_line(stats, (config or Config()).area_order),
         "years": [years[0], years[-1]] if years else [],
-        "areas": store.page_areas(),
+        "areas": store_areas(store),
         "latest": [cards[i] for i in ids if i in cards],
         "emerging": (trends or {}).get("emerging", [])[:8],
         "topics": store.page_topics()[:10],
@@ -217,18 +285,22 @@ def home_page(store: PageStore, trends: dict[str, Any] | None = None, config: Co
 
 
 def search_results(store: PageStore, query: str, filters: dict[str, Any], config: Config,
-                   limit: int = SEARCH_POOL) -> tuple[list[dict[str, Any]], str]:
-    """Hybrid search when the semantic core is built, else full-text BM25; and which one ran."""
+                   limit: int = SEARCH_POOL, snippets: int | None = None) -> tuple[list[dict[str, Any]], str]:
+    """Hybrid search when the semantic core is built, else full-text BM25; and which one ran.
+    The first `snippets` results (all when None) carry a snippet."""
     search = optional_module("landscape.search")
     method = "bm25"
     if search is not None and store.page_has("embeddings"):
         try:
-            raw = search.search(store, query, limit=limit, config=config, **backend_filters(filters))
+            raw = search.search(store, query, limit=limit, config=config, snippets=snippets, **backend_filters(filters))
             method = "hybrid"
         except LandscapeError as exc:
             raise BadRequest(str(exc)) from None
     else:
-        raw = store.fts_search(query, limit=limit, **backend_filters(filters))
+        raw = store.fts_search(query, limit=limit, snippets=False, **backend_filters(filters))
+        shown = store.fts_snippets(query, [r["id"] for r in raw][:snippets])
+        raw = [{**r, "snippet": shown.get(r["id"], ("", None))[0], "title_highlighted": shown.get(r["id"], ("", None))[1]}
+               for r in raw]
     return [_hit(r) for r in raw], method
 
 
@@ -237,6 +309,7 @@ def _hit(result: Any) -> dict[str, Any]:
     return {
         "id": data["id"],
         "score": data.get("score", data.get("bm25")),
+        "keyword_scope": data.get("keyword_scope", data.get("scope")),
         "snippet": data.get("snippet") or "",
         "title_highlighted": data.get("title_highlighted") or data.get("title_hl"),
     }
@@ -246,8 +319,8 @@ def search_page(store: PageStore, query: str | None, filters: dict[str, Any], pa
     title = f"Search: {query}" if query else "Search"
     if not query:
         return Page("search.html", title, {"query": "", "results": [], "facets": {}, "filters": filters,
-                                           "paging": paging.info(0), "method": None})
-    hits, method = search_results(store, query, filters, config)
+                                           "paging": paging.info(0), "method": None, "note": None})
+    hits, method = search_results(store, query, filters, config, snippets=paging.offset + paging.size)
     cards = store.page_cards(h["id"] for h in hits)
     hits = [h for h in hits if h["id"] in cards]
     facets: dict[str, dict[str, int]] = {"area": {}, "kind": {}, "year": {}}
@@ -257,6 +330,7 @@ def search_page(store: PageStore, query: str | None, filters: dict[str, Any], pa
             if value:
                 facets[name][value] = facets[name].get(value, 0) + 1
     page_hits = hits[paging.offset : paging.offset + paging.size]
+    bounded = any(h.get("keyword_scope") == "newest" for h in hits)
     return Page("search.html", title, {
         "query": query,
         "method": method,
@@ -264,6 +338,8 @@ def search_page(store: PageStore, query: str | None, filters: dict[str, Any], pa
         "facets": {k: sorted(v.items(), key=lambda kv: (-kv[1], kv[0])) for k, v in facets.items()},
         "filters": filters,
         "paging": paging.info(len(hits)),
+        "note": (f"These words are in more than {FTS_RANK_BUDGET:,} records: keyword matches are ranked among"
+                 f" the newest {FTS_RANK_BUDGET:,} of them (matches by meaning cover every record)." if bounded else None),
     })
 
 
@@ -273,7 +349,9 @@ def related_by_text(store: PageStore, text: str, limit: int, config: Config) -> 
         raise Unavailable("related by text needs the semantic core: run `landscape build` first")
     try:
         corpus, stats = SNAPSHOTS.get(store, "connections", lambda s: _connections_corpus(connections, s, config))
-        raw = connections.related_to_text(store, corpus, text, stats, max(1, limit), config)
+        embedder, nearest = _text_search(store, corpus, config)
+        raw = connections.related_to_text(store, corpus, text, stats, max(1, limit), config,
+                                          embedder=embedder, nearest=nearest)
     except NotBuiltError as exc:
         raise Unavailable(str(exc)) from None
     except LandscapeError as exc:
@@ -283,12 +361,28 @@ def related_by_text(store: PageStore, text: str, limit: int, config: Config) -> 
                           for r in links])
 
 
+def _text_search(store: PageStore, corpus: Any, config: Config) -> tuple[Any, Any]:
+    """The embedder and the nearest-records lookup the search index holds for this store version
+    (None, None when it has none: related_to_text then loads its own)."""
+    search = optional_module("landscape.search")
+    if search is None:
+        return None, None
+    dense = search.dense_index(store, config)
+    if dense.index is None or dense.embedder is None:
+        return None, None
+
+    def nearest(vector: Any, m: int) -> Any:
+        import numpy as np
+
+        rows, _ = dense.index.search(vector, min(m, len(dense.ids)))
+        return np.asarray([corpus.pos.get(dense.ids[i], -1) if i >= 0 else -1 for i in rows[0]], dtype=np.int64)
+
+    return dense.embedder, nearest
+
+
 def _connections_corpus(connections: ModuleType, store: PageStore, config: Config) -> tuple[Any, Any]:
     """The corpus related-by-text scores against, and the score statistics the build fitted."""
-    from ..enrich.embed import store_embedder
-
     corpus = connections.corpus_for(store, config)  # with the neighbour graph its candidates come from
-    store_embedder(store, config).encode(["load the model now"])  # under the snapshot's lock, once
     state = connections.load_state(store)
     stats = state["stats"] if state and state.get("weights") == connections.WEIGHTS else corpus.fit_stats()
     return corpus, stats
@@ -298,19 +392,19 @@ def _connections_corpus(connections: ModuleType, store: PageStore, config: Confi
 
 
 def about_page(store: PageStore, config: Config | None = None) -> Page:
-    stats = store.stats()
+    stats = store_stats(store)
     return Page("about.html", "About this landscape", {
         "stats": stats,
         "stats_line": stats_line(stats, (config or Config()).area_order),
         "last_build": store.page_last_build(),
         "has": {t: store.page_has(t) for t in ("embeddings", "connections", "record_concepts",
                                                  "topics", "map_coords", "section_links")},
-        "areas": store.page_areas(),
+        "areas": store_areas(store),
     })
 
 
 def stats_data(store: PageStore, config: Config | None = None) -> dict[str, Any]:
-    stats = store.stats()
+    stats = store_stats(store)
     fallbacks = (store.page_last_build() or {}).get("fallbacks", [])
     return {**stats, "line": stats_line(stats, (config or Config()).area_order), "fallbacks": fallbacks}
 

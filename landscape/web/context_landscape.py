@@ -9,7 +9,7 @@ from typing import Any
 from ..enrich.citations import author_citations
 from ..models import LandscapeError
 from ..store.interfaces import PageStore
-from .context import Page
+from .context import Page, per_version, store_areas, store_stats
 from .params import NotFound, Paging
 
 RECENT_YEARS = 2
@@ -40,15 +40,22 @@ def concept_page(store: PageStore, name: str, paging: Paging) -> Page:
     concept = store.page_concept(name)
     if concept is None:
         raise NotFound(f"no concept named {name!r}")
-    ids = store.page_concept_records(concept["name"])
-    return Page("concept.html", f"Concept: {concept['name']}", {
+    name = concept["name"]
+
+    def summary() -> dict[str, Any]:
+        ids = store.page_concept_records(name)
+        return {"count": len(ids), "years": store.page_years(ids),
+                "related": store.page_top_concepts(ids, limit=15, exclude=name), "areas": _area_counts(store, ids)}
+
+    counts = per_version(store, f"concept:{name}", summary)
+    return Page("concept.html", f"Concept: {name}", {
         "concept": concept,
-        "count": len(ids),
-        "records": _cards(store, _paged(ids, paging)),
-        "paging": paging.info(len(ids)),
-        "years": store.page_years(ids),
-        "related": store.page_top_concepts(ids, limit=15, exclude=concept["name"]),
-        "areas": _area_counts(store, ids),
+        "count": counts["count"],
+        "records": _cards(store, store.page_concept_records(name, paging.size, paging.offset)),
+        "paging": paging.info(counts["count"]),
+        "years": counts["years"],
+        "related": counts["related"],
+        "areas": counts["areas"],
     })
 
 
@@ -71,35 +78,47 @@ def topic_page(store: PageStore, topic_id: int, paging: Paging) -> Page:
     topic = store.page_topic(topic_id)
     if topic is None:
         raise NotFound(f"no topic with id {topic_id}")
-    ids = store.page_topic_records(topic_id)
+    def summary() -> dict[str, Any]:
+        ids = store.page_topic_records(topic_id)
+        return {"count": len(ids), "years": store.page_years(ids), "concepts": store.page_top_concepts(ids, limit=15),
+                "areas": _area_counts(store, ids)}
+
+    counts = per_version(store, f"topic:{topic_id}", summary)
     return Page("topic.html", f"Topic: {topic['label']}", {
         "topic": topic,
-        "count": len(ids),
-        "records": _cards(store, _paged(ids, paging)),
-        "paging": paging.info(len(ids)),
-        "years": store.page_years(ids),
-        "concepts": store.page_top_concepts(ids, limit=15),
-        "areas": _area_counts(store, ids),
+        "count": counts["count"],
+        "records": _cards(store, store.page_topic_records(topic_id, paging.size, paging.offset)),
+        "paging": paging.info(counts["count"]),
+        "years": counts["years"],
+        "concepts": counts["concepts"],
+        "areas": counts["areas"],
     })
 
 
 def areas_page(store: PageStore) -> Page:
-    return Page("areas.html", "Areas", {"areas": store.page_areas()})
+    return Page("areas.html", "Areas", {"areas": store_areas(store)})
 
 
 def area_page(store: PageStore, name: str, paging: Paging) -> Page:
-    areas = {a["name"].lower(): a for a in store.page_areas()}
+    areas = {a["name"].lower(): a for a in store_areas(store)}
     area = areas.get(name.lower())
     if area is None:
         raise NotFound(f"no area named {name!r}")
-    ids = store.page_area_records(area["name"])
-    return Page("area.html", f"Area: {area['name']}", {
+    name = area["name"]
+
+    def summary() -> dict[str, Any]:
+        ids = store.page_area_records(name)
+        return {"count": len(ids), "years": store.page_years(ids), "concepts": store.page_top_concepts(ids, limit=20),
+                "topics": store.page_area_topics(name)}
+
+    counts = per_version(store, f"area:{name}", summary)
+    return Page("area.html", f"Area: {name}", {
         "area": area,
-        "records": _cards(store, _paged(ids, paging)),
-        "paging": paging.info(len(ids)),
-        "years": store.page_years(ids),
-        "concepts": store.page_top_concepts(ids, limit=20),
-        "topics": store.page_area_topics(area["name"]),
+        "records": _cards(store, store.page_area_records(name, paging.size, paging.offset)),
+        "paging": paging.info(counts["count"]),
+        "years": counts["years"],
+        "concepts": counts["concepts"],
+        "topics": counts["topics"],
     })
 
 
@@ -223,7 +242,7 @@ def trends_data(store: PageStore, stored: dict[str, Any] | None = None, pool: in
     """Trends as the trends step stored them (`stored`), or a simple count-based stand-in."""
     if stored:
         return _adapt_stored_trends(store, stored)
-    stats = store.stats()
+    stats = store_stats(store)
     years = [int(y) for y in stats["years"] if y and y.isdigit()]
     concepts, _ = store.page_concepts(pool)
     series = store.page_concept_year_counts([c["name"] for c in concepts])
@@ -258,7 +277,7 @@ def _adapt_stored_trends(store: PageStore, t: dict[str, Any]) -> dict[str, Any]:
         return [{**i, "id": _topic_ref(i["name"])[0], "name": _topic_ref(i["name"])[1]} for i in items]
 
     return {
-        "years": (t.get("papers") or {}).get("years") or store.stats()["years"],
+        "years": (t.get("papers") or {}).get("years") or store_stats(store)["years"],
         "window": t.get("window"),
         "emerging": t.get("emerging") or [],
         "fading": t.get("fading") or [],

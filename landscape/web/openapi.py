@@ -27,10 +27,14 @@ FILTERS = [
 ENDPOINTS: list[tuple[str, str, list[dict[str, Any]]]] = [
     ("/api/v1/stats", "Counts of papers and talks, per area and per year, and the counts line.", []),
     ("/api/v1/home", "The home page: counts, latest records, emerging concepts, largest topics.", []),
-    ("/api/v1/records", "Records, filtered by facets that combine, sorted and paginated, with facet counts.",
+    ("/api/v1/records", "Records, filtered by facets that combine, sorted, paged by cursor (paging.next and"
+     " paging.prev; page=N still works), with facet counts (the top 12 of area, concept and author, and how many"
+     " more under facets.more).",
      [*FILTERS, _param("concept", "query", "string", "Only records with this concept."),
       _param("topic", "query", "integer", "Only records in this topic."),
-      _param("sort", "query", "string", "newest (default), oldest or title."), *PAGING]),
+      _param("sort", "query", "string", "newest (default), oldest or title."),
+      _param("after", "query", "string", "The page after this cursor (paging.next of a page)."),
+      _param("before", "query", "string", "The page before this cursor (paging.prev of a page)."), *PAGING]),
     ("/api/v1/records/{id}", "One record with its area probabilities, concepts, connections, topic and map "
      "position (what `landscape show --json` gives, and more). Has an ETag.",
      [_param("id", "path", "string", "Record id.")]),

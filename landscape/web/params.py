@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..models import KINDS, LandscapeError
+from ..store.pages import browse_cursor_ok
 from ..text import normalise_author
 
 MAX_PAGE_SIZE = 100
@@ -38,16 +41,57 @@ class Unavailable(WebError):
 
 @dataclass
 class Paging:
+    """A page of a list: its number (0 when reached by a cursor, so not known) and size, and for
+    browse pages the cursor it follows (`after`) or precedes (`before`)."""
+
     page: int
     size: int
+    after: list[Any] | None = None
+    before: list[Any] | None = None
 
     @property
     def offset(self) -> int:
-        return (self.page - 1) * self.size
+        return (max(self.page, 1) - 1) * self.size
 
-    def info(self, total: int) -> dict[str, int]:
+    def info(self, total: int) -> dict[str, Any]:
         pages = max(1, -(-total // self.size))
-        return {"page": self.page, "size": self.size, "total": total, "pages": pages}
+        return {"page": self.page or None, "size": self.size, "total": total, "pages": pages}
+
+
+def encode_cursor(key: list[Any] | None) -> str | None:
+    """A browse cursor as it travels in a URL (base64url of the row's sort key)."""
+    if key is None:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key, ensure_ascii=False, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str) -> Any:
+    """The key a cursor holds, or None when it is not one."""
+    try:
+        return json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode())
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def cursor_param(params: Mapping[str, str], name: str, sort: str) -> list[Any] | None:
+    raw = text_param(params, name)
+    if raw is None:
+        return None
+    key = decode_cursor(raw)
+    if not browse_cursor_ok(sort, key):
+        raise BadRequest(f"{name}: expected a cursor from a link of this list (sort={sort}), found {raw[:40]!r}")
+    return key
+
+
+def browse_paging(params: Mapping[str, str], sort: str) -> Paging:
+    """Paging of the browse list: by cursor (`after`, `before`), or by an old `page=N` link."""
+    base = paging(params)
+    after, before = cursor_param(params, "after", sort), cursor_param(params, "before", sort)
+    if after is not None and before is not None:
+        raise BadRequest("expected after= or before=, found both")
+    if after is None and before is None:
+        return base
+    return Paging(page=0, size=base.size, after=after, before=before)
 
 
 def text_param(params: Mapping[str, str], name: str, limit: int = MAX_PARAM) -> str | None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ...artifacts import describe
 from ...config import Config
 from ...store.interfaces import ConceptStore
+from ..drift import LABEL_DRIFT, drift, drift_note, fingerprint, load_prints, prints_array, save_prints
 from .acronyms import AcronymCounts
 from .model import FORMAT, KIND, ConceptModel, pack_model, unpack_model
 from .ranker import KeyphrasePredictor
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 FIT_SAMPLE = 3000  # labelled records the keyphrase ranker is fit on
 GENERIC_SAMPLE = 5000  # records whose texts decide which single words are too generic
 BATCH = 500
+LABELS_ARTIFACT = "concepts.labels"
 
 
 def record_text(rec: Any) -> str:
@@ -55,7 +57,7 @@ def text_concepts(
     title = set(title)
     return Counter({
         k: c for k, c in own_mentions(found).items()
-        if k not in generic and vocab.standalone(k) and vocab.concepts[k].given - {rec_id}
+        if k not in generic and vocab.standalone(k) and len(vocab.concepts[k].given) > (rec_id in vocab.concepts[k].given)
         and (" " in k or c >= 2 or k in title)
     })
 
@@ -102,6 +104,23 @@ def labels_signature(store: ConceptStore, version: str) -> str:
     return h.hexdigest()[:16]
 
 
+def label_prints(store: ConceptStore) -> dict[str, int]:
+    """Record id -> fingerprint of its content and given phrases, for every labelled record."""
+    content: dict[str, str] = {}
+    phrases: dict[str, list[str]] = {}
+    for row in store.concept_label_rows():
+        if len(row) == 2:
+            content[row[0]] = row[1]
+        else:
+            phrases.setdefault(row[0], []).append(row[2])
+    return {rid: fingerprint(rid, h, *phrases.get(rid, ())) for rid, h in content.items()}
+
+
+def record_marks(hashes: dict[str, str], prints: dict[str, int]) -> dict[str, str]:
+    """What a record's concept rows depend on: its content, and its given phrases if any."""
+    return {rid: f"{h}:{prints[rid]:x}" if rid in prints else h for rid, h in hashes.items()}
+
+
 def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
@@ -120,7 +139,7 @@ class ConceptsStep:
     without moving the others). `--full` or a change of labels refits everything."""
 
     name = "concepts"
-    version = "8"
+    version = "9"
 
     def __init__(self, config: Config):
         self.config = config
@@ -131,14 +150,29 @@ class ConceptsStep:
         if not ctx.full and store.step_signature(self.name) == signature:
             return {"concepts": store.count_concepts(), "unchanged": store.count_records()}
         labels = labels_signature(store, self.version)
+        prints = label_prints(store)
         model = None if ctx.full else self.stored_model(ctx, labels)
+        used = labels
+        if model is None and not ctx.full:
+            model, used = self.close_model(ctx, prints)
         if model is None:
-            counts = self._full(store, labels)
+            counts = self._full(store, labels, prints)
         else:
-            counts = self._incremental(store, labels, model)
+            counts = self._incremental(store, used, model, prints)
         with store.transaction():
             store.set_step_signature(self.name, signature, {"concepts": counts["concepts"]})
         return counts
+
+    def close_model(self, ctx: BuildContext, prints: dict[str, int]) -> tuple[ConceptModel | None, str]:
+        """The stored model fitted on other labels, while they differ from these by at most
+        LABEL_DRIFT (enrich/drift.py), and the signature it is stored under."""
+        stored = load_prints(ctx.store, LABELS_ARTIFACT)
+        if stored is None or stored[0] == labels_signature(ctx.store, self.version):
+            return None, ""
+        share = drift(stored[1], prints_array(prints))
+        model = self.stored_model(ctx, stored[0]) if share <= LABEL_DRIFT else None
+        ctx.log(drift_note(self.name, share, model is not None, LABEL_DRIFT))
+        return model, stored[0]
 
     def stored_model(self, ctx: BuildContext, labels: str) -> ConceptModel | None:
         """The model stored for these labels; one that cannot be read (an older format, a
@@ -149,7 +183,7 @@ class ConceptsStep:
             ctx.fallback(f"concepts: {describe(blob, KIND, FORMAT)}")
         return model
 
-    def _full(self, store: ConceptStore, labels: str) -> dict[str, int]:
+    def _full(self, store: ConceptStore, labels: str, prints: dict[str, int]) -> dict[str, int]:
         given_lines: dict[str, list[str]] = {}
         acronyms = AcronymCounts()
         for rec in store.iter_records():
@@ -183,13 +217,14 @@ class ConceptsStep:
                 predicted += len(names)
             kept = [k for k in vocab.concepts if vocab.standalone(k)]
             store.replace_concepts(vocabulary_rows(vocab, kept))
-            store.put_concept_model(labels, blob, hashes)
+            store.put_concept_model(labels, blob, record_marks(hashes, prints))
+            save_prints(store, LABELS_ARTIFACT, labels, prints_array(prints))
         return {"concepts": len(kept), "predicted": predicted, "records": len(hashes)}
 
-    def _incremental(self, store: ConceptStore, labels: str, model: ConceptModel) -> dict[str, int]:
-        """Only records new or changed since the model was stored (their labels cannot have
-        changed, or the label signature would differ and a full run would refit)."""
-        hashes = store.record_content_hashes()
+    def _incremental(self, store: ConceptStore, labels: str, model: ConceptModel, prints: dict[str, int]) -> dict[str, int]:
+        """Only records whose content or given phrases are new or changed since the stored model
+        last read them (the model stays as fitted: its labels moved by at most LABEL_DRIFT)."""
+        hashes = record_marks(store.record_content_hashes(), prints)
         seen = store.concept_model_records(labels)
         changed = sorted(rid for rid, h in hashes.items() if seen.get(rid) != h)
         records = store.get_records(changed) if changed else []

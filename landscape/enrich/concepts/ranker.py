@@ -199,9 +199,8 @@ class KeyphrasePredictor:
         keys = set(votes) | set(found) | set(evotes)
         for key in sorted(keys):
             concept = self.vocab.concepts[key]
-            others = concept.given - {exclude} if exclude else concept.given
-            if not others:
-                continue
+            if len(concept.given) <= (exclude in concept.given if exclude else 0):
+                continue  # no record but the excluded one gives it (counted, never copied: O(1))
             own_present = 1 if exclude and key in self.found.get(exclude, {}) else 0
             own_given = 1 if exclude and key in self.gold.get(exclude, set()) else 0
             present = self.present[key] - own_present
