@@ -7,7 +7,7 @@ DEMO_DB ?= demo.db
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install chromium lint test demo bench clean
+.PHONY: install chromium lint typecheck test demo bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,7 +28,10 @@ chromium:
 lint: install
 	$(BIN)/ruff check landscape tests bench
 
-test: install chromium lint
+typecheck: install
+	$(BIN)/mypy
+
+test: install chromium lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 demo: install
@@ -42,4 +45,4 @@ bench: install
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) *.db *.db-wal *.db-shm .pytest_cache
+	rm -rf $(VENV) *.db *.db-wal *.db-shm .pytest_cache .mypy_cache

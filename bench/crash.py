@@ -118,7 +118,7 @@ def integrity(db: Path) -> str:
     from landscape.store import Store
 
     with Store(db) as store:
-        check = store.conn.execute("PRAGMA integrity_check").fetchone()[0]
+        check = store.connection_for_tests.execute("PRAGMA integrity_check").fetchone()[0]
         if check == "ok" and not store.integrity_ok():
             return "the search index does not match the records"
         return check

@@ -208,7 +208,7 @@ def main() -> None:
         with store.transaction():
             for i in victims:
                 store.set_keyphrases(ids[i], [], "given")
-                store.conn.execute("UPDATE records SET area = NULL, area_source = NULL WHERE id = ?", (ids[i],))
+                store.connection_for_tests.execute("UPDATE records SET area = NULL, area_source = NULL WHERE id = ?", (ids[i],))
         build(store, config, only=STEPS, full=True)
         after = stored_rankings(store, ids)
     with Store(db) as store:

@@ -143,7 +143,7 @@ def part_build(tmp: Path, config: Config) -> Path:
         ingest_paths(store, [str(SEEDS)])
         ingest_seeds_s = time.perf_counter() - t0
         added = store.count_records() - n
-        sections = store.conn.execute("SELECT count(*) FROM sections").fetchone()[0]
+        sections = store.connection_for_tests.execute("SELECT count(*) FROM sections").fetchone()[0]
     incr = fresh_build(db, config.embedder)
     print(f"build part ends: {load_line()}")
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from .config import Config
 from .models import LandscapeError
+from .store.interfaces import BuildStore
 from .text import content_tokens
 
 KEYPHRASE_TOP = 6
@@ -87,7 +88,7 @@ def sample_records(records: list[Any], sample: int | None, seed: int) -> list[An
 
 
 def evaluate_areas(
-    store: Any, config: Config, folds: int = 5, baselines: Sequence[str] = BASELINES, sample: int | None = None
+    store: BuildStore, config: Config, folds: int = 5, baselines: Sequence[str] = BASELINES, sample: int | None = None
 ) -> dict[str, Any]:
     from .enrich.areas import AreaModel, EmbeddingModel, TfidfModel, area_data, single_thread
 
@@ -183,7 +184,7 @@ def _keybert() -> Callable[[list[str]], list[list[str]]]:
 
 
 def evaluate_keyphrases(
-    store: Any, config: Config, folds: int = 5, baselines: Sequence[str] = BASELINES, sample: int | None = None
+    store: BuildStore, config: Config, folds: int = 5, baselines: Sequence[str] = BASELINES, sample: int | None = None
 ) -> dict[str, Any]:
     from sklearn.model_selection import KFold
 
@@ -248,7 +249,7 @@ def evaluate_keyphrases(
 # --- the report ---------------------------------------------------------------------------
 
 
-def landscape_quality_section(store: Any, config: Config) -> dict[str, Any]:
+def landscape_quality_section(store: BuildStore, config: Config) -> dict[str, Any]:
     """Topic and talk figures (issue 6): computed from the built store, no labels needed."""
     from .enrich.quality import landscape_quality
 
@@ -256,7 +257,7 @@ def landscape_quality_section(store: Any, config: Config) -> dict[str, Any]:
 
 
 def evaluate(
-    store: Any,
+    store: BuildStore,
     config: Config,
     folds: int = 5,
     baselines: Sequence[str] = BASELINES,

@@ -31,6 +31,7 @@ import numpy as np
 
 from .config import Config
 from .models import LandscapeError, Record
+from .store.interfaces import BuildStore
 from .text import STOPWORDS, content_tokens, normalise_title, tokens
 
 FROZEN_SHARE = 0.2
@@ -234,7 +235,7 @@ def held_out_store(path: Path, records: Sequence[Record], frozen: set[str]) -> A
 # --- the evaluation -----------------------------------------------------------------------
 
 
-def evaluate_frozen(store: Any, config: Config, frozen_path: str | Path, seed: int | None = None) -> dict[str, Any]:
+def evaluate_frozen(store: BuildStore, config: Config, frozen_path: str | Path, seed: int | None = None) -> dict[str, Any]:
     frozen_ids = read_frozen(frozen_path)
     records = list(store.iter_records())
     by_id = {r.id: r for r in records}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO
 
 from .models import Record
-from .store import Store
+from .store.interfaces import PageStore
 
 CSV_COLUMNS = [
     "id", "kind", "title", "title_derived", "authors", "authors_truncated", "date", "area",
@@ -76,7 +76,7 @@ def writers() -> dict[str, Callable[[Iterable[Record], IO[str]], int]]:
     return table
 
 
-def export_records(store: Store, fmt: str, out_path: str | os.PathLike[str]) -> int:
+def export_records(store: PageStore, fmt: str, out_path: str | os.PathLike[str]) -> int:
     """Write every record atomically: a temp file beside the target, then rename."""
     writer = writers()[fmt]
     target = Path(out_path)

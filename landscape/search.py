@@ -20,6 +20,7 @@ import numpy as np
 from .config import Config
 from .models import LandscapeError
 from .snapshot import SNAPSHOTS
+from .store.interfaces import SearchStore
 
 RRF_K = 60
 CANDIDATES = 100
@@ -42,12 +43,12 @@ class DenseIndex:
     embedder: Any
 
 
-def dense_index(store: Any, config: Config) -> DenseIndex:
+def dense_index(store: SearchStore, config: Config) -> DenseIndex:
     """The store's DenseIndex, built once per store version (see landscape.snapshot)."""
     return SNAPSHOTS.get(store, "dense", lambda s: _dense_index(s, config))
 
 
-def _dense_index(store: Any, config: Config) -> DenseIndex:
+def _dense_index(store: SearchStore, config: Config) -> DenseIndex:
     from .enrich.embed import store_embedder
     from .enrich.neighbours import saved_graph_index, store_index
 
@@ -68,7 +69,7 @@ def _dense_index(store: Any, config: Config) -> DenseIndex:
     return DenseIndex(model, ids, index, embedder)
 
 
-def dense_hits(store: Any, query: str, config: Config, n: int) -> list[tuple[str, float]]:
+def dense_hits(store: SearchStore, query: str, config: Config, n: int) -> list[tuple[str, float]]:
     """(id, cosine) of the records nearest to the query in meaning; empty if nothing is embedded."""
     dense = dense_index(store, config)
     if dense.index is None or dense.embedder is None:
@@ -105,7 +106,7 @@ def _is_term(word: str, terms: set[str]) -> bool:
     return any(t in low for t in terms) and _NON_WORD.sub("", low) in terms  # the cheap test first
 
 
-def search(store: Any, query: str, limit: int = 20, config: Config | None = None, snippets: int | None = None,
+def search(store: SearchStore, query: str, limit: int = 20, config: Config | None = None, snippets: int | None = None,
            **filters: Any) -> list[dict[str, Any]]:
     """Records matching the query by words or meaning: [{id, title, score, snippet, area, date, kind,
     keyword_scope}]; keyword_scope is "newest" where the words were so common that BM25 ranked
@@ -147,10 +148,10 @@ def search(store: Any, query: str, limit: int = 20, config: Config | None = None
     ]
 
 
-def dense_similarities(store: Any, query: str, config: Config | None = None) -> np.ndarray:
+def dense_similarities(store: SearchStore, query: str, config: Config | None = None) -> np.ndarray:
     """Cosine of the query to every embedded record, in id order (for benchmarks)."""
     from .enrich.embed import store_embedder
 
     config = config or Config()
-    _, matrix = store.embedding_matrix(store.get_meta("embedder"))
+    _, matrix = store.embedding_matrix(store.get_meta("embedder") or "")
     return matrix @ store_embedder(store, config).encode([query])[0]

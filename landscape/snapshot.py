@@ -19,8 +19,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .models import LandscapeError
+from .store.interfaces import MetaStore
 
 T = TypeVar("T")
+S = TypeVar("S", bound=MetaStore)
 Version = tuple[str, int]
 
 
@@ -37,7 +39,7 @@ class Snapshots:
         self._swap = threading.Lock()
         self._building: dict[tuple[str, str], threading.Lock] = {}
 
-    def get(self, store: Any, name: str, build: Callable[[Any], T]) -> T:
+    def get(self, store: S, name: str, build: Callable[[S], T]) -> T:
         """The value `build(store)` for the state this connection reads, built at most once per version."""
         key = (store.path, name)
         version = store.version()

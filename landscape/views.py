@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from .models import LandscapeError
-from .store import Store
+from .store.interfaces import PageStore
 
 
-def record_detail(store: Store, record_id: str) -> dict[str, Any]:
+def record_detail(store: PageStore, record_id: str) -> dict[str, Any]:
     view = store.record_view(record_id)
     if view is None:
         raise LandscapeError(f"no record with id {record_id!r}")

@@ -77,7 +77,7 @@ def sync_s2(db: Path, papers: dict[str, list[str | dict]], query: str = "listing
 
 def copy(src: Path, dst: Path) -> Path:
     with Store(src) as a, Store(dst) as b:
-        a.conn.backup(b.conn)
+        a.connection_for_tests.backup(b.connection_for_tests)
     return dst
 
 

@@ -107,7 +107,7 @@ def test_same_input_gives_same_connections(tmp_path, built40):
 def test_adding_records_embeds_and_connects_only_what_is_needed(tmp_path, built40):
     db = tmp_path / "grown.db"
     with Store(built40) as src, Store(db) as dst:
-        src.conn.backup(dst.conn)
+        src.connection_for_tests.backup(dst.connection_for_tests)
         before = {rid: dst.get_connections(rid) for rid in ids_of(db)}
     run_cli("ingest", write_listing(tmp_path / "more.txt", 40, 50), db=db)
     steps = {s["step"]: s for s in cli_json(*BUILD, db=db)}
@@ -141,10 +141,10 @@ def test_rankings_ignore_the_query_papers_own_keyphrases_and_area(tmp_path, buil
     for n, rid in enumerate(victims):
         db = tmp_path / f"wiped{n}.db"
         with Store(built40) as src, Store(db) as store:
-            src.conn.backup(store.conn)
+            src.connection_for_tests.backup(store.connection_for_tests)
             with store.transaction():
                 store.set_keyphrases(rid, [], "given")
-                store.conn.execute("UPDATE records SET area = NULL, area_source = NULL WHERE id = ?", (rid,))
+                store.connection_for_tests.execute("UPDATE records SET area = NULL, area_source = NULL WHERE id = ?", (rid,))
             assert cli_json("show", rid, db=db)["keyphrases"] == []
             corpus = corpus_for(store, Config())
             live = top_connections(corpus, [corpus.pos[rid]], load_state(store)["stats"], 10)[rid]

@@ -74,7 +74,7 @@ def test_build_records_the_model_and_never_reembeds_unchanged_records(small_db):
 def test_a_model_change_reembeds_everything(tmp_path, small_db):
     db = tmp_path / "copy.db"
     with Store(small_db) as src, Store(db) as dst:
-        src.conn.backup(dst.conn)
+        src.connection_for_tests.backup(dst.connection_for_tests)
     steps = cli_json("build", "--only", "embed", "--embedder", "tfidf", db=db)
     assert steps[0]["embedded"] == 40
     with Store(db) as store:
@@ -180,7 +180,7 @@ def test_minilm_vectors_equal_sentence_transformers():
 
 def copy_store(src: Path, dst: Path) -> Path:
     with Store(src) as a, Store(dst) as b:
-        a.conn.backup(b.conn)
+        a.connection_for_tests.backup(b.connection_for_tests)
     return dst
 
 

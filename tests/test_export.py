@@ -32,7 +32,7 @@ def full_db(tmp_path_factory):
 def comparable(db):
     """Every table as plain rows: timestamps dropped, author and source ids replaced by content."""
     with Store(db) as store:
-        conn = store.conn
+        conn = store.connection_for_tests
         out = {}
         for table in TABLES:
             cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})") if r[1] not in TIMESTAMPS]

@@ -116,7 +116,7 @@ def test_ingesting_any_file_fails_cleanly_and_writes_nothing_on_failure(data):
                 report = ingest_paths(store, [path])
             except ParseError:
                 assert store.count_records() == 0
-                assert store.conn.execute("SELECT count(*) FROM sources").fetchone()[0] == 0
+                assert store.connection_for_tests.execute("SELECT count(*) FROM sources").fetchone()[0] == 0
                 return
             assert store.count_records() == report.total("new")
             assert store.integrity_ok()

@@ -71,27 +71,27 @@ def test_changed_record_is_updated_in_place_keeping_enrichment(db, tmp_path):
     """A new source for a paper must not delete what enrichment stored for it."""
     run_cli("ingest", SEEDS / "001_36b3cb48603f891c.txt", db=db)
     with Store(db) as store:
-        rid, created, digest = store.conn.execute(
+        rid, created, digest = store.connection_for_tests.execute(
             "SELECT id, created_at, content_hash FROM records ORDER BY id LIMIT 1"
         ).fetchone()
-        other = store.conn.execute("SELECT id FROM records WHERE id != ? LIMIT 1", (rid,)).fetchone()[0]
+        other = store.connection_for_tests.execute("SELECT id FROM records WHERE id != ? LIMIT 1", (rid,)).fetchone()[0]
         title = store.get_record(rid).title
         with store.transaction():
-            store.conn.execute(
+            store.connection_for_tests.execute(
                 "INSERT INTO embeddings (record_id, model, content_hash, vector) VALUES (?, 'm', ?, x'00')",
                 (rid, digest),
             )
-            store.conn.execute(
+            store.connection_for_tests.execute(
                 "INSERT INTO connections (record_id, rank, other_id, score) VALUES (?, 0, ?, 0.5)", (rid, other)
             )
-            store.conn.execute("UPDATE records SET summary = 'kept' WHERE id = ?", (rid,))
+            store.connection_for_tests.execute("UPDATE records SET summary = 'kept' WHERE id = ?", (rid,))
     jsonl = tmp_path / "more.jsonl"
     jsonl.write_text(f'{{"title": "{title}", "abstract": "x", "authors": ["New Author"], "date": "2024-05-01"}}\n')
     assert "0 new, 1 changed" in run_cli("ingest", jsonl, db=db).output
     with Store(db) as store:
-        assert store.conn.execute("SELECT count(*) FROM embeddings WHERE record_id = ?", (rid,)).fetchone()[0] == 1
-        assert store.conn.execute("SELECT count(*) FROM connections WHERE record_id = ?", (rid,)).fetchone()[0] == 1
-        row = store.conn.execute(
+        assert store.connection_for_tests.execute("SELECT count(*) FROM embeddings WHERE record_id = ?", (rid,)).fetchone()[0] == 1
+        assert store.connection_for_tests.execute("SELECT count(*) FROM connections WHERE record_id = ?", (rid,)).fetchone()[0] == 1
+        row = store.connection_for_tests.execute(
             "SELECT created_at, content_hash, summary, date FROM records WHERE id = ?", (rid,)
         ).fetchone()
         assert tuple(row) == (created, digest, "kept", "2024-05-01")  # same text: same content hash

@@ -84,7 +84,7 @@ def test_filters(listing_db):
 
 def test_store_is_wal_with_fts(listing_db):
     with Store(listing_db) as store:
-        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.connection_for_tests.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.integrity_ok()
         hits = store.fts_search("stellar streams dark matter")
         assert hits and "stream" in (hits[0]["snippet"] + hits[0]["title_highlighted"]).lower()
@@ -93,14 +93,14 @@ def test_store_is_wal_with_fts(listing_db):
 def test_every_record_is_searchable_with_its_authors_in_order(listing_db):
     """Ingest indexes records for full-text search after writing them; none is left out."""
     with Store(listing_db) as store:
-        counts = store.conn.execute(
+        counts = store.connection_for_tests.execute(
             "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM records_fts_docsize),"
             " (SELECT count(*) FROM search_pending)"
         ).fetchone()
         assert tuple(counts) == (460, 460, 0)
         assert store.search_index_ok()
         rec = next(r for r in cli_json("list", db=listing_db) if len(r["authors"]) > 2)
-        authors = store.conn.execute(
+        authors = store.connection_for_tests.execute(
             "SELECT f.authors FROM records_fts f JOIN records r ON r.rowid = f.rowid WHERE r.id = ?",
             (rec["id"],),
         ).fetchone()[0]

@@ -76,7 +76,7 @@ def embedded(tmp_path_factory) -> Path:
 def graph_store(tmp_path: Path, embedded: Path, config: Config) -> Path:
     db = tmp_path / "g.db"
     with Store(embedded) as src, Store(db) as dst:
-        src.conn.backup(dst.conn)
+        src.connection_for_tests.backup(dst.connection_for_tests)
     with Store(db) as store:
         build(store, config, only=["embed", "neighbours"])
     return db
@@ -114,7 +114,7 @@ def test_adding_records_queries_only_them_and_updates_the_lists_they_enter(tmp_p
         graph = record_graph(store, config, ids, X)
         assert store.get_meta(GRAPH_STATE) != state
         after = {rid: set(o) for rid, o, _ in _lists(store)}
-        rowid = dict(store.conn.execute("SELECT id, rowid FROM records").fetchall())
+        rowid = dict(store.connection_for_tests.execute("SELECT id, rowid FROM records").fetchall())
     new = set(ids) - set(before)
     assert graph.queried == new and len(new) == 40
     changed = {rid for rid in before if before[rid] != after[rid]}
@@ -131,10 +131,10 @@ def test_a_changed_record_is_requeried_with_the_lists_that_named_it(tmp_path, em
     with Store(db) as store:
         ids, X = record_embeddings(store, config)
         victim = ids[5]
-        victim_rowid = store.conn.execute("SELECT rowid FROM records WHERE id = ?", (victim,)).fetchone()[0]
+        victim_rowid = store.connection_for_tests.execute("SELECT rowid FROM records WHERE id = ?", (victim,)).fetchone()[0]
         naming = {rid for rid, o, _ in _lists(store) if victim_rowid in o}
         with store.transaction():
-            store.conn.execute("UPDATE records SET abstract = 'A new text about nothing else.',"
+            store.connection_for_tests.execute("UPDATE records SET abstract = 'A new text about nothing else.',"
                                " content_hash = 'changed' WHERE id = ?", (victim,))
         ids, X = record_embeddings(store, config)
         graph = record_graph(store, config, ids, X)

@@ -53,8 +53,8 @@ def test_stats_count_every_record(big):
 def test_every_record_has_explained_connections(big):
     db, _ = big
     with Store(db) as store:
-        counts = dict(store.conn.execute("SELECT record_id, count(*) FROM connections GROUP BY record_id"))
-        ids = [r[0] for r in store.conn.execute("SELECT id FROM records ORDER BY id")]
+        counts = dict(store.connection_for_tests.execute("SELECT record_id, count(*) FROM connections GROUP BY record_id"))
+        ids = [r[0] for r in store.connection_for_tests.execute("SELECT id FROM records ORDER BY id")]
     assert len(counts) == N and set(counts.values()) == {10}
     for rid in ids[:: N // 5]:
         related = cli_json("related", rid, db=db)
@@ -95,7 +95,7 @@ def grown(big, tmp_path_factory) -> tuple[Path, dict[str, dict]]:
     tmp = tmp_path_factory.mktemp("grown")
     path = tmp / "grown.db"
     with Store(db) as src, Store(path) as dst:
-        src.conn.backup(dst.conn)
+        src.connection_for_tests.backup(dst.connection_for_tests)
     run_cli("ingest", write_corpus(tmp / "more.txt", N + ADDED, source=read_source(LISTING)), db=path)
     return path, {s["step"]: s for s in cli_json("build", "--embedder", "tfidf", db=path)}
 
@@ -115,7 +115,7 @@ def test_adding_records_recomputes_only_what_they_touch(grown):
     assert steps["areas"]["retrained"] == 0
     assert steps["map"]["placed"] == ADDED
     with Store(path) as store:
-        assert store.conn.execute("SELECT count(DISTINCT record_id) FROM connections").fetchone()[0] == N + ADDED
+        assert store.connection_for_tests.execute("SELECT count(DISTINCT record_id) FROM connections").fetchone()[0] == N + ADDED
 
 
 def test_added_records_connect_as_a_full_rebuild_connects_them(big, grown, tmp_path):
@@ -124,12 +124,12 @@ def test_added_records_connect_as_a_full_rebuild_connects_them(big, grown, tmp_p
     path, _ = grown
     full = tmp_path / "full.db"
     with Store(path) as src, Store(full) as dst:
-        src.conn.backup(dst.conn)
+        src.connection_for_tests.backup(dst.connection_for_tests)
     steps = {s["step"]: s for s in cli_json("build", "--full", "--only", "connections", "--embedder", "tfidf", db=full)}
     assert steps["connections"]["read"] == N + ADDED
     with Store(big[0]) as before, Store(path) as a, Store(full) as b:
-        old = {r[0] for r in before.conn.execute("SELECT id FROM records")}
-        new = [r[0] for r in a.conn.execute("SELECT id FROM records") if r[0] not in old]
+        old = {r[0] for r in before.connection_for_tests.execute("SELECT id FROM records")}
+        new = [r[0] for r in a.connection_for_tests.execute("SELECT id FROM records") if r[0] not in old]
         assert len(new) == ADDED
         overlap = [len({c["id"] for c in a.get_connections(rid)} & {c["id"] for c in b.get_connections(rid)}) / 10
                    for rid in new]
@@ -214,7 +214,7 @@ def test_a_deep_browse_page_costs_what_the_first_does(big):
             steps[0] += 1
             return 0
 
-        store.conn.set_progress_handler(step, 100)
+        store.connection_for_tests.set_progress_handler(step, 100)
 
         def cost(params: dict[str, str]) -> tuple[int, dict]:
             steps[0] = 0
@@ -266,7 +266,7 @@ def test_keyword_ranking_of_very_common_words_is_bounded_and_says_so(big, monkey
             steps[0] += 1
             return 0
 
-        store.conn.set_progress_handler(step, 100)
+        store.connection_for_tests.set_progress_handler(step, 100)
         whole = store.fts_search("model data", limit=50, snippets=False)
         unbounded, steps[0] = steps[0], 0
         assert {h["scope"] for h in whole} == {"all"}
@@ -274,7 +274,7 @@ def test_keyword_ranking_of_very_common_words_is_bounded_and_says_so(big, monkey
         bounded = store.fts_search("model data", limit=50, snippets=False)
         assert {h["scope"] for h in bounded} == {"newest"} and len(bounded) == 50
         assert steps[0] * 2 < unbounded, (steps[0], unbounded)
-        both = {r[0] for r in store.conn.execute(
+        both = {r[0] for r in store.connection_for_tests.execute(
             "SELECT f.id FROM records_fts f WHERE records_fts MATCH '\"model\" AND \"data\"'")}
         assert len(both) > 50 and all(h["id"] in both for h in bounded)  # records holding both words first
         assert store.fts_search("lattice", limit=5, snippets=False)[0]["scope"] in ("all", "newest")

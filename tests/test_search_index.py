@@ -49,7 +49,7 @@ def test_predicted_keyphrases_are_searchable_and_replace_the_old_ones(tmp_path):
     db = tmp_path / "predicted.db"
     run_cli("ingest", SEEDS, db=db)
     with Store(db) as store:
-        rid = store.conn.execute(
+        rid = store.connection_for_tests.execute(
             "SELECT id FROM records WHERE keyphrase_line IS NULL ORDER BY id LIMIT 1"
         ).fetchone()[0]
         with store.transaction():
@@ -90,6 +90,6 @@ def test_a_store_from_before_the_external_index_is_migrated_and_searchable(tmp_p
     )
     conn.close()
     with Store(db) as store:
-        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert store.connection_for_tests.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert store.search_index_ok()
         assert [h["id"] for h in store.fts_search("distant quasars")] == ["p1"]

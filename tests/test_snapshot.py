@@ -77,7 +77,7 @@ def test_search_reads_no_embedding_row_once_its_index_is_built(small_db):
     statements: list[str] = []
     with Store(small_db, readonly=True) as store:
         search(store, "dark matter", config=Config())
-        store.conn.set_trace_callback(statements.append)
+        store.connection_for_tests.set_trace_callback(statements.append)
         for q in ("dark matter", "galaxy clusters", "neural networks"):
             assert search(store, q, config=Config())
     reads = [s for s in statements if "embeddings" in s.lower()]

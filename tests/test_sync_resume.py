@@ -54,7 +54,7 @@ def contents(db: Path) -> tuple:
     """What a sync wrote, without timestamps: records, their sources, keys and citations."""
     with Store(db) as store:
         assert store.integrity_ok()
-        q = store.conn.execute
+        q = store.connection_for_tests.execute
         return (
             q("SELECT id, title, abstract, extra FROM records ORDER BY id").fetchall(),
             q("SELECT record_id, path, format FROM sources ORDER BY 1, 2").fetchall(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from ..cli import db_option, emit_json, errors_to_exit, json_option, open_store
@@ -21,7 +23,7 @@ def concepts(name: str | None, limit: int | None, db: str | None, as_json: bool)
             concept = store.get_concept(name)
             if concept is None:
                 raise LandscapeError(f"no concept named {name!r} (see `landscape concepts`)")
-            data: object = concept
+            data: Any = concept
         else:
             data = store.list_concepts(limit=limit)
     if as_json:

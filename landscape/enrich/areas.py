@@ -38,15 +38,19 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..artifacts import Artifact, describe, pack, unpack
 from ..config import Config
+from ..store.interfaces import AreaStore
 from ..text import content_tokens, normalise_author
 from .drift import LABEL_DRIFT, drift, drift_note, fingerprint, load_prints, prints_array, save_prints
 from .predictors import LiteLogistic, LiteTfidf, array_strings, prefixed, strings_array, unprefixed
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 MIN_PER_AREA = 2
 LABELS_ARTIFACT = "areas.labels"
@@ -454,7 +458,7 @@ def top_mass_sets(proba: np.ndarray, labels: Sequence[str], coverage: float) -> 
 # --- the build step -----------------------------------------------------------------------
 
 
-def area_data(store: Any, config: Config, records: list[Any]) -> AreaData:
+def area_data(store: AreaStore, config: Config, records: list[Any]) -> AreaData:
     from .embed import record_embeddings
 
     ids, matrix = record_embeddings(store, config)
@@ -496,7 +500,7 @@ class AreasStep:
     def __init__(self, config: Config):
         self.config = config
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         records = list(ctx.store.iter_records())
         labelled = [r for r in records if r.area and r.area_source != "category"]
         counts = Counter(r.area for r in labelled)
@@ -506,7 +510,7 @@ class AreasStep:
             return self._zero_shot(ctx, records)
         return {"predicted": 0, "no_labels": len(records)}
 
-    def _model(self, ctx: Any, signature: str, labelled: list[Any]) -> tuple[AreaModel, bool, str]:
+    def _model(self, ctx: BuildContext, signature: str, labelled: list[Any]) -> tuple[AreaModel, bool, str]:
         """(model, whether fitted now, the label signature it is stored under): the stored model of
         these labels, or of labels that differ from these by at most LABEL_DRIFT, else a new fit."""
         store = ctx.store
@@ -531,7 +535,7 @@ class AreasStep:
             save_prints(store, LABELS_ARTIFACT, signature, prints)
         return model, True, signature
 
-    def _supervised(self, ctx: Any, records: list[Any], labelled: list[Any]) -> dict[str, int]:
+    def _supervised(self, ctx: BuildContext, records: list[Any], labelled: list[Any]) -> dict[str, int]:
         store = ctx.store
         model, retrained, signature = self._model(ctx, labels_signature(records, self.config), labelled)
         done = {} if retrained or ctx.full else _predicted_before(store, signature)
@@ -560,7 +564,7 @@ class AreasStep:
         area_set = model.sets(p[None, :], [rec.text])[0]
         return (rec.id, model.labels[int(np.argmax(p))], "predicted", _probs(model.labels, p), area_set)
 
-    def _zero_shot(self, ctx: Any, records: list[Any]) -> dict[str, int]:
+    def _zero_shot(self, ctx: BuildContext, records: list[Any]) -> dict[str, int]:
         from .embed import store_embedder
 
         store = ctx.store
@@ -598,12 +602,12 @@ def why_not_read(blob: bytes | None) -> str:
     return describe(blob, MODEL_KIND, MODEL_VERSION)
 
 
-def _predicted_before(store: Any, signature: str) -> dict[str, str]:
+def _predicted_before(store: AreaStore, signature: str) -> dict[str, str]:
     saved = store.area_predictions()
     return saved.get("records", {}) if saved.get("signature") == signature else {}
 
 
-def talk_section_vectors(ctx: Any, config: Config) -> dict[tuple[str, int], np.ndarray]:
+def talk_section_vectors(ctx: BuildContext, config: Config) -> dict[tuple[str, int], np.ndarray]:
     """(talk id, position) -> section embedding, from the content-keyed cache the talk-link
     step keeps (embedding only sections not cached yet, with the store's embedder)."""
     from .mentions import MentionsStep, section_key

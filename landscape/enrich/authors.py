@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models import LandscapeError
+from ..store.interfaces import LandscapeReadStore
 from ..text import normalise_author, strip_accents
 
 _SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
@@ -189,7 +190,7 @@ def _sharing_an_initial(ids: list[int], names: dict[int, str]) -> dict[int, set[
     return {a: {b for letter in initials[a] for b in by_initial[letter]} for a in ids}
 
 
-def people(store: Any) -> tuple[dict[int, Person], dict[str, list[int]]]:
+def people(store: LandscapeReadStore) -> tuple[dict[int, Person], dict[str, list[int]]]:
     """Every person (merged variants) and, per record, its people in author order."""
     rows = store.ls_authorship_rows()
     names = {aid: name for _, _, aid, name, _ in rows}
@@ -253,7 +254,7 @@ def find_person(persons: dict[int, Person], query: str) -> Person:
     raise LandscapeError(f"author {query!r} is ambiguous: {shown}")
 
 
-def author_profile(store: Any, query: str, top: int = 20) -> dict[str, Any]:
+def author_profile(store: LandscapeReadStore, query: str, top: int = 20) -> dict[str, Any]:
     """What `landscape author NAME` shows."""
     from .citations import author_citations
 
@@ -296,7 +297,7 @@ def author_profile(store: Any, query: str, top: int = 20) -> dict[str, Any]:
     }
 
 
-def coauthor_graph(store: Any, min_papers: int = 1) -> dict[str, Any]:
+def coauthor_graph(store: LandscapeReadStore, min_papers: int = 1) -> dict[str, Any]:
     """People as nodes and co-authorship as weighted edges; truncated lists are counted apart."""
     persons, record_people = people(store)
     truncated = store.ls_truncated_record_ids()

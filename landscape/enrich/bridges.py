@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Config
+from ..store.interfaces import BridgeStore
 from .embed import record_embeddings
 from .neighbours import record_graph
 from .topics import centroids, subgraph
@@ -83,7 +84,7 @@ def region_bridges(
     return out
 
 
-def find_bridges(store: Any, by: str = "both", limit: int = 15, config: Config | None = None) -> list[dict[str, Any]]:
+def find_bridges(store: BridgeStore, by: str = "both", limit: int = 15, config: Config | None = None) -> list[dict[str, Any]]:
     """The strongest bridges between topics and/or areas, with the two regions each joins."""
     config = config or Config()
     ids, X = record_embeddings(store, config)

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from ..store.interfaces import ConnectionReadStore
+
 WEIGHTS = {"cites": 0.5, "coupling": 0.5, "cocitation": 0.5}
 CANDIDATES = 20
 HUB = 100
@@ -142,7 +144,7 @@ class Citations:
         return (direct * DIRECT + shared_refs + shared_citers).tocsr()
 
 
-def citations_for(store: Any, ids: Sequence[str]) -> Citations | None:
+def citations_for(store: ConnectionReadStore, ids: Sequence[str]) -> Citations | None:
     """The store's citation links over these record ids (None when it has none)."""
     return Citations.from_edges(ids, store.citation_edges())
 
@@ -164,7 +166,7 @@ def merge_candidates(cand: np.ndarray, extra: np.ndarray) -> np.ndarray:
     return np.where(ranked == top, -1, ranked)
 
 
-def state_of(store: Any) -> dict[str, float] | None:
+def state_of(store: ConnectionReadStore) -> dict[str, float] | None:
     """What the stored connection state records about citations: the weights, when the store
     has links (a store without any keeps the state it always had)."""
     return dict(WEIGHTS) if store.has_citations() else None

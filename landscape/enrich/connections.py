@@ -48,12 +48,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..config import Config
 from ..models import LandscapeError, NotBuiltError
+from ..store.interfaces import ConnectionReadStore
 from ..text import STOPWORDS, content_tokens, tokens
 from .citations import Citations, citations_for, merge_candidates
 from .citations import state_of as citation_state
@@ -71,6 +72,9 @@ from .connection_text import (
 )
 from .neighbours import ExactIndex, Graph, record_graph, top_k_rows
 from .terms import save_terms
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 VERSION = "2"
 WEIGHTS = {"meaning": 1.0, "lexical": 0.5, "terms": 0.5, "concepts": 0.1, "keyphrases": 0.4}
@@ -136,7 +140,7 @@ class Corpus:
     # --- building ----------------------------------------------------------------------------
 
     @classmethod
-    def from_store(cls, store: Any, config: Config, fresh: bool = False) -> Corpus:
+    def from_store(cls, store: ConnectionReadStore, config: Config, fresh: bool = False) -> Corpus:
         """The corpus, reading only texts new or changed since the stored terms (enrich/terms.py;
         all of them when `fresh`, or when the corpus has grown past the terms' refresh)."""
         from .embed import record_embeddings
@@ -246,7 +250,7 @@ class Corpus:
             out["authors"] = np.zeros_like(out["meaning"])
         return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
 
-    def candidates(self, rows: Sequence[int]) -> np.ndarray:
+    def candidates(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """Each row's candidate columns from the neighbour graph (-1 pads)."""
         if self.graph is None:
             raise LandscapeError("connections: the corpus has no neighbour graph (run `landscape build`)")
@@ -398,12 +402,14 @@ class Corpus:
         return sorted(self.vocab, key=self.vocab.__getitem__)
 
 
-def _phrase_vocabulary(store: Any) -> tuple[dict[str, int], list[str], list[int], list[set[str]]]:
+def _phrase_vocabulary(
+    store: ConnectionReadStore,
+) -> tuple[dict[str, int], list[str], list[int], list[set[str]]]:
     """Phrase keys -> index, display names, how many records carry each (any source), and which."""
     surface: dict[str, Counter[str]] = {}
     carriers: dict[str, set[str]] = {}
     keyed: dict[str, str] = {}  # phrases recur across records: each distinct one is normalised once
-    for rid, phrase in store.conn.execute("SELECT record_id, phrase FROM keyphrases"):
+    for rid, phrase in store.record_phrases():
         key = keyed.get(phrase)
         if key is None:
             key = keyed[phrase] = phrase_key(phrase)
@@ -426,7 +432,7 @@ def _carried(carriers: list[set[str]], ids: list[str], width: int) -> Any:
     return csr(rows, width)
 
 
-def _named_concepts(store: Any, ids: Iterable[str]) -> dict[str, set[str]]:
+def _named_concepts(store: ConnectionReadStore, ids: Iterable[str]) -> dict[str, set[str]]:
     names = store.record_concept_names()
     return {i: set().union(*names[i].values()) for i in ids if i in names}
 
@@ -434,7 +440,7 @@ def _named_concepts(store: Any, ids: Iterable[str]) -> dict[str, set[str]]:
 # --- building and reading ------------------------------------------------------------------------
 
 
-def corpus_for(store: Any, config: Config, fresh: bool = False) -> Corpus:
+def corpus_for(store: ConnectionReadStore, config: Config, fresh: bool = False) -> Corpus:
     """The store's Corpus, built once per store version and model (see landscape.snapshot);
     `fresh` re-reads every text with a new idf (a full build) instead."""
     from ..snapshot import SNAPSHOTS
@@ -447,13 +453,13 @@ def corpus_for(store: Any, config: Config, fresh: bool = False) -> Corpus:
     return replace(corpus, graph=record_graph(store, config, corpus.ids, corpus.vectors))
 
 
-def _with_citations(store: Any, config: Config, fresh: bool = False) -> Corpus:
+def _with_citations(store: ConnectionReadStore, config: Config, fresh: bool = False) -> Corpus:
     corpus = Corpus.from_store(store, config, fresh=fresh)
     corpus.citations = citations_for(store, corpus.ids)
     return corpus
 
 
-def load_state(store: Any) -> dict[str, Any] | None:
+def load_state(store: ConnectionReadStore) -> dict[str, Any] | None:
     """The stored connection state, or None when there is none this version can read (JSON only:
     anything else, a planted pickle included, is never interpreted, and the step recomputes)."""
     data = store.get_artifact(STATE_ARTIFACT)
@@ -501,7 +507,7 @@ class ConnectionsStep:
     def __init__(self, config: Config):
         self.config = config
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         store, k = ctx.store, self.config.connections_k
         state = load_state(store)
         if state is None and store.get_artifact(STATE_ARTIFACT) is not None:
@@ -545,7 +551,7 @@ class ConnectionsStep:
         return {"computed": len(dirty & set(corpus.pos)), "updated": len(affected - dirty),
                 "unchanged": n - len(todo), "read": corpus.terms_read.read if corpus.terms_read else n}
 
-    def _affected(self, store: Any, corpus: Corpus, dirty: set[str], stats: dict[str, list[float]],
+    def _affected(self, store: ConnectionReadStore, corpus: Corpus, dirty: set[str], stats: dict[str, list[float]],
                   k: int) -> set[str]:
         """Untouched records whose lists a dirty record now enters, or that point at one.
 
@@ -588,7 +594,7 @@ def step(config: Config) -> ConnectionsStep:
     return ConnectionsStep(config)
 
 
-def related(store: Any, record_id: str | None = None, text: str | None = None, limit: int = 10,
+def related(store: ConnectionReadStore, record_id: str | None = None, text: str | None = None, limit: int = 10,
             config: Config | None = None) -> list[dict[str, Any]]:
     """The records most related to a stored record or to a pasted text: [{id, title, score, reasons}].
 
@@ -620,7 +626,7 @@ def related(store: Any, record_id: str | None = None, text: str | None = None, l
     return related_to_text(store, corpus, str(text), stats, limit, config)
 
 
-def related_to_text(store: Any, corpus: Corpus, text: str, stats: dict[str, list[float]], limit: int,
+def related_to_text(store: ConnectionReadStore, corpus: Corpus, text: str, stats: dict[str, list[float]], limit: int,
                     config: Config, embedder: Any = None, nearest: Any = None) -> list[dict[str, Any]]:
     """Records related to a pasted text. A server passes the `embedder` it holds and `nearest`
     (vector, m -> corpus rows) from its search index, so a query costs the same at any size;

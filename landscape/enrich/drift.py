@@ -10,11 +10,11 @@ exceed LABEL_DRIFT of those it was fitted on. The build output says which it did
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import numpy as np
 
 from ..artifacts import Artifact, pack, unpack
+from ..store.interfaces import EmbedStore
 
 LABEL_DRIFT = 0.1
 KIND = "label-prints"
@@ -35,11 +35,11 @@ def drift(old: np.ndarray, new: np.ndarray) -> float:
     return moved / max(len(old), 1)
 
 
-def save_prints(store: Any, name: str, signature: str, prints: np.ndarray) -> None:
+def save_prints(store: EmbedStore, name: str, signature: str, prints: np.ndarray) -> None:
     store.put_artifact(name, pack(Artifact(KIND, FORMAT, {"signature": signature}, {"prints": prints})))
 
 
-def load_prints(store: Any, name: str) -> tuple[str, np.ndarray] | None:
+def load_prints(store: EmbedStore, name: str) -> tuple[str, np.ndarray] | None:
     """(signature of the model they belong to, fingerprints), if stored and readable."""
     artifact = unpack(store.get_artifact(name), KIND, FORMAT)
     if artifact is None or "prints" not in artifact.arrays or not isinstance(artifact.meta.get("signature"), str):

@@ -24,13 +24,17 @@ import os
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ..config import Config
 from ..models import LandscapeError
+from ..store.interfaces import EmbedStore
 from ..text import content_tokens
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 MAX_SEQ_LENGTH = 256
 TFIDF_ARTIFACT = "embedder:tfidf"
@@ -245,7 +249,7 @@ class TfidfEmbedder:
         self.name = "tfidf-" + hashlib.sha1(data).hexdigest()[:10]
 
     @classmethod
-    def from_store(cls, store: Any, refit: bool = False, seed: int = 42) -> TfidfEmbedder:
+    def from_store(cls, store: EmbedStore, refit: bool = False, seed: int = 42) -> TfidfEmbedder:
         data = None if refit else store.get_artifact(TFIDF_ARTIFACT)
         if data is not None and not cls.readable(data):
             if store.readonly:
@@ -286,7 +290,7 @@ def minilm_path() -> str:
 _LOADED: dict[tuple[str, int], SentenceTransformerEmbedder] = {}
 
 
-def get_embedder(spec: str, config: Config | None = None, store: Any = None, refit: bool = False,
+def get_embedder(spec: str, config: Config | None = None, store: EmbedStore | None = None, refit: bool = False,
                  log: Any = None) -> Embedder:
     """Build an embedder from its configuration name (models are loaded once per process)."""
     batch = config.batch_size if config else 64
@@ -315,13 +319,13 @@ def get_embedder(spec: str, config: Config | None = None, store: Any = None, ref
     return _LOADED[key]
 
 
-def store_embedder(store: Any, config: Config | None = None) -> Embedder:
+def store_embedder(store: EmbedStore, config: Config | None = None) -> Embedder:
     """The embedder the store was built with (so a query lands in the corpus's space)."""
     spec = store.get_meta("embedder_spec") or (config.embedder if config else "minilm")
     return get_embedder(spec, config, store=store)
 
 
-def embed_missing(store: Any, embedder: Embedder, batch: int = 256,
+def embed_missing(store: EmbedStore, embedder: Embedder, batch: int = 256,
                   on_batch: Any = None) -> int:
     """Embed records whose (model, content hash) embedding is missing; stream in, write per batch."""
     done = 0
@@ -344,7 +348,7 @@ class EmbedStep:
     def __init__(self, config: Config):
         self.config = config
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         store = ctx.store
         spec = self.config.embedder
         refit = bool(getattr(ctx, "full", False)) and spec in ("tfidf", "fast")
@@ -369,7 +373,7 @@ def step(config: Config) -> EmbedStep:
     return EmbedStep(config)
 
 
-def record_embeddings(store: Any, config: Config) -> tuple[list[str], np.ndarray]:
+def record_embeddings(store: EmbedStore, config: Config) -> tuple[list[str], np.ndarray]:
     """Every record's stored embedding under the store's model, embedding what is missing."""
     embedder = store_embedder(store, config) if store.get_meta("embedder_spec") else get_embedder(
         config.embedder, config, store=store

@@ -22,7 +22,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from ..models import LandscapeError
 from .embed import record_embeddings
 from .neighbours import EXACT_LIMIT, ExactIndex, build_index
 from .predictors import array_strings, strings_array
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 MODEL_ARTIFACT = "map.model"
 MODEL_KIND = "map"
@@ -363,7 +366,7 @@ class MapStep:
         self.config = config
         self.settings = MapSettings.from_config(config)
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         store = ctx.store
         ids, X = record_embeddings(store, self.config)
         if not ids:
@@ -387,7 +390,7 @@ class MapStep:
             store.ls_put_map_coords((ids[i], x, y) for i, (x, y) in zip(pending, np.round(Y_new, 4)))
         return {"placed": len(pending), "unchanged": len(ids) - len(pending)}
 
-    def _stored(self, ctx: Any, embedder: str) -> tuple[list[str], np.ndarray] | None:
+    def _stored(self, ctx: BuildContext, embedder: str) -> tuple[list[str], np.ndarray] | None:
         """The fitted sample's ids and coordinates, if stored for this embedder and these settings;
         a stored model this version cannot read is refitted with a line in the build output."""
         blob = ctx.store.ls_get_artifact(MODEL_ARTIFACT)
@@ -408,7 +411,7 @@ class MapStep:
             return None
         return fit_ids, coords
 
-    def _fit(self, ctx: Any, ids: list[str], X: np.ndarray, embedder: str) -> dict[str, int]:
+    def _fit(self, ctx: BuildContext, ids: list[str], X: np.ndarray, embedder: str) -> dict[str, int]:
         store = ctx.store
         if self.settings.backend not in ("numpy", "umap-learn"):
             raise LandscapeError(f"map.backend: expected numpy or umap-learn, found {self.settings.backend!r}")

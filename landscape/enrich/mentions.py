@@ -18,14 +18,18 @@ import math
 import re
 import zipfile
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..config import Config
+from ..store.interfaces import LandscapeReadStore
 from ..text import content_hash, strip_accents
 from .embed import record_embeddings, store_embedder
 from .neighbours import nearest_records
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 VECTORS_ARTIFACT = "mentions.vectors"
 SIGNATURE_ARTIFACT = "mentions.signature"
@@ -154,7 +158,7 @@ def rank_papers(
     return out
 
 
-def paper_concept_sets(store: Any, matcher: ConceptMatcher, rows: dict[str, dict[str, Any]], ids: list[str]) -> dict[str, set[str]]:
+def paper_concept_sets(store: LandscapeReadStore, matcher: ConceptMatcher, rows: dict[str, dict[str, Any]], ids: list[str]) -> dict[str, set[str]]:
     """Each paper's concepts: those stored for it and those its title and abstract name (the
     texts read a batch at a time unless `rows` holds them)."""
     stored = store.ls_record_concept_names(ids)
@@ -195,7 +199,7 @@ class MentionsStep:
     def __init__(self, config: Config):
         self.config = config
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         store = ctx.store
         sections = store.ls_talk_sections()
         if not sections:
@@ -232,7 +236,7 @@ class MentionsStep:
             store.ls_put_artifact(SIGNATURE_ARTIFACT, signature.encode())
         return {"talks": len(links), "sections": len(sections)}
 
-    def _section_vectors(self, ctx: Any, sections: list[dict[str, Any]], model: str) -> dict[str, np.ndarray]:
+    def _section_vectors(self, ctx: BuildContext, sections: list[dict[str, Any]], model: str) -> dict[str, np.ndarray]:
         """Section embeddings by content key, embedding only the ones not cached."""
         store = ctx.store
         cached = load_vectors(store.ls_get_artifact(VECTORS_ARTIFACT))
@@ -253,7 +257,7 @@ def step(config: Config) -> MentionsStep:
     return MentionsStep(config)
 
 
-def section_concepts(store: Any) -> dict[tuple[str, int], set[str]]:
+def section_concepts(store: LandscapeReadStore) -> dict[tuple[str, int], set[str]]:
     """The concepts each talk section names (for measuring how well links are explained)."""
     matcher = ConceptMatcher(store.ls_concept_vocabulary())
     return {(s["record_id"], s["position"]): set(matcher.find(section_text(s))) for s in store.ls_talk_sections()}

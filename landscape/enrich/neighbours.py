@@ -17,11 +17,15 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..models import LandscapeError
+from ..store.interfaces import GraphStore
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 EXACT_LIMIT = 20_000
 HNSW_M = 32
@@ -158,7 +162,7 @@ def index_path(db_path: str, model: str) -> str:
     return f"{db_path}.{safe}.hnsw"
 
 
-def store_index(store: Any, model: str, ids: list[str], vectors: np.ndarray,
+def store_index(store: GraphStore, model: str, ids: list[str], vectors: np.ndarray,
                 exact_limit: int = EXACT_LIMIT) -> Any:
     """The store's neighbour index under `model`: exact when small, else a saved HNSW index.
 
@@ -260,7 +264,7 @@ def _graph_index_path(db_path: str, model: str) -> str:
     return index_path(db_path, model)[: -len(".hnsw")] + ".graph.hnsw"
 
 
-def _graph_index(store: Any, model: str, X: np.ndarray, rowids: np.ndarray, changed: np.ndarray,
+def _graph_index(store: GraphStore, model: str, X: np.ndarray, rowids: np.ndarray, changed: np.ndarray,
                  settings: GraphSettings) -> tuple[Any, Callable[[np.ndarray], np.ndarray]]:
     """An index over every vector and how its labels map to rows: exact below the limit, else an
     HNSW index labelled by records.rowid, kept beside the store and brought up to date by adding
@@ -323,7 +327,7 @@ def _query_lists(index: Any, to_rows: Callable[[np.ndarray], np.ndarray], X: np.
     return idx.astype(np.int64), vals
 
 
-def _load_lists(store: Any, pos: dict[str, int], rowids: np.ndarray, k: int,
+def _load_lists(store: GraphStore, pos: dict[str, int], rowids: np.ndarray, k: int,
                 only: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stored lists as (rows they belong to, neighbour positions, similarities), -1 / -inf pads;
     a neighbour no longer among the rows reads as -2 (its list must be recomputed)."""
@@ -362,7 +366,7 @@ def _enter(lists_idx: np.ndarray, lists_sims: np.ndarray, newcomer: int, sim: fl
     return True
 
 
-def update_graph(store: Any, model: str, ids: list[str], X: np.ndarray, settings: GraphSettings,
+def update_graph(store: GraphStore, model: str, ids: list[str], X: np.ndarray, settings: GraphSettings,
                  full: bool = False) -> tuple[set[str], set[str]]:
     """Bring the stored graph up to date with the embeddings: (records queried, records entered).
 
@@ -412,7 +416,7 @@ def update_graph(store: Any, model: str, ids: list[str], X: np.ndarray, settings
     return names, entered - names
 
 
-def _enter_reverse(store: Any, pos: dict[str, int], ids: list[str], rowids: np.ndarray, k: int, batch: np.ndarray,
+def _enter_reverse(store: GraphStore, pos: dict[str, int], ids: list[str], rowids: np.ndarray, k: int, batch: np.ndarray,
                    idx: np.ndarray, sims: np.ndarray, queried: set[int]) -> set[str]:
     """Existing records whose lists the queried ones enter, their lists updated in the store:
     `idx` holds each queried record's nearest records, wider than its own list."""
@@ -434,7 +438,7 @@ def _enter_reverse(store: Any, pos: dict[str, int], ids: list[str], rowids: np.n
 _GRAPHS: dict[tuple[str, str, str], Graph] = {}
 
 
-def record_graph(store: Any, config: Any, ids: list[str], X: np.ndarray, full: bool = False) -> Graph:
+def record_graph(store: GraphStore, config: Any, ids: list[str], X: np.ndarray, full: bool = False) -> Graph:
     """The store's neighbour graph over `ids` (the rows of `record_embeddings`), updated first when
     records were added, changed or deleted (computed in memory, unsaved, on a read-only store)."""
     settings = graph_settings(config)
@@ -462,19 +466,19 @@ def record_graph(store: Any, config: Any, ids: list[str], X: np.ndarray, full: b
     return Graph(cached.ids, cached.idx, cached.sims, queried, entered)
 
 
-def _model(store: Any, config: Any) -> str:
+def _model(store: GraphStore, config: Any) -> str:
     """The name the store's embeddings are kept under (the embed step records it), without
     loading the embedder itself."""
     return store.get_meta("embedder") or config.embedder
 
 
-def _graph_stale(store: Any, model: str, settings: GraphSettings) -> bool:
+def _graph_stale(store: GraphStore, model: str, settings: GraphSettings) -> bool:
     state = json.loads(store.get_meta(GRAPH_STATE) or "null")
     return (state is None or state.get("model") != model or state.get("k") != settings.k
             or state.get("count") != store.graph_count())
 
 
-def _memory_graph(store: Any, model: str, ids: list[str], X: np.ndarray, settings: GraphSettings) -> Graph:
+def _memory_graph(store: GraphStore, model: str, ids: list[str], X: np.ndarray, settings: GraphSettings) -> Graph:
     _, rowids = store.embedding_keys(model)
     owners, lists, vals = _load_lists(store, {rid: i for i, rid in enumerate(ids)}, rowids, settings.k)
     idx = np.full((len(ids), settings.k), -1, dtype=np.int64)
@@ -498,7 +502,7 @@ class NeighboursStep:
     def __init__(self, config: Any):
         self.config = config
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         from .embed import record_embeddings
 
         ids, X = record_embeddings(ctx.store, self.config)
@@ -512,7 +516,7 @@ def step(config: Any) -> NeighboursStep:
     return NeighboursStep(config)
 
 
-def graph_of(ctx: Any, config: Any, ids: list[str], X: np.ndarray) -> Graph:
+def graph_of(ctx: BuildContext, config: Any, ids: list[str], X: np.ndarray) -> Graph:
     """The graph this build computed (or the store's, brought up to date) over `ids`."""
     graph = ctx.cache.get("graph") if hasattr(ctx, "cache") else None
     if graph is not None and graph.ids == ids:
@@ -523,7 +527,7 @@ def graph_of(ctx: Any, config: Any, ids: list[str], X: np.ndarray) -> Graph:
     return graph
 
 
-def nearest_records(store: Any, config: Any, X: np.ndarray, queries: np.ndarray, m: int
+def nearest_records(store: GraphStore, config: Any, X: np.ndarray, queries: np.ndarray, m: int
                     ) -> tuple[np.ndarray, np.ndarray]:
     """The m records nearest each query vector (row positions of X, -1 pads, and similarities):
     a batched product below the graph's exact limit, else the graph's saved HNSW index."""
@@ -563,7 +567,7 @@ class LabelledIndex:
         return rows, np.where(rows >= 0, sims, -np.inf).astype(np.float32)
 
 
-def saved_graph_index(store: Any, model: str, rowids: np.ndarray, config: Any) -> LabelledIndex | None:
+def saved_graph_index(store: GraphStore, model: str, rowids: np.ndarray, config: Any) -> LabelledIndex | None:
     """The build's saved graph index over these records, or None when the graph is exact (small
     store), the file is missing, or it no longer matches what the build recorded."""
     if len(rowids) < graph_settings(config).exact_limit:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..config import Config
-from ..store import Store, now_iso
+from ..store import now_iso
+from ..store.interfaces import BuildStore
 
 # step name -> module in landscape.enrich exposing step(config) -> Step, in build order
 STEPS: list[str] = ["embed", "neighbours", "concepts", "areas", "summaries", "connections", "topics", "map", "trends", "mentions"]
@@ -29,7 +30,7 @@ class Step(Protocol):
 
 @dataclass
 class BuildContext:
-    store: Store
+    store: BuildStore
     config: Config
     relayout: bool = False
     full: bool = False
@@ -57,7 +58,7 @@ def load_step(name: str, config: Config) -> Step:
 
 
 def build(
-    store: Store,
+    store: BuildStore,
     config: Config,
     only: list[str] | None = None,
     relayout: bool = False,
@@ -83,7 +84,7 @@ def build(
 LAST_BUILD = "last_build"
 
 
-def record_last_build(store: Store, started: str, results: list[StepResult], fallbacks: Sequence[str] = ()) -> None:
+def record_last_build(store: BuildStore, started: str, results: list[StepResult], fallbacks: Sequence[str] = ()) -> None:
     """Keep what the latest build did, step by step, so the site can say how fresh it is."""
     summary = {
         "started_at": started,

@@ -18,6 +18,7 @@ from collections import Counter
 from typing import Any
 
 from ..config import Config
+from ..store.interfaces import LandscapeReadStore
 from .topics import record_tokens
 
 
@@ -46,7 +47,7 @@ def npmi_coherence(topic_words: list[list[str]], documents: list[set[str]]) -> l
     return scores
 
 
-def topic_area_nmi(store: Any) -> tuple[float | None, int]:
+def topic_area_nmi(store: LandscapeReadStore) -> tuple[float | None, int]:
     from sklearn.metrics import normalized_mutual_info_score
 
     assigned = store.ls_topic_assignments()
@@ -61,7 +62,7 @@ def topic_area_nmi(store: Any) -> tuple[float | None, int]:
     return float(normalized_mutual_info_score(areas, topics)), len(pairs)
 
 
-def talk_link_concept_share(store: Any) -> tuple[float | None, int]:
+def talk_link_concept_share(store: LandscapeReadStore) -> tuple[float | None, int]:
     """Links whose paper shares a concept with the section that is specific enough to name
     (the same rule the reasons follow: not carried by over ~13% of papers)."""
     from .mentions import ConceptMatcher, concept_idf, paper_concept_sets, readable, section_concepts
@@ -81,7 +82,7 @@ def talk_link_concept_share(store: Any) -> tuple[float | None, int]:
     return shared / len(links), len(links)
 
 
-def landscape_quality(store: Any, config: Config | None = None) -> dict[str, Any]:
+def landscape_quality(store: LandscapeReadStore, config: Config | None = None) -> dict[str, Any]:
     """Topic-area NMI, topic coherence (NPMI), outlier fraction and talk-link concept share."""
     topics = store.ls_topic_rows()
     rows = store.ls_rows()

@@ -36,6 +36,7 @@ import numpy as np
 
 from .. import artifacts
 from ..models import LandscapeError
+from ..store.interfaces import EmbedStore
 from ..text import content_tokens, tokens
 
 ARTIFACT = "embedder:fast"
@@ -185,7 +186,7 @@ class FastEmbedder:
         return self.model.encode(list(texts))
 
     @classmethod
-    def from_store(cls, store: Any, teacher: Any, refit: bool = False, seed: int = 42,
+    def from_store(cls, store: EmbedStore, teacher: Any, refit: bool = False, seed: int = 42,
                    log: Any = None, settings: FastSettings | None = None) -> FastEmbedder:
         """The stored model, fitted first when there is none (or on refit).
 
@@ -204,7 +205,7 @@ class FastEmbedder:
         return cls(model, blob or b"")
 
 
-def fitted_blob(store: Any, teacher: Any, seed: int, log: Any = None,
+def fitted_blob(store: EmbedStore, teacher: Any, seed: int, log: Any = None,
                 settings: FastSettings | None = None) -> bytes:
     """Fit on evenly spaced samples of the store's records; answer the packed artifact."""
     settings = settings or FastSettings()
@@ -228,12 +229,9 @@ def fitted_blob(store: Any, teacher: Any, seed: int, log: Any = None,
     return model.to_bytes(meta)
 
 
-def all_ids(store: Any) -> list[str]:
-    """Every record id, sorted, read a page at a time (ids only, never all texts at once).
-
-    No model is ever named "", so every record counts as one to embed under it.
-    """
-    return [rid for rows in store.records_to_embed("", batch=10_000) for rid, _ in rows]
+def all_ids(store: EmbedStore) -> list[str]:
+    """Every record id, sorted (ids only, never the texts)."""
+    return store.record_ids()
 
 
 def evenly_spaced(ids: Sequence[str], limit: int) -> list[str]:
@@ -243,7 +241,7 @@ def evenly_spaced(ids: Sequence[str], limit: int) -> list[str]:
     return [ids[i] for i in sorted(set(picks.tolist()))]
 
 
-def stored_teacher_vectors(store: Any, model: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+def stored_teacher_vectors(store: EmbedStore, model: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
     """Teacher vectors already stored for `ids` and still current (content unchanged)."""
     if store.count_to_embed(model) >= store.count_records():
         return {}

@@ -13,15 +13,19 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..config import Config
 from ..models import LandscapeError
+from ..store.interfaces import SummaryStore
 from ..text import content_tokens
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 MAX_WORDS = 30
 _ABBREV = r"(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)(?<!\bvs)(?<!\bFig)(?<!\bEq)(?<!\bcf)(?<!\bRef)"
@@ -279,7 +283,7 @@ def central_order(ids: Sequence[str], vectors: dict[str, np.ndarray]) -> list[st
 
 
 def describe(kind: str, name: str, ids: Sequence[str], vectors: dict[str, np.ndarray], titles: dict[str, str],
-             summaries: dict[str, str | None], concepts: Sequence[str] = ()) -> str:
+             summaries: Mapping[str, str | None], concepts: Sequence[str] = ()) -> str:
     """A short description from the most central records: count, themes, the most typical paper."""
     order = central_order(ids, vectors)
     parts = [f"{len(ids)} record{'s' if len(ids) != 1 else ''}"]
@@ -303,7 +307,7 @@ class SummariesStep:
     def __init__(self, config: Config):
         self.config = config
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         store = ctx.store
         setting = f"{self.config.summariser}|{self.config.llm_model_path or ''}|v1"
         hashes = store.record_content_hashes()
@@ -329,7 +333,7 @@ class SummariesStep:
         return {"summarised": len(summaries), "unchanged": len(hashes) - len(changed),
                 "sections": len(sections), **described}
 
-    def _describe(self, store: Any, changed: set[str] | None) -> dict[str, int]:
+    def _describe(self, store: SummaryStore, changed: set[str] | None) -> dict[str, int]:
         """Describe areas, and the concepts that `changed` records carry (all when None)."""
         summaries = store.record_summaries()
         titles = store.record_titles()
@@ -348,7 +352,7 @@ class SummariesStep:
             store.set_concept_descriptions(concept_desc)
         return {"areas": len(area_desc), "concepts": len(concept_desc)}
 
-    def _vectors(self, store: Any) -> dict[str, np.ndarray]:
+    def _vectors(self, store: SummaryStore) -> dict[str, np.ndarray]:
         model = store.get_meta("embedder")
         if not model:
             return {}

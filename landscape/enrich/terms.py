@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..artifacts import Artifact, pack, unpack
+from ..store.interfaces import ConnectionReadStore, EmbedStore
 from ..text import content_tokens
 from .concepts.normalise import text_keys
 from .predictors import array_strings, strings_array
@@ -50,7 +51,7 @@ class RecordTerms:
     read: int  # records tokenised by this call (all of them on a refresh)
 
 
-def record_terms(store: Any, ids: list[str], keys: dict[str, int], max_len: int, prefixes: set[str],
+def record_terms(store: ConnectionReadStore, ids: list[str], keys: dict[str, int], max_len: int, prefixes: set[str],
                  fresh: bool = False) -> RecordTerms:
     """The records' terms: the stored ones where a record's content is unchanged, the rest read now."""
     from .connections import find_phrases
@@ -125,7 +126,7 @@ def _remap(found: Any, old_keys: list[str], keys: dict[str, int]) -> Any:
     return csr_matrix((coo.data[ok], (coo.row[ok], cols[ok])), shape=(found.shape[0], len(keys)), dtype=np.float32)
 
 
-def save_terms(store: Any, rt: RecordTerms) -> None:
+def save_terms(store: EmbedStore, rt: RecordTerms) -> None:
     arrays = {"ids": strings_array(rt.ids), "hashes": strings_array(rt.hashes), "terms": strings_array(rt.terms),
               "keys": strings_array(rt.keys), "idf": rt.idf.astype(np.float32)}
     for name, matrix in (("counts", rt.counts), ("found", rt.found)):
@@ -136,7 +137,7 @@ def save_terms(store: Any, rt: RecordTerms) -> None:
     store.put_artifact(ARTIFACT, pack(Artifact(KIND, FORMAT, {"refreshed_n": rt.refreshed_n}, arrays)))
 
 
-def load_terms(store: Any) -> RecordTerms | None:
+def load_terms(store: EmbedStore) -> RecordTerms | None:
     """The stored terms, or None where none are stored in a form this version reads."""
     from scipy.sparse import csr_matrix
 

@@ -26,14 +26,18 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..config import Config
+from ..store.interfaces import LandscapeReadStore
 from ..text import content_tokens
 from .embed import record_embeddings
 from .neighbours import graph_of
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 MODEL_ARTIFACT = "topics.model"
 TEXT_BATCH = 5000
@@ -379,7 +383,7 @@ class TopicsStep:
         self.config = config
         self.settings = TopicSettings.from_config(config)
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         store = ctx.store
         ids, X = record_embeddings(store, self.config)
         if not ids:
@@ -403,7 +407,7 @@ class TopicsStep:
                          " pip install 'landscape[ml]'")
         return self._recluster(ctx, ids, X, rows, embedder)
 
-    def _recluster(self, ctx: Any, ids: list[str], X: np.ndarray, rows: dict[str, Any], embedder: str) -> dict[str, int]:
+    def _recluster(self, ctx: BuildContext, ids: list[str], X: np.ndarray, rows: dict[str, Any], embedder: str) -> dict[str, int]:
         papers = [i for i, rid in enumerate(ids) if rows[rid]["kind"] != "talk"] or list(range(len(ids)))
         store = ctx.store
         graph = graph_of(ctx, self.config, ids, X)
@@ -458,7 +462,7 @@ def step(config: Config) -> TopicsStep:
     return TopicsStep(config)
 
 
-def topics_listing(store: Any, top_papers: int = 5) -> list[dict[str, Any]]:
+def topics_listing(store: LandscapeReadStore, top_papers: int = 5) -> list[dict[str, Any]]:
     """What `landscape topics` shows: id, label, area, size, top concepts, top papers."""
     titles = {r["id"]: r["title"] for r in store.ls_rows()}
     out = []

@@ -12,9 +12,13 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config
+from ..store.interfaces import LandscapeReadStore
+
+if TYPE_CHECKING:
+    from .pipeline import BuildContext
 
 ARTIFACT = "trends"
 MIN_SUPPORT = 4
@@ -77,7 +81,7 @@ def ranked(data: dict[str, dict[str, Any]], rising: bool, min_support: int) -> l
     return [{"name": k, "recent": v["recent"], "prior": v["prior"], "growth": v["growth"]} for k, v in pool[:LIST_SIZE]]
 
 
-def compute_trends(store: Any, min_support: int = MIN_SUPPORT) -> dict[str, Any]:
+def compute_trends(store: LandscapeReadStore, min_support: int = MIN_SUPPORT) -> dict[str, Any]:
     """Everything `landscape trends --json` shows."""
     dates = {rid: d for rid, text in store.ls_paper_dates() if (d := parse_date(text)) is not None}
     if not dates:
@@ -117,7 +121,7 @@ class TrendsStep:
     def __init__(self, config: Config):
         self.config = config
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         data = compute_trends(ctx.store, int(self.config.extra.get("trends_min_support", MIN_SUPPORT)))
         with ctx.store.transaction():
             ctx.store.ls_put_json_artifact(ARTIFACT, data)
@@ -129,6 +133,6 @@ def step(config: Config) -> TrendsStep:
     return TrendsStep(config)
 
 
-def stored_trends(store: Any) -> dict[str, Any]:
+def stored_trends(store: LandscapeReadStore) -> dict[str, Any]:
     """The trends the last build stored, or computed now when it has not run."""
     return store.ls_get_json_artifact(ARTIFACT) or compute_trends(store)

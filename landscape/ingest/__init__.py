@@ -16,6 +16,7 @@ import numpy as np
 from ..artifacts import pack, unpack
 from ..models import BadRecord, LandscapeError, ParseError, Record
 from ..store import Store
+from ..store.interfaces import IngestStore
 from . import listing
 from .phrases import SEGMENTER_FORMAT, SEGMENTER_KIND, PhraseSegmenter
 from .reader import check_readable, iter_lines
@@ -77,7 +78,7 @@ SPLIT_PENDING = "keyphrase_split_pending"
 
 
 def ingest_paths(
-    store: Store,
+    store: IngestStore,
     paths: Iterable[str | os.PathLike[str]],
     fmt: str = "auto",
     skip_bad: bool = False,
@@ -114,7 +115,7 @@ def ingest_paths(
     return report
 
 
-def finish_ingest(store: Store) -> None:
+def finish_ingest(store: IngestStore) -> None:
     """What follows the files, in one transaction: index the records they added for
     full-text search and re-split every keyphrase line. The two run side by side: SQLite
     indexes on a second thread (without the GIL) while the split reads a snapshot of the
@@ -172,7 +173,7 @@ CHILD_PARSE_BYTES = 16 << 20
 
 
 def _ingest_file(
-    store: Store, path: Path, fmt: str, skip_bad: bool, on_record: Callable[[str], None] | None,
+    store: IngestStore, path: Path, fmt: str, skip_bad: bool, on_record: Callable[[str], None] | None,
     to_area: CategoryAreas | None = None, batch_size: int = 500,
 ) -> FileReport:
     with store.transaction():
@@ -231,7 +232,7 @@ class CategoryAreas:
 
 
 def _write_batch(
-    store: Store, batch: list[Record], report: FileReport, on_record: Callable[[str], None] | None
+    store: IngestStore, batch: list[Record], report: FileReport, on_record: Callable[[str], None] | None
 ) -> None:
     for status in store.upsert_records(batch):
         setattr(report, status, getattr(report, status) + 1)
@@ -244,7 +245,7 @@ RESPLIT_SHARE = 0.1  # refit once the lines new or changed since the fit exceed 
 
 
 def split_keyphrase_lines(
-    store: Store, snapshot: Store | None = None, busy: Worker | None = None,
+    store: IngestStore, snapshot: IngestStore | None = None, busy: Worker | None = None,
     max_fit: int = 3000, batch: int = 2000, max_waiting: int = 50_000,
 ) -> int:
     """Split the given keyphrase lines not yet split with a vocabulary mined from the corpus.
@@ -293,7 +294,7 @@ def split_keyphrase_lines(
     return changed + len(pending)
 
 
-def _stored_segmenter(store: Store) -> tuple[PhraseSegmenter, np.ndarray, int] | None:
+def _stored_segmenter(store: IngestStore) -> tuple[PhraseSegmenter, np.ndarray, int] | None:
     """(segmenter, sorted fingerprints of the lines it split, lines it was fitted with), if stored
     in a form this version reads (anything else is refitted)."""
     artifact = unpack(store.get_artifact(SEGMENTER_ARTIFACT), SEGMENTER_KIND, SEGMENTER_FORMAT)
@@ -303,7 +304,7 @@ def _stored_segmenter(store: Store) -> tuple[PhraseSegmenter, np.ndarray, int] |
     return segmenter, np.asarray(artifact.arrays["split"], dtype=np.uint64), int(artifact.meta.get("fit_lines", 0))
 
 
-def _line_prints(store: Store, done: np.ndarray | None, batch: int) -> tuple[np.ndarray, list[tuple[str, str]]]:
+def _line_prints(store: IngestStore, done: np.ndarray | None, batch: int) -> tuple[np.ndarray, list[tuple[str, str]]]:
     """Sorted fingerprints of every (id, keyphrase line), and the lines whose fingerprint is not
     among `done` (the ones the stored segmenter has not split)."""
     prints: list[np.ndarray] = []

@@ -6,8 +6,9 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import interfaces
 from .db import connect, default_db_path, migrate, now_iso, store_version, transaction
 from .fulltext import FullTextMixin
 from .landscape import LandscapeMixin
@@ -17,7 +18,7 @@ from .semantic import SemanticMixin
 from .sync import SyncMixin
 from .understanding import UnderstandingMixin
 
-__all__ = ["Store", "default_db_path", "now_iso"]
+__all__ = ["Store", "default_db_path", "interfaces", "now_iso"]
 
 
 class Store(RecordsMixin, FullTextMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, PagesMixin, SyncMixin):
@@ -26,13 +27,19 @@ class Store(RecordsMixin, FullTextMixin, SemanticMixin, UnderstandingMixin, Land
     def __init__(self, path: str | Path | None = None, readonly: bool = False):
         self.path = str(path or default_db_path())
         self.readonly = readonly
-        self.conn: sqlite3.Connection = connect(self.path, readonly=readonly)
+        self._conn: sqlite3.Connection = connect(self.path, readonly=readonly)
         self._author_ids: dict[str, int] = {}
         if not readonly:
-            migrate(self.conn)
+            migrate(self._conn)
+
+    @property
+    def connection_for_tests(self) -> sqlite3.Connection:
+        """The SQLite connection, for tests and benches that plant or inspect rows. Nothing in the
+        package uses it: consumers go through the interfaces (tests/test_store_interfaces.py)."""
+        return self._conn
 
     def close(self) -> None:
-        self.conn.close()
+        self._conn.close()
 
     def __enter__(self) -> Store:
         return self
@@ -43,7 +50,7 @@ class Store(RecordsMixin, FullTextMixin, SemanticMixin, UnderstandingMixin, Land
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Store]:
         try:
-            with transaction(self.conn):
+            with transaction(self._conn):
                 yield self
         except BaseException:
             self._author_ids.clear()
@@ -51,29 +58,38 @@ class Store(RecordsMixin, FullTextMixin, SemanticMixin, UnderstandingMixin, Land
 
     def version(self) -> tuple[str, int]:
         """Which state of the store this connection reads: changes with every committed write."""
-        return store_version(self.conn)
+        return store_version(self._conn)
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return default if row is None else row[0]
 
     def set_meta(self, key: str, value: str) -> None:
-        self.conn.execute(
+        self._conn.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
 
     def section_titles(self) -> Iterator[tuple[str, str]]:
         """(record id, section title) of every section, record by record."""
-        yield from self.conn.execute("SELECT record_id, title FROM sections ORDER BY record_id, position")
+        yield from self._conn.execute("SELECT record_id, title FROM sections ORDER BY record_id, position")
 
     def integrity_ok(self) -> bool:
         """SQLite's own check, and (where the store may be written) that the search index
         holds the words of every record it indexes."""
-        if self.conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+        if self._conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
             return False
         return self.readonly or self.pending_index_count() > 0 or self.search_index_ok()
 
     def table_dump(self, table: str) -> list[tuple[Any, ...]]:
         """Every row of a table in a stable order, for comparing stores (tests, crash bench)."""
-        return [tuple(r) for r in self.conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2")]
+        return [tuple(r) for r in self._conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2")]
+
+
+if TYPE_CHECKING:
+    def _implements_every_interface(store: Store) -> tuple[
+        interfaces.IngestStore, interfaces.SyncStore, interfaces.BuildStore, interfaces.SearchStore,
+        interfaces.PageStore,
+    ]:
+        """mypy's check that the SQLite store implements every interface a consumer names."""
+        return store, store, store, store, store

@@ -19,7 +19,7 @@ def fts_query(text: str, max_terms: int = 32) -> str:
 
 
 class FullTextMixin:
-    conn: sqlite3.Connection
+    _conn: sqlite3.Connection
 
     def fts_search(self, query: str, limit: int = 50, snippets: bool = True, **filters: Any) -> list[dict[str, Any]]:
         """BM25 over title, abstract, keyphrases and authors; any user text is safe.
@@ -41,7 +41,7 @@ class FullTextMixin:
             if len(ranked) >= limit:
                 break
             have = [r[0] for r in ranked]
-            ranked += [(r[0], r[1], scope) for r in self.conn.execute(
+            ranked += [(r[0], r[1], scope) for r in self._conn.execute(
                 f"SELECT f.rowid, bm25(records_fts, 0, 10.0, 3.0, 5.0, 2.0) AS score FROM records_fts f{join}"
                 f" WHERE records_fts MATCH ? AND f.rowid > ? {where}"
                 f" AND f.rowid NOT IN ({','.join('?' * len(have))}) ORDER BY score LIMIT ?",
@@ -72,13 +72,13 @@ class FullTextMixin:
         return [*plan, (match, self._newest_floor(match, budget), "newest")]
 
     def _match_count(self, match: str, cap: int) -> int:
-        return self.conn.execute(
+        return self._conn.execute(
             "SELECT count(*) FROM (SELECT rowid FROM records_fts WHERE records_fts MATCH ? LIMIT ?)", (match, cap + 1)
         ).fetchone()[0]
 
     def _newest_floor(self, match: str, budget: int) -> int:
         """The rowid below the newest `budget` matches (0 when there are no more than that)."""
-        row = self.conn.execute(
+        row = self._conn.execute(
             "SELECT rowid FROM records_fts WHERE records_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
             (match, budget),
         ).fetchone()
@@ -97,7 +97,7 @@ class FullTextMixin:
     def _snippets(self, match: str, rows: list[tuple[int, str]]) -> dict[int, tuple[str, str]]:
         out: dict[int, tuple[str, str]] = {}
         for rowid, _ in rows:  # one seek each: `rowid IN (...)` would walk every match again
-            row = self.conn.execute(
+            row = self._conn.execute(
                 "SELECT snippet(records_fts, 2, '\x02', '\x03', '…', 24), highlight(records_fts, 1, '\x02', '\x03')"
                 " FROM records_fts WHERE records_fts MATCH ? AND rowid = ?", (match, rowid)
             ).fetchone()
@@ -109,7 +109,7 @@ class FullTextMixin:
         out: dict[int, str] = {}
         for start in range(0, len(rowids), 500):
             chunk = rowids[start : start + 500]
-            out.update(self.conn.execute(
+            out.update(self._conn.execute(
                 f"SELECT rowid, id FROM records WHERE rowid IN ({','.join('?' * len(chunk))})", chunk).fetchall())
         return out
 
@@ -117,6 +117,6 @@ class FullTextMixin:
         out: list[tuple[int, str]] = []
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            out += [tuple(r) for r in self.conn.execute(
+            out += [tuple(r) for r in self._conn.execute(
                 f"SELECT rowid, id FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk)]
         return out

@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .records import author_clause
+
 _TABLES = frozenset(
     {"connections", "concepts", "record_concepts", "topics", "record_topics", "map_coords",
      "section_links", "areas", "keyphrases", "embeddings", "build_steps"}
@@ -75,23 +77,23 @@ def _keyset(columns: list[tuple[str, bool]], values: list[Any], forward: bool) -
 
 
 class PagesMixin:
-    conn: sqlite3.Connection
+    _conn: sqlite3.Connection
 
     @contextlib.contextmanager
     def page_snapshot(self) -> Iterator[None]:
         """One read transaction per page, so a page never mixes two states of a running build."""
-        if self.conn.in_transaction:
+        if self._conn.in_transaction:
             yield
             return
-        self.conn.execute("BEGIN")
+        self._conn.execute("BEGIN")
         try:
             yield
         finally:
-            self.conn.execute("COMMIT")
+            self._conn.execute("COMMIT")
 
     def page_version(self) -> tuple[Any, ...]:
         """Changes whenever records are added or changed or a build step finishes (cache key)."""
-        return tuple(self.conn.execute(
+        return tuple(self._conn.execute(
             "SELECT (SELECT count(*) FROM records), (SELECT max(updated_at) FROM records),"
             " (SELECT max(finished_at) FROM build_steps), (SELECT count(*) FROM build_steps),"
             " (SELECT value FROM meta WHERE key = 'last_build')"
@@ -100,7 +102,7 @@ class PagesMixin:
     def page_has(self, table: str) -> bool:
         if table not in _TABLES:
             raise ValueError(table)
-        return self.conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+        return self._conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
 
     def _concepts_built(self) -> bool:
         return self.page_has("record_concepts")
@@ -114,7 +116,7 @@ class PagesMixin:
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            for r in self.conn.execute(
+            for r in self._conn.execute(
                 f"SELECT id, kind, display_title, title_derived, date, area, area_source, summary,"
                 f" authors_truncated FROM records WHERE id IN ({marks})", chunk
             ):
@@ -123,7 +125,7 @@ class PagesMixin:
                     "date": r[4], "area": r[5], "area_source": r[6], "summary": r[7],
                     "authors": [], "authors_more": 0, "authors_truncated": bool(r[8]),
                 }
-            for rid, pos, name, key in self.conn.execute(
+            for rid, pos, name, key in self._conn.execute(
                 f"SELECT a.record_id, a.position, au.name, au.key FROM authorship a"
                 f" JOIN authors au ON au.id = a.author_id WHERE a.record_id IN ({marks})"
                 f" ORDER BY a.record_id, a.position", chunk
@@ -150,11 +152,9 @@ class PagesMixin:
             clauses.append("r.date >= ? AND r.date < ?")  # a range on the date index, not substr() of every row
             args += [str(filters["year"]), str(int(filters["year"]) + 1)]
         if filters.get("author"):
-            clauses.append(
-                "r.id IN (SELECT a.record_id FROM authorship a JOIN authors au ON au.id = a.author_id"
-                " WHERE au.key = ?)"
-            )
-            args.append(filters["author"])
+            clause, arg = author_clause("r", filters["author"])
+            clauses.append(clause)
+            args.append(arg)
         if filters.get("concept"):
             clauses.append(f"r.id IN ({self._concept_records_sql()})")
             args.append(filters["concept"])
@@ -176,8 +176,8 @@ class PagesMixin:
     ) -> tuple[list[str], int]:
         """Ids of one page of records matching every filter, and how many match in all."""
         where, args = self._browse_where(filters)
-        total = self.conn.execute(f"SELECT count(*) FROM records r {where}", args).fetchone()[0]
-        rows = self.conn.execute(
+        total = self._conn.execute(f"SELECT count(*) FROM records r {where}", args).fetchone()[0]
+        rows = self._conn.execute(
             f"SELECT r.id FROM records r {where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?",
             [*args, limit, offset],
         ).fetchall()
@@ -200,7 +200,7 @@ class PagesMixin:
         rows: list[tuple[int, tuple[Any, ...]]] = []
         for seg in order:
             cond, columns = segments[seg]
-            clauses, seg_args = [cond], []
+            clauses, seg_args = [cond], list[Any]()
             if cursor is not None and seg == start:
                 keyset, seg_args = _keyset(columns, list(cursor[1:]), forward)
                 clauses.append(keyset)
@@ -208,7 +208,7 @@ class PagesMixin:
             sql = (f"SELECT r.id, {', '.join(c for c, _ in columns)} FROM records r"
                    f" {where} {'AND' if where else 'WHERE'} {' AND '.join(clauses)}"
                    f" ORDER BY {', '.join(c + (' DESC' if desc else '') for c, desc in direction)} LIMIT ?")
-            rows += [(seg, tuple(r)) for r in self.conn.execute(sql, [*args, *seg_args, limit + 1 - len(rows)])]
+            rows += [(seg, tuple(r)) for r in self._conn.execute(sql, [*args, *seg_args, limit + 1 - len(rows)])]
             if len(rows) > limit:
                 break
         more = len(rows) > limit
@@ -227,7 +227,7 @@ class PagesMixin:
         """The cursor of the row at `position` (from 0) in browse order: where an old `page=N` link
         starts. It reads every row before it (OFFSET), so only old links pay that."""
         where, args = self._browse_where(filters)
-        row = self.conn.execute(
+        row = self._conn.execute(
             f"SELECT r.id, r.date, r.display_title FROM records r {where} ORDER BY {SORTS[sort]} LIMIT 1 OFFSET ?",
             [*args, position],
         ).fetchone()
@@ -240,7 +240,7 @@ class PagesMixin:
 
     def page_browse_count(self, filters: dict[str, Any]) -> int:
         where, args = self._browse_where(filters)
-        return self.conn.execute(f"SELECT count(*) FROM records r {where}", args).fetchone()[0]
+        return self._conn.execute(f"SELECT count(*) FROM records r {where}", args).fetchone()[0]
 
     def page_facets(self, filters: dict[str, Any], top: int = 12) -> dict[str, Any]:
         """Counts of each facet value among the records the current filters select: every kind and
@@ -263,22 +263,22 @@ class PagesMixin:
             f" {'AND' if where else 'WHERE'} r.date IS NOT NULL GROUP BY 1 ORDER BY 1 DESC", args
         )
         facets["concept"] = self._facet(f"{self._concept_counts_sql(sub)} LIMIT {int(top)}", args)
-        more["concept"] = max(0, self.conn.execute(
+        more["concept"] = max(0, self._conn.execute(
             f"SELECT count(*) FROM ({self._concept_counts_sql(sub)})", args).fetchone()[0] - top)
         facets["author"] = [
             {"value": key, "label": name, "count": n}
-            for key, name, n in self.conn.execute(
+            for key, name, n in self._conn.execute(
                 f"SELECT au.key, au.name, count(*) FROM authorship a JOIN authors au ON au.id = a.author_id"
                 f" WHERE a.record_id IN ({sub}) GROUP BY au.id ORDER BY 3 DESC, 2 LIMIT {int(top)}", args
             )
         ]
-        more["author"] = max(0, self.conn.execute(
+        more["author"] = max(0, self._conn.execute(
             f"SELECT count(DISTINCT author_id) FROM authorship WHERE record_id IN ({sub})", args).fetchone()[0] - top)
         facets["more"] = more
         return facets
 
     def _facet(self, sql: str, args: list[Any]) -> list[dict[str, Any]]:
-        return [{"value": v, "label": v, "count": n} for v, n in self.conn.execute(sql, args)]
+        return [{"value": v, "label": v, "count": n} for v, n in self._conn.execute(sql, args)]
 
     def _concept_counts_sql(self, record_subquery: str) -> str:
         if self._concepts_built():
@@ -293,7 +293,7 @@ class PagesMixin:
         )
 
     def page_record_meta(self, record_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute(
+        row = self._conn.execute(
             "SELECT id, kind, display_title, updated_at, content_hash FROM records WHERE id = ?",
             (record_id,),
         ).fetchone()
@@ -302,7 +302,7 @@ class PagesMixin:
     def page_record_authors(self, record_id: str) -> list[dict[str, str]]:
         return [
             {"name": name, "key": key}
-            for name, key in self.conn.execute(
+            for name, key in self._conn.execute(
                 "SELECT au.name, au.key FROM authorship a JOIN authors au ON au.id = a.author_id"
                 " WHERE a.record_id = ? ORDER BY a.position", (record_id,)
             )
@@ -311,7 +311,7 @@ class PagesMixin:
     def page_record_concepts(self, record_id: str) -> list[dict[str, Any]]:
         """The record's concepts, each once, with where it came from (given, predicted, text)."""
         if self._concepts_built():
-            rows = self.conn.execute(
+            rows = self._conn.execute(
                 "SELECT c.name, group_concat(rc.source), max(rc.weight) FROM record_concepts rc"
                 " JOIN concepts c ON c.id = rc.concept_id WHERE rc.record_id = ?"
                 " GROUP BY c.id ORDER BY max(rc.weight) DESC, c.name", (record_id,)
@@ -319,7 +319,7 @@ class PagesMixin:
             return [{"name": r[0], "sources": sorted(set(r[1].split(","))), "weight": r[2]} for r in rows]
         return [
             {"name": p, "sources": [s], "weight": None}
-            for p, s in self.conn.execute(
+            for p, s in self._conn.execute(
                 "SELECT phrase, source FROM keyphrases WHERE record_id = ? ORDER BY position", (record_id,)
             )
         ]
@@ -330,7 +330,7 @@ class PagesMixin:
         out: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
-            for rid, other, score, reasons in self.conn.execute(
+            for rid, other, score, reasons in self._conn.execute(
                 f"SELECT record_id, other_id, score, reasons FROM connections"
                 f" WHERE record_id IN ({','.join('?' * len(chunk))}) ORDER BY record_id, rank", chunk
             ):
@@ -339,7 +339,7 @@ class PagesMixin:
 
     def page_section_links(self, record_id: str) -> dict[int, list[dict[str, Any]]]:
         out: dict[int, list[dict[str, Any]]] = {}
-        for section, other, score, reasons in self.conn.execute(
+        for section, other, score, reasons in self._conn.execute(
             "SELECT section, other_id, score, reasons FROM section_links WHERE record_id = ?"
             " ORDER BY section, rank", (record_id,)
         ):
@@ -347,7 +347,7 @@ class PagesMixin:
         return out
 
     def page_record_topic(self, record_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute(
+        row = self._conn.execute(
             "SELECT t.id, t.label, t.area, t.size, rt.is_outlier, rt.score FROM record_topics rt"
             " JOIN topics t ON t.id = rt.topic_id WHERE rt.record_id = ?", (record_id,)
         ).fetchone()
@@ -357,7 +357,7 @@ class PagesMixin:
                 "is_outlier": bool(row[4]), "score": row[5]}
 
     def page_position(self, record_id: str) -> dict[str, float] | None:
-        row = self.conn.execute("SELECT x, y FROM map_coords WHERE record_id = ?", (record_id,)).fetchone()
+        row = self._conn.execute("SELECT x, y FROM map_coords WHERE record_id = ?", (record_id,)).fetchone()
         return None if row is None else {"x": row[0], "y": row[1]}
 
     # --- aggregates over a set of records -----------------------------------------------
@@ -367,7 +367,7 @@ class PagesMixin:
         ids = list(record_ids)
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
-            for (year,) in self.conn.execute(
+            for (year,) in self._conn.execute(
                 f"SELECT substr(date, 1, 4) FROM records WHERE date IS NOT NULL"
                 f" AND id IN ({','.join('?' * len(chunk))})", chunk
             ):
@@ -381,7 +381,7 @@ class PagesMixin:
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            for name, n in self.conn.execute(self._concept_counts_sql(marks), chunk):
+            for name, n in self._conn.execute(self._concept_counts_sql(marks), chunk):
                 counts[name] += n
         counts.pop(exclude, None)  # type: ignore[arg-type]
         return [{"name": n, "count": c} for n, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
@@ -392,20 +392,20 @@ class PagesMixin:
         """Concepts by how many records carry them, most used first."""
         like = (prefix or "").lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         if self._concepts_built():
-            total = self.conn.execute(
+            total = self._conn.execute(
                 "SELECT count(*) FROM concepts c WHERE c.name LIKE ? ESCAPE '\\'"
                 " AND EXISTS (SELECT 1 FROM record_concepts rc WHERE rc.concept_id = c.id)", (like,)
             ).fetchone()[0]
-            rows = self.conn.execute(
+            rows = self._conn.execute(
                 "SELECT c.name, count(DISTINCT rc.record_id) AS n, c.description FROM concepts c"
                 " JOIN record_concepts rc ON rc.concept_id = c.id WHERE c.name LIKE ? ESCAPE '\\'"
                 " GROUP BY c.id ORDER BY n DESC, c.name LIMIT ? OFFSET ?", (like, limit, offset)
             ).fetchall()
         else:
-            total = self.conn.execute(
+            total = self._conn.execute(
                 "SELECT count(DISTINCT phrase) FROM keyphrases WHERE phrase LIKE ? ESCAPE '\\'", (like,)
             ).fetchone()[0]
-            rows = self.conn.execute(
+            rows = self._conn.execute(
                 "SELECT phrase, count(DISTINCT record_id) AS n, NULL FROM keyphrases"
                 " WHERE phrase LIKE ? ESCAPE '\\' GROUP BY phrase ORDER BY n DESC, phrase LIMIT ? OFFSET ?",
                 (like, limit, offset),
@@ -414,28 +414,28 @@ class PagesMixin:
 
     def page_concept(self, name: str) -> dict[str, Any] | None:
         if self._concepts_built():
-            row = self.conn.execute(
+            row = self._conn.execute(
                 "SELECT id, name, description, extra FROM concepts WHERE name = ?", (name,)
             ).fetchone()
             if row is None:
-                alias = self.conn.execute(
+                alias = self._conn.execute(
                     "SELECT c.id, c.name, c.description, c.extra FROM concept_aliases a"
                     " JOIN concepts c ON c.id = a.concept_id WHERE a.alias = ?", (name,)
                 ).fetchone()
                 row = alias
             if row is None:
                 return None
-            aliases = [a for (a,) in self.conn.execute(
+            aliases = [a for (a,) in self._conn.execute(
                 "SELECT alias FROM concept_aliases WHERE concept_id = ? AND alias != ? ORDER BY alias",
                 (row[0], row[1]),
             )]
             return {"name": row[1], "description": row[2], "aliases": aliases, "extra": _json(row[3], {})}
-        if self.conn.execute("SELECT 1 FROM keyphrases WHERE phrase = ? LIMIT 1", (name,)).fetchone():
+        if self._conn.execute("SELECT 1 FROM keyphrases WHERE phrase = ? LIMIT 1", (name,)).fetchone():
             return {"name": name, "description": None, "aliases": [], "extra": {}}
         return None
 
     def page_concept_records(self, name: str, limit: int = -1, offset: int = 0) -> list[str]:
-        return [r[0] for r in self.conn.execute(
+        return [r[0] for r in self._conn.execute(
             f"SELECT r.id FROM records r WHERE r.id IN ({self._concept_records_sql()})"
             f" ORDER BY {SORTS['newest']} LIMIT ? OFFSET ?", (name, limit, offset)
         )]
@@ -445,13 +445,13 @@ class PagesMixin:
     def page_topics(self) -> list[dict[str, Any]]:
         return [
             {"id": r[0], "label": r[1], "area": r[2], "size": r[3], "description": r[4], "extra": _json(r[5], {})}
-            for r in self.conn.execute(
+            for r in self._conn.execute(
                 "SELECT id, label, area, size, description, extra FROM topics ORDER BY size DESC, id"
             )
         ]
 
     def page_topic(self, topic_id: int) -> dict[str, Any] | None:
-        row = self.conn.execute(
+        row = self._conn.execute(
             "SELECT id, label, area, size, description, extra FROM topics WHERE id = ?", (topic_id,)
         ).fetchone()
         if row is None:
@@ -460,7 +460,7 @@ class PagesMixin:
                 "extra": _json(row[5], {})}
 
     def page_topic_records(self, topic_id: int, limit: int = -1, offset: int = 0) -> list[str]:
-        return [r[0] for r in self.conn.execute(
+        return [r[0] for r in self._conn.execute(
             "SELECT r.id FROM records r JOIN record_topics rt ON rt.record_id = r.id"
             f" WHERE rt.topic_id = ? ORDER BY rt.is_outlier, {SORTS['newest']} LIMIT ? OFFSET ?",
             (topic_id, limit, offset)
@@ -469,9 +469,9 @@ class PagesMixin:
     def page_areas(self) -> list[dict[str, Any]]:
         """Every area records carry (given or predicted), with its description when built."""
         described = {
-            n: (d, _json(e, {})) for n, d, e in self.conn.execute("SELECT name, description, extra FROM areas")
+            n: (d, _json(e, {})) for n, d, e in self._conn.execute("SELECT name, description, extra FROM areas")
         }
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             "SELECT area, count(*), sum(kind = 'paper'), sum(area_source = 'predicted') FROM records"
             " WHERE area IS NOT NULL GROUP BY area ORDER BY 2 DESC, 1"
         ).fetchall()
@@ -482,7 +482,7 @@ class PagesMixin:
         ]
 
     def page_area_records(self, name: str, limit: int = -1, offset: int = 0) -> list[str]:
-        return [r[0] for r in self.conn.execute(
+        return [r[0] for r in self._conn.execute(
             f"SELECT r.id FROM records r WHERE r.area = ? COLLATE NOCASE ORDER BY {SORTS['newest']} LIMIT ? OFFSET ?",
             (name, limit, offset)
         )]
@@ -490,7 +490,7 @@ class PagesMixin:
     def page_area_topics(self, name: str) -> list[dict[str, Any]]:
         return [
             {"id": t, "label": label, "count": n}
-            for t, label, n in self.conn.execute(
+            for t, label, n in self._conn.execute(
                 "SELECT t.id, t.label, count(*) FROM record_topics rt JOIN topics t ON t.id = rt.topic_id"
                 " JOIN records r ON r.id = rt.record_id WHERE lower(r.area) = lower(?)"
                 " GROUP BY t.id ORDER BY 3 DESC, 2 LIMIT 20", (name,)
@@ -501,11 +501,11 @@ class PagesMixin:
 
     def page_authors(self, limit: int, offset: int = 0, prefix: str | None = None) -> tuple[list[dict[str, Any]], int]:
         like = (prefix or "").lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        total = self.conn.execute(
+        total = self._conn.execute(
             "SELECT count(*) FROM authors WHERE key LIKE ? ESCAPE '\\'"
             " AND id IN (SELECT author_id FROM authorship)", (like,)
         ).fetchone()[0]
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             "SELECT au.key, au.name, count(*) AS n FROM authors au JOIN authorship a ON a.author_id = au.id"
             " WHERE au.key LIKE ? ESCAPE '\\' GROUP BY au.id ORDER BY n DESC, au.key LIMIT ? OFFSET ?",
             (like, limit, offset),
@@ -513,11 +513,11 @@ class PagesMixin:
         return [{"key": r[0], "name": r[1], "count": r[2]} for r in rows], total
 
     def page_author(self, key: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT id, key, name FROM authors WHERE key = ?", (key,)).fetchone()
+        row = self._conn.execute("SELECT id, key, name FROM authors WHERE key = ?", (key,)).fetchone()
         return None if row is None else {"key": row[1], "name": row[2]}
 
     def page_author_records(self, key: str) -> list[str]:
-        return [r[0] for r in self.conn.execute(
+        return [r[0] for r in self._conn.execute(
             "SELECT r.id FROM records r WHERE r.id IN (SELECT a.record_id FROM authorship a"
             f" JOIN authors au ON au.id = a.author_id WHERE au.key = ?) ORDER BY {SORTS['newest']}", (key,)
         )]
@@ -525,7 +525,7 @@ class PagesMixin:
     def page_coauthors(self, key: str, limit: int = 20) -> list[dict[str, Any]]:
         return [
             {"key": k, "name": n, "count": c}
-            for k, n, c in self.conn.execute(
+            for k, n, c in self._conn.execute(
                 "SELECT au.key, au.name, count(DISTINCT a.record_id) AS c FROM authorship a"
                 " JOIN authors au ON au.id = a.author_id WHERE a.record_id IN ("
                 "  SELECT a2.record_id FROM authorship a2 JOIN authors me ON me.id = a2.author_id"
@@ -541,7 +541,7 @@ class PagesMixin:
         marks = ",".join("?" * len(keys))
         return [
             (a, b, n)
-            for a, b, n in self.conn.execute(
+            for a, b, n in self._conn.execute(
                 f"SELECT x.key, y.key, count(DISTINCT ax.record_id) FROM authorship ax"
                 f" JOIN authors x ON x.id = ax.author_id JOIN authorship ay ON ay.record_id = ax.record_id"
                 f" JOIN authors y ON y.id = ay.author_id WHERE x.key IN ({marks}) AND y.key IN ({marks})"
@@ -553,7 +553,7 @@ class PagesMixin:
 
     def page_map_points(self) -> list[tuple[Any, ...]]:
         """(id, x, y, kind, area, topic_id, title) of every record placed on the map."""
-        return self.conn.execute(
+        return self._conn.execute(
             "SELECT m.record_id, m.x, m.y, r.kind, r.area, rt.topic_id, r.display_title FROM map_coords m"
             " JOIN records r ON r.id = m.record_id LEFT JOIN record_topics rt ON rt.record_id = m.record_id"
             " ORDER BY m.record_id"
@@ -562,7 +562,7 @@ class PagesMixin:
     def page_map_columns(self, batch: int = 65536) -> Iterator[list[tuple[Any, ...]]]:
         """(rowid, x, y, kind, area, topic_id) of every placed record in batches, by records.rowid:
         the map's row order, which the binary point file and the row lookups share."""
-        cur = self.conn.execute(
+        cur = self._conn.execute(
             "SELECT r.rowid, m.x, m.y, r.kind, r.area, rt.topic_id FROM map_coords m"
             " JOIN records r ON r.id = m.record_id LEFT JOIN record_topics rt ON rt.record_id = m.record_id"
             " ORDER BY r.rowid"
@@ -570,13 +570,14 @@ class PagesMixin:
         while rows := cur.fetchmany(batch):
             yield rows
 
-    def page_map_rows(self, rowids: list[int]) -> dict[int, tuple[str, str, str]]:
-        """rowid -> (id, title, kind) of the given records."""
+    def page_map_rows(self, numbers: list[int]) -> dict[int, tuple[str, str, str]]:
+        """Record number (records.rowid here: a backend's stable integer per record) -> (id, title,
+        kind) of the given records."""
         out: dict[int, tuple[str, str, str]] = {}
-        for start in range(0, len(rowids), _CHUNK):
-            chunk = rowids[start : start + _CHUNK]
+        for start in range(0, len(numbers), _CHUNK):
+            chunk = numbers[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            for rowid, rid, title, kind in self.conn.execute(
+            for rowid, rid, title, kind in self._conn.execute(
                 f"SELECT rowid, id, display_title, kind FROM records WHERE rowid IN ({marks})", chunk
             ):
                 out[rowid] = (rid, title, kind)
@@ -587,14 +588,14 @@ class PagesMixin:
         (case-insensitive for ASCII), and how many there are in all."""
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where = "FROM records r JOIN map_coords m ON m.record_id = r.id WHERE r.display_title LIKE ? ESCAPE '\\'"
-        total = self.conn.execute(f"SELECT count(*) {where}", (pattern,)).fetchone()[0]
-        rows = [r for (r,) in self.conn.execute(f"SELECT r.rowid {where} ORDER BY r.rowid LIMIT ?", (pattern, limit))]
+        total = self._conn.execute(f"SELECT count(*) {where}", (pattern,)).fetchone()[0]
+        rows = [r for (r,) in self._conn.execute(f"SELECT r.rowid {where} ORDER BY r.rowid LIMIT ?", (pattern, limit))]
         return rows, total
 
     def page_topic_centres(self) -> list[dict[str, Any]]:
         return [
             {"id": t, "label": label, "x": x, "y": y, "size": n}
-            for t, label, x, y, n in self.conn.execute(
+            for t, label, x, y, n in self._conn.execute(
                 "SELECT t.id, t.label, avg(m.x), avg(m.y), count(*) FROM record_topics rt"
                 " JOIN topics t ON t.id = rt.topic_id JOIN map_coords m ON m.record_id = rt.record_id"
                 " WHERE rt.is_outlier = 0 GROUP BY t.id ORDER BY t.id"
@@ -618,13 +619,13 @@ class PagesMixin:
                 f" JOIN records r ON r.id = k.record_id WHERE k.phrase IN ({marks})"
                 " AND r.date IS NOT NULL GROUP BY 1, 2"
             )
-        for name, year, n in self.conn.execute(sql, names):
+        for name, year, n in self._conn.execute(sql, names):
             out[name][year] = n
         return out
 
     def page_topic_year_counts(self) -> dict[int, dict[str, int]]:
         out: dict[int, dict[str, int]] = {}
-        for t, year, n in self.conn.execute(
+        for t, year, n in self._conn.execute(
             "SELECT rt.topic_id, substr(r.date, 1, 4), count(*) FROM record_topics rt"
             " JOIN records r ON r.id = rt.record_id WHERE r.date IS NOT NULL GROUP BY 1, 2"
         ):
@@ -633,5 +634,5 @@ class PagesMixin:
 
     def page_last_build(self) -> dict[str, Any] | None:
         """What the latest `landscape build` ran, step by step (None before the first build)."""
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'last_build'").fetchone()
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'last_build'").fetchone()
         return _json(row[0], None) if row else None

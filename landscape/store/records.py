@@ -6,7 +6,7 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from ..models import Record, Section, Source
 from ..text import content_hash, derived_title, normalise_author, normalise_title
@@ -44,7 +44,7 @@ def display_title(rec: Record) -> str:
 
 
 class RecordsMixin:
-    conn: sqlite3.Connection
+    _conn: sqlite3.Connection
     _author_ids: dict[str, int]
 
     # --- writing -------------------------------------------------------------------------
@@ -60,23 +60,23 @@ class RecordsMixin:
         into the database is left to checkpoint() on another connection while this one works
         (see ingest.finish_ingest), and to one checkpoint at the end.
         """
-        self.conn.execute("PRAGMA cache_size = -65536")
-        row = self.conn.execute("SELECT v FROM records_fts_config WHERE k = 'hashsize'").fetchone()
+        self._conn.execute("PRAGMA cache_size = -65536")
+        row = self._conn.execute("SELECT v FROM records_fts_config WHERE k = 'hashsize'").fetchone()
         if row is None or row[0] != fts_hash_bytes:
-            self.conn.execute(
+            self._conn.execute(
                 "INSERT INTO records_fts(records_fts, rank) VALUES('hashsize', ?)", (fts_hash_bytes,)
             )
-        self.conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self._conn.execute("PRAGMA wal_autocheckpoint = 0")
         try:
             yield
         finally:
-            self.conn.execute("PRAGMA wal_autocheckpoint = 1000")
+            self._conn.execute("PRAGMA wal_autocheckpoint = 1000")
             self.checkpoint()
 
     def checkpoint(self) -> None:
         """Copy committed pages from the write-ahead log into the database, as far as readers
         allow; writers may go on meanwhile."""
-        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def upsert_record(self, rec: Record) -> str:
         """Insert or merge a record; returns 'new', 'changed' or 'unchanged'.
@@ -86,9 +86,9 @@ class RecordsMixin:
         so ingesting a second source never overwrites the first.
         """
         norm = normalise_title(rec.title or "") if rec.title and not rec.title_derived else ""
-        row = self.conn.execute("SELECT id FROM records WHERE id = ?", (rec.id,)).fetchone()
+        row = self._conn.execute("SELECT id FROM records WHERE id = ?", (rec.id,)).fetchone()
         if row is None and norm:
-            row = self.conn.execute(
+            row = self._conn.execute(
                 "SELECT id FROM records WHERE norm_title = ? AND kind = ? LIMIT 1", (norm, rec.kind)
             ).fetchone()
         if row is None:
@@ -141,7 +141,7 @@ class RecordsMixin:
         for start in range(0, len(values), 500):
             chunk = values[start : start + 500]
             found.update(
-                r[0] for r in self.conn.execute(
+                r[0] for r in self._conn.execute(
                     f"SELECT {column} FROM records WHERE {column} IN ({','.join('?' * len(chunk))})", chunk
                 )
             )
@@ -174,30 +174,30 @@ class RecordsMixin:
 
     def write_new_rows(self, rows: dict[str, list[tuple[Any, ...]]]) -> None:
         """Write what new_rows() built; apart, so a benchmark can time the writes alone."""
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT INTO records (id, kind, title, title_derived, display_title, norm_title,"
             " authors_truncated, date, area, area_source, abstract, keyphrase_line,"
             " keyphrases_source, extra, content_hash, created_at, updated_at)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows["records"],
         )
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT INTO authorship (record_id, position, author_id) VALUES (?,?,?)", rows["authorship"]
         )
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT INTO keyphrases (record_id, position, phrase, source) VALUES (?,?,?,'given')",
             rows["keyphrases"],
         )
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT OR IGNORE INTO sources (record_id, path, format, line, ingested_at, extra)"
             " VALUES (?,?,?,?,?,?)",
             rows["sources"],
         )
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT INTO sections (record_id, position, title, text, summary) VALUES (?,?,?,?,?)",
             rows["sections"],
         )
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT INTO search_pending (record_rowid) SELECT rowid FROM records WHERE id = ?", rows["ids"]
         )
 
@@ -208,7 +208,7 @@ class RecordsMixin:
         rid = existing.id
         self._unindex([rid])
         norm = normalise_title(merged.title or "") if merged.title and not merged.title_derived else ""
-        self.conn.execute(
+        self._conn.execute(
             "UPDATE records SET kind = ?, title = ?, title_derived = ?, display_title = ?,"
             " norm_title = ?, authors_truncated = ?, date = ?, abstract = ?, keyphrase_line = ?,"
             " extra = ?, content_hash = ?, updated_at = ? WHERE id = ?",
@@ -220,29 +220,29 @@ class RecordsMixin:
             ),
         )
         if merged.area and (merged.area, merged.area_source) != (existing.area, existing.area_source):
-            self.conn.execute(
+            self._conn.execute(
                 "UPDATE records SET area = ?, area_source = ?, area_probabilities = NULL,"
                 " area_set = NULL WHERE id = ?", (merged.area, merged.area_source or "given", rid),
             )
         if merged.authors != existing.authors:
-            self.conn.execute("DELETE FROM authorship WHERE record_id = ?", (rid,))
+            self._conn.execute("DELETE FROM authorship WHERE record_id = ?", (rid,))
             self._insert_authorship(rid, merged.authors)
         if merged.keyphrases != existing.keyphrases:
-            self.conn.execute("DELETE FROM keyphrases WHERE record_id = ?", (rid,))
+            self._conn.execute("DELETE FROM keyphrases WHERE record_id = ?", (rid,))
             self._insert_keyphrases(rid, merged.keyphrases)
-            self.conn.execute(
+            self._conn.execute(
                 "UPDATE records SET keyphrases_source = ? WHERE id = ?",
                 ("given" if merged.keyphrases else None, rid),
             )
         if merged.sections != existing.sections:
-            self.conn.execute("DELETE FROM sections WHERE record_id = ?", (rid,))
+            self._conn.execute("DELETE FROM sections WHERE record_id = ?", (rid,))
             self._insert_sections(rid, merged.sections)
         known = {(s.path, s.line) for s in existing.sources}
         self._insert_sources(rid, [s for s in merged.sources if (s.path, s.line) not in known])
 
     def _insert(self, rec: Record, norm: str) -> None:
         now = now_iso()
-        cur = self.conn.execute(
+        cur = self._conn.execute(
             "INSERT INTO records (id, kind, title, title_derived, display_title, norm_title,"
             " authors_truncated, date, area, area_source, abstract, keyphrase_line,"
             " keyphrases_source, extra, content_hash, created_at, updated_at)"
@@ -253,23 +253,23 @@ class RecordsMixin:
         self._insert_keyphrases(rec.id, rec.keyphrases)
         self._insert_sources(rec.id, rec.sources)
         self._insert_sections(rec.id, rec.sections)
-        self.conn.execute("INSERT INTO search_pending (record_rowid) VALUES (?)", (cur.lastrowid,))
+        self._conn.execute("INSERT INTO search_pending (record_rowid) VALUES (?)", (cur.lastrowid,))
 
     def _insert_authorship(self, rid: str, authors: list[str]) -> None:
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT INTO authorship (record_id, position, author_id) VALUES (?,?,?)",
             [(rid, i, self._author_id(a)) for i, a in enumerate(authors)],
         )
 
     def _insert_keyphrases(self, rid: str, phrases: list[str]) -> None:
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT INTO keyphrases (record_id, position, phrase, source) VALUES (?,?,?,'given')",
             [(rid, i, p) for i, p in enumerate(phrases)],
         )
 
     def _insert_sources(self, rid: str, sources: list[Source]) -> None:
         now = now_iso()
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT OR IGNORE INTO sources (record_id, path, format, line, ingested_at, extra)"
             " VALUES (?,?,?,?,?,?)",
             [
@@ -279,7 +279,7 @@ class RecordsMixin:
         )
 
     def _insert_sections(self, rid: str, sections: list[Section]) -> None:
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT INTO sections (record_id, position, title, text, summary) VALUES (?,?,?,?,?)",
             [(rid, i, s.title, s.text, s.summary) for i, s in enumerate(sections)],
         )
@@ -291,13 +291,13 @@ class RecordsMixin:
         for start in range(0, len(record_ids), 500):
             chunk = record_ids[start : start + 500]
             indexed = [
-                r[0] for r in self.conn.execute(
+                r[0] for r in self._conn.execute(
                     f"SELECT rowid FROM records WHERE id IN ({','.join('?' * len(chunk))})"
                     " AND rowid NOT IN (SELECT record_rowid FROM search_pending)", chunk,
                 )
             ]
-            self.conn.executemany("DELETE FROM records_fts WHERE rowid = ?", [(r,) for r in indexed])
-            self.conn.executemany("INSERT INTO search_pending (record_rowid) VALUES (?)", [(r,) for r in indexed])
+            self._conn.executemany("DELETE FROM records_fts WHERE rowid = ?", [(r,) for r in indexed])
+            self._conn.executemany("INSERT INTO search_pending (record_rowid) VALUES (?)", [(r,) for r in indexed])
 
     def index_pending(self) -> int:
         """Add every record written since the last call to full-text search; returns how many.
@@ -309,12 +309,12 @@ class RecordsMixin:
         """
         count = self.pending_index_count()
         if count:
-            self.conn.execute(
+            self._conn.execute(
                 "INSERT INTO records_fts (rowid, id, title, abstract, keyphrases, authors)"
                 " SELECT record_rowid, id, title, abstract, keyphrases, authors FROM records_fts_source"
                 " WHERE record_rowid IN (SELECT record_rowid FROM search_pending)"
             )
-            self.conn.execute("DELETE FROM search_pending")
+            self._conn.execute("DELETE FROM search_pending")
         return count
 
     def search_index_ok(self) -> bool:
@@ -323,13 +323,13 @@ class RecordsMixin:
         if self.pending_index_count():
             return False
         try:
-            self.conn.execute("INSERT INTO records_fts (records_fts, rank) VALUES ('integrity-check', 1)")
+            self._conn.execute("INSERT INTO records_fts (records_fts, rank) VALUES ('integrity-check', 1)")
         except sqlite3.DatabaseError:
             return False
         return True
 
     def pending_index_count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM search_pending").fetchone()[0]
+        return self._conn.execute("SELECT count(*) FROM search_pending").fetchone()[0]
 
     def _author_id(self, name: str) -> int:
         """The author row for a name; cached by exact name ("\0" prefix) and by normalised key,
@@ -342,11 +342,11 @@ class RecordsMixin:
         if cached is not None:
             self._author_ids["\0" + name] = cached
             return cached
-        row = self.conn.execute("SELECT id FROM authors WHERE key = ?", (key,)).fetchone()
+        row = self._conn.execute("SELECT id FROM authors WHERE key = ?", (key,)).fetchone()
         if row is None:
-            author_id = self.conn.execute(
+            author_id = cast(int, self._conn.execute(
                 "INSERT INTO authors (name, key) VALUES (?, ?)", (name, key)
-            ).lastrowid
+            ).lastrowid)
         else:
             author_id = row[0]
         self._author_ids[key] = self._author_ids["\0" + name] = author_id
@@ -367,12 +367,12 @@ class RecordsMixin:
         if reindex:
             self._unindex([rid for rid, _ in items])
         ids = [(rid,) for rid, _ in items]
-        self.conn.executemany("DELETE FROM keyphrases WHERE record_id = ?", ids)
-        self.conn.executemany(
+        self._conn.executemany("DELETE FROM keyphrases WHERE record_id = ?", ids)
+        self._conn.executemany(
             "INSERT INTO keyphrases (record_id, position, phrase, source) VALUES (?,?,?,?)",
             [(rid, i, p, source) for rid, phrases in items for i, p in enumerate(phrases)],
         )
-        self.conn.executemany(
+        self._conn.executemany(
             "UPDATE records SET keyphrases_source = ?1 WHERE id = ?2 AND keyphrases_source IS NOT ?1",
             [(source if phrases else None, rid) for rid, phrases in items],
         )
@@ -384,7 +384,7 @@ class RecordsMixin:
         the first: picked in SQL, so the texts of the records left out are never built."""
         return [
             (line, text)
-            for line, text in self.conn.execute(
+            for line, text in self._conn.execute(
                 "WITH numbered AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS i FROM records"
                 " WHERE keyphrase_line IS NOT NULL AND keyphrase_line != '')"
                 " SELECT r.keyphrase_line, coalesce(r.title, '') || '. ' || r.abstract"
@@ -394,7 +394,7 @@ class RecordsMixin:
         ]
 
     def count_keyphrase_lines(self) -> int:
-        return self.conn.execute(
+        return self._conn.execute(
             "SELECT count(*) FROM records WHERE keyphrase_line IS NOT NULL AND keyphrase_line != ''"
         ).fetchone()[0]
 
@@ -403,7 +403,7 @@ class RecordsMixin:
         streamed in id order in batches, so the caller may write between batches."""
         last = ""
         while True:
-            rows = self.conn.execute(
+            rows = self._conn.execute(
                 "SELECT id, keyphrase_line FROM records"
                 " WHERE keyphrase_line IS NOT NULL AND keyphrase_line != '' AND id > ?"
                 " ORDER BY id LIMIT ?", (last, batch),
@@ -411,7 +411,7 @@ class RecordsMixin:
             if not rows:
                 return
             phrases: dict[str, list[str]] = {}
-            for rid, phrase in self.conn.execute(
+            for rid, phrase in self._conn.execute(
                 "SELECT record_id, phrase FROM keyphrases WHERE source = 'given'"
                 " AND record_id >= ? AND record_id <= ? ORDER BY record_id, position",
                 (rows[0][0], rows[-1][0]),
@@ -427,7 +427,7 @@ class RecordsMixin:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             out.update(
-                self.conn.execute(
+                self._conn.execute(
                     "SELECT id, coalesce(title, '') || '. ' || abstract FROM records"
                     f" WHERE id IN ({','.join('?' * len(chunk))})", chunk,
                 ).fetchall()
@@ -436,7 +436,7 @@ class RecordsMixin:
 
     def given_keyphrases(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for rid, phrase in self.conn.execute(
+        for rid, phrase in self._conn.execute(
             "SELECT record_id, phrase FROM keyphrases WHERE source = 'given' ORDER BY record_id, position"
         ):
             out.setdefault(rid, []).append(phrase)
@@ -445,7 +445,7 @@ class RecordsMixin:
     # --- reading -------------------------------------------------------------------------
 
     def get_record(self, record_id: str) -> Record | None:
-        row = self.conn.execute("SELECT * FROM records WHERE id = ?", (record_id,)).fetchone()
+        row = self._conn.execute("SELECT * FROM records WHERE id = ?", (record_id,)).fetchone()
         return None if row is None else self._hydrate([row])[0]
 
     def get_records(self, ids: Iterable[str]) -> list[Record]:
@@ -453,7 +453,7 @@ class RecordsMixin:
         out: dict[str, Record] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            rows = self.conn.execute(
+            rows = self._conn.execute(
                 f"SELECT * FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk
             ).fetchall()
             out.update((r.id, r) for r in self._hydrate(rows))
@@ -465,25 +465,25 @@ class RecordsMixin:
         ids = [r["id"] for r in rows]
         marks = ",".join("?" * len(ids))
         authors: dict[str, list[str]] = {}
-        for rid, name in self.conn.execute(
+        for rid, name in self._conn.execute(
             f"SELECT a.record_id, au.name FROM authorship a JOIN authors au ON au.id = a.author_id"
             f" WHERE a.record_id IN ({marks}) ORDER BY a.record_id, a.position", ids
         ):
             authors.setdefault(rid, []).append(name)
         phrases: dict[str, list[str]] = {}
-        for rid, phrase in self.conn.execute(
+        for rid, phrase in self._conn.execute(
             f"SELECT record_id, phrase FROM keyphrases WHERE record_id IN ({marks})"
             f" AND source = 'given' ORDER BY record_id, position", ids
         ):
             phrases.setdefault(rid, []).append(phrase)
         sources: dict[str, list[Source]] = {}
-        for r in self.conn.execute(
+        for r in self._conn.execute(
             f"SELECT record_id, path, format, line, ingested_at, extra FROM sources"
             f" WHERE record_id IN ({marks}) ORDER BY record_id, id", ids
         ):
             sources.setdefault(r[0], []).append(Source(r[1], r[2], r[3], r[4], json.loads(r[5])))
         sections: dict[str, list[Section]] = {}
-        for r in self.conn.execute(
+        for r in self._conn.execute(
             f"SELECT record_id, title, text, summary FROM sections WHERE record_id IN ({marks})"
             f" ORDER BY record_id, position", ids
         ):
@@ -503,7 +503,7 @@ class RecordsMixin:
 
     def record_view(self, record_id: str) -> dict[str, Any] | None:
         """The record with everything enrichment added: what `show --json` and the API return."""
-        row = self.conn.execute("SELECT * FROM records WHERE id = ?", (record_id,)).fetchone()
+        row = self._conn.execute("SELECT * FROM records WHERE id = ?", (record_id,)).fetchone()
         if row is None:
             return None
         rec = self._hydrate([row])[0]
@@ -518,7 +518,7 @@ class RecordsMixin:
         if row["keyphrases_source"] == "predicted":
             view["keyphrases"] = [
                 p[0]
-                for p in self.conn.execute(
+                for p in self._conn.execute(
                     "SELECT phrase FROM keyphrases WHERE record_id = ? ORDER BY position", (record_id,)
                 )
             ]
@@ -529,7 +529,7 @@ class RecordsMixin:
         last = ""
         while True:
             sql = "SELECT * FROM records WHERE id > ?" + (" AND kind = ?" if kind else "")
-            rows = self.conn.execute(
+            rows = self._conn.execute(
                 sql + " ORDER BY id LIMIT ?", (last, kind, batch) if kind else (last, batch)
             ).fetchall()
             if not rows:
@@ -537,10 +537,14 @@ class RecordsMixin:
             yield from self._hydrate(rows)
             last = rows[-1]["id"]
 
+    def record_ids(self) -> list[str]:
+        """Every record id, sorted."""
+        return [r[0] for r in self._conn.execute("SELECT id FROM records ORDER BY id")]
+
     def count_records(self, kind: str | None = None) -> int:
         if kind:
-            return self.conn.execute("SELECT count(*) FROM records WHERE kind = ?", (kind,)).fetchone()[0]
-        return self.conn.execute("SELECT count(*) FROM records").fetchone()[0]
+            return self._conn.execute("SELECT count(*) FROM records WHERE kind = ?", (kind,)).fetchone()[0]
+        return self._conn.execute("SELECT count(*) FROM records").fetchone()[0]
 
     def list_records(
         self,
@@ -558,7 +562,7 @@ class RecordsMixin:
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             args += [limit, offset]
-        return self._hydrate(self.conn.execute(sql, args).fetchall())
+        return self._hydrate(self._conn.execute(sql, args).fetchall())
 
     def _filters(self, area, kind, since, until, author, alias: str = "records") -> tuple[str, list]:
         clauses, args = [], []
@@ -575,12 +579,9 @@ class RecordsMixin:
             clauses.append(f"{alias}.date <= ?")
             args.append(until)
         if author:
-            clauses.append(
-                f"{alias}.id IN (SELECT a.record_id FROM authorship a JOIN authors au"
-                " ON au.id = a.author_id WHERE au.key LIKE ? ESCAPE '\\')"
-            )
-            key = normalise_author(author).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            args.append(f"%{key}%")
+            clause, arg = author_clause(alias, author)
+            clauses.append(clause)
+            args.append(arg)
         return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
 
     def stats(self) -> dict[str, Any]:
@@ -588,19 +589,31 @@ class RecordsMixin:
         talks = self.count_records("talk")
         areas = {
             a: n
-            for a, n in self.conn.execute(
+            for a, n in self._conn.execute(
                 "SELECT area, count(*) FROM records WHERE kind = 'paper' AND area IS NOT NULL"
                 " GROUP BY area ORDER BY area"
             )
         }
         years = {
             y: n
-            for y, n in self.conn.execute(
+            for y, n in self._conn.execute(
                 "SELECT substr(date, 1, 4), count(*) FROM records WHERE date IS NOT NULL"
                 " GROUP BY 1 ORDER BY 1"
             )
         }
         return {"papers": papers, "talks": talks, "areas": areas, "years": years}
+
+
+def author_clause(alias: str, author: str) -> tuple[str, str]:
+    """The one author filter of search, browse, the API and the CLI: (SQL, argument) for records
+    with an author whose normalised name (case, accents, dots ignored) holds the given words as
+    whole words: "thaler" and "Jesse Thaler" find Jesse Thaler, "a smith" does not find Sarah Smith."""
+    key = normalise_author(author).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return (
+        f"{alias}.id IN (SELECT a.record_id FROM authorship a JOIN authors au"
+        " ON au.id = a.author_id WHERE ' ' || au.key || ' ' LIKE ? ESCAPE '\\')",
+        f"% {key} %",
+    )
 
 
 def merge_records(existing: Record, new: Record) -> Record:

@@ -14,7 +14,7 @@ from .db import now_iso
 
 
 class SemanticMixin:
-    conn: sqlite3.Connection
+    _conn: sqlite3.Connection
 
     # --- embeddings ----------------------------------------------------------------------
 
@@ -26,7 +26,7 @@ class SemanticMixin:
         """
         last = ""
         while True:
-            rows = self.conn.execute(
+            rows = self._conn.execute(
                 "SELECT r.id, r.content_hash FROM records r LEFT JOIN embeddings e"
                 " ON e.record_id = r.id AND e.model = ?"
                 " WHERE r.id > ? AND (e.content_hash IS NULL OR e.content_hash != r.content_hash)"
@@ -39,14 +39,14 @@ class SemanticMixin:
             last = rows[-1][0]
 
     def count_to_embed(self, model: str) -> int:
-        return self.conn.execute(
+        return self._conn.execute(
             "SELECT count(*) FROM records r LEFT JOIN embeddings e ON e.record_id = r.id AND e.model = ?"
             " WHERE e.content_hash IS NULL OR e.content_hash != r.content_hash",
             (model,),
         ).fetchone()[0]
 
     def put_embeddings(self, model: str, rows: Iterable[tuple[str, str, np.ndarray]]) -> None:
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT INTO embeddings (record_id, model, content_hash, vector) VALUES (?,?,?,?)"
             " ON CONFLICT(record_id, model) DO UPDATE SET content_hash = excluded.content_hash,"
             " vector = excluded.vector",
@@ -55,7 +55,7 @@ class SemanticMixin:
 
     def embedding_matrix(self, model: str) -> tuple[list[str], np.ndarray]:
         """Ids (sorted) and the float32 matrix of their stored embeddings under `model`."""
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             "SELECT e.record_id, e.vector FROM embeddings e JOIN records r ON r.id = e.record_id"
             " WHERE e.model = ? ORDER BY e.record_id",
             (model,),
@@ -66,14 +66,14 @@ class SemanticMixin:
 
     def embedding_dim(self, model: str) -> int:
         """Length of the vectors stored under `model` (0 when none is)."""
-        row = self.conn.execute("SELECT length(vector) FROM embeddings WHERE model = ? LIMIT 1", (model,)).fetchone()
+        row = self._conn.execute("SELECT length(vector) FROM embeddings WHERE model = ? LIMIT 1", (model,)).fetchone()
         return 0 if row is None else row[0] // 4
 
     def embedding_state(self, model: str) -> str:
         """A fingerprint of which records hold which embedding: it changes when any of them does."""
         h = hashlib.sha1()
         n = 0
-        for rid, chash in self.conn.execute(
+        for rid, chash in self._conn.execute(
             "SELECT record_id, content_hash FROM embeddings WHERE model = ? ORDER BY record_id", (model,)
         ):
             h.update(f"{rid}:{chash};".encode())
@@ -82,7 +82,7 @@ class SemanticMixin:
 
     def embedding_keys(self, model: str) -> tuple[list[str], np.ndarray]:
         """Ids (sorted, as `embedding_matrix`) and their records.rowid: the neighbour graph's labels."""
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             "SELECT e.record_id, r.rowid FROM embeddings e JOIN records r ON r.id = e.record_id"
             " WHERE e.model = ? ORDER BY e.record_id",
             (model,),
@@ -96,7 +96,7 @@ class SemanticMixin:
         each with whether it has a (stale) list."""
         return {
             r[0]: r[1]
-            for r in self.conn.execute(
+            for r in self._conn.execute(
                 "SELECT e.record_id, g.record_id IS NOT NULL FROM embeddings e JOIN records r ON r.id = e.record_id"
                 " LEFT JOIN neighbour_graph g ON g.record_id = r.id"
                 " WHERE e.model = ? AND (g.content_hash IS NULL OR g.content_hash != r.content_hash)",
@@ -105,11 +105,11 @@ class SemanticMixin:
         }
 
     def graph_count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM neighbour_graph").fetchone()[0]
+        return self._conn.execute("SELECT count(*) FROM neighbour_graph").fetchone()[0]
 
     def put_graph_rows(self, rows: Iterable[tuple[str, np.ndarray, np.ndarray]]) -> None:
         """(record id, neighbour rowids, similarities); the record's content hash is kept with them."""
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT INTO neighbour_graph (record_id, content_hash, others, sims)"
             " SELECT id, content_hash, ?, ? FROM records WHERE id = ?"
             " ON CONFLICT(record_id) DO UPDATE SET content_hash = excluded.content_hash,"
@@ -122,27 +122,27 @@ class SemanticMixin:
         """(record id, neighbour rowids, similarities) as stored, every row or those of `ids`."""
         sql = "SELECT record_id, others, sims FROM neighbour_graph"
         if ids is None:
-            yield from self.conn.execute(sql)
+            yield from self._conn.execute(sql)
             return
         ids = list(ids)
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            yield from self.conn.execute(sql + f" WHERE record_id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+            yield from self._conn.execute(sql + f" WHERE record_id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
 
     def clear_graph(self) -> None:
-        self.conn.execute("DELETE FROM neighbour_graph")
+        self._conn.execute("DELETE FROM neighbour_graph")
 
     # --- artifacts (fitted models kept as arrays/JSON, never pickle) ----------------------
 
     def put_artifact(self, name: str, value: bytes) -> None:
-        self.conn.execute(
+        self._conn.execute(
             "INSERT INTO artifacts (name, value, updated_at) VALUES (?,?,?)"
             " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             (name, value, now_iso()),
         )
 
     def get_artifact(self, name: str) -> bytes | None:
-        row = self.conn.execute("SELECT value FROM artifacts WHERE name = ?", (name,)).fetchone()
+        row = self._conn.execute("SELECT value FROM artifacts WHERE name = ?", (name,)).fetchone()
         return None if row is None else bytes(row[0])
 
     # --- what connections are scored on --------------------------------------------------
@@ -155,19 +155,19 @@ class SemanticMixin:
             " WHERE s.record_id = r.id), '') FROM records r"
         )
         if ids is None:
-            return {r[0]: r[1] for r in self.conn.execute(sql + " ORDER BY r.id")}
+            return {r[0]: r[1] for r in self._conn.execute(sql + " ORDER BY r.id")}
         out: dict[str, str] = {}
         ids = list(ids)
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            out.update((r[0], r[1]) for r in self.conn.execute(sql + f" WHERE r.id IN ({marks})", chunk))
+            out.update((r[0], r[1]) for r in self._conn.execute(sql + f" WHERE r.id IN ({marks})", chunk))
         return out
 
     def record_authors(self) -> dict[str, list[tuple[str, str]]]:
         """id -> [(author key, display name)] in author order."""
         out: dict[str, list[tuple[str, str]]] = {}
-        for rid, key, name in self.conn.execute(
+        for rid, key, name in self._conn.execute(
             "SELECT a.record_id, au.key, au.name FROM authorship a JOIN authors au ON au.id = a.author_id"
             " ORDER BY a.record_id, a.position"
         ):
@@ -179,18 +179,18 @@ class SemanticMixin:
         sql = "SELECT id, display_title, area, date, kind FROM records"
         rows: list[Any]
         if ids is None:
-            rows = self.conn.execute(sql).fetchall()
+            rows = self._conn.execute(sql).fetchall()
         else:
             ids, rows = list(ids), []
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                rows += self.conn.execute(sql + f" WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                rows += self._conn.execute(sql + f" WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
         return {r[0]: {"title": r[1], "area": r[2], "date": r[3], "kind": r[4]} for r in rows}
 
     def record_concept_names(self) -> dict[str, dict[str, set[str]]]:
         """id -> {source: {concept name}} from the concepts step (empty when it has not run)."""
         out: dict[str, dict[str, set[str]]] = {}
-        for rid, source, name in self.conn.execute(
+        for rid, source, name in self._conn.execute(
             "SELECT rc.record_id, rc.source, c.name FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
         ):
             out.setdefault(rid, {}).setdefault(source, set()).add(name)
@@ -198,24 +198,28 @@ class SemanticMixin:
 
     def phrase_vocabulary(self) -> list[str]:
         """Distinct phrases of every record's keyphrases: the names concepts are matched by."""
-        return [r[0] for r in self.conn.execute("SELECT DISTINCT phrase FROM keyphrases ORDER BY phrase")]
+        return [r[0] for r in self._conn.execute("SELECT DISTINCT phrase FROM keyphrases ORDER BY phrase")]
+
+    def record_phrases(self) -> Iterator[tuple[str, str]]:
+        """(record id, phrase) of every keyphrase, whatever its source."""
+        yield from self._conn.execute("SELECT record_id, phrase FROM keyphrases")
 
     def record_given_phrases(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for rid, phrase in self.conn.execute(
+        for rid, phrase in self._conn.execute(
             "SELECT record_id, phrase FROM keyphrases WHERE source = 'given' ORDER BY record_id, position"
         ):
             out.setdefault(rid, []).append(phrase)
         return out
 
     def record_hashes(self) -> dict[str, str]:
-        return {r[0]: r[1] for r in self.conn.execute("SELECT id, content_hash FROM records")}
+        return {r[0]: r[1] for r in self._conn.execute("SELECT id, content_hash FROM records")}
 
     # --- connections ---------------------------------------------------------------------
 
     def replace_connections(self, record_id: str, rows: list[tuple[str, float, list[str]]]) -> None:
-        self.conn.execute("DELETE FROM connections WHERE record_id = ?", (record_id,))
-        self.conn.executemany(
+        self._conn.execute("DELETE FROM connections WHERE record_id = ?", (record_id,))
+        self._conn.executemany(
             "INSERT INTO connections (record_id, rank, other_id, score, reasons) VALUES (?,?,?,?,?)",
             [(record_id, i, oid, float(s), json.dumps(r)) for i, (oid, s, r) in enumerate(rows)],
         )
@@ -231,28 +235,28 @@ class SemanticMixin:
             args.append(limit)
         return [
             {"id": r[0], "title": r[1], "score": r[2], "reasons": json.loads(r[3])}
-            for r in self.conn.execute(sql, args)
+            for r in self._conn.execute(sql, args)
         ]
 
     def connected_ids(self) -> set[str]:
-        return {r[0] for r in self.conn.execute("SELECT DISTINCT record_id FROM connections")}
+        return {r[0] for r in self._conn.execute("SELECT DISTINCT record_id FROM connections")}
 
     def all_connections(self) -> dict[str, list[tuple[str, float]]]:
         out: dict[str, list[tuple[str, float]]] = {}
-        for rid, oid, score in self.conn.execute(
+        for rid, oid, score in self._conn.execute(
             "SELECT record_id, other_id, score FROM connections ORDER BY record_id, rank"
         ):
             out.setdefault(rid, []).append((oid, score))
         return out
 
     def clear_connections(self) -> None:
-        self.conn.execute("DELETE FROM connections")
+        self._conn.execute("DELETE FROM connections")
 
     def stale_connection_ids(self) -> set[str]:
         """Records whose connections are missing or were computed from other content."""
         return {
             r[0]
-            for r in self.conn.execute(
+            for r in self._conn.execute(
                 "SELECT r.id FROM records r LEFT JOIN connection_state s ON s.record_id = r.id"
                 " WHERE s.content_hash IS NULL OR s.content_hash != r.content_hash"
             )
@@ -262,7 +266,7 @@ class SemanticMixin:
         """Records holding fewer than k connections (a neighbour was deleted, or k grew)."""
         return {
             r[0]
-            for r in self.conn.execute(
+            for r in self._conn.execute(
                 "SELECT r.id FROM records r LEFT JOIN connections c ON c.record_id = r.id"
                 " GROUP BY r.id HAVING count(c.other_id) < ?",
                 (k,),
@@ -276,7 +280,7 @@ class SemanticMixin:
             chunk = others[start : start + 500]
             out.update(
                 r[0]
-                for r in self.conn.execute(
+                for r in self._conn.execute(
                     f"SELECT DISTINCT record_id FROM connections WHERE other_id IN ({','.join('?' * len(chunk))})",
                     chunk,
                 )
@@ -288,16 +292,17 @@ class SemanticMixin:
         record or of `ids` only."""
         sql = "SELECT record_id, min(score) FROM connections {where} GROUP BY record_id HAVING count(*) >= ?"
         if ids is None:
-            return {r[0]: r[1] for r in self.conn.execute(sql.format(where=""), (k,))}
-        ids, out = list(ids), {}
+            return {r[0]: r[1] for r in self._conn.execute(sql.format(where=""), (k,))}
+        ids = list(ids)
+        out: dict[str, float] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             where = f"WHERE record_id IN ({','.join('?' * len(chunk))})"
-            out.update((r[0], r[1]) for r in self.conn.execute(sql.format(where=where), [*chunk, k]))
+            out.update((r[0], r[1]) for r in self._conn.execute(sql.format(where=where), [*chunk, k]))
         return out
 
     def mark_connections_fresh(self, ids: Iterable[str]) -> None:
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT INTO connection_state (record_id, content_hash)"
             " SELECT id, content_hash FROM records WHERE id = ?"
             " ON CONFLICT(record_id) DO UPDATE SET content_hash = excluded.content_hash",
@@ -305,7 +310,7 @@ class SemanticMixin:
         )
 
     def forget_connection_state(self) -> None:
-        self.conn.execute("DELETE FROM connection_state")
+        self._conn.execute("DELETE FROM connection_state")
 
     def ids_passing(self, ids: Iterable[str], area: str | None = None, kind: str | None = None,
                     since: str | None = None, until: str | None = None, author: str | None = None) -> set[str]:
@@ -317,7 +322,7 @@ class SemanticMixin:
         out: set[str] = set()
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            out.update(r[0] for r in self.conn.execute(
+            out.update(r[0] for r in self._conn.execute(
                 f"SELECT id FROM records {where} AND id IN ({','.join('?' * len(chunk))})", [*args, *chunk]))
         return out
 
@@ -326,7 +331,7 @@ class SemanticMixin:
         out: dict[str, str] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            out.update(self.conn.execute(
+            out.update(self._conn.execute(
                 f"SELECT id, abstract FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk
             ).fetchall())
         return out

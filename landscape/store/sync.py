@@ -49,19 +49,19 @@ def reference_keys(ids: dict[str, str], title: str | None) -> list[str]:
 
 
 class SyncMixin:
-    conn: sqlite3.Connection
+    _conn: sqlite3.Connection
 
     # --- cursors -------------------------------------------------------------------------
 
     def sync_state(self, source: str) -> dict[str, Any]:
         if not self._has_sync_tables():
             return {}
-        row = self.conn.execute("SELECT cursor FROM sync_cursors WHERE source = ?", (source,)).fetchone()
+        row = self._conn.execute("SELECT cursor FROM sync_cursors WHERE source = ?", (source,)).fetchone()
         return json.loads(row[0]) if row else {}
 
     def set_sync_state(self, source: str, state: dict[str, Any], records: int = 0) -> None:
         """Written in the page's transaction: the cursor moves only with the page's records."""
-        self.conn.execute(
+        self._conn.execute(
             "INSERT INTO sync_cursors (source, cursor, pages, records, updated_at) VALUES (?, ?, 1, ?, ?)"
             " ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor, pages = pages + 1,"
             " records = records + excluded.records, updated_at = excluded.updated_at",
@@ -73,7 +73,7 @@ class SyncMixin:
             return []
         return [
             {"source": r[0], "cursor": json.loads(r[1]), "pages": r[2], "records": r[3], "updated_at": r[4]}
-            for r in self.conn.execute(
+            for r in self._conn.execute(
                 "SELECT source, cursor, pages, records, updated_at FROM sync_cursors ORDER BY source"
             )
         ]
@@ -84,20 +84,20 @@ class SyncMixin:
         """The id of the stored record this one is (by any of its ids, then by title), if any."""
         for key in record_keys(rec):
             if key.startswith("title:"):
-                row = self.conn.execute(
+                row = self._conn.execute(
                     "SELECT id FROM records WHERE norm_title = ? AND kind = ? LIMIT 1", (key[6:], rec.kind)
                 ).fetchone()
             else:
-                row = self.conn.execute("SELECT record_id FROM record_keys WHERE key = ?", (key,)).fetchone()
+                row = self._conn.execute("SELECT record_id FROM record_keys WHERE key = ?", (key,)).fetchone()
                 if row is None and key.split(":", 1)[0] in ("arxiv", "doi"):
-                    row = self.conn.execute("SELECT id FROM records WHERE id = ?", (key,)).fetchone()
+                    row = self._conn.execute("SELECT id FROM records WHERE id = ?", (key,)).fetchone()
             if row is not None:
                 return row[0]
         return None
 
     def add_record_keys(self, records: Iterable[Record]) -> None:
         """Remember every id of these (stored) records; a key already taken keeps its record."""
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT OR IGNORE INTO record_keys (key, record_id) VALUES (?, ?)",
             [(k, rec.id) for rec in records for k in record_keys(rec) if not k.startswith("title:")],
         )
@@ -116,38 +116,38 @@ class SyncMixin:
             target = self._citation_target(keys, ids, title)
             if target is None:
                 continue
-            cur = self.conn.execute(
+            cur = self._conn.execute(
                 "INSERT OR IGNORE INTO citations (citing_id, target_id, position) VALUES (?, ?, ?)",
                 (citing_id, target, position),
             )
             added += cur.rowcount
             if cur.rowcount:
-                row = self.conn.execute("SELECT record_id FROM citation_targets WHERE id = ?", (target,)).fetchone()
+                row = self._conn.execute("SELECT record_id FROM citation_targets WHERE id = ?", (target,)).fetchone()
                 self.mark_citations_stale([citing_id, *([row[0]] if row and row[0] else [])])
         return added
 
     def _citation_target(self, keys: list[str], ids: dict[str, str], title: str | None) -> int | None:
         marks = ",".join("?" * len(keys))
-        row = self.conn.execute(
+        row = self._conn.execute(
             f"SELECT target_id FROM citation_target_keys WHERE key IN ({marks}) LIMIT 1", keys
         ).fetchone()
         if row is None:
-            target = self.conn.execute(
+            target = self._conn.execute(
                 "INSERT INTO citation_targets (record_id, title, ids) VALUES (?, ?, ?)",
                 (self._record_for_keys(keys), title, json.dumps(ids, sort_keys=True)),
             ).lastrowid
         else:
             target = row[0]
-            old_ids, old_title, record_id = self.conn.execute(
+            old_ids, old_title, record_id = self._conn.execute(
                 "SELECT ids, title, record_id FROM citation_targets WHERE id = ?", (target,)
             ).fetchone()
             merged = {**ids, **json.loads(old_ids)}
-            self.conn.execute(
+            self._conn.execute(
                 "UPDATE citation_targets SET ids = ?, title = ?, record_id = ? WHERE id = ?",
                 (json.dumps(merged, sort_keys=True), old_title or title,
                  record_id or self._record_for_keys(keys), target),
             )
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT OR IGNORE INTO citation_target_keys (key, target_id) VALUES (?, ?)",
             [(k, target) for k in keys],
         )
@@ -157,13 +157,13 @@ class SyncMixin:
         for key in keys:
             scheme, value = key.split(":", 1)
             if scheme == "title":
-                row = self.conn.execute(
+                row = self._conn.execute(
                     "SELECT id FROM records WHERE norm_title = ? AND kind = 'paper' LIMIT 1", (value,)
                 ).fetchone()
             else:
-                row = self.conn.execute("SELECT record_id FROM record_keys WHERE key = ?", (key,)).fetchone()
+                row = self._conn.execute("SELECT record_id FROM record_keys WHERE key = ?", (key,)).fetchone()
                 if row is None and scheme in ("arxiv", "doi"):
-                    row = self.conn.execute("SELECT id FROM records WHERE id = ?", (key,)).fetchone()
+                    row = self._conn.execute("SELECT id FROM records WHERE id = ?", (key,)).fetchone()
             if row is not None:
                 return row[0]
         return None
@@ -177,12 +177,12 @@ class SyncMixin:
             if not keys:
                 continue
             marks = ",".join("?" * len(keys))
-            citers = [r[0] for r in self.conn.execute(
+            citers = [r[0] for r in self._conn.execute(
                 "SELECT c.citing_id FROM citations c JOIN citation_targets t ON t.id = c.target_id"
                 f" WHERE t.record_id IS NULL AND t.id IN (SELECT target_id FROM citation_target_keys WHERE key IN ({marks}))",
                 keys,
             )]
-            now = self.conn.execute(
+            now = self._conn.execute(
                 "UPDATE citation_targets SET record_id = ? WHERE record_id IS NULL AND id IN"
                 f" (SELECT target_id FROM citation_target_keys WHERE key IN ({marks}))",
                 [rec.id, *keys],
@@ -199,13 +199,13 @@ class SyncMixin:
         if not self._has_sync_tables():
             return {"references": [], "cited_by": []}
         references = []
-        for target, rid, title, ids in self.conn.execute(
+        for target, rid, title, ids in self._conn.execute(
             "SELECT t.id, t.record_id, t.title, t.ids FROM citations c"
             " JOIN citation_targets t ON t.id = c.target_id WHERE c.citing_id = ? ORDER BY c.position",
             (record_id,),
         ):
             if rid is None:
-                keys = [r[0] for r in self.conn.execute(
+                keys = [r[0] for r in self._conn.execute(
                     "SELECT key FROM citation_target_keys WHERE target_id = ?", (target,))]
                 rid = self._record_for_keys(keys)
             references.append({"ids": json.loads(ids), "title": title, "record_id": rid})
@@ -213,7 +213,7 @@ class SyncMixin:
         keys = record_keys(rec) if rec else []
         marks = ",".join("?" * len(keys)) or "NULL"
         cited_by = sorted({
-            r[0] for r in self.conn.execute(
+            r[0] for r in self._conn.execute(
                 "SELECT c.citing_id FROM citations c JOIN citation_targets t ON t.id = c.target_id"
                 f" WHERE t.record_id = ? OR (t.record_id IS NULL AND t.id IN"
                 f" (SELECT target_id FROM citation_target_keys WHERE key IN ({marks})))",
@@ -228,7 +228,7 @@ class SyncMixin:
         `landscape ingest` too) matches by one of its keys. One pass over the links."""
         if not self._has_sync_tables():
             return []
-        return [tuple(r) for r in self.conn.execute(
+        return [tuple(r) for r in self._conn.execute(
             f"WITH {_RESOLVED} SELECT c.citing_id, c.target_id, r.rid FROM citations c"
             " LEFT JOIN (SELECT tid, min(rid) AS rid FROM resolved GROUP BY tid) r ON r.tid = c.target_id"
             " ORDER BY c.citing_id, c.target_id"
@@ -243,7 +243,7 @@ class SyncMixin:
         for start in range(0, len(ids), 300):
             chunk = ids[start : start + 300]
             marks = ",".join("?" * len(chunk))
-            out.update(self.conn.execute(
+            out.update(self._conn.execute(
                 f"WITH {_resolved_for(marks)} SELECT r.rid, count(DISTINCT c.citing_id) FROM resolved r"
                 " JOIN citations c ON c.target_id = r.tid WHERE c.citing_id != r.rid GROUP BY r.rid",
                 chunk * 4,
@@ -253,15 +253,15 @@ class SyncMixin:
     def mark_citations_stale(self, ids: Iterable[str]) -> None:
         """Citation links touching these records changed: their connections are recomputed by the
         next build, as for a record whose content changed."""
-        self.conn.executemany("DELETE FROM connection_state WHERE record_id = ?", [(i,) for i in set(ids)])
+        self._conn.executemany("DELETE FROM connection_state WHERE record_id = ?", [(i,) for i in set(ids)])
 
     def has_citations(self) -> bool:
-        return self._has_sync_tables() and self.conn.execute("SELECT 1 FROM citations LIMIT 1").fetchone() is not None
+        return self._has_sync_tables() and self._conn.execute("SELECT 1 FROM citations LIMIT 1").fetchone() is not None
 
     def citation_counts(self) -> dict[str, int]:
         if not self._has_sync_tables():
             return {"links": 0, "targets": 0, "in_corpus": 0}
-        links, targets, in_corpus = self.conn.execute(
+        links, targets, in_corpus = self._conn.execute(
             "SELECT (SELECT count(*) FROM citations), (SELECT count(*) FROM citation_targets),"
             " (SELECT count(*) FROM citation_targets WHERE record_id IS NOT NULL)"
         ).fetchone()
@@ -269,7 +269,7 @@ class SyncMixin:
 
     def _has_sync_tables(self) -> bool:
         """A store opened read-only before this migration ran has no sync tables yet."""
-        return self.conn.execute(
+        return self._conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'citations'"
         ).fetchone() is not None
 

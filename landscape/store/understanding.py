@@ -25,16 +25,16 @@ def _json_or_empty(raw: bytes) -> dict[str, Any]:
 
 
 class UnderstandingMixin:
-    conn: sqlite3.Connection
+    _conn: sqlite3.Connection
 
     # --- build step signatures -----------------------------------------------------------
 
     def step_signature(self, step: str) -> str | None:
-        row = self.conn.execute("SELECT signature FROM build_steps WHERE step = ?", (step,)).fetchone()
+        row = self._conn.execute("SELECT signature FROM build_steps WHERE step = ?", (step,)).fetchone()
         return None if row is None else row[0]
 
     def set_step_signature(self, step: str, signature: str, info: dict[str, Any] | None = None) -> None:
-        self.conn.execute(
+        self._conn.execute(
             "INSERT INTO build_steps (step, signature, finished_at, info) VALUES (?,?,?,?)"
             " ON CONFLICT(step) DO UPDATE SET signature = excluded.signature,"
             " finished_at = excluded.finished_at, info = excluded.info",
@@ -43,35 +43,35 @@ class UnderstandingMixin:
 
     def concept_inputs_signature_rows(self) -> Iterator[tuple[Any, ...]]:
         """What the concepts step depends on: every record's content and given keyphrases."""
-        yield from self.conn.execute("SELECT id, content_hash FROM records ORDER BY id")
-        yield from self.conn.execute(
+        yield from self._conn.execute("SELECT id, content_hash FROM records ORDER BY id")
+        yield from self._conn.execute(
             "SELECT record_id, position, phrase FROM keyphrases WHERE source = 'given'"
             " ORDER BY record_id, position"
         )
 
     def concept_label_rows(self) -> Iterator[tuple[Any, ...]]:
         """What the fitted concept model depends on: given keyphrases and their records' content."""
-        yield from self.conn.execute(
+        yield from self._conn.execute(
             "SELECT id, content_hash FROM records WHERE id IN"
             " (SELECT record_id FROM keyphrases WHERE source = 'given') ORDER BY id"
         )
-        yield from self.conn.execute(
+        yield from self._conn.execute(
             "SELECT record_id, position, phrase FROM keyphrases WHERE source = 'given'"
             " ORDER BY record_id, position"
         )
 
     def record_content_hashes(self) -> dict[str, str]:
-        return dict(self.conn.execute("SELECT id, content_hash FROM records"))
+        return dict(self._conn.execute("SELECT id, content_hash FROM records"))
 
     def concept_model_blob(self, labels: str) -> bytes | None:
         """The concept model artifact (`landscape.artifacts` bytes) fit on labels with this
         signature, if stored; what it holds is for the caller to check, never to run."""
-        row = self.conn.execute("SELECT value FROM artifacts WHERE name = ?", (f"concepts.model:{labels}",)).fetchone()
+        row = self._conn.execute("SELECT value FROM artifacts WHERE name = ?", (f"concepts.model:{labels}",)).fetchone()
         return None if row is None else bytes(row[0])
 
     def put_concept_model(self, labels: str, blob: bytes, records: dict[str, str]) -> None:
-        self.conn.execute("DELETE FROM artifacts WHERE name LIKE 'concepts.model:%'")
-        self.conn.execute(
+        self._conn.execute("DELETE FROM artifacts WHERE name LIKE 'concepts.model:%'")
+        self._conn.execute(
             "INSERT INTO artifacts (name, value, updated_at) VALUES (?,?,?)", (f"concepts.model:{labels}", blob, now_iso())
         )
         self.put_concept_model_records(labels, records)
@@ -85,12 +85,12 @@ class UnderstandingMixin:
 
     def _fingerprints(self, artifact: str, key: str, value: str) -> dict[str, str]:
         """record id -> content hash a step last processed, if it ran with this `key` value."""
-        row = self.conn.execute("SELECT value FROM artifacts WHERE name = ?", (artifact,)).fetchone()
+        row = self._conn.execute("SELECT value FROM artifacts WHERE name = ?", (artifact,)).fetchone()
         saved = {} if row is None else _json_or_empty(bytes(row[0]))
         return saved.get("records", {}) if saved.get(key) == value else {}
 
     def _put_fingerprints(self, artifact: str, key: str, value: str, records: dict[str, str]) -> None:
-        self.conn.execute(
+        self._conn.execute(
             "INSERT INTO artifacts (name, value, updated_at) VALUES (?, ?, ?)"
             " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             (artifact, json.dumps({key: value, "records": records}, sort_keys=True).encode(), now_iso()),
@@ -101,14 +101,14 @@ class UnderstandingMixin:
     def clear_staged_concept_rows(self) -> None:
         """Start staging concept rows batch by batch (a temporary table: nothing in the store
         changes until `replace_concepts` reads them)."""
-        self.conn.execute(
+        self._conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS staged_concept_rows"
             " (record_id TEXT NOT NULL, key TEXT NOT NULL, weight REAL NOT NULL, source TEXT NOT NULL)"
         )
-        self.conn.execute("DELETE FROM staged_concept_rows")
+        self._conn.execute("DELETE FROM staged_concept_rows")
 
     def stage_concept_rows(self, rows: Iterable[tuple[str, str, float, str]]) -> None:
-        self.conn.executemany("INSERT INTO staged_concept_rows VALUES (?,?,?,?)", rows)
+        self._conn.executemany("INSERT INTO staged_concept_rows VALUES (?,?,?,?)", rows)
 
     def replace_concepts(
         self, concepts: list[dict[str, Any]], rows: Iterable[tuple[str, str, float, str]] | None = None
@@ -120,22 +120,22 @@ class UnderstandingMixin:
         """
         by_key: dict[str, int] = {}
         names = {c["name"] for c in concepts}
-        existing = {name: cid for cid, name in self.conn.execute("SELECT id, name FROM concepts")}
+        existing = {name: cid for cid, name in self._conn.execute("SELECT id, name FROM concepts")}
         stale = [cid for name, cid in existing.items() if name not in names]
-        self.conn.executemany("DELETE FROM concepts WHERE id = ?", [(cid,) for cid in stale])
-        self.conn.execute("DELETE FROM concept_aliases")
-        self.conn.execute("DELETE FROM record_concepts")
+        self._conn.executemany("DELETE FROM concepts WHERE id = ?", [(cid,) for cid in stale])
+        self._conn.execute("DELETE FROM concept_aliases")
+        self._conn.execute("DELETE FROM record_concepts")
         for c in concepts:
             extra = json.dumps(c.get("extra") or {}, sort_keys=True)
             if c["name"] in existing:
                 cid = existing[c["name"]]
-                self.conn.execute("UPDATE concepts SET extra = ? WHERE id = ?", (extra, cid))
+                self._conn.execute("UPDATE concepts SET extra = ? WHERE id = ?", (extra, cid))
             else:
-                cid = self.conn.execute(
+                cid = self._conn.execute(
                     "INSERT INTO concepts (name, extra) VALUES (?, ?)", (c["name"], extra)
                 ).lastrowid
             by_key[c["key"]] = cid
-            self.conn.executemany(
+            self._conn.executemany(
                 "INSERT OR IGNORE INTO concept_aliases (alias, concept_id) VALUES (?, ?)",
                 [(a, cid) for a in c.get("aliases", []) if a != c["name"]],
             )
@@ -147,17 +147,17 @@ class UnderstandingMixin:
     def _insert_staged_record_concepts(self, by_key: dict[str, int]) -> None:
         """The staged rows, keys turned into concept ids, each (record, concept, source) once
         with its largest weight; SQLite groups them on disk, not in Python."""
-        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS staged_concept_keys (key TEXT PRIMARY KEY, concept_id INTEGER)")
-        self.conn.execute("DELETE FROM staged_concept_keys")
-        self.conn.executemany("INSERT INTO staged_concept_keys VALUES (?, ?)", by_key.items())
-        self.conn.execute(
+        self._conn.execute("CREATE TEMP TABLE IF NOT EXISTS staged_concept_keys (key TEXT PRIMARY KEY, concept_id INTEGER)")
+        self._conn.execute("DELETE FROM staged_concept_keys")
+        self._conn.executemany("INSERT INTO staged_concept_keys VALUES (?, ?)", by_key.items())
+        self._conn.execute(
             "INSERT INTO record_concepts (record_id, concept_id, weight, source)"
             " SELECT s.record_id, k.concept_id, max(s.weight), s.source"
             " FROM staged_concept_rows s JOIN staged_concept_keys k ON k.key = s.key"
             " GROUP BY s.record_id, k.concept_id, s.source"
         )
-        self.conn.execute("DELETE FROM staged_concept_rows")
-        self.conn.execute("DELETE FROM staged_concept_keys")
+        self._conn.execute("DELETE FROM staged_concept_rows")
+        self._conn.execute("DELETE FROM staged_concept_keys")
 
     def _insert_record_concepts(self, by_key: dict[str, int], rows: Iterable[tuple[str, str, float, str]]) -> None:
         best: dict[tuple[str, int, str], float] = {}
@@ -166,7 +166,7 @@ class UnderstandingMixin:
             if cid is not None:
                 k = (rid, cid, source)
                 best[k] = max(best.get(k, 0.0), weight)
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT INTO record_concepts (record_id, concept_id, weight, source) VALUES (?,?,?,?)",
             [(rid, cid, w, src) for (rid, cid, src), w in sorted(best.items())],
         )
@@ -176,10 +176,10 @@ class UnderstandingMixin:
     ) -> None:
         """Replace the concept rows of some records only; add the concepts they bring that the
         store lacks, and drop concepts no record carries any more."""
-        self.conn.executemany("DELETE FROM record_concepts WHERE record_id = ?", [(rid,) for rid in record_ids])
+        self._conn.executemany("DELETE FROM record_concepts WHERE record_id = ?", [(rid,) for rid in record_ids])
         by_key: dict[str, int] = {}
         by_name: dict[str, int] = {}
-        for cid, name, key in self.conn.execute("SELECT id, name, json_extract(extra, '$.key') FROM concepts"):
+        for cid, name, key in self._conn.execute("SELECT id, name, json_extract(extra, '$.key') FROM concepts"):
             by_name[name] = cid
             if key:
                 by_key[key] = cid
@@ -188,20 +188,20 @@ class UnderstandingMixin:
                 continue
             cid = by_name.get(c["name"])
             if cid is None:
-                cid = self.conn.execute(
+                cid = self._conn.execute(
                     "INSERT INTO concepts (name, extra) VALUES (?, ?)",
                     (c["name"], json.dumps(c.get("extra") or {}, sort_keys=True)),
                 ).lastrowid
-                self.conn.executemany(
+                self._conn.executemany(
                     "INSERT OR IGNORE INTO concept_aliases (alias, concept_id) VALUES (?, ?)",
                     [(a, cid) for a in c.get("aliases", []) if a != c["name"]],
                 )
             by_key[c["key"]] = cid
         self._insert_record_concepts(by_key, rows)
-        self.conn.execute("DELETE FROM concepts WHERE id NOT IN (SELECT concept_id FROM record_concepts)")
+        self._conn.execute("DELETE FROM concepts WHERE id NOT IN (SELECT concept_id FROM record_concepts)")
 
     def count_concepts(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM concepts").fetchone()[0]
+        return self._conn.execute("SELECT count(*) FROM concepts").fetchone()[0]
 
     def list_concepts(self, limit: int | None = None, top_records: int = 3) -> list[dict[str, Any]]:
         """Concepts by how many records carry them: name, count, aliases, description, top records.
@@ -214,7 +214,7 @@ class UnderstandingMixin:
             " FROM concepts c JOIN record_concepts rc ON rc.concept_id = c.id"
             " GROUP BY c.id ORDER BY n DESC, c.name"
         )
-        rows = self.conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
+        rows = self._conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
         aliases = self._aliases([r["id"] for r in rows])
         out = []
         for r in rows:
@@ -230,7 +230,7 @@ class UnderstandingMixin:
         out: dict[int, list[str]] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            for alias, cid in self.conn.execute(
+            for alias, cid in self._conn.execute(
                 f"SELECT alias, concept_id FROM concept_aliases WHERE concept_id IN ({','.join('?' * len(chunk))})"
                 " ORDER BY alias", chunk,
             ):
@@ -244,7 +244,7 @@ class UnderstandingMixin:
             " FROM record_concepts rc JOIN records r ON r.id = rc.record_id WHERE rc.concept_id = ?"
             " GROUP BY r.id ORDER BY labelled DESC, w DESC, r.date DESC, r.id"
         )
-        rows = self.conn.execute(sql + (" LIMIT ?" if limit else ""), (concept_id, limit) if limit else (concept_id,))
+        rows = self._conn.execute(sql + (" LIMIT ?" if limit else ""), (concept_id, limit) if limit else (concept_id,))
         return [
             {"id": r["id"], "title": r["display_title"], "date": r["date"], "sources": sorted(set(r["sources"].split(",")))}
             for r in rows
@@ -253,9 +253,9 @@ class UnderstandingMixin:
     def concept_id(self, name: str) -> int | None:
         """The concept a name or alias (any case) refers to."""
         text = " ".join(name.lower().split())
-        row = self.conn.execute("SELECT id FROM concepts WHERE lower(name) = ?", (text,)).fetchone()
+        row = self._conn.execute("SELECT id FROM concepts WHERE lower(name) = ?", (text,)).fetchone()
         if row is None:
-            row = self.conn.execute("SELECT concept_id FROM concept_aliases WHERE alias = ?", (text,)).fetchone()
+            row = self._conn.execute("SELECT concept_id FROM concept_aliases WHERE alias = ?", (text,)).fetchone()
         return None if row is None else row[0]
 
     def get_concept(self, name: str) -> dict[str, Any] | None:
@@ -263,7 +263,7 @@ class UnderstandingMixin:
         cid = self.concept_id(name)
         if cid is None:
             return None
-        row = self.conn.execute("SELECT name, description, extra FROM concepts WHERE id = ?", (cid,)).fetchone()
+        row = self._conn.execute("SELECT name, description, extra FROM concepts WHERE id = ?", (cid,)).fetchone()
         records = self._concept_records(cid, None)
         return {
             "name": row["name"], "count": len(records), "aliases": self._aliases([cid]).get(cid, []),
@@ -283,7 +283,7 @@ class UnderstandingMixin:
             args.append(record_id)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         out: dict[str, dict[str, float]] = {}
-        for rid, name, weight in self.conn.execute(
+        for rid, name, weight in self._conn.execute(
             "SELECT rc.record_id, c.name, max(rc.weight) FROM record_concepts rc"
             f" JOIN concepts c ON c.id = rc.concept_id {where}"
             " GROUP BY rc.record_id, c.id ORDER BY rc.record_id, c.name", args,
@@ -296,17 +296,17 @@ class UnderstandingMixin:
         where, args = ("WHERE rc.source = ?", [source]) if source else ("", [])
         return {
             name: n
-            for name, n in self.conn.execute(
+            for name, n in self._conn.execute(
                 "SELECT c.name, count(DISTINCT rc.record_id) FROM record_concepts rc"
                 f" JOIN concepts c ON c.id = rc.concept_id {where} GROUP BY c.id", args,
             )
         }
 
     def undescribed_concepts(self) -> set[str]:
-        return {n for (n,) in self.conn.execute("SELECT name FROM concepts WHERE description IS NULL")}
+        return {n for (n,) in self._conn.execute("SELECT name FROM concepts WHERE description IS NULL")}
 
     def set_concept_descriptions(self, descriptions: dict[str, str]) -> None:
-        self.conn.executemany(
+        self._conn.executemany(
             "UPDATE concepts SET description = ? WHERE name = ?", [(d, n) for n, d in descriptions.items()]
         )
 
@@ -315,23 +315,23 @@ class UnderstandingMixin:
     def area_model_blob(self, signature: str) -> bytes | None:
         """The stored area model (an artifact, see landscape.artifacts) trained on labels with this
         signature, if any."""
-        row = self.conn.execute("SELECT value FROM artifacts WHERE name = ?", (f"area_model:{signature}",)).fetchone()
+        row = self._conn.execute("SELECT value FROM artifacts WHERE name = ?", (f"area_model:{signature}",)).fetchone()
         return None if row is None else bytes(row[0])
 
     def set_area_model_blob(self, signature: str, blob: bytes) -> None:
-        self.conn.execute("DELETE FROM artifacts WHERE name LIKE 'area_model:%'")
-        self.conn.execute(
+        self._conn.execute("DELETE FROM artifacts WHERE name LIKE 'area_model:%'")
+        self._conn.execute(
             "INSERT INTO artifacts (name, value, updated_at) VALUES (?,?,?)",
             (f"area_model:{signature}", blob, now_iso()),
         )
 
     def area_predictions(self) -> dict[str, Any]:
         """{signature, records: {id: fingerprint}}: what the last area run predicted, and with which model."""
-        row = self.conn.execute("SELECT value FROM artifacts WHERE name = 'areas.predicted'").fetchone()
+        row = self._conn.execute("SELECT value FROM artifacts WHERE name = 'areas.predicted'").fetchone()
         return {} if row is None else _json_or_empty(bytes(row[0]))
 
     def put_area_predictions(self, signature: str, records: dict[str, str]) -> None:
-        self.conn.execute(
+        self._conn.execute(
             "INSERT INTO artifacts (name, value, updated_at) VALUES ('areas.predicted', ?, ?)"
             " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             (json.dumps({"signature": signature, "records": records}, sort_keys=True).encode(), now_iso()),
@@ -339,24 +339,24 @@ class UnderstandingMixin:
 
     def set_areas(self, rows: Iterable[tuple[str, str, str, dict[str, float], list[str]]]) -> None:
         """(record id, area, source given|predicted, probabilities, prediction set) per record."""
-        self.conn.executemany(
+        self._conn.executemany(
             "UPDATE records SET area = ?, area_source = ?, area_probabilities = ?, area_set = ? WHERE id = ?",
             [(area, src, json.dumps(p), json.dumps(s), rid) for rid, area, src, p, s in rows],
         )
 
     def set_area_names(self, areas: dict[str, dict[str, Any]]) -> None:
         """The areas the classifier knows, with facts about each (kept: descriptions)."""
-        self.conn.execute(
+        self._conn.execute(
             f"DELETE FROM areas WHERE name NOT IN ({','.join('?' * len(areas))})", list(areas)
         )
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT INTO areas (name, extra) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET extra = excluded.extra",
             [(name, json.dumps(extra, sort_keys=True)) for name, extra in areas.items()],
         )
 
     def list_areas(self) -> list[dict[str, Any]]:
         """Areas with their description and how many records are in each (given and predicted)."""
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             "SELECT a.name, a.description, a.extra,"
             " (SELECT count(*) FROM records r WHERE r.area = a.name) AS n,"
             " (SELECT count(*) FROM records r WHERE r.area = a.name AND r.area_source = 'predicted') AS p"
@@ -369,17 +369,17 @@ class UnderstandingMixin:
         ]
 
     def set_area_descriptions(self, descriptions: dict[str, str]) -> None:
-        self.conn.executemany(
+        self._conn.executemany(
             "UPDATE areas SET description = ? WHERE name = ?", [(d, n) for n, d in descriptions.items()]
         )
 
     # --- summaries and descriptions --------------------------------------------------------
 
     def record_summaries(self) -> dict[str, str]:
-        return {rid: s for rid, s in self.conn.execute("SELECT id, summary FROM records WHERE summary IS NOT NULL")}
+        return {rid: s for rid, s in self._conn.execute("SELECT id, summary FROM records WHERE summary IS NOT NULL")}
 
     def record_titles(self) -> dict[str, str]:
-        return {rid: t or rid for rid, t in self.conn.execute("SELECT id, display_title FROM records")}
+        return {rid: t or rid for rid, t in self._conn.execute("SELECT id, display_title FROM records")}
 
     def summary_fingerprints(self, setting: str) -> dict[str, str]:
         """record id -> content hash summarised last time with this summariser setting."""
@@ -392,8 +392,8 @@ class UnderstandingMixin:
         self, summaries: dict[str, str | None], sections: Iterable[tuple[str, int, str | None]] = ()
     ) -> None:
         """Record TL;DRs (record id -> text) and talk section summaries (id, position, text)."""
-        self.conn.executemany("UPDATE records SET summary = ? WHERE id = ?", [(s, rid) for rid, s in summaries.items()])
-        self.conn.executemany(
+        self._conn.executemany("UPDATE records SET summary = ? WHERE id = ?", [(s, rid) for rid, s in summaries.items()])
+        self._conn.executemany(
             "UPDATE sections SET summary = ? WHERE record_id = ? AND position = ?",
             [(s, rid, pos) for rid, pos, s in sections],
         )
@@ -401,14 +401,14 @@ class UnderstandingMixin:
     def area_members(self) -> dict[str, list[str]]:
         """area -> ids of the records in it (given or predicted)."""
         out: dict[str, list[str]] = {}
-        for area, rid in self.conn.execute("SELECT area, id FROM records WHERE area IS NOT NULL ORDER BY area, id"):
+        for area, rid in self._conn.execute("SELECT area, id FROM records WHERE area IS NOT NULL ORDER BY area, id"):
             out.setdefault(area, []).append(rid)
         return out
 
     def concept_members(self, sources: tuple[str, ...] = ("given", "predicted", "text")) -> dict[str, list[str]]:
         """concept name -> ids of the records carrying it (as a keyphrase or in their text)."""
         out: dict[str, list[str]] = {}
-        for name, rid in self.conn.execute(
+        for name, rid in self._conn.execute(
             "SELECT DISTINCT c.name, rc.record_id FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
             f" WHERE rc.source IN ({','.join('?' * len(sources))}) ORDER BY c.name, rc.record_id", sources,
         ):
@@ -422,7 +422,7 @@ class UnderstandingMixin:
         inside: dict[str, int] = {}
         chosen = set(ids)
         total: dict[str, int] = {}
-        for name, rid in self.conn.execute(
+        for name, rid in self._conn.execute(
             "SELECT DISTINCT c.name, rc.record_id FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
             " WHERE rc.source IN ('given', 'predicted')"
         ):

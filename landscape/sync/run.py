@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ..ingest import SPLIT_PENDING, finish_ingest
 from ..models import Record
-from ..store import Store
+from ..store.interfaces import SyncStore
 from . import Client, Reference
 
 
@@ -44,7 +44,7 @@ def source_key(service: str, query: str | None) -> str:
 
 
 def sync_source(
-    store: Store,
+    store: SyncStore,
     client: Client,
     query: str | None = None,
     since: str | None = None,
@@ -99,7 +99,7 @@ def sync_source(
 
 
 def _load(
-    store: Store, report: SyncReport, key: str, items: list[tuple[Record, list[Reference]]], skipped: int,
+    store: SyncStore, report: SyncReport, key: str, items: list[tuple[Record, list[Reference]]], skipped: int,
     query: str | None, since: str | None, next_cursor: dict | None, done: tuple[str | None, str],
 ) -> None:
     """One page, one transaction: records (merged by identity), their ids, their citations,
@@ -123,7 +123,7 @@ def _load(
     report.skipped += skipped
 
 
-def _merge_within_page(store: Store, items: list[tuple[Record, list[Reference]]]) -> list[tuple[Record, list[Reference]]]:
+def _merge_within_page(store: SyncStore, items: list[tuple[Record, list[Reference]]]) -> list[tuple[Record, list[Reference]]]:
     """Give each record the id of the stored record it is (any shared id, else the title),
     and fold records of one page that are the same paper (by any key) into one."""
     from ..store.records import merge_records

@@ -31,6 +31,7 @@ from ..config import Config
 from ..models import LandscapeError
 from ..snapshot import SNAPSHOTS
 from ..store import Store
+from ..store.interfaces import PageStore
 from . import context as ctx
 from . import context_landscape as land
 from . import mapbin
@@ -116,22 +117,22 @@ class Site:
             store = self._local.store = Store(self.db_path, readonly=True)
         return store
 
-    def memo(self, store: Store, name: str, compute: Callable[[], Any]) -> Any:
+    def memo(self, store: PageStore, name: str, compute: Callable[[], Any]) -> Any:
         """A whole-corpus result (trends, merged authors) built once per store version."""
         return SNAPSHOTS.get(store, f"memo:{name}", lambda _store: compute())
 
-    def trends(self, store: Store) -> dict[str, Any] | None:
+    def trends(self, store: PageStore) -> dict[str, Any] | None:
         module = ctx.optional_module("landscape.enrich.trends")
         return None if module is None else self.memo(store, "trends", lambda: module.stored_trends(store))
 
-    def people(self, store: Store) -> Any:
+    def people(self, store: PageStore) -> Any:
         module = ctx.optional_module("landscape.enrich.authors")
         if module is None or not hasattr(store, "ls_authorship_rows"):
             return None
         return self.memo(store, "people", lambda: module.people(store))
 
 
-Builder = Callable[[Site, Store, Request], ctx.Page]
+Builder = Callable[[Site, PageStore, Request], ctx.Page]
 
 
 def is_api(request: Request) -> bool:
@@ -195,25 +196,25 @@ def api(builder: Builder, site: Site) -> Callable[[Request], Response]:
 # --- builders: parse the request, call one page builder ----------------------------------------
 
 
-def _home(site: Site, store: Store, request: Request) -> ctx.Page:
+def _home(site: Site, store: PageStore, request: Request) -> ctx.Page:
     return ctx.home_page(store, land.trends_data(store, site.trends(store)), site.config)
 
 
-def _posts(site: Site, store: Store, request: Request) -> ctx.Page:
+def _posts(site: Site, store: PageStore, request: Request) -> ctx.Page:
     q = request.query_params
     sort = choice_param(q, "sort", ("newest", "oldest", "title"), "newest") or "newest"
     return ctx.posts_page(store, browse_filters(q), sort, browse_paging(q, sort))
 
 
-def _record(site: Site, store: Store, request: Request) -> ctx.Page:
+def _record(site: Site, store: PageStore, request: Request) -> ctx.Page:
     return ctx.record_page(store, request.path_params["record_id"])
 
 
-def _graph(site: Site, store: Store, request: Request) -> ctx.Page:
+def _graph(site: Site, store: PageStore, request: Request) -> ctx.Page:
     return ctx.graph_page(store, request.path_params["record_id"])
 
 
-def _search(site: Site, store: Store, request: Request) -> ctx.Page:
+def _search(site: Site, store: PageStore, request: Request) -> ctx.Page:
     q = request.query_params
     query = text_param(q, "q", limit=MAX_QUERY)
     if query is None and is_api(request):
@@ -221,7 +222,7 @@ def _search(site: Site, store: Store, request: Request) -> ctx.Page:
     return ctx.search_page(store, query, search_filters(q), paging(q), site.config)
 
 
-def _related(site: Site, store: Store, request: Request) -> ctx.Page:
+def _related(site: Site, store: PageStore, request: Request) -> ctx.Page:
     q = request.query_params
     limit = int_param(q, "limit", 10, 1, MAX_PAGE_SIZE)
     record_id, text = text_param(q, "id"), text_param(q, "text", limit=MAX_QUERY)
@@ -235,49 +236,49 @@ def _related(site: Site, store: Store, request: Request) -> ctx.Page:
     raise BadRequest("expected id=RECORD or text=TEXT, found neither")
 
 
-def _stats(site: Site, store: Store, request: Request) -> ctx.Page:
+def _stats(site: Site, store: PageStore, request: Request) -> ctx.Page:
     return ctx.Page("", "Stats", ctx.stats_data(store, site.config))
 
 
-def _concepts(site: Site, store: Store, request: Request) -> ctx.Page:
+def _concepts(site: Site, store: PageStore, request: Request) -> ctx.Page:
     q = request.query_params
     return land.concepts_page(store, paging(q, 60), text_param(q, "prefix"))
 
 
-def _concept(site: Site, store: Store, request: Request) -> ctx.Page:
+def _concept(site: Site, store: PageStore, request: Request) -> ctx.Page:
     return land.concept_page(store, request.path_params["name"], paging(request.query_params))
 
 
-def _topics(site: Site, store: Store, request: Request) -> ctx.Page:
+def _topics(site: Site, store: PageStore, request: Request) -> ctx.Page:
     return land.topics_page(store)
 
 
-def _topic(site: Site, store: Store, request: Request) -> ctx.Page:
+def _topic(site: Site, store: PageStore, request: Request) -> ctx.Page:
     return land.topic_page(store, request.path_params["topic_id"], paging(request.query_params))
 
 
-def _areas(site: Site, store: Store, request: Request) -> ctx.Page:
+def _areas(site: Site, store: PageStore, request: Request) -> ctx.Page:
     return land.areas_page(store)
 
 
-def _area(site: Site, store: Store, request: Request) -> ctx.Page:
+def _area(site: Site, store: PageStore, request: Request) -> ctx.Page:
     return land.area_page(store, request.path_params["name"], paging(request.query_params))
 
 
-def _authors(site: Site, store: Store, request: Request) -> ctx.Page:
+def _authors(site: Site, store: PageStore, request: Request) -> ctx.Page:
     q = request.query_params
     return land.authors_page(store, paging(q, 60), text_param(q, "prefix"))
 
 
-def _author(site: Site, store: Store, request: Request) -> ctx.Page:
+def _author(site: Site, store: PageStore, request: Request) -> ctx.Page:
     return land.author_page(store, request.path_params["key"], paging(request.query_params), site.people(store))
 
 
-def _map(site: Site, store: Store, request: Request) -> ctx.Page:
+def _map(site: Site, store: PageStore, request: Request) -> ctx.Page:
     return land.map_page(store, text_param(request.query_params, "focus"))
 
 
-def _map_data(site: Site, store: Store, request: Request) -> ctx.Page:
+def _map_data(site: Site, store: PageStore, request: Request) -> ctx.Page:
     """Every point as JSON: fine for a few thousand, but at a million it is over 100 MB to build
     per request (measured: 111 s), so above MAP_JSON_MAX the binary file is the way."""
     n = mapbin.cached_points(store).n
@@ -291,7 +292,7 @@ class Stale(WebError):
     status = 409
 
 
-def _map_version(store: Store, request: Request) -> mapbin.MapPoints:
+def _map_version(store: PageStore, request: Request) -> mapbin.MapPoints:
     """The map's points, provided the client's `v` (if given) is still the store's version:
     rows are positions in one version's file, so a row from another would name another record."""
     points = mapbin.cached_points(store)
@@ -301,7 +302,7 @@ def _map_version(store: Store, request: Request) -> mapbin.MapPoints:
     return points
 
 
-def _map_rows(site: Site, store: Store, request: Request) -> ctx.Page:
+def _map_rows(site: Site, store: PageStore, request: Request) -> ctx.Page:
     raw = text_param(request.query_params, "rows") or ""
     parts = [p for p in raw.split(",") if p]
     if not parts or len(parts) > MAP_ROWS_MAX or not all(p.isdigit() and len(p) <= 9 for p in parts):
@@ -311,7 +312,7 @@ def _map_rows(site: Site, store: Store, request: Request) -> ctx.Page:
                                      "rows": mapbin.row_records(store, points, [int(p) for p in parts])})
 
 
-def _map_match(site: Site, store: Store, request: Request) -> ctx.Page:
+def _map_match(site: Site, store: PageStore, request: Request) -> ctx.Page:
     q = request.query_params
     text = text_param(q, "q", limit=200)
     if text is None:
@@ -352,15 +353,15 @@ def map_points(site: Site) -> Callable[[Request], Response]:
     return endpoint
 
 
-def _trends(site: Site, store: Store, request: Request) -> ctx.Page:
+def _trends(site: Site, store: PageStore, request: Request) -> ctx.Page:
     return land.trends_page(store, site.trends(store))
 
 
-def _about(site: Site, store: Store, request: Request) -> ctx.Page:
+def _about(site: Site, store: PageStore, request: Request) -> ctx.Page:
     return ctx.about_page(store, site.config)
 
 
-def _docs(site: Site, store: Store, request: Request) -> ctx.Page:
+def _docs(site: Site, store: PageStore, request: Request) -> ctx.Page:
     return ctx.Page("docs.html", "JSON API", {"spec": spec(), "max_limit": MAX_PAGE_SIZE})
 
 

@@ -21,8 +21,8 @@ from typing import Any
 from ..config import Config
 from ..models import LandscapeError, NotBuiltError
 from ..snapshot import SNAPSHOTS
-from ..store import Store
 from ..store.fulltext import FTS_RANK_BUDGET
+from ..store.interfaces import PageStore
 from ..text import normalise_author
 from ..views import record_detail, stats_line
 from .identifiers import bibtex_entry, identifier_links
@@ -93,7 +93,7 @@ def sorted_probabilities(view: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"area": a, "probability": p} for a, p in sorted(pairs, key=lambda kv: -kv[1])]
 
 
-def linked(store: Store, links: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def linked(store: PageStore, links: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Connections or section links joined with the cards of the records they point to."""
     cards = store.page_cards(link["id"] for link in links)
     return [
@@ -106,7 +106,7 @@ def linked(store: Store, links: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # --- record pages ---------------------------------------------------------------------------
 
 
-def record_page(store: Store, record_id: str) -> Page:
+def record_page(store: PageStore, record_id: str) -> Page:
     try:
         view = record_detail(store, record_id)
     except LandscapeError:
@@ -140,7 +140,7 @@ def record_page(store: Store, record_id: str) -> Page:
     return Page("paper.html", view["display_title"], data)
 
 
-def linked_references(store: Store, references: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def linked_references(store: PageStore, references: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each reference with its record's card when it is in the corpus, else its title and ids."""
     cards = store.page_cards(r["record_id"] for r in references if r.get("record_id"))
     return [{"title": r.get("title"), "ids": r.get("ids") or {}, "record": cards.get(r.get("record_id"))}
@@ -157,7 +157,7 @@ def public_sources(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def graph_page(store: Store, record_id: str, limit: int = 8) -> Page:
+def graph_page(store: PageStore, record_id: str, limit: int = 8) -> Page:
     """A record, its connections, and their connections: the neighbourhood as a graph."""
     meta = store.page_record_meta(record_id)
     if meta is None:
@@ -187,14 +187,14 @@ def graph_page(store: Store, record_id: str, limit: int = 8) -> Page:
 # --- lists --------------------------------------------------------------------------------
 
 
-def posts_page(store: Store, filters: dict[str, Any], sort: str, paging: Paging) -> Page:
+def posts_page(store: PageStore, filters: dict[str, Any], sort: str, paging: Paging) -> Page:
     """One page of the browse list, read by keyset from its cursor; an old `page=N` link first
     finds the cursor where that page starts. The total and facet counts are kept per store version."""
     after, before = paging.after, paging.before
     if after is None and before is None and paging.page > 1:
         after = store.page_browse_key_at(filters, sort, paging.offset - 1)
     if after is None and before is None and paging.page > 1:
-        ids, following, preceding = [], None, None
+        ids, following, preceding = list[str](), None, None
     else:
         ids, following, preceding = store.page_browse_keyset(filters, sort, paging.size, after=after, before=before)
     summary = browse_summary(store, filters)
@@ -217,7 +217,7 @@ _BUILDING: dict[tuple[Any, ...], threading.Lock] = {}
 SUMMARIES_KEPT = 256
 
 
-def browse_summary(store: Store, filters: dict[str, Any]) -> dict[str, Any]:
+def browse_summary(store: PageStore, filters: dict[str, Any]) -> dict[str, Any]:
     """How many records the filters select and their facet counts, once per store version."""
 
     def compute() -> dict[str, Any]:
@@ -227,7 +227,7 @@ def browse_summary(store: Store, filters: dict[str, Any]) -> dict[str, Any]:
     return per_version(store, "browse:" + json.dumps(filters, sort_keys=True, default=str), compute)
 
 
-def per_version(store: Store, name: str, compute: Callable[[], Any]) -> Any:
+def per_version(store: PageStore, name: str, compute: Callable[[], Any]) -> Any:
     """What `compute` answers for this store version and name (counts over a set of records),
     computed once: the newest SUMMARIES_KEPT are kept, and a second request for the same one
     waits for the first instead of counting again."""
@@ -255,16 +255,16 @@ def per_version(store: Store, name: str, compute: Callable[[], Any]) -> Any:
     return value
 
 
-def store_stats(store: Store) -> dict[str, Any]:
+def store_stats(store: PageStore) -> dict[str, Any]:
     """The store's counts (records, areas, years), computed once per store version."""
     return SNAPSHOTS.get(store, "memo:stats", lambda s: s.stats())
 
 
-def store_areas(store: Store) -> list[dict[str, Any]]:
+def store_areas(store: PageStore) -> list[dict[str, Any]]:
     return SNAPSHOTS.get(store, "memo:areas", lambda s: s.page_areas())
 
 
-def home_page(store: Store, trends: dict[str, Any] | None = None, config: Config | None = None) -> Page:
+def home_page(store: PageStore, trends: dict[str, Any] | None = None, config: Config | None = None) -> Page:
     stats = store_stats(store)
     ids = store.page_browse_keyset({}, "newest", 8)[0]
     cards = store.page_cards(ids)
@@ -284,7 +284,7 @@ def home_page(store: Store, trends: dict[str, Any] | None = None, config: Config
 # --- search ---------------------------------------------------------------------------------
 
 
-def search_results(store: Store, query: str, filters: dict[str, Any], config: Config,
+def search_results(store: PageStore, query: str, filters: dict[str, Any], config: Config,
                    limit: int = SEARCH_POOL, snippets: int | None = None) -> tuple[list[dict[str, Any]], str]:
     """Hybrid search when the semantic core is built, else full-text BM25; and which one ran.
     The first `snippets` results (all when None) carry a snippet."""
@@ -315,7 +315,7 @@ def _hit(result: Any) -> dict[str, Any]:
     }
 
 
-def search_page(store: Store, query: str | None, filters: dict[str, Any], paging: Paging, config: Config) -> Page:
+def search_page(store: PageStore, query: str | None, filters: dict[str, Any], paging: Paging, config: Config) -> Page:
     title = f"Search: {query}" if query else "Search"
     if not query:
         return Page("search.html", title, {"query": "", "results": [], "facets": {}, "filters": filters,
@@ -343,7 +343,7 @@ def search_page(store: Store, query: str | None, filters: dict[str, Any], paging
     })
 
 
-def related_by_text(store: Store, text: str, limit: int, config: Config) -> list[dict[str, Any]]:
+def related_by_text(store: PageStore, text: str, limit: int, config: Config) -> list[dict[str, Any]]:
     connections = optional_module("landscape.enrich.connections")
     if connections is None or not store.page_has("embeddings"):
         raise Unavailable("related by text needs the semantic core: run `landscape build` first")
@@ -361,7 +361,7 @@ def related_by_text(store: Store, text: str, limit: int, config: Config) -> list
                           for r in links])
 
 
-def _text_search(store: Store, corpus: Any, config: Config) -> tuple[Any, Any]:
+def _text_search(store: PageStore, corpus: Any, config: Config) -> tuple[Any, Any]:
     """The embedder and the nearest-records lookup the search index holds for this store version
     (None, None when it has none: related_to_text then loads its own)."""
     search = optional_module("landscape.search")
@@ -380,7 +380,7 @@ def _text_search(store: Store, corpus: Any, config: Config) -> tuple[Any, Any]:
     return dense.embedder, nearest
 
 
-def _connections_corpus(connections: ModuleType, store: Store, config: Config) -> tuple[Any, Any]:
+def _connections_corpus(connections: ModuleType, store: PageStore, config: Config) -> tuple[Any, Any]:
     """The corpus related-by-text scores against, and the score statistics the build fitted."""
     corpus = connections.corpus_for(store, config)  # with the neighbour graph its candidates come from
     state = connections.load_state(store)
@@ -391,7 +391,7 @@ def _connections_corpus(connections: ModuleType, store: Store, config: Config) -
 # --- about and stats ---------------------------------------------------------------------------
 
 
-def about_page(store: Store, config: Config | None = None) -> Page:
+def about_page(store: PageStore, config: Config | None = None) -> Page:
     stats = store_stats(store)
     return Page("about.html", "About this landscape", {
         "stats": stats,
@@ -403,7 +403,7 @@ def about_page(store: Store, config: Config | None = None) -> Page:
     })
 
 
-def stats_data(store: Store, config: Config | None = None) -> dict[str, Any]:
+def stats_data(store: PageStore, config: Config | None = None) -> dict[str, Any]:
     stats = store_stats(store)
     fallbacks = (store.page_last_build() or {}).get("fallbacks", [])
     return {**stats, "line": stats_line(stats, (config or Config()).area_order), "fallbacks": fallbacks}

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..enrich.citations import author_citations
 from ..models import LandscapeError
-from ..store import Store
+from ..store.interfaces import PageStore
 from .context import Page, per_version, store_areas, store_stats
 from .params import NotFound, Paging
 
@@ -16,7 +16,7 @@ RECENT_YEARS = 2
 MIN_SUPPORT = 3
 
 
-def _cards(store: Store, ids: list[str]) -> list[dict[str, Any]]:
+def _cards(store: PageStore, ids: list[str]) -> list[dict[str, Any]]:
     cards = store.page_cards(ids)
     return [cards[i] for i in ids if i in cards]
 
@@ -28,7 +28,7 @@ def _paged(ids: list[str], paging: Paging) -> list[str]:
 # --- concepts ----------------------------------------------------------------------------------
 
 
-def concepts_page(store: Store, paging: Paging, prefix: str | None) -> Page:
+def concepts_page(store: PageStore, paging: Paging, prefix: str | None) -> Page:
     items, total = store.page_concepts(paging.size, paging.offset, prefix)
     return Page("concepts.html", "Concepts", {
         "concepts": items, "prefix": prefix or "", "paging": paging.info(total),
@@ -36,7 +36,7 @@ def concepts_page(store: Store, paging: Paging, prefix: str | None) -> Page:
     })
 
 
-def concept_page(store: Store, name: str, paging: Paging) -> Page:
+def concept_page(store: PageStore, name: str, paging: Paging) -> Page:
     concept = store.page_concept(name)
     if concept is None:
         raise NotFound(f"no concept named {name!r}")
@@ -59,7 +59,7 @@ def concept_page(store: Store, name: str, paging: Paging) -> Page:
     })
 
 
-def _area_counts(store: Store, ids: list[str]) -> list[dict[str, Any]]:
+def _area_counts(store: PageStore, ids: list[str]) -> list[dict[str, Any]]:
     counts: dict[str, int] = {}
     for card in store.page_cards(ids, max_authors=0).values():
         if card["area"]:
@@ -70,11 +70,11 @@ def _area_counts(store: Store, ids: list[str]) -> list[dict[str, Any]]:
 # --- topics and areas -------------------------------------------------------------------------
 
 
-def topics_page(store: Store) -> Page:
+def topics_page(store: PageStore) -> Page:
     return Page("topics.html", "Topics", {"topics": store.page_topics()})
 
 
-def topic_page(store: Store, topic_id: int, paging: Paging) -> Page:
+def topic_page(store: PageStore, topic_id: int, paging: Paging) -> Page:
     topic = store.page_topic(topic_id)
     if topic is None:
         raise NotFound(f"no topic with id {topic_id}")
@@ -95,11 +95,11 @@ def topic_page(store: Store, topic_id: int, paging: Paging) -> Page:
     })
 
 
-def areas_page(store: Store) -> Page:
+def areas_page(store: PageStore) -> Page:
     return Page("areas.html", "Areas", {"areas": store_areas(store)})
 
 
-def area_page(store: Store, name: str, paging: Paging) -> Page:
+def area_page(store: PageStore, name: str, paging: Paging) -> Page:
     areas = {a["name"].lower(): a for a in store_areas(store)}
     area = areas.get(name.lower())
     if area is None:
@@ -125,12 +125,12 @@ def area_page(store: Store, name: str, paging: Paging) -> Page:
 # --- authors -----------------------------------------------------------------------------------
 
 
-def authors_page(store: Store, paging: Paging, prefix: str | None) -> Page:
+def authors_page(store: PageStore, paging: Paging, prefix: str | None) -> Page:
     items, total = store.page_authors(paging.size, paging.offset, prefix.lower() if prefix else None)
     return Page("authors.html", "Authors", {"authors": items, "prefix": prefix or "", "paging": paging.info(total)})
 
 
-def _person(store: Store, key: str, people: tuple[dict[int, Any], dict[str, list[int]]] | None
+def _person(store: PageStore, key: str, people: tuple[dict[int, Any], dict[str, list[int]]] | None
             ) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
     """The author, their record ids and co-authors: merged name variants when the authors step
     is available (`people`), else the exact normalised name."""
@@ -156,7 +156,7 @@ def _person(store: Store, key: str, people: tuple[dict[int, Any], dict[str, list
     return {**author, "variants": []}, store.page_author_records(key), store.page_coauthors(key, limit=24)
 
 
-def author_page(store: Store, key: str, paging: Paging,
+def author_page(store: PageStore, key: str, paging: Paging,
                 people: tuple[dict[int, Any], dict[str, list[int]]] | None = None) -> Page:
     author, ids, coauthors = _person(store, key, people)
     all_cards = store.page_cards(ids, max_authors=0)
@@ -185,7 +185,7 @@ def author_page(store: Store, key: str, paging: Paging,
 # --- map -----------------------------------------------------------------------------------------
 
 
-def map_data(store: Store) -> dict[str, Any]:
+def map_data(store: PageStore) -> dict[str, Any]:
     """Every placed record in columns (compact for 100,000 points), plus topic label positions."""
     points = store.page_map_points()
     areas = sorted({p[4] for p in points if p[4]})
@@ -207,7 +207,7 @@ def map_data(store: Store) -> dict[str, Any]:
     }
 
 
-def map_page(store: Store, focus: str | None = None) -> Page:
+def map_page(store: PageStore, focus: str | None = None) -> Page:
     """The map page; `focus` (a record id) is marked and centred when it is on the map. Nothing
     here reads every record (the area choices come with the point file), so the page is as quick
     at a million records as at a hundred."""
@@ -238,7 +238,7 @@ def growth_lists(series: dict[str, dict[str, int]], last_year: int) -> tuple[lis
     return emerging[:15], fading[:15]
 
 
-def trends_data(store: Store, stored: dict[str, Any] | None = None, pool: int = 300) -> dict[str, Any]:
+def trends_data(store: PageStore, stored: dict[str, Any] | None = None, pool: int = 300) -> dict[str, Any]:
     """Trends as the trends step stored them (`stored`), or a simple count-based stand-in."""
     if stored:
         return _adapt_stored_trends(store, stored)
@@ -269,7 +269,7 @@ def _topic_ref(name: str) -> tuple[int | None, str]:
     return (int(head), label) if head.isdigit() and label else (None, name)
 
 
-def _adapt_stored_trends(store: Store, t: dict[str, Any]) -> dict[str, Any]:
+def _adapt_stored_trends(store: PageStore, t: dict[str, Any]) -> dict[str, Any]:
     concepts = sorted((t.get("concepts") or {}).items(), key=lambda kv: (-kv[1].get("total", 0), kv[0]))
     topics = sorted((t.get("topics") or {}).items(), key=lambda kv: (-kv[1].get("total", 0), kv[0]))
 
@@ -290,5 +290,5 @@ def _adapt_stored_trends(store: Store, t: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def trends_page(store: Store, stored: dict[str, Any] | None = None) -> Page:
+def trends_page(store: PageStore, stored: dict[str, Any] | None = None) -> Page:
     return Page("trends.html", "Trends", trends_data(store, stored))

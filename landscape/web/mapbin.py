@@ -37,7 +37,7 @@ import numpy as np
 
 from ..enrich.map import label_levels
 from ..snapshot import SNAPSHOTS
-from ..store import Store
+from ..store.interfaces import PageStore
 
 MAGIC = b"LMAP"
 FORMAT = 1
@@ -75,32 +75,32 @@ class MapPoints:
         return float(self.x.min()), float(self.x.max()), float(self.y.min()), float(self.y.max())
 
 
-def version_of(store: Store) -> str:
+def version_of(store: PageStore) -> str:
     token, n = store.version()
     return f"{token}-{n}"
 
 
-def read_points(store: Store) -> MapPoints:
+def read_points(store: PageStore) -> MapPoints:
     """The columns of every placed record, read in batches into arrays (no per-point dicts)."""
     parts: list[tuple[np.ndarray, ...]] = []
     area_index: dict[str, int] = {}
     topics = store.page_topics()
     topic_index = {t["id"]: i for i, t in enumerate(topics)}
     for rows in store.page_map_columns():
-        rowid, x, y, kind, area, topic = zip(*rows)
+        b_rowid, b_x, b_y, b_kind, b_area, b_topic = zip(*rows)
         parts.append((
-            np.fromiter(rowid, dtype=np.int64, count=len(rows)),
-            np.fromiter(x, dtype=np.float64, count=len(rows)),
-            np.fromiter(y, dtype=np.float64, count=len(rows)),
-            np.fromiter((0 if k == "paper" else 1 for k in kind), dtype=np.uint8, count=len(rows)),
+            np.fromiter(b_rowid, dtype=np.int64, count=len(rows)),
+            np.fromiter(b_x, dtype=np.float64, count=len(rows)),
+            np.fromiter(b_y, dtype=np.float64, count=len(rows)),
+            np.fromiter((0 if k == "paper" else 1 for k in b_kind), dtype=np.uint8, count=len(rows)),
             np.fromiter((NO_AREA if a is None else min(area_index.setdefault(a, len(area_index)), NO_AREA - 1)
-                         for a in area), dtype=np.uint8, count=len(rows)),
-            np.fromiter((topic_index.get(t, NO_TOPIC) for t in topic), dtype=np.uint16, count=len(rows)),
+                         for a in b_area), dtype=np.uint8, count=len(rows)),
+            np.fromiter((topic_index.get(t, NO_TOPIC) for t in b_topic), dtype=np.uint16, count=len(rows)),
         ))
     cols = [np.concatenate(c) for c in zip(*parts)] if parts else [
         np.zeros(0, dtype=d) for d in (np.int64, np.float64, np.float64, np.uint8, np.uint8, np.uint16)]
     rowid, x, y, kind, area, topic = cols
-    areas = sorted(area_index, key=area_index.get)[: NO_AREA - 1]
+    areas = sorted(area_index, key=area_index.__getitem__)[: NO_AREA - 1]
     points = MapPoints(version_of(store), rowid, x, y, area, kind, topic, areas,
                        [{"id": t["id"], "label": t["label"]} for t in topics], [])
     points.labels = label_levels(x, y, topic, [t["label"] for t in topics])
@@ -109,7 +109,7 @@ def read_points(store: Store) -> MapPoints:
     return points
 
 
-def cached_points(store: Store) -> MapPoints:
+def cached_points(store: PageStore) -> MapPoints:
     return SNAPSHOTS.get(store, "map:points", read_points)
 
 
@@ -162,7 +162,7 @@ def sample_rows(n: int, size: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, num=min(size, n)).astype(np.int64)) if n else np.zeros(0, np.int64)
 
 
-def row_records(store: Store, points: MapPoints, rows: list[int]) -> list[dict[str, Any]]:
+def row_records(store: PageStore, points: MapPoints, rows: list[int]) -> list[dict[str, Any]]:
     """Id, title and kind of each row (rows outside the map are left out)."""
     valid = [r for r in rows if 0 <= r < points.n]
     found = store.page_map_rows([int(points.rowids[r]) for r in valid])
@@ -174,7 +174,7 @@ def row_records(store: Store, points: MapPoints, rows: list[int]) -> list[dict[s
     return out
 
 
-def title_matches(store: Store, points: MapPoints, text: str, limit: int) -> tuple[list[int], int]:
+def title_matches(store: PageStore, points: MapPoints, text: str, limit: int) -> tuple[list[int], int]:
     """Rows whose title contains `text` (at most `limit`), and how many there are in all."""
     rowids, total = store.page_map_title_matches(text, limit)
     if not points.n or not rowids:

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..config import Config
 from ..models import LandscapeError
-from ..store import Store
+from ..store.interfaces import PageStore
 from . import context as ctx
 from . import context_landscape as land
 from . import mapbin
@@ -51,19 +51,19 @@ def tokens(text: str) -> list[str]:
     return [t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
 
 
-def stored_trends(store: Store) -> dict[str, Any] | None:
+def stored_trends(store: PageStore) -> dict[str, Any] | None:
     module = ctx.optional_module("landscape.enrich.trends")
     return None if module is None else module.stored_trends(store)
 
 
-def merged_people(store: Store) -> Any:
+def merged_people(store: PageStore) -> Any:
     module = ctx.optional_module("landscape.enrich.authors")
     if module is None or not hasattr(store, "ls_authorship_rows"):
         return None
     return module.people(store)
 
 
-def export_site(store: Store, out: str | Path) -> int:
+def export_site(store: PageStore, out: str | Path) -> int:
     """Write the static site to OUT; returns the number of record pages written."""
     target = Path(out)
     if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / MARKER).exists())):
@@ -86,7 +86,7 @@ def export_site(store: Store, out: str | Path) -> int:
 class SiteWriter:
     """Renders each page once into `root`, under the file name `StaticUrls` links to."""
 
-    def __init__(self, store: Store, root: Path):
+    def __init__(self, store: PageStore, root: Path):
         self.store = store
         self.root = root
         self.config = Config.load(None, db_path=store.path)
@@ -110,7 +110,7 @@ class SiteWriter:
         s = self.store
         self.page("index.html", ctx.home_page(s, land.trends_data(s, self.trends), self.config))
         self.write_posts()
-        ids = [r[0] for r in s.conn.execute("SELECT id FROM records ORDER BY id")]
+        ids = s.record_ids()
         for rid in ids:
             self.page(f"records/{record_file(rid)}.html", ctx.record_page(s, rid))
             self.page(f"graph/{record_file(rid)}.html", ctx.graph_page(s, rid))
@@ -163,7 +163,7 @@ class SiteWriter:
             "ids": [r[0] for r in rows], "files": [record_file(r[0]) for r in rows], "titles": [r[1] for r in rows]})
 
 
-def _documents(store: Store, ids: list[str]) -> Iterator[tuple[str, dict[str, Any], list[str]]]:
+def _documents(store: PageStore, ids: list[str]) -> Iterator[tuple[str, dict[str, Any], list[str]]]:
     """Each record's card and the texts it is found by, weighted by repetition (title x3, concepts x2)."""
     cards = store.page_cards(ids)
     for rid in ids:
@@ -178,7 +178,7 @@ def _documents(store: Store, ids: list[str]) -> Iterator[tuple[str, dict[str, An
         yield rid, {**card, "text": body}, words
 
 
-def search_index(store: Store, ids: list[str], k1: float = 1.2, b: float = 0.75) -> dict[str, Any]:
+def search_index(store: PageStore, ids: list[str], k1: float = 1.2, b: float = 0.75) -> dict[str, Any]:
     """A prebuilt BM25 index: for each term, the records holding it with their weight.
 
     The browser sums the weights of the query's terms (and of the vocabulary words the last

@@ -20,15 +20,19 @@ import random
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...artifacts import describe
 from ...config import Config
+from ...store.interfaces import ConceptStore
 from ..drift import LABEL_DRIFT, drift, drift_note, fingerprint, load_prints, prints_array, save_prints
 from .acronyms import AcronymCounts
 from .model import FORMAT, KIND, ConceptModel, pack_model, unpack_model
 from .ranker import KeyphrasePredictor
 from .vocabulary import Vocabulary, refine_given
+
+if TYPE_CHECKING:
+    from ..pipeline import BuildContext
 
 FIT_SAMPLE = 3000  # labelled records the keyphrase ranker is fit on
 GENERIC_SAMPLE = 5000  # records whose texts decide which single words are too generic
@@ -85,14 +89,14 @@ def generic_keys(
     }
 
 
-def corpus_signature(store: Any) -> str:
+def corpus_signature(store: ConceptStore) -> str:
     h = hashlib.sha1()
     for row in store.concept_inputs_signature_rows():
         h.update(repr(tuple(row)).encode())
     return h.hexdigest()[:16]
 
 
-def labels_signature(store: Any, version: str) -> str:
+def labels_signature(store: ConceptStore, version: str) -> str:
     """What the fitted vocabulary and keyphrase ranker depend on: given lines and their records."""
     h = hashlib.sha1(version.encode())
     for row in store.concept_label_rows():
@@ -100,7 +104,7 @@ def labels_signature(store: Any, version: str) -> str:
     return h.hexdigest()[:16]
 
 
-def label_prints(store: Any) -> dict[str, int]:
+def label_prints(store: ConceptStore) -> dict[str, int]:
     """Record id -> fingerprint of its content and given phrases, for every labelled record."""
     content: dict[str, str] = {}
     phrases: dict[str, list[str]] = {}
@@ -140,7 +144,7 @@ class ConceptsStep:
     def __init__(self, config: Config):
         self.config = config
 
-    def run(self, ctx: Any) -> dict[str, int]:
+    def run(self, ctx: BuildContext) -> dict[str, int]:
         store = ctx.store
         signature = self.version + corpus_signature(store)
         if not ctx.full and store.step_signature(self.name) == signature:
@@ -159,7 +163,7 @@ class ConceptsStep:
             store.set_step_signature(self.name, signature, {"concepts": counts["concepts"]})
         return counts
 
-    def close_model(self, ctx: Any, prints: dict[str, int]) -> tuple[ConceptModel | None, str]:
+    def close_model(self, ctx: BuildContext, prints: dict[str, int]) -> tuple[ConceptModel | None, str]:
         """The stored model fitted on other labels, while they differ from these by at most
         LABEL_DRIFT (enrich/drift.py), and the signature it is stored under."""
         stored = load_prints(ctx.store, LABELS_ARTIFACT)
@@ -170,7 +174,7 @@ class ConceptsStep:
         ctx.log(drift_note(self.name, share, model is not None, LABEL_DRIFT))
         return model, stored[0]
 
-    def stored_model(self, ctx: Any, labels: str) -> ConceptModel | None:
+    def stored_model(self, ctx: BuildContext, labels: str) -> ConceptModel | None:
         """The model stored for these labels; one that cannot be read (an older format, a
         pickle, garbage) is never run: the step refits and says so once."""
         blob = ctx.store.concept_model_blob(labels)
@@ -179,7 +183,7 @@ class ConceptsStep:
             ctx.fallback(f"concepts: {describe(blob, KIND, FORMAT)}")
         return model
 
-    def _full(self, store: Any, labels: str, prints: dict[str, int]) -> dict[str, int]:
+    def _full(self, store: ConceptStore, labels: str, prints: dict[str, int]) -> dict[str, int]:
         given_lines: dict[str, list[str]] = {}
         acronyms = AcronymCounts()
         for rec in store.iter_records():
@@ -217,7 +221,7 @@ class ConceptsStep:
             save_prints(store, LABELS_ARTIFACT, labels, prints_array(prints))
         return {"concepts": len(kept), "predicted": predicted, "records": len(hashes)}
 
-    def _incremental(self, store: Any, labels: str, model: ConceptModel, prints: dict[str, int]) -> dict[str, int]:
+    def _incremental(self, store: ConceptStore, labels: str, model: ConceptModel, prints: dict[str, int]) -> dict[str, int]:
         """Only records whose content or given phrases are new or changed since the stored model
         last read them (the model stays as fitted: its labels moved by at most LABEL_DRIFT)."""
         hashes = record_marks(store.record_content_hashes(), prints)
@@ -275,7 +279,7 @@ def predict_keyphrases(
     return out
 
 
-def stored_embeddings(store: Any, config: Config) -> dict[str, Any]:
+def stored_embeddings(store: ConceptStore, config: Config) -> dict[str, Any]:
     """Record id -> stored text embedding (the embed step runs before this one)."""
     from ..embed import record_embeddings
 
