@@ -36,6 +36,19 @@ def big(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
     return db, steps
 
 
+def sqlite_steps(store: Store) -> list[int]:
+    """A counter of SQLite's virtual-machine steps (in hundreds) on the store's connection:
+    steps[0] grows as queries run; set it to 0 to start again."""
+    steps = [0]
+
+    def step() -> int:
+        steps[0] += 1
+        return 0
+
+    store.connection_for_tests.set_progress_handler(step, 100)
+    return steps
+
+
 def test_every_step_runs(big):
     _, steps = big
     assert list(steps) == STEPS
@@ -208,13 +221,7 @@ def test_a_deep_browse_page_costs_what_the_first_does(big):
 
     db, _ = big
     with Store(db, readonly=True) as store:
-        steps = [0]
-
-        def step() -> int:
-            steps[0] += 1
-            return 0
-
-        store.connection_for_tests.set_progress_handler(step, 100)
+        steps = sqlite_steps(store)
 
         def cost(params: dict[str, str]) -> tuple[int, dict]:
             steps[0] = 0
@@ -260,13 +267,7 @@ def test_keyword_ranking_of_very_common_words_is_bounded_and_says_so(big, monkey
 
     db, _ = big
     with Store(db, readonly=True) as store:
-        steps = [0]
-
-        def step() -> int:
-            steps[0] += 1
-            return 0
-
-        store.connection_for_tests.set_progress_handler(step, 100)
+        steps = sqlite_steps(store)
         whole = store.fts_search("model data", limit=50, snippets=False)
         unbounded, steps[0] = steps[0], 0
         assert {h["scope"] for h in whole} == {"all"}
