@@ -12,13 +12,14 @@ import click
 
 from . import __version__
 from .models import LandscapeError, ParseError, Record
-from .store import Store, default_db_path
+from .store import AnyStore, default_db_path
+from .store import open_store as open_backend
 
 
 def db_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--db", "db", default=None, envvar="LANDSCAPE_DB", show_default="./landscape.db",
-        help="Store file (or set LANDSCAPE_DB).",
+        help="Store: a SQLite file or postgresql://user@host:port/dbname (or set LANDSCAPE_DB).",
     )(f)
 
 
@@ -40,8 +41,8 @@ def errors_to_exit(f: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def open_store(db: str | None, readonly: bool = False) -> Store:
-    return Store(db or default_db_path(), readonly=readonly)
+def open_store(db: str | None, readonly: bool = False) -> AnyStore:
+    return open_backend(db or default_db_path(), readonly=readonly)
 
 
 def emit_json(data: Any) -> None:

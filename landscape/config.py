@@ -37,7 +37,7 @@ class Config:
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None, db_path: str | None = None) -> Config:
         candidates = [path, os.environ.get("LANDSCAPE_CONFIG")]
-        if db_path:
+        if db_path and "://" not in str(db_path):
             candidates.append(Path(db_path).resolve().parent / "landscape.toml")
         for candidate in candidates:
             if candidate and Path(candidate).is_file():

@@ -4,7 +4,8 @@ Ingest, sync, every build step, search, and the pages and API each name the inte
 instead of the whole `Store`, so a second backend (PostgreSQL) implements the same methods and
 nothing else, and mypy says when a caller reaches for more. Nothing here is SQLite's: no
 connection, no PRAGMA, no FTS5 syntax; queries are plain text and filters plain values.
-`landscape.store.Store` (SQLite) implements all of them (checked by mypy in store/__init__.py).
+`landscape.store.Store` (SQLite) and `landscape.store.postgres.PgStore` implement all of them
+(checked by mypy in each backend's __init__.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class MetaStore(Protocol):
     def version(self) -> tuple[str, int]: ...
     def get_meta(self, key: str, default: str | None = None) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
+    def sidecar(self, suffix: str) -> str: ...
 
 class IngestStore(MetaStore, Protocol):
     """What `landscape ingest` writes: records, their keyphrase lines and phrases (and the fitted
@@ -288,3 +290,4 @@ class BuildStore(
     Protocol,
 ):
     """What `landscape build` reads and writes: every step's interface."""
+

@@ -26,7 +26,7 @@ class LandscapeMixin:
         self._conn.execute(
             "INSERT INTO artifacts (name, value, updated_at) VALUES (?, ?, ?)"
             " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (name, sqlite3.Binary(value), now_iso()),
+            (name, bytes(value), now_iso()),
         )
 
     def ls_get_artifact(self, name: str) -> bytes | None:

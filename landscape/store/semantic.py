@@ -11,10 +11,12 @@ from typing import Any
 import numpy as np
 
 from .db import now_iso
+from .dialect import Dialect
 
 
 class SemanticMixin:
     _conn: sqlite3.Connection
+    _sql: Dialect
 
     # --- embeddings ----------------------------------------------------------------------
 
@@ -149,9 +151,10 @@ class SemanticMixin:
 
     def record_texts(self, ids: Iterable[str] | None = None) -> dict[str, str]:
         """id -> title and abstract (and talk sections): the text lexical signals read."""
+        sections = self._sql.group_concat("s.title || '. ' || s.text", "\n")
         sql = (
             "SELECT r.id, coalesce(r.title, '') || '\n' || r.abstract ||"
-            " coalesce((SELECT group_concat(s.title || '. ' || s.text, '\n') FROM sections s"
+            f" coalesce((SELECT {sections} FROM sections s"
             " WHERE s.record_id = r.id), '') FROM records r"
         )
         if ids is None:
