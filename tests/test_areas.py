@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from landscape.store import Store
+from landscape.store import open_store
 
 from .conftest import SEEDS, cli_json, run_cli
 
@@ -38,7 +38,7 @@ def odd_db(built_db: Path, tmp_path_factory) -> Path:
 
 
 def _by_title(db: Path) -> dict[str, dict]:
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         return {r.title: store.record_view(r.id) for r in store.iter_records()}
 
 
@@ -101,7 +101,7 @@ def test_a_store_without_labels_or_descriptions_builds_without_areas(tmp_path: P
 
 def test_adding_records_reads_only_them_with_the_stored_models(odd_db: Path):
     steps = {s["step"]: s for s in json.loads((odd_db.parent / "build.json").read_text(encoding="utf-8"))}
-    with Store(odd_db, readonly=True) as store:
+    with open_store(odd_db, readonly=True) as store:
         before = store.count_records() - len(ODD_RECORDS)
     assert steps["concepts"]["records"] == len(ODD_RECORDS) and steps["concepts"]["unchanged"] == before
     assert steps["areas"]["retrained"] == 0 and steps["areas"]["predicted"] == len(ODD_RECORDS)
@@ -139,7 +139,7 @@ def test_nearest_labelled_papers_vote_as_scikit_learn_weighted_knn_and_are_store
     from landscape.enrich import areas
 
     config = Config()
-    with Store(built_db, readonly=True) as store:
+    with open_store(built_db, readonly=True) as store:
         records = [r for r in store.iter_records() if r.area]
         data = areas.area_data(store, config, records)
         signature = areas.labels_signature(list(store.iter_records()), config)

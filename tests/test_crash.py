@@ -77,10 +77,10 @@ def test_an_ingest_stopped_before_the_keyphrase_split_finishes_it_on_the_rerun(t
     """Files commit one by one, the keyphrase re-split after them. A kill between the two used to
     leave the listing's keyphrase lines unsplit for good: the rerun found nothing new to split."""
     import landscape.ingest as ingest
-    from landscape.store import Store
+    from landscape.store import open_store
 
     files = [listing_head(tmp_path / "head.txt", 30)]
-    with Store(tmp_path / "ref.db") as store:
+    with open_store(tmp_path / "ref.db") as store:
         ingest.ingest_paths(store, files)
 
     def killed(store, *args, **kwargs):
@@ -88,13 +88,13 @@ def test_an_ingest_stopped_before_the_keyphrase_split_finishes_it_on_the_rerun(t
 
     split = ingest.split_keyphrase_lines
     monkeypatch.setattr(ingest, "split_keyphrase_lines", killed)
-    with Store(tmp_path / "killed.db") as store:
+    with open_store(tmp_path / "killed.db") as store:
         try:
             ingest.ingest_paths(store, files)
         except KeyboardInterrupt:
             pass
     monkeypatch.setattr(ingest, "split_keyphrase_lines", split)
-    with Store(tmp_path / "killed.db") as store:
+    with open_store(tmp_path / "killed.db") as store:
         assert ingest.ingest_paths(store, files).summary() == "0 new, 0 changed, 30 unchanged"
     ref, rerun = crash.state(tmp_path / "ref.db"), crash.state(tmp_path / "killed.db")
     assert [k for k in ref if ref[k] != rerun[k]] == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from landscape.store import Store
+from landscape.store import open_store
 
 from .conftest import FIXTURES, LISTING, SEEDS, cli_json, run_cli
 
@@ -70,7 +70,7 @@ def test_aggregator_paper_merges_into_existing_record(db, tmp_path):
 def test_changed_record_is_updated_in_place_keeping_enrichment(db, tmp_path):
     """A new source for a paper must not delete what enrichment stored for it."""
     run_cli("ingest", SEEDS / "001_36b3cb48603f891c.txt", db=db)
-    with Store(db) as store:
+    with open_store(db) as store:
         rid, created, digest = store.connection_for_tests.execute(
             "SELECT id, created_at, content_hash FROM records ORDER BY id LIMIT 1"
         ).fetchone()
@@ -88,7 +88,7 @@ def test_changed_record_is_updated_in_place_keeping_enrichment(db, tmp_path):
     jsonl = tmp_path / "more.jsonl"
     jsonl.write_text(f'{{"title": "{title}", "abstract": "x", "authors": ["New Author"], "date": "2024-05-01"}}\n')
     assert "0 new, 1 changed" in run_cli("ingest", jsonl, db=db).output
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.connection_for_tests.execute("SELECT count(*) FROM embeddings WHERE record_id = ?", (rid,)).fetchone()[0] == 1
         assert store.connection_for_tests.execute("SELECT count(*) FROM connections WHERE record_id = ?", (rid,)).fetchone()[0] == 1
         row = store.connection_for_tests.execute(

@@ -1,6 +1,6 @@
 from landscape.ingest.listing import split_authors
 from landscape.ingest.phrases import MAX_WORDS, PhraseSegmenter, _ngrams, _words, attested_in
-from landscape.store import Store
+from landscape.store import open_store
 
 from .conftest import LISTING, cli_json, run_cli
 
@@ -83,7 +83,7 @@ def test_filters(listing_db):
 
 
 def test_store_is_wal_with_fts(listing_db):
-    with Store(listing_db) as store:
+    with open_store(listing_db) as store:
         assert store.connection_for_tests.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.integrity_ok()
         hits = store.fts_search("stellar streams dark matter")
@@ -92,7 +92,7 @@ def test_store_is_wal_with_fts(listing_db):
 
 def test_every_record_is_searchable_with_its_authors_in_order(listing_db):
     """Ingest indexes records for full-text search after writing them; none is left out."""
-    with Store(listing_db) as store:
+    with open_store(listing_db) as store:
         counts = store.connection_for_tests.execute(
             "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM records_fts_docsize),"
             " (SELECT count(*) FROM search_pending)"
@@ -112,7 +112,7 @@ def test_a_split_that_skips_the_text_is_the_split_the_text_gives(listing_db):
     the listing, the text decides some splits and some lines are split without it; fitted on
     the listing five times over, nothing changes (lines are counted once each). Either way the
     shortcut gives what checking every rare gram against the text gives."""
-    with Store(listing_db) as store:
+    with open_store(listing_db) as store:
         rows = list(store.keyphrase_lines_with_phrases())
         texts = store.keyphrase_texts([rid for rid, _, _ in rows])
     lines = [(line, texts[rid]) for rid, line, _ in rows]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from landscape.store import Store
+from landscape.store import open_store
 
 from .conftest import cli_json, run_cli
 
@@ -46,13 +46,13 @@ def test_same_corpus_gives_same_topics(built_db, tmp_path):
     copy = tmp_path / "copy.db"
     shutil.copy(built_db, copy)
     run_cli("build", "--only", "topics", "--relayout", db=copy)
-    with Store(built_db, readonly=True) as a, Store(copy, readonly=True) as b:
+    with open_store(built_db, readonly=True) as a, open_store(copy, readonly=True) as b:
         assert a.table_dump("topics") == b.table_dump("topics")
         assert a.table_dump("record_topics") == b.table_dump("record_topics")
 
 
 def test_outliers_are_flagged_and_still_placed(built_db):
-    with Store(built_db, readonly=True) as store:
+    with open_store(built_db, readonly=True) as store:
         assigned = store.ls_topic_assignments()
         talks = [r["id"] for r in store.ls_rows() if r["kind"] == "talk"]
     assert len(assigned) == 462
