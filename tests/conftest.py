@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -12,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from landscape.cli import main
-from landscape.store import open_store
+from landscape.store import is_postgres_url, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -71,15 +72,50 @@ def pg_admin(tmp_path_factory) -> str:
     return server.get_uri()
 
 
-def new_pg_database(admin: str, prefix: str = "t") -> str:
-    """A new empty database on the test server (byte-order collation, as the schema asks), as a URL."""
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+def _database(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def new_pg_database(admin: str, prefix: str = "t", template: str | None = None) -> str:
+    """A new database on the test server, empty (byte-order collation, as the schema asks) or a
+    copy of `template`, as a URL."""
     import psycopg
 
     name = f"landscape_{prefix}_{os.getpid()}_{next(_NAMES)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'")
-    parts = urlsplit(admin)
-    return urlunsplit(parts._replace(path="/" + name))
+    source = f"{template}" if template else "template0 ENCODING 'UTF8' LOCALE 'C'"
+    with psycopg.connect(_with_database(admin, "postgres"), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {source}")
+    return _with_database(admin, name)
+
+
+def keep_pristine(db) -> None:
+    """Keep a copy of a shared store that nobody connects to, for `copy_db` (PostgreSQL copies a
+    database only while no one is connected to it)."""
+    if is_postgres_url(db):
+        import psycopg
+
+        with psycopg.connect(_with_database(db, "postgres"), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {_database(db)}_pristine TEMPLATE {_database(db)}")
+
+
+def copy_db(src, folder: Path, name: str = "landscape.db"):
+    """A writable copy of a store: the SQLite file copied into `folder`, or a new PostgreSQL
+    database copied from the store's pristine copy (or from the store, with nobody connected)."""
+    if not is_postgres_url(src):
+        dst = folder / name
+        shutil.copy(src, dst)
+        return dst
+    import psycopg
+
+    with psycopg.connect(_with_database(src, "postgres"), autocommit=True) as conn:
+        pristine = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname = %s", (_database(src) + "_pristine",)
+        ).fetchone()
+    return new_pg_database(src, "copy", template=pristine[0] if pristine else _database(src))
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -104,6 +140,7 @@ def listing_db(backend: str, request, tmp_path_factory):
     """A store holding the real 460-paper listing (read-only for tests that share it)."""
     path = _new_db(backend, request, tmp_path_factory.mktemp("listing"))
     run_cli("ingest", LISTING, db=path)
+    keep_pristine(path)
     return path
 
 
@@ -119,4 +156,5 @@ def built_db(backend: str, request, tmp_path_factory):
     path = _new_db(backend, request, tmp_path_factory.mktemp("built"))
     run_cli("ingest", LISTING, SEEDS / "003_00411ab6291d3934.txt", SEEDS / "004_983411919a72a1a9.txt", db=path)
     run_cli("build", db=path)
+    keep_pristine(path)
     return path

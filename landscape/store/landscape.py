@@ -117,9 +117,9 @@ class LandscapeMixin:
 
     def ls_concepts_signature(self) -> str:
         """Changes whenever the concepts or keyphrases of any record change."""
-        a = self._conn.execute("SELECT count(*), total(weight), total(concept_id) FROM record_concepts").fetchone()
-        b = self._conn.execute("SELECT count(*), total(length(phrase)) FROM keyphrases").fetchone()
-        return f"{tuple(a)}{tuple(b)}"
+        a = self._conn.execute("SELECT count(*), coalesce(sum(weight), 0.0), coalesce(sum(concept_id), 0) FROM record_concepts").fetchone()
+        b = self._conn.execute("SELECT count(*), coalesce(sum(length(phrase)), 0) FROM keyphrases").fetchone()
+        return f"{(int(a[0]), float(a[1]), float(a[2]))}{(int(b[0]), float(b[1]))}"  # as SQLite's total() wrote it
 
     def ls_concept_vocabulary(self) -> dict[str, list[str]]:
         """Concept name -> the surface forms (aliases) that name it in text."""

@@ -33,7 +33,7 @@ def is_postgres_url(db: str) -> bool:
 def shown_url(url: str) -> str:
     """The URL without its password, for messages."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if not parts.password:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return urlunsplit(parts._replace(netloc=netloc))
@@ -148,7 +148,8 @@ def connect(url: str, readonly: bool = False) -> PgConnection:
             url, autocommit=True, cursor_factory=ClientCursor, row_factory=_row_factory, connect_timeout=10,
         )
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = lines[0] if lines else type(exc).__name__
         raise LandscapeError(f"{shown_url(url)}: cannot connect to PostgreSQL ({reason})") from None
     raw.adapters.register_dumper(bool, _BoolAsInt)
     if readonly:
