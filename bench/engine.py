@@ -1,0 +1,110 @@
+"""Engine: the same build with the local engine and with Ray at 1 and 2 CPUs; Ray's overhead and
+its scaling from 1 to 2 CPUs.
+
+    python bench/engine.py                        # 2,000 generated records, tfidf embedder
+    python bench/engine.py --n 5000 --embedder fast --cpus 1,2,4
+
+One corpus (bench/corpus_gen.py) is ingested once; each engine builds a copy of that store in its
+own child process (`landscape build` as a library call), so every Ray run pays its own start-up,
+reported apart from the build. Columns: the embed step (the per-record work the engine runs),
+the whole build, and Ray's start-up; overhead is Ray at 1 CPU against the local engine (the
+local engine uses whatever cores BLAS and torch take), scaling is Ray at 1 CPU against Ray at 2.
+`measure()` answers the rows for other benches (bench/scale_out.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+CHILD = """
+import json, sys, time
+from landscape.config import Config
+from landscape.engine import get_engine
+from landscape.enrich.pipeline import build
+from landscape.store import Store
+db, embedder, engine_name, cpus = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+t0 = time.perf_counter()
+engine = get_engine(engine_name, num_cpus=cpus or None)
+start_s = time.perf_counter() - t0
+config = Config(embedder=embedder)
+with Store(db) as store:
+    t1 = time.perf_counter()
+    steps = build(store, config, engine=engine)
+    build_s = time.perf_counter() - t1
+engine.close()
+print(json.dumps({"start_s": start_s, "build_s": build_s, "steps": {r.name: r.seconds for r in steps}}))
+"""
+
+
+def run_build(db: Path, embedder: str, engine: str, cpus: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(db), embedder, engine, str(cpus)], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(n: int = 2000, embedder: str = "tfidf", cpus: tuple[int, ...] = (1, 2), workdir: Path | None = None) -> list[dict]:
+    """One row per engine: {engine, cpus, embed_s, build_s, start_s}."""
+    from corpus_gen import write_corpus
+
+    work = Path(workdir or tempfile.mkdtemp(prefix="engine-bench-"))
+    corpus = write_corpus(work / f"c{n}.txt", n)
+    base = work / "base.db"
+    base.unlink(missing_ok=True)
+    subprocess.run([sys.executable, "-m", "landscape", "ingest", str(corpus), "--db", str(base)], cwd=ROOT,
+                   capture_output=True, check=True)
+    rows = []
+    for engine, k in [("local", 0), *(("ray", c) for c in cpus)]:
+        db = work / f"{engine}{k}.db"
+        shutil.copy(base, db)
+        started = time.perf_counter()
+        result = run_build(db, embedder, engine, k)
+        rows.append({"engine": engine, "cpus": k or None, "embed_s": result["steps"].get("embed", 0.0),
+                     "build_s": result["build_s"], "start_s": result["start_s"],
+                     "wall_s": time.perf_counter() - started})
+        db.unlink()
+    return rows
+
+
+def table(rows: list[dict], n: int, embedder: str) -> str:
+    local = next(r for r in rows if r["engine"] == "local")
+    ray = {r["cpus"]: r for r in rows if r["engine"] == "ray"}
+    lines = [f"engine bench: {n} generated records, embedder {embedder}",
+             f"{'engine':<12}{'embed s':>10}{'build s':>10}{'start s':>10}{'embed/local':>13}"]
+    for r in rows:
+        name = "local" if r["engine"] == "local" else f"ray x{r['cpus']}"
+        lines.append(f"{name:<12}{r['embed_s']:>10.2f}{r['build_s']:>10.2f}{r['start_s']:>10.2f}"
+                     f"{r['embed_s'] / max(local['embed_s'], 1e-9):>13.2f}")
+    if 1 in ray:
+        lines.append(f"Ray overhead at 1 CPU (build, without start-up): "
+                     f"{100 * (ray[1]['build_s'] / local['build_s'] - 1):+.0f}%  (goal under 15%)")
+    if 1 in ray and 2 in ray:
+        lines.append(f"scaling 1 -> 2 CPUs: embed {ray[1]['embed_s'] / ray[2]['embed_s']:.2f}x,"
+                     f" build {ray[1]['build_s'] / ray[2]['build_s']:.2f}x")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--embedder", default="tfidf", help="tfidf (default), fast or minilm")
+    parser.add_argument("--cpus", default="1,2", help="Ray CPU counts to run, comma-separated")
+    parser.add_argument("--out", type=Path, default=None, help="working folder (default: a temp folder)")
+    args = parser.parse_args(argv)
+    cpus = tuple(int(c) for c in args.cpus.split(","))
+    rows = measure(args.n, args.embedder, cpus, args.out)
+    print(table(rows, args.n, args.embedder))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
