@@ -13,6 +13,7 @@ through an engine.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -40,6 +41,7 @@ class Worker:
 class Engine(Protocol):
     name: str
     where: str  # for the build log and errors: "this process", "the Ray cluster at HOST:PORT"
+    batches: Counter[str]  # batches run so far, by worker label (the build log says them)
 
     def map_batches(self, worker: Worker, batches: Iterable[Any]) -> Iterator[Any]: ...
 
@@ -54,16 +56,26 @@ class LocalEngine:
     name = "local"
     where = "this process"
 
+    def __init__(self) -> None:
+        self.batches: Counter[str] = Counter()
+
     def map_batches(self, worker: Worker, batches: Iterable[Any]) -> Iterator[Any]:
         fn = worker.fn
         for batch in batches:
             yield fn(batch)
+            self.batches[worker.label] += 1
 
     def batch_size(self, total: int, preferred: int) -> int:
         return preferred
 
     def close(self) -> None:
         pass
+
+
+def ran(engine: Engine) -> str:
+    """What the engine ran, for the build log: "embed 4 batches, summaries 1 batch on ..."."""
+    done = ", ".join(f"{label} {n} batch{'es' if n != 1 else ''}" for label, n in engine.batches.items())
+    return f"{done or 'nothing'} on {engine.where}"
 
 
 def get_engine(name: str, address: str | None = None, num_cpus: int | None = None) -> Engine:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -81,6 +81,7 @@ class RayEngine:
         self.address = address
         self.where = f"the Ray cluster at {address}" if address else "the local Ray"
         self._owns = False
+        self.batches: Counter[str] = Counter()
         if address:
             check_reachable(address)
         if not ray.is_initialized():
@@ -128,8 +129,10 @@ class RayEngine:
                 pending.append(actors[i % n].run.remote(batch))
                 if len(pending) >= n * self.in_flight:
                     yield self._result(pending.popleft())
+                    self.batches[worker.label] += 1
             while pending:
                 yield self._result(pending.popleft())
+                self.batches[worker.label] += 1
         except ray.exceptions.RayTaskError:
             raise
         except ray.exceptions.RayError as exc:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..config import Config
-from ..engine import Engine, LocalEngine
+from ..engine import Engine, LocalEngine, ran
 from ..store import now_iso
 from ..store.interfaces import BuildStore
 
@@ -81,6 +81,8 @@ def build(
         counts = step.run(ctx)
         results.append(StepResult(name, time.perf_counter() - start, counts))
         log(f"{name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    if ctx.engine.name != "local":
+        log(f"engine {ctx.engine.name}: {ran(ctx.engine)}")
     record_last_build(store, started, results, ctx.fallbacks)
     return results
 
