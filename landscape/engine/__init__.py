@@ -42,6 +42,7 @@ class Engine(Protocol):
     name: str
     where: str  # for the build log and errors: "this process", "the Ray cluster at HOST:PORT"
     batches: Counter[str]  # batches run so far, by worker label (the build log says them)
+    gpus: int  # GPUs the engine's workers may ask for (0: none)
 
     def map_batches(self, worker: Worker, batches: Iterable[Any]) -> Iterator[Any]: ...
 
@@ -55,6 +56,7 @@ class LocalEngine:
 
     name = "local"
     where = "this process"
+    gpus = 0
 
     def __init__(self) -> None:
         self.batches: Counter[str] = Counter()

@@ -87,7 +87,8 @@ class RayEngine:
         if not ray.is_initialized():
             self._start(address, num_cpus)
         self.cpus = int(ray.cluster_resources().get("CPU", 0))
-        self.where += f" ({self.cpus} CPUs)"
+        self.gpus = int(ray.cluster_resources().get("GPU", 0))
+        self.where += f" ({self.cpus} CPUs{f', {self.gpus} GPUs' if self.gpus else ''})"
 
     def _start(self, address: str | None, num_cpus: int | None) -> None:
         import ray

@@ -286,7 +286,7 @@ class BertEncoder:
             self._device_weights[key] = {k: t.to(device=device, dtype=dtype) for k, t in self.torch_weights().items()}
         return self._device_weights[key]
 
-    def encode_pipelined(self, texts: Sequence[str], device: str = "cuda", half: bool = True, chunk: int = 2048,
+    def encode_pipelined(self, texts: Sequence[str], device: str = "cuda", half: bool = True, chunk: int = 1024,
                          batch_texts: int = 512, batch_tokens: int = 65_536, workers: int | None = None) -> np.ndarray:
         """Vectors of `texts` in their order, for an accelerator: chunks of texts are tokenised in
         CPU processes while the device runs the chunks before them (so it never waits on the

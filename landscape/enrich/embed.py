@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from .pipeline import BuildContext
 
 MAX_SEQ_LENGTH = 256
+MINILM = "all-MiniLM-L6-v2"
+GPU_BATCH = 16_384  # texts per engine batch for an embedding actor with a GPU (chunks pipeline inside it)
 TFIDF_ARTIFACT = "embedder:tfidf"
 
 
@@ -80,6 +82,12 @@ class SentenceTransformerEmbedder:
     def __getstate__(self) -> dict[str, Any]:
         """Shipped to an engine's workers as its path and settings: each loads the model itself."""
         return {**self.__dict__, "_model": None, "_bert": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """On a worker whose install keeps MiniLM elsewhere, its own copy of the same package."""
+        self.__dict__.update(state)
+        if self.name == MINILM and not os.path.isdir(self.path):
+            self.path = minilm_path()
 
     def to_gpu(self) -> SentenceTransformerEmbedder:
         """This embedder on the GPU in fp16 where CUDA is present (a Ray actor given a GPU), else itself."""
@@ -342,7 +350,7 @@ def get_embedder(spec: str, config: Config | None = None, store: EmbedStore | No
         return FastEmbedder.from_store(store, lambda: get_embedder("minilm", config), refit=refit,
                                        seed=config.seed if config else 42, log=log, settings=settings)
     if spec == "minilm":
-        path, name = "", "all-MiniLM-L6-v2"
+        path, name = "", MINILM
     elif spec.startswith("sentence-transformers:") and spec.split(":", 1)[1]:
         path = spec.split(":", 1)[1]
         name = f"st:{os.path.basename(os.path.normpath(path))}"
@@ -390,7 +398,7 @@ def embed_missing(store: EmbedStore, embedder: Embedder, batch: int = 256,
             waiting.append(rows)
             yield [texts[rid] for rid, _ in rows]
 
-    worker = Worker(EncodeBatch(embedder), label="embed", gpu=True)
+    worker = Worker(EncodeBatch(embedder), label="embed", gpu=isinstance(embedder, SentenceTransformerEmbedder))
     for vectors in (engine or LocalEngine()).map_batches(worker, text_batches()):
         rows = waiting.popleft()
         with store.transaction():
@@ -422,7 +430,10 @@ class EmbedStep:
         if pending and log:
             engine = "" if ctx.engine.name == "local" else f" on {ctx.engine.where}"
             log(f"embed: {pending} records with {embedder.name}{engine}")
-        batch = ctx.engine.batch_size(pending, getattr(embedder, "batch", 0) or max(self.config.batch_size * 4, 256))
+        preferred = getattr(embedder, "batch", 0) or max(self.config.batch_size * 4, 256)
+        if ctx.engine.gpus and isinstance(embedder, SentenceTransformerEmbedder):
+            preferred = GPU_BATCH
+        batch = ctx.engine.batch_size(pending, preferred)
         done = embed_missing(store, embedder, batch=batch, engine=ctx.engine)
         with store.transaction():
             store.set_meta("embedder", embedder.name)
