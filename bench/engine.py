@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -106,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="working folder (default: a temp folder)")
     args = parser.parse_args(argv)
     cpus = tuple(int(c) for c in args.cpus.split(","))
+    load = os.getloadavg()[0]
     rows = measure(args.n, args.embedder, cpus, args.out)
     print(table(rows, args.n, args.embedder))
+    print(f"load average (1 min) {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores")
     return 0
 
 

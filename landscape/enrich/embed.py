@@ -155,7 +155,6 @@ class SentenceTransformerEmbedder:
         out[order] = vectors
         return out
 
-
     def encode_gpu(self, texts: Sequence[str]) -> np.ndarray:
         """fp16 on the GPU, batches by token length, tokenised in CPU processes ahead of the GPU."""
         if self.bert is not None:
