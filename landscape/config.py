@@ -30,6 +30,7 @@ class Config:
     summariser: str = "extractive"  # extractive | llm
     llm_model_path: str | None = None
     seed: int = 42
+    engine: str = "local"  # local | ray: where the build's per-record batches run (landscape.engine)
     sources: list[dict[str, Any]] = field(default_factory=list)  # [[sources]]: name, query, since
     sync: dict[str, Any] = field(default_factory=dict)  # [sync]: contact, endpoints, s2_key
     extra: dict[str, Any] = field(default_factory=dict)

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import Config
+from ..engine import Worker
 from ..models import LandscapeError, NotBuiltError
 from ..store.interfaces import ConnectionReadStore
 from ..text import STOPWORDS, content_tokens, tokens
@@ -491,6 +492,22 @@ def top_connections(corpus: Corpus, rows: Sequence[int], stats: dict[str, list[f
     return out
 
 
+class TopConnections:
+    """The engine's connections worker: query rows in, their ranked connections out. On Ray the
+    corpus goes to each actor once (without the term counts the build stores, which it never reads)."""
+
+    def __init__(self, corpus: Corpus, stats: dict[str, list[float]], k: int):
+        self.corpus = corpus
+        self.stats = stats
+        self.k = k
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "corpus": replace(self.corpus, terms_read=None)}
+
+    def __call__(self, rows: Sequence[int]) -> dict[str, list[tuple[str, float, list[str]]]]:
+        return top_connections(self.corpus, rows, self.stats, self.k)
+
+
 def _id_ordered(cand: np.ndarray) -> np.ndarray:
     """Each row's candidates in id order, pads last: top_k_rows breaks ties by column, so ties
     break by id as they did when every record was a column."""
@@ -532,7 +549,7 @@ class ConnectionsStep:
             dirty = store.stale_connection_ids() | store.short_connection_ids(k_eff)
         affected = set() if full else self._affected(store, corpus, dirty, stats, k_eff)
         todo = sorted((dirty | affected) & set(corpus.pos))
-        results = top_connections(corpus, [corpus.pos[i] for i in todo], stats, k_eff)
+        results = self._ranked(ctx, corpus, [corpus.pos[i] for i in todo], stats, k_eff)
         with store.transaction():
             if full:
                 store.clear_connections()
@@ -550,6 +567,16 @@ class ConnectionsStep:
                 save_terms(store, corpus.terms_read)
         return {"computed": len(dirty & set(corpus.pos)), "updated": len(affected - dirty),
                 "unchanged": n - len(todo), "read": corpus.terms_read.read if corpus.terms_read else n}
+
+    def _ranked(self, ctx: BuildContext, corpus: Corpus, rows: list[int], stats: dict[str, list[float]],
+                k: int) -> dict[str, list[tuple[str, float, list[str]]]]:
+        """top_connections of `rows`, run by the build's engine in whole CHUNKs of rows."""
+        size = max(CHUNK, ctx.engine.batch_size(len(rows), CHUNK * 16) // CHUNK * CHUNK)
+        worker = Worker(TopConnections(corpus, stats, k), label="connections")
+        results: dict[str, list[tuple[str, float, list[str]]]] = {}
+        for part in ctx.engine.map_batches(worker, (rows[s : s + size] for s in range(0, len(rows), size))):
+            results.update(part)
+        return results
 
     def _affected(self, store: ConnectionReadStore, corpus: Corpus, dirty: set[str], stats: dict[str, list[float]],
                   k: int) -> set[str]:
