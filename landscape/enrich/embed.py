@@ -362,6 +362,8 @@ class EmbedStep:
             log(f"embed: {pending} records with {embedder.name}")
         batch = getattr(embedder, "batch", 0) or max(self.config.batch_size * 4, 256)
         done = embed_missing(store, embedder, batch=batch)
+        if store.index_embeddings(embedder.name) and log:  # PostgreSQL: pgvector's index, made once the vectors are in
+            log(f"embed: made the vector index for {embedder.name}")
         with store.transaction():
             store.set_meta("embedder", embedder.name)
             store.set_meta("embedder_spec", spec)
