@@ -1,8 +1,10 @@
 """Ingest's bulk writes on PostgreSQL by COPY: the rows of records known to be new go to every
-table in one COPY each, instead of one INSERT per row (bench/pg_ingest.py measures both)."""
+table in one COPY each, instead of one INSERT per row (bench/pg_ingest.py measures both), and
+the keyphrases the split predicts replace the old ones in three statements."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .connection import PgConnection
@@ -34,6 +36,33 @@ class PgBulkWrites:
                 "INSERT INTO search_pending (record_rowid) SELECT rowid FROM records WHERE id = ANY(?)",
                 ([r[0] for r in rows["ids"]],),
             )
+
+    def set_keyphrases_many(
+        self, items: Iterable[tuple[str, list[str]]], source: str, reindex: bool = True
+    ) -> None:
+        """RecordsMixin.set_keyphrases_many in three statements: the old phrases deleted by one
+        list of ids, the new ones by COPY, each record's keyphrase source set from a staged list."""
+        items = list(items)
+        if not items:
+            return
+        ids = [rid for rid, _ in items]
+        if reindex:
+            self._unindex(ids)  # type: ignore[attr-defined]
+        conn = self._conn
+        conn.execute("DELETE FROM keyphrases WHERE record_id = ANY(?)", (ids,))
+        conn.copy_rows("keyphrases", ("record_id", "position", "phrase", "source"),
+                       ((rid, i, p, source) for rid, phrases in items for i, p in enumerate(phrases)))
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS keyphrase_sources (record_id TEXT, source TEXT)")
+        conn.execute("TRUNCATE keyphrase_sources")
+        with conn.raw.cursor() as cur, cur.copy("COPY keyphrase_sources (record_id, source) FROM STDIN") as copy:
+            for rid, phrases in items:
+                copy.write_row((rid, source if phrases else None))
+        conn.execute(
+            "UPDATE records r SET keyphrases_source = s.source FROM keyphrase_sources s"
+            " WHERE r.id = s.record_id AND coalesce(r.keyphrases_source, '') != coalesce(s.source, '')"
+        )
+        if reindex:
+            self.index_pending()  # type: ignore[attr-defined]
 
 
 def _first_per_key(sources: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
