@@ -138,6 +138,8 @@ class _ExecutemanyStore(PgStore):
 
     write_new_rows = RecordsMixin.write_new_rows
     set_keyphrases_many = RecordsMixin.set_keyphrases_many
+    replace_connections_many = SemanticMixin.replace_connections_many
+    mark_connections_fresh = SemanticMixin.mark_connections_fresh
     put_graph_rows = SemanticMixin.put_graph_rows
 
     def put_embeddings(self, model, rows):
@@ -175,6 +177,11 @@ def _write_everything(store: PgStore) -> None:
         store.put_embeddings("m", [(r.id, "again", X[i] * 2) for i, r in enumerate(recs[:50])])
         store.put_graph_rows([(r.id, np.arange(i % 5, dtype=np.int64), np.linspace(1, 0, i % 5)) for i, r in enumerate(recs)])
         store.put_graph_rows([(recs[0].id, np.array([7, 8]), np.array([0.5, 0.25]))])
+        store.replace_connections_many(
+            (r.id, [(recs[(i + j) % len(recs)].id, 1.0 / j, ["meaning", f"phrase {j}"]) for j in range(1, 1 + i % 4)])
+            for i, r in enumerate(recs))
+        store.replace_connections_many([(recs[1].id, [(recs[9].id, 0.5, [])])])
+        store.mark_connections_fresh(r.id for r in recs[::2])
         store.set_keyphrases_many([(r.id, [f"split {i}", "shared"] if i % 5 else []) for i, r in enumerate(recs[:120])],
                                   "predicted")
 
@@ -193,13 +200,13 @@ def test_copy_writes_the_rows_the_executemany_path_writes(pg_admin, monkeypatch)
         got = _dump(fast)
     assert got == expected
     bulk = ("records", "authorship", "keyphrases", "sources", "sections", "search_pending", "embeddings",
-            "neighbour_graph")
+            "neighbour_graph", "connections", "connection_state")
     assert not [s for s in statements if any(f"INSERT INTO {t} " in s or f"DELETE FROM {t} " in s for t in bulk)]
 
 
 def _dump(store: PgStore) -> dict[str, object]:
     tables = ("records", "authors", "authorship", "keyphrases", "sections", "records_search", "embeddings",
-              "neighbour_graph")
+              "neighbour_graph", "connections", "connection_state")
     out: dict[str, object] = {t: store.table_dump(t) for t in tables}
     out["sources"] = store.connection_for_tests.execute(  # ids differ: ON CONFLICT spends one per clash
         "SELECT record_id, path, format, line, ingested_at, extra FROM sources ORDER BY 1, 2, 4").fetchall()

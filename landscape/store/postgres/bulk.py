@@ -1,13 +1,18 @@
-"""Ingest's bulk writes on PostgreSQL by COPY: the rows of records known to be new go to every
-table in one COPY each, instead of one INSERT per row (bench/pg_ingest.py measures both), and
-the keyphrases the split predicts replace the old ones in three statements."""
+"""Bulk writes on PostgreSQL by COPY: the rows of records known to be new go to every table in one
+COPY each, instead of one INSERT per row (bench/pg_ingest.py measures both); the keyphrases the
+split predicts and the connections the build computes replace the old ones in a few statements
+per chunk of records, not two per record."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 from .connection import PgConnection
+
+T = TypeVar("T")
+CHUNK = 5000  # record ids per statement that names them in a list
 
 RECORD_COLUMNS = (
     "id", "kind", "title", "title_derived", "display_title", "norm_title", "authors_truncated", "date", "area",
@@ -63,6 +68,36 @@ class PgBulkWrites:
         )
         if reindex:
             self.index_pending()  # type: ignore[attr-defined]
+
+    def replace_connections_many(self, items: Iterable[tuple[str, list[tuple[str, float, list[str]]]]]) -> None:
+        """Each record's connections (each record once) replaced: per chunk of records, one
+        DELETE by the list of ids and one COPY."""
+        for chunk in _chunks(items, CHUNK):
+            self._conn.execute("DELETE FROM connections WHERE record_id = ANY(?)", ([rid for rid, _ in chunk],))
+            self._conn.copy_rows(
+                "connections", ("record_id", "rank", "other_id", "score", "reasons"),
+                ((rid, i, oid, float(s), json.dumps(r)) for rid, rows in chunk for i, (oid, s, r) in enumerate(rows)),
+            )
+
+    def mark_connections_fresh(self, ids: Iterable[str]) -> None:
+        for chunk in _chunks(ids, CHUNK):
+            self._conn.execute(
+                "INSERT INTO connection_state (record_id, content_hash)"
+                " SELECT id, content_hash FROM records WHERE id = ANY(?)"
+                " ON CONFLICT(record_id) DO UPDATE SET content_hash = excluded.content_hash",
+                (chunk,),
+            )
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _first_per_key(sources: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
