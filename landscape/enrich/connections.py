@@ -554,8 +554,7 @@ class ConnectionsStep:
             if full:
                 store.clear_connections()
                 store.forget_connection_state()
-            for rid in todo:
-                store.replace_connections(rid, results.get(rid, []))
+            store.replace_connections_many((rid, results.get(rid, [])) for rid in todo)
             store.mark_connections_fresh(todo)
             if full:
                 new_state = {"version": VERSION, "model": model, "k": k, "n": n, "stats": stats,

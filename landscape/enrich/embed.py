@@ -434,6 +434,8 @@ class EmbedStep:
             preferred = GPU_BATCH
         batch = ctx.engine.batch_size(pending, preferred)
         done = embed_missing(store, embedder, batch=batch, engine=ctx.engine)
+        if store.index_embeddings(embedder.name) and log:  # PostgreSQL: pgvector's index, made once the vectors are in
+            log(f"embed: made the vector index for {embedder.name}")
         with store.transaction():
             store.set_meta("embedder", embedder.name)
             store.set_meta("embedder_spec", spec)

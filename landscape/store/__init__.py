@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+import numpy as np
+
 from . import interfaces
 from .db import connect, default_db_path, migrate, now_iso, store_version, transaction
 from .dialect import SQLITE
@@ -87,6 +89,18 @@ class Store(RecordsMixin, FullTextMixin, SemanticMixin, UnderstandingMixin, Land
     def sidecar(self, suffix: str) -> str:
         """A file kept beside the store (an ANN index): the store's path with `suffix` added."""
         return self.path + suffix
+
+    def nearest(self, model: str, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        """The k records nearest each query vector under `model`, (id, cosine) best first. SQLite
+        has no vector index: this process keeps one per store version (exact when small, else the
+        build's saved HNSW file; landscape.enrich.vector_index)."""
+        from ..enrich.vector_index import local_nearest
+
+        return local_nearest(self, model, vectors, k)
+
+    def index_embeddings(self, model: str) -> bool:
+        """Nothing to make: the index SQLite's `nearest` reads lives in the process (and beside the file)."""
+        return False
 
     def _has_table(self, name: str) -> bool:
         return self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None

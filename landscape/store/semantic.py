@@ -227,6 +227,11 @@ class SemanticMixin:
             [(record_id, i, oid, float(s), json.dumps(r)) for i, (oid, s, r) in enumerate(rows)],
         )
 
+    def replace_connections_many(self, items: Iterable[tuple[str, list[tuple[str, float, list[str]]]]]) -> None:
+        """replace_connections for many records (each once); PostgreSQL writes them by COPY."""
+        for record_id, rows in items:
+            self.replace_connections(record_id, rows)
+
     def get_connections(self, record_id: str, limit: int | None = None) -> list[dict[str, Any]]:
         sql = (
             "SELECT c.other_id, r.display_title, c.score, c.reasons FROM connections c"

@@ -28,6 +28,7 @@ from ..records import RecordsMixin
 from ..semantic import SemanticMixin
 from ..sync import SyncMixin
 from ..understanding import UnderstandingMixin
+from .bulk import PgBulkWrites
 from .connection import PgConnection, connect, is_postgres_url, shown_url
 from .fulltext import PgFullText
 from .schema import MIGRATIONS
@@ -38,7 +39,7 @@ __all__ = ["PgStore", "is_postgres_url"]
 WRITE_LOCK = 0x4C414E44  # "LAND": the advisory lock every write transaction holds (one writer)
 
 
-class PgStore(PgVectors, PgFullText, RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin,
+class PgStore(PgVectors, PgBulkWrites, PgFullText, RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin,
               PagesMixin, SyncMixin):
     """A Landscape store in PostgreSQL: the same interfaces as the SQLite `Store`."""
 
