@@ -491,7 +491,7 @@ class PagesMixin:
             n: (d, _json(e, {})) for n, d, e in self._conn.execute("SELECT name, description, extra FROM areas")
         }
         rows = self._conn.execute(
-            "SELECT area, count(*), sum(kind = 'paper'), sum(area_source = 'predicted') FROM records"
+            "SELECT area, count(*), sum(CASE WHEN kind = 'paper' THEN 1 ELSE 0 END), sum(CASE WHEN area_source = 'predicted' THEN 1 ELSE 0 END) FROM records"
             " WHERE area IS NOT NULL GROUP BY area ORDER BY 2 DESC, 1"
         ).fetchall()
         return [
