@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from landscape.store import open_store
 
-from .conftest import SEEDS, cli_json, run_cli
+from .conftest import SEEDS, cli_json, copy_db, run_cli
 
 ODD_RECORDS = [
     {"title": "Entropy", "abstract": "", "authors": ["A. Nobody"]},
@@ -27,8 +26,7 @@ ODD_RECORDS = [
 def odd_db(built_db: Path, tmp_path_factory) -> Path:
     """The built listing plus unlabelled records with an empty abstract, one word, French."""
     root = tmp_path_factory.mktemp("odd")
-    path = root / "landscape.db"
-    shutil.copy(built_db, path)
+    path = copy_db(built_db, root)
     records = root / "odd.jsonl"
     records.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in ODD_RECORDS) + "\n", encoding="utf-8")
     run_cli("ingest", records, db=path)

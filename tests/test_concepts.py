@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,13 +9,12 @@ import pytest
 from landscape.enrich.concepts import Vocabulary, mine_acronyms, phrase_key
 from landscape.store import open_store
 
-from .conftest import cli_json, run_cli
+from .conftest import cli_json, copy_db, run_cli
 
 
 @pytest.fixture(scope="module")
 def concepts_db(listing_db: Path, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("concepts") / "landscape.db"
-    shutil.copy(listing_db, path)
+    path = copy_db(listing_db, tmp_path_factory.mktemp("concepts"))
     run_cli("build", "--only", "concepts", db=path)
     return path
 
@@ -198,8 +196,7 @@ def test_the_concept_model_is_stored_as_arrays_and_a_planted_pickle_never_runs(c
     from landscape.config import Config
     from landscape.enrich.concepts.model import FORMAT, KIND, pack_model, unpack_model
 
-    path = tmp_path / "landscape.db"
-    shutil.copy(concepts_db, path)
+    path = copy_db(concepts_db, tmp_path)
     labels, blob = _model_blob(path)
     artifact = unpack(blob, KIND, FORMAT)
     assert artifact is not None and {"keys", "fit_ids", "tree_value", "matrix_data"} <= set(artifact.arrays)
@@ -236,8 +233,7 @@ def test_the_ranker_fits_on_a_bounded_sample_and_records_stream_in_batches(listi
     monkeypatch.setattr(concepts_step, "FIT_SAMPLE", 60)
     monkeypatch.setattr(concepts_step, "GENERIC_SAMPLE", 150)
     monkeypatch.setattr(concepts_step, "BATCH", 40)
-    path = tmp_path / "landscape.db"
-    shutil.copy(listing_db, path)
+    path = copy_db(listing_db, tmp_path)
     run_cli("build", "--only", "concepts", "--embedder", "tfidf", db=path)
     artifact = unpack(_model_blob(path)[1], KIND, FORMAT)
     assert artifact is not None and len(artifact.arrays["fit_ids"]) == 60
@@ -256,11 +252,9 @@ def test_a_few_new_labelled_records_are_read_with_the_stored_model(concepts_db: 
 
     from .test_phrases import _unseen_listing
 
-    path = tmp_path / "landscape.db"
-    shutil.copy(concepts_db, path)
+    path = copy_db(concepts_db, tmp_path)
     run_cli("ingest", _unseen_listing(tmp_path / "more.txt"), db=path)
-    grown = tmp_path / "grown.db"
-    shutil.copy(path, grown)
+    grown = copy_db(path, tmp_path, "grown.db")
     out = run_cli("build", "--only", "concepts", db=path).output
     assert "concepts: labels changed by 0.7% since the model was fitted (refit above 10.0%):" \
            " the stored model reads the new records" in out, out

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-
 from landscape.store import open_store
 
-from .conftest import FIXTURES, LISTING, SEEDS, cli_json, run_cli
+from .conftest import FIXTURES, LISTING, SEEDS, cli_json, copy_db, run_cli
 
 
 def test_same_seeds_twice_changes_nothing(db):
@@ -16,8 +14,7 @@ def test_same_seeds_twice_changes_nothing(db):
 
 
 def test_paper_from_listing_and_jsonl_is_one_record_with_both_sources(listing_db, tmp_path):
-    db = tmp_path / "merged.db"
-    shutil.copy(listing_db, db)
+    db = copy_db(listing_db, tmp_path, "merged.db")
     out = run_cli("ingest", FIXTURES / "records.jsonl", db=db).output
     # the shouted, punctuated title matches "Naturalness and Fisher Information"
     assert "2 new, 1 changed, 0 unchanged" in out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 
 import numpy as np
 
@@ -12,7 +11,7 @@ from landscape.artifacts import unpack
 from landscape.enrich.map import knn, label_levels
 from landscape.store import open_store
 
-from .conftest import SEEDS, cli_json, run_cli
+from .conftest import SEEDS, cli_json, copy_db, run_cli
 
 
 def test_every_record_is_on_the_map(built_db):
@@ -32,8 +31,7 @@ def test_show_gives_topic_and_map_point(built_db):
 
 
 def test_added_records_are_placed_and_others_stay(built_db, tmp_path):
-    db = tmp_path / "grow.db"
-    shutil.copy(built_db, db)
+    db = copy_db(built_db, tmp_path, "grow.db")
     with open_store(db, readonly=True) as store:
         before = store.ls_map_coords()
         topics_before = store.table_dump("topics")
@@ -77,8 +75,7 @@ def test_the_neighbour_graph_works_past_one_block_of_rows():
 
 
 def test_a_map_fitted_on_a_sample_places_everyone_else(built_db, tmp_path):
-    db = tmp_path / "landscape.db"
-    shutil.copy(built_db, db)
+    db = copy_db(built_db, tmp_path)
     (tmp_path / "landscape.toml").write_text("[extra.map]\nfit_sample = 150\n", encoding="utf-8")
     steps = cli_json("build", "--only", "map", db=db)
     assert steps[0]["placed"] == 462 and steps[0]["fitted"] == 150
@@ -108,8 +105,7 @@ def test_a_failed_spectral_initialisation_says_so(built_db, tmp_path, monkeypatc
         raise scipy.sparse.linalg.ArpackNoConvergence("ARPACK error -1: No convergence", [], [])
 
     monkeypatch.setattr(scipy.sparse.linalg, "eigsh", no_convergence)
-    db = tmp_path / "landscape.db"
-    shutil.copy(built_db, db)
+    db = copy_db(built_db, tmp_path)
     output = run_cli("build", "--only", "map", "--relayout", db=db).output
     assert "fallback: map: spectral initialisation failed (ArpackNoConvergence" in output
     with open_store(db, readonly=True) as store:

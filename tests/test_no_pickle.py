@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pathlib
 import pickle
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from landscape.artifacts import Artifact, pack, unpack
 from landscape.store import open_store
 from landscape.web.app import create_app
 
-from .conftest import SEEDS, SHARED, cli_json, run_cli
+from .conftest import SEEDS, SHARED, cli_json, copy_db, run_cli
 
 
 class Planted:
@@ -46,8 +45,7 @@ def tfidf_db(tmp_path_factory) -> Path:
 
 
 def _copy(db: Path, tmp_path: Path) -> Path:
-    out = tmp_path / "landscape.db"
-    shutil.copy(db, out)
+    out = copy_db(db, tmp_path)
     return out
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-
 from landscape.store import open_store
 
-from .conftest import cli_json, run_cli
+from .conftest import cli_json, copy_db, run_cli
 
 
 def test_topics_name_the_field_regions(built_db):
@@ -43,8 +41,7 @@ def test_quality_figures(built_db):
 
 
 def test_same_corpus_gives_same_topics(built_db, tmp_path):
-    copy = tmp_path / "copy.db"
-    shutil.copy(built_db, copy)
+    copy = copy_db(built_db, tmp_path, "copy.db")
     run_cli("build", "--only", "topics", "--relayout", db=copy)
     with open_store(built_db, readonly=True) as a, open_store(copy, readonly=True) as b:
         assert a.table_dump("topics") == b.table_dump("topics")
