@@ -108,16 +108,22 @@ def run_child(args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
 
 
 def choose_embedder(wanted: str | None) -> str:
+    """`wanted`, else `fast` where its teacher (MiniLM) is installed, else `tfidf`, said aloud.
+
+    (It once asked get_embedder for `fast` without a store, which always fails, so every run
+    silently measured tfidf.)"""
     if wanted:
         return wanted
     try:
-        from landscape.config import Config
-        from landscape.enrich.embed import get_embedder
+        from landscape.enrich.embed import minilm_path
 
-        get_embedder("fast", Config(embedder="fast"))
-        return "fast"
-    except Exception:  # noqa: BLE001 - any failure means this install has no fast embedder
-        return "tfidf"
+        if os.path.isdir(minilm_path()):
+            return "fast"
+        reason = f"no MiniLM at {minilm_path()}"
+    except Exception as exc:  # noqa: BLE001 - any failure means this install cannot fit fast
+        reason = str(exc)
+    print(f"embedder: tfidf (the fast embedder needs MiniLM as its teacher: {reason})", file=sys.stderr)
+    return "tfidf"
 
 
 def measure(n: int, added: int, embedder: str, out: Path, seed: int, only: str = "") -> dict:
