@@ -71,6 +71,15 @@ def memory_row(label: str) -> dict[str, Any]:
     }
 
 
+def database_sizes(admin: str) -> dict[str, float]:
+    """MB on disk of each benchmark database (tables, indexes, TOAST): for the disk projection."""
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        return {name: size / 2**20 for name, size in conn.execute(
+            "SELECT datname, pg_database_size(datname) FROM pg_database WHERE datname LIKE 'bench_%' ORDER BY 1")}
+
+
 def ingest_rows(admin: str, n: int, work: Path) -> list[dict[str, Any]]:
     from pg_ingest import ingest_table
 
@@ -183,6 +192,9 @@ def show(results: dict[str, Any]) -> str:
         for m in mem:
             out.append(f"   {m['after']:<10}{m['driver_mb']:>9.0f}{m['largest_child_mb']:>15.0f}"
                        f"{m['postgres_largest_mb']:>18.0f}{m['postgres_sum_mb']:>14.0f}")
+    sizes = results.get("database_mb")
+    if sizes:
+        out.append("   databases on disk (MB): " + ", ".join(f"{k} {v:,.0f}" for k, v in sizes.items()))
     gpu = results.get("gpu")
     if gpu:
         out.append(f"5. GPU ({gpu['device']}, {gpu['texts']:,} texts): Landscape {gpu['landscape texts/s']:,.0f}/s,"
@@ -234,6 +246,7 @@ def main() -> None:
         results["memory"].append(memory_row(name))
         save()
         print(f"[{name}] done in {results[f'{name}_wall_s']:.0f} s", flush=True)
+    results["database_mb"] = database_sizes(admin)
     results["gpu"] = gpu_rows(10_000)
     save()
     print(f"load average at the start: {results['load_average']:.1f} on {results['cpus']} CPUs")
