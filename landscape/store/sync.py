@@ -63,8 +63,8 @@ class SyncMixin:
         """Written in the page's transaction: the cursor moves only with the page's records."""
         self._conn.execute(
             "INSERT INTO sync_cursors (source, cursor, pages, records, updated_at) VALUES (?, ?, 1, ?, ?)"
-            " ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor, pages = pages + 1,"
-            " records = records + excluded.records, updated_at = excluded.updated_at",
+            " ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor, pages = sync_cursors.pages + 1,"
+            " records = sync_cursors.records + excluded.records, updated_at = excluded.updated_at",
             (source, json.dumps(state, sort_keys=True), records, now_iso()),
         )
 
