@@ -249,7 +249,9 @@ def integrity(db: Db) -> str:
 
 
 def copy_store(src: Db, dst: Db) -> None:
+    """`src` copied to `dst`, replacing what was there (PostgreSQL: nobody may be connected to `src`)."""
     if is_pg(src):
+        remove_store(dst)
         _MADE.add(str(dst))
         pg_admin_sql(str(src), f"CREATE DATABASE {pg_database(str(dst))} TEMPLATE {pg_database(str(src))}")
         return
