@@ -16,7 +16,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from .conftest import FIXTURES, _database, _with_database, new_pg_database
+from .conftest import BACKENDS, FIXTURES, _database, _with_database, new_pg_database
+
+pytestmark = pytest.mark.skipif("postgresql" not in BACKENDS, reason="LANDSCAPE_TEST_BACKENDS leaves PostgreSQL out")
 
 LANDSCAPE = str(Path(sys.executable).parent / "landscape")
 SECRET = "hunter2-not-shown"
