@@ -160,27 +160,38 @@ class PgStore(PgVectors, PgBulkWrites, PgFullText, RecordsMixin, SemanticMixin, 
 
 
 def migrate(conn: PgConnection) -> int:
-    """Apply the numbered migrations this database lacks, each in one transaction, recorded in
-    `schema_migrations`; the pgvector extension is made first (one line when the server lacks it)."""
-    url = shown_url(conn.url)
+    """Apply the numbered migrations this database lacks, recorded in `schema_migrations`, in one
+    transaction with the pgvector extension and that table: a database where any of it fails
+    (no pgvector, no right to create) is left as it was, and the reason is one line."""
     if _current(conn):
         return 0
-    try:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-    except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0]
-        raise LandscapeError(f"{url}: the pgvector extension is not available in this database ({reason})") from None
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations"
-        " (number BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-    )
-    applied = 0
     conn.execute("BEGIN")
     try:
         conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+        applied = _apply_migrations(conn)
+    except BaseException:
+        if not conn.raw.closed:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return applied
+
+
+def _apply_migrations(conn: PgConnection) -> int:
+    url = shown_url(conn.url)
+    try:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    except psycopg.Error as exc:
+        raise LandscapeError(f"{url}: the pgvector extension is not available in this database ({_reason(exc)})") from None
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (number BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
         done = {int(r[0]) for r in conn.execute("SELECT number FROM schema_migrations")}
         if done and max(done) > len(MIGRATIONS):
             raise LandscapeError(f"{url}: store schema version {max(done)} is newer than this Landscape ({len(MIGRATIONS)})")
+        applied = 0
         for number, (name, sql) in enumerate(MIGRATIONS, start=1):
             if number in done:
                 continue
@@ -189,11 +200,14 @@ def migrate(conn: PgConnection) -> int:
             if number > 1:
                 bump_version(conn)  # type: ignore[arg-type]
             applied += 1
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return applied
+        return applied
+    except psycopg.Error as exc:
+        raise LandscapeError(f"{url}: cannot create the Landscape tables in this database ({_reason(exc)})") from None
+
+
+def _reason(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def _current(conn: PgConnection) -> bool:
