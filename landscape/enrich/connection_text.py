@@ -85,11 +85,14 @@ def _l2_rows(matrix: Any) -> Any:
     return _csr(m.multiply(1.0 / norms[:, None]))
 
 
-def _drop_contained(names: list[str]) -> list[str]:
-    """'neural network' is not worth naming beside 'graph neural network'."""
-    keep = []
-    keys = {name: f" {phrase_key(name)} " for name in names}
+def _drop_contained(names: list[str], key: Any = phrase_key, limit: int | None = None) -> list[str]:
+    """'neural network' is not worth naming beside 'graph neural network' (the first `limit`
+    names kept, `key` giving each name's phrase key)."""
+    keep: list[str] = []
+    keys = {name: f" {key(name)} " for name in names}
     for name in names:
+        if limit is not None and len(keep) >= limit:
+            break
         if not any(name != other and keys[name] in keys[other] for other in names):
             keep.append(name)
     return keep
