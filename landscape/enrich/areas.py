@@ -73,7 +73,8 @@ class AreaSettings:
     seeded by `config.seed`), and the labelled records outside it are predicted by the fitted
     model like unlabelled ones (held out by construction, so their probabilities are as honest
     as the cross-validated ones of the sample). At or below the bound every labelled record is
-    fitted on, exactly as without it.
+    fitted on, exactly as without it. A changed bound takes effect at the next fit (labels
+    changed past LABEL_DRIFT, or `build --full`), like any other change that is not a label's.
     `batch`: records predicted at a time (bounds the memory of the TF-IDF and stacked matrices).
     """
 
