@@ -94,6 +94,7 @@ SETTINGS = {
     "topics": "topics:TopicSettings",
     "map": "map:MapSettings",
     "summaries": "summaries:SummarySettings",
+    "areas": "areas:AreaSettings",
     "fast_embedder": "static_embed:FastSettings",
 }
 

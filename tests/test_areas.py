@@ -153,3 +153,33 @@ def test_nearest_labelled_papers_vote_as_scikit_learn_weighted_knn_and_are_store
     assert list(knn.classes_) == labels and np.abs(ours - theirs).max() < 2e-3
     smoothed = areas.NeighbourModel(k=7).fit(train, labels).proba(test)
     assert np.allclose(smoothed.sum(axis=1), 1) and (smoothed > 0).all()
+
+
+def test_past_the_fit_bound_the_model_fits_a_stratified_sample_and_predicts_the_other_labelled(
+        built_db: Path, tmp_path: Path, monkeypatch):
+    """[extra.areas] fit_sample bounds the records the model is fitted on; the labelled records
+    outside the sample keep their area and get the fitted model's (held-out) probabilities."""
+    from landscape.config import Config
+    from landscape.enrich import areas
+
+    db = copy_db(built_db, tmp_path)
+    config = tmp_path / "bounded.toml"
+    config.write_text("[extra.areas]\nfit_sample = 120\nbatch = 50\n", encoding="utf-8")
+    monkeypatch.setenv("LANDSCAPE_CONFIG", str(config))
+    steps = {s["step"]: s for s in cli_json("build", "--only", "areas", "--full", db=db)}
+    with open_store(db, readonly=True) as store:
+        records = list(store.iter_records())
+        labelled = [r for r in records if r.area]
+        stored = areas.stored_model(store.area_model_blob(areas.labels_signature(records, Config())), Config())
+        views = [store.record_view(r.id) for r in labelled]
+    assert steps["areas"]["retrained"] == 1 and steps["areas"]["labelled"] == len(labelled) > 120
+    assert stored is not None
+    fitted = len(stored.fitted["neighbours"].y)
+    per_area = {a: sum(r.area == a for r in labelled) for a in stored.labels}
+    assert 120 - len(per_area) <= fitted <= 120 + len(per_area) * areas.MIN_SAMPLED
+    assert all(v["area_source"] == "given" and v["area_probabilities"] and v["area_set"] for v in views)
+    assert all(abs(sum(v["area_probabilities"].values()) - 1) < 0.01 for v in views)
+    assert areas.fit_sample([r.area for r in labelled], 10_000, 7) == list(range(len(labelled)))
+    picked = areas.fit_sample([r.area for r in labelled], 120, 7)
+    assert picked == areas.fit_sample([r.area for r in labelled], 120, 7) == sorted(set(picked))
+    assert {labelled[k].area for k in picked} == set(per_area)

@@ -149,3 +149,28 @@ def test_rankings_ignore_the_query_papers_own_keyphrases_and_area(tmp_path, buil
             corpus = corpus_for(store, Config())
             live = top_connections(corpus, [corpus.pos[rid]], load_state(store)["stats"], 10)[rid]
         assert [(oid, score) for oid, score, _ in live] == [(c["id"], c["score"]) for c in original[rid]]
+
+
+def test_pair_signals_score_only_real_candidates_and_equal_the_all_columns_signals(built40):
+    """A build scores each record against its candidates only: each pair's signals are those of
+    the all-columns computation, and the pad slots (fewer candidates than slots) stay 0."""
+    import numpy as np
+
+    from landscape.config import Config
+    from landscape.enrich.connection_text import _drop_contained
+    from landscape.enrich.connections import corpus_for
+
+    with open_store(built40, readonly=True) as store:
+        corpus = corpus_for(store, Config())
+    rows = list(range(len(corpus)))
+    cand = corpus.candidates(rows)
+    real = cand >= 0
+    assert real.any() and not real.all()
+    q = corpus.records_as_queries(rows)
+    pair, dense = corpus.pair_signals(q, cand), corpus.signals(q)
+    for name in ("meaning", "lexical", "terms", "concepts", "keyphrases", "authors"):
+        expected = np.take_along_axis(dense[name], np.maximum(cand, 0), axis=1)
+        assert np.allclose(pair[name][real], expected[real], atol=1e-5), name
+        assert (pair[name][~real] == 0).all(), name
+    names = ["graph neural network", "neural network", "network", "dark matter", "matter", "dark matter halo"]
+    assert _drop_contained(names, limit=2) == _drop_contained(names)[:2] == ["graph neural network", "dark matter halo"]

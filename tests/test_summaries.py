@@ -137,3 +137,17 @@ def test_a_failing_llm_summariser_says_so_in_the_build_the_about_page_and_stats(
         assert "The latest build fell back to another method 1 time" in about
         assert "the LLM summariser failed on 12 of 12 records" in about
         assert client.get("/api/v1/stats").json()["fallbacks"] == [said[0].removeprefix("fallback: ")]
+
+
+def test_area_descriptions_name_the_concepts_the_store_finds_most_distinctive(built_db: Path):
+    """One pass over the concept rows gives each area the concepts `top_concepts_for` gives it."""
+    from landscape.enrich.summaries import top_concepts_by_group
+
+    with open_store(built_db, readonly=True) as store:
+        areas = store.area_members()
+        ours = top_concepts_by_group(store.concept_members(("given", "predicted")), areas, 4)
+        expected = {a: store.top_concepts_for(ids, 4) for a, ids in areas.items()}
+        described = {a["name"]: a["description"] for a in store.list_areas()}
+    assert ours == expected and all(ours.values())
+    for area, names in ours.items():
+        assert "central concepts: " + ", ".join(names) in described[area]

@@ -448,7 +448,13 @@ def step(config: Config) -> EmbedStep:
 
 
 def record_embeddings(store: EmbedStore, config: Config) -> tuple[list[str], np.ndarray]:
-    """Every record's stored embedding under the store's model, embedding what is missing."""
+    """Every record's stored embedding under the store's model, embedding what is missing.
+
+    The embedder itself is loaded only when something is missing: the embed step keeps its name
+    beside its spec, and loading a fitted one (tfidf, fast) costs seconds that grow with it."""
+    name = store.get_meta("embedder") if store.get_meta("embedder_spec") else None
+    if name and (store.readonly or not store.count_to_embed(name)):
+        return store.embedding_matrix(name)
     embedder = store_embedder(store, config) if store.get_meta("embedder_spec") else get_embedder(
         config.embedder, config, store=store
     )

@@ -323,6 +323,25 @@ class SummariseBatch:
         return summaries, sections, llm.failures[before:] if llm else []
 
 
+def top_concepts_by_group(members: Mapping[str, Sequence[str]], groups: Mapping[str, Sequence[str]],
+                          limit: int) -> dict[str, list[str]]:
+    """Each group's most distinctive concepts (frequent in it, rarer elsewhere: the order of the
+    store's `top_concepts_for`), from one pass over every concept's records: asking the store once
+    per area read every concept row once per area."""
+    group_of = {rid: g for g, ids in groups.items() for rid in ids}
+    inside: dict[str, Counter[str]] = {g: Counter() for g in groups}
+    for name, ids in members.items():
+        for rid in ids:
+            g = group_of.get(rid)
+            if g is not None:
+                inside[g][name] += 1
+    return {g: _most_distinctive(c, members, limit) for g, c in inside.items()}
+
+
+def _most_distinctive(inside: Counter[str], members: Mapping[str, Sequence[str]], limit: int) -> list[str]:
+    return sorted(inside, key=lambda n: (-(inside[n] ** 2) / len(members[n]), n))[:limit]
+
+
 class SummariesStep:
     """Summarise what is new or changed (by content hash and summariser setting). Areas are
     described again each run; a concept only when it has no description yet, a changed
@@ -367,9 +386,11 @@ class SummariesStep:
         summaries = store.record_summaries()
         titles = store.record_titles()
         vectors = self._vectors(store)
+        areas = store.area_members()
+        central = top_concepts_by_group(store.concept_members(("given", "predicted")), areas, 4)
         area_desc = {
-            area: describe("area", area, ids, vectors, titles, summaries, store.top_concepts_for(ids, 4))
-            for area, ids in store.area_members().items()
+            area: describe("area", area, ids, vectors, titles, summaries, central[area])
+            for area, ids in areas.items()
         }
         members = store.concept_members()
         if changed is not None:
