@@ -27,6 +27,17 @@ def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
 
 
+def _database_lost(exc: BaseException) -> str | None:
+    """One line for a PostgreSQL server that went away or refused mid-command (what was
+    committed is kept: every write is a transaction), else None."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None or not isinstance(exc, psycopg.OperationalError):
+        return None
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reason = lines[0] if lines else type(exc).__name__
+    return f"the PostgreSQL server stopped answering ({reason}); what was committed is kept: run the command again"
+
+
 def errors_to_exit(f: Callable[..., Any]) -> Callable[..., Any]:
     """Domain errors become one line on stderr and exit status 2 (the one error shape)."""
 
@@ -36,6 +47,12 @@ def errors_to_exit(f: Callable[..., Any]) -> Callable[..., Any]:
             return f(*args, **kwargs)
         except (ParseError, LandscapeError) as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except Exception as exc:
+            lost = _database_lost(exc)
+            if lost is None:
+                raise
+            click.echo(f"error: {lost}", err=True)
             sys.exit(2)
 
     return wrapper

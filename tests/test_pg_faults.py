@@ -7,6 +7,7 @@ reason): the product's path is the same, a failed CREATE EXTENSION."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -124,3 +125,39 @@ def test_a_database_holding_other_tables_by_our_names_is_one_line_and_half_of_no
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM records").fetchone()[0] == 0
     assert _database(url) in line
+
+
+def test_a_server_that_drops_the_build_mid_way_is_one_line_and_the_rerun_finishes(pg_admin, tmp_path):
+    """The server ends the build's session while it works (as a restart or a failover would):
+    one line, exit 2, and the next `landscape build` resumes to a complete store."""
+    import time
+
+    url = new_pg_database(pg_admin, "gone")
+    listing = tmp_path / "listing.txt"
+    text = (FIXTURES.parent.parent.parent / "shared" / "corpus" / "landscape_dev.txt").read_text(encoding="utf-8")
+    listing.write_text(text, encoding="utf-8")
+    subprocess.run([LANDSCAPE, "ingest", str(listing), "--db", url], check=True, capture_output=True, timeout=300)
+    build = subprocess.Popen([LANDSCAPE, "build", "--embedder", "tfidf", "--db", url],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with psycopg.connect(_with_database(pg_admin, "postgres"), autocommit=True) as admin:
+        ended = 0
+        deadline = time.monotonic() + 120
+        while not ended and build.poll() is None and time.monotonic() < deadline:
+            time.sleep(1.0)
+            ended = len(admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (_database(url),)).fetchall())
+    _, err = build.communicate(timeout=300)
+    assert ended, "the build ended before the server could drop it"
+    assert build.returncode == 2, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("error: the PostgreSQL server stopped answering")
+    done = subprocess.run([LANDSCAPE, "build", "--embedder", "tfidf", "--db", url], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(subprocess.run([LANDSCAPE, "show", "t9017c41427d6", "--json", "--db", url],
+                                      capture_output=True, text=True, check=True).stdout)
+    assert shown["summary"] and shown["topic"] and shown["map"]
+    related = json.loads(subprocess.run([LANDSCAPE, "related", "t9017c41427d6", "--json", "--db", url],
+                                        capture_output=True, text=True, check=True).stdout)
+    assert related
