@@ -55,3 +55,30 @@ def test_outliers_are_flagged_and_still_placed(built_db):
     assert len(assigned) == 462
     assert any(outlier for _, outlier, _ in assigned.values())
     assert all(assigned[t][1] for t in talks)
+
+
+def test_leiden_passes_are_capped_and_equal_leidenalg_below_the_cap(built_db):
+    """The clustering runs at most `max_iterations` Leiden passes: the partition leidenalg gives
+    for that many passes, and the converged one when the corpus converges sooner."""
+    import igraph
+    import leidenalg
+    import numpy as np
+
+    from landscape.config import Config
+    from landscape.enrich.embed import record_embeddings
+    from landscape.enrich.topics import TopicSettings, graph_edges, knn_graph, leiden_labels
+
+    with open_store(built_db, readonly=True) as store:
+        _, X = record_embeddings(store, Config.load(None, db_path=built_db))
+    graph = knn_graph(X, 10)
+    edges, weights = graph_edges(*graph)
+
+    def leidenalg_labels(passes: int) -> np.ndarray:
+        part = leidenalg.find_partition(
+            igraph.Graph(n=len(X), edges=edges), leidenalg.RBConfigurationVertexPartition, weights=weights,
+            resolution_parameter=2.5, seed=7, n_iterations=passes,
+        )
+        return np.asarray(part.membership)
+
+    assert np.array_equal(leiden_labels(X, TopicSettings(max_iterations=1), 7, graph), leidenalg_labels(1))
+    assert np.array_equal(leiden_labels(X, TopicSettings(max_iterations=1000), 7, graph), leidenalg_labels(-1))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .db import now_iso
@@ -114,6 +114,16 @@ class LandscapeMixin:
                 if name not in out.setdefault(rid, []):
                     out[rid].append(name)
         return out
+
+    def ls_concept_memberships(self) -> Iterator[tuple[str, str]]:
+        """(record, concept name) of every record's concepts (record_concepts, else keyphrases),
+        streamed unordered and possibly repeated: for readers that only count members, without
+        the sort that ordering by strength costs."""
+        if self.ls_concepts_built():
+            sql = "SELECT rc.record_id, c.name FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
+        else:
+            sql = "SELECT record_id, phrase FROM keyphrases"
+        return ((rid, name) for rid, name in self._conn.execute(sql))
 
     def ls_concepts_signature(self) -> str:
         """Changes whenever the concepts or keyphrases of any record change."""
