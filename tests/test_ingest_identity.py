@@ -75,8 +75,8 @@ def test_changed_record_is_updated_in_place_keeping_enrichment(db, tmp_path):
         title = store.get_record(rid).title
         with store.transaction():
             store.connection_for_tests.execute(
-                "INSERT INTO embeddings (record_id, model, content_hash, vector) VALUES (?, 'm', ?, x'00')",
-                (rid, digest),
+                "INSERT INTO embeddings (record_id, model, content_hash, vector) VALUES (?, 'm', ?, ?)",
+                (rid, digest, b"\x00"),
             )
             store.connection_for_tests.execute(
                 "INSERT INTO connections (record_id, rank, other_id, score) VALUES (?, 0, ?, 0.5)", (rid, other)

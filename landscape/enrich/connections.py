@@ -690,6 +690,9 @@ def related_to_text(store: ConnectionReadStore, corpus: Corpus, text: str, stats
     if not text.strip():
         raise LandscapeError("related --text: expected some text, found nothing")
     vector = (embedder or store_embedder(store, config)).encode([text[:20_000]])
+    if np.atleast_2d(vector).shape[1] != corpus.vectors.shape[1]:  # a refit stored, records not re-embedded yet
+        raise NotBuiltError("the records are not embedded with the store's model yet: run `landscape build`"
+                            " (or wait for the build that is running)")
     q = corpus.texts_as_queries([text[:20_000]], vector)
     m = min(max(limit, TEXT_CANDIDATES), len(corpus))
     near = nearest(np.atleast_2d(vector), m) if nearest else ExactIndex(corpus.vectors).search(
