@@ -77,7 +77,7 @@ def test_the_neighbour_graph_works_past_one_block_of_rows():
 def test_a_map_fitted_on_a_sample_places_everyone_else(built_db, tmp_path):
     db = copy_db(built_db, tmp_path)
     (tmp_path / "landscape.toml").write_text("[extra.map]\nfit_sample = 150\n", encoding="utf-8")
-    steps = cli_json("build", "--only", "map", db=db)
+    steps = cli_json("build", "--only", "map", "--config", tmp_path / "landscape.toml", db=db)
     assert steps[0]["placed"] == 462 and steps[0]["fitted"] == 150
     with open_store(db, readonly=True) as store:
         coords = store.ls_map_coords()
