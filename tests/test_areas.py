@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from landscape.store import Store
+from landscape.store import open_store
 
-from .conftest import SEEDS, cli_json, run_cli
+from .conftest import SEEDS, cli_json, copy_db, run_cli
 
 ODD_RECORDS = [
     {"title": "Entropy", "abstract": "", "authors": ["A. Nobody"]},
@@ -27,18 +26,20 @@ ODD_RECORDS = [
 def odd_db(built_db: Path, tmp_path_factory) -> Path:
     """The built listing plus unlabelled records with an empty abstract, one word, French."""
     root = tmp_path_factory.mktemp("odd")
-    path = root / "landscape.db"
-    shutil.copy(built_db, path)
+    path = copy_db(built_db, root)
     records = root / "odd.jsonl"
     records.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in ODD_RECORDS) + "\n", encoding="utf-8")
     run_cli("ingest", records, db=path)
     steps = cli_json("build", "--only", "embed", "--only", "concepts", "--only", "areas", "--only", "summaries", db=path)
-    (root / "build.json").write_text(json.dumps(steps), encoding="utf-8")
+    ODD_STEPS[str(path)] = steps
     return path
 
 
+ODD_STEPS: dict[str, list] = {}  # the build's report for each odd_db (a file or a database URL)
+
+
 def _by_title(db: Path) -> dict[str, dict]:
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         return {r.title: store.record_view(r.id) for r in store.iter_records()}
 
 
@@ -100,8 +101,8 @@ def test_a_store_without_labels_or_descriptions_builds_without_areas(tmp_path: P
 
 
 def test_adding_records_reads_only_them_with_the_stored_models(odd_db: Path):
-    steps = {s["step"]: s for s in json.loads((odd_db.parent / "build.json").read_text(encoding="utf-8"))}
-    with Store(odd_db, readonly=True) as store:
+    steps = {s["step"]: s for s in ODD_STEPS[str(odd_db)]}
+    with open_store(odd_db, readonly=True) as store:
         before = store.count_records() - len(ODD_RECORDS)
     assert steps["concepts"]["records"] == len(ODD_RECORDS) and steps["concepts"]["unchanged"] == before
     assert steps["areas"]["retrained"] == 0 and steps["areas"]["predicted"] == len(ODD_RECORDS)
@@ -139,7 +140,7 @@ def test_nearest_labelled_papers_vote_as_scikit_learn_weighted_knn_and_are_store
     from landscape.enrich import areas
 
     config = Config()
-    with Store(built_db, readonly=True) as store:
+    with open_store(built_db, readonly=True) as store:
         records = [r for r in store.iter_records() if r.area]
         data = areas.area_data(store, config, records)
         signature = areas.labels_signature(list(store.iter_records()), config)
@@ -155,3 +156,33 @@ def test_nearest_labelled_papers_vote_as_scikit_learn_weighted_knn_and_are_store
     assert list(knn.classes_) == labels and np.abs(ours - theirs).max() < 2e-3
     smoothed = areas.NeighbourModel(k=7).fit(train, labels).proba(test)
     assert np.allclose(smoothed.sum(axis=1), 1) and (smoothed > 0).all()
+
+
+def test_past_the_fit_bound_the_model_fits_a_stratified_sample_and_predicts_the_other_labelled(
+        built_db: Path, tmp_path: Path, monkeypatch):
+    """[extra.areas] fit_sample bounds the records the model is fitted on; the labelled records
+    outside the sample keep their area and get the fitted model's (held-out) probabilities."""
+    from landscape.config import Config
+    from landscape.enrich import areas
+
+    db = copy_db(built_db, tmp_path)
+    config = tmp_path / "bounded.toml"
+    config.write_text("[extra.areas]\nfit_sample = 120\nbatch = 50\n", encoding="utf-8")
+    monkeypatch.setenv("LANDSCAPE_CONFIG", str(config))
+    steps = {s["step"]: s for s in cli_json("build", "--only", "areas", "--full", db=db)}
+    with open_store(db, readonly=True) as store:
+        records = list(store.iter_records())
+        labelled = [r for r in records if r.area]
+        stored = areas.stored_model(store.area_model_blob(areas.labels_signature(records, Config())), Config())
+        views = [store.record_view(r.id) for r in labelled]
+    assert steps["areas"]["retrained"] == 1 and steps["areas"]["labelled"] == len(labelled) > 120
+    assert stored is not None
+    fitted = len(stored.fitted["neighbours"].y)
+    per_area = {a: sum(r.area == a for r in labelled) for a in stored.labels}
+    assert 120 - len(per_area) <= fitted <= 120 + len(per_area) * areas.MIN_SAMPLED
+    assert all(v["area_source"] == "given" and v["area_probabilities"] and v["area_set"] for v in views)
+    assert all(abs(sum(v["area_probabilities"].values()) - 1) < 0.01 for v in views)
+    assert areas.fit_sample([r.area for r in labelled], 10_000, 7) == list(range(len(labelled)))
+    picked = areas.fit_sample([r.area for r in labelled], 120, 7)
+    assert picked == areas.fit_sample([r.area for r in labelled], 120, 7) == sorted(set(picked))
+    assert {labelled[k].area for k in picked} == set(per_area)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from landscape.store import Store
+from landscape.store import open_store
 from landscape.web.app import create_app
 
 from .conftest import cli_json, run_cli
@@ -76,7 +76,7 @@ def sync_s2(db: Path, papers: dict[str, list[str | dict]], query: str = "listing
 
 
 def copy(src: Path, dst: Path) -> Path:
-    with Store(src) as a, Store(dst) as b:
+    with open_store(src) as a, open_store(dst) as b:
         a.connection_for_tests.backup(b.connection_for_tests)
     return dst
 
@@ -105,7 +105,7 @@ def plan(base) -> dict:
 
     titles = {r["id"]: r["title"] for r in cli_json("list", db=base)}
     ids = sorted(titles)
-    with Store(base) as store:
+    with open_store(base) as store:
         stored = {rid: [c["id"] for c in store.get_connections(rid)] for rid in ids}
         corpus = corpus_for(store, Config())
         graph_candidates = {rid: set(corpus.candidates([corpus.pos[rid]])[0].tolist()) for rid in ids}
@@ -191,11 +191,11 @@ def test_no_citation_between_records_changes_no_connection(base, plan, tmp_path)
     with the citation signals present, and every connection is as it was, byte for byte."""
     db = copy(base, tmp_path / "outside.db")
     sync_s2(db, {plan["titles"][plan["A"]]: outside_works()})
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.citation_counts()["links"] == 4
     steps = {s["step"]: s for s in cli_json(*BUILD, db=db)}
     assert steps["connections"]["computed"] == 40  # rescored with the citation signals present
-    with Store(base) as a, Store(db) as b:
+    with open_store(base) as a, open_store(db) as b:
         assert a.table_dump("connections") == b.table_dump("connections")
 
 

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from landscape.enrich.concepts import Vocabulary, mine_acronyms, phrase_key
-from landscape.store import Store
+from landscape.store import open_store
 
-from .conftest import cli_json, run_cli
+from .conftest import cli_json, copy_db, run_cli
 
 
 @pytest.fixture(scope="module")
 def concepts_db(listing_db: Path, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("concepts") / "landscape.db"
-    shutil.copy(listing_db, path)
+    path = copy_db(listing_db, tmp_path_factory.mktemp("concepts"))
     run_cli("build", "--only", "concepts", db=path)
     return path
 
@@ -63,7 +61,7 @@ def test_concepts_lists_merged_entities_with_counts_aliases_and_records(concepts
 
 
 def test_text_concepts_never_come_from_the_records_own_keyphrases(concepts_db: Path):
-    with Store(concepts_db, readonly=True) as store:
+    with open_store(concepts_db, readonly=True) as store:
         text = store.record_concepts("text")
         given = store.record_concepts("given")
         df_given = store.concept_document_frequency("given")
@@ -78,7 +76,7 @@ def test_text_concepts_never_come_from_the_records_own_keyphrases(concepts_db: P
 
 
 def test_records_without_keyphrases_get_five_to_eight_predicted(concepts_db: Path):
-    with Store(concepts_db, readonly=True) as store:
+    with open_store(concepts_db, readonly=True) as store:
         missing = [r.id for r in store.iter_records() if not r.keyphrases]
     assert missing
     view = cli_json("show", missing[0], db=concepts_db)
@@ -158,7 +156,7 @@ def test_acronyms_come_from_the_corpus_of_any_field():
 
 
 def test_this_fields_acronyms_are_still_found_in_its_corpus(listing_db: Path):
-    with Store(listing_db, readonly=True) as store:
+    with open_store(listing_db, readonly=True) as store:
         records = list(store.iter_records())
     vocab = Vocabulary.build({r.id: r.keyphrases for r in records if r.keyphrases}, [r.text for r in records])
     spelled_out = {  # every acronym of the old built-in list that the corpus spells out
@@ -186,7 +184,7 @@ class _RunsCode:
 def _model_blob(path: Path) -> tuple[str, bytes | None]:
     from landscape.enrich.concepts.build import ConceptsStep, labels_signature
 
-    with Store(path, readonly=True) as store:
+    with open_store(path, readonly=True) as store:
         labels = labels_signature(store, ConceptsStep.version)
         return labels, store.concept_model_blob(labels)
 
@@ -198,8 +196,7 @@ def test_the_concept_model_is_stored_as_arrays_and_a_planted_pickle_never_runs(c
     from landscape.config import Config
     from landscape.enrich.concepts.model import FORMAT, KIND, pack_model, unpack_model
 
-    path = tmp_path / "landscape.db"
-    shutil.copy(concepts_db, path)
+    path = copy_db(concepts_db, tmp_path)
     labels, blob = _model_blob(path)
     artifact = unpack(blob, KIND, FORMAT)
     assert artifact is not None and {"keys", "fit_ids", "tree_value", "matrix_data"} <= set(artifact.arrays)
@@ -207,7 +204,7 @@ def test_the_concept_model_is_stored_as_arrays_and_a_planted_pickle_never_runs(c
     assert model is not None and model.predictor is not None and pack_model(model) == blob
 
     marker = tmp_path / "ran"
-    with Store(path) as store, store.transaction():
+    with open_store(path) as store, store.transaction():
         store.put_concept_model(labels, pickle.dumps(_RunsCode(marker)), store.record_content_hashes())
     new = tmp_path / "new.jsonl"
     new.write_text('{"id": "new1", "title": "Simulation-based inference of galaxy cluster masses with normalizing '
@@ -236,12 +233,11 @@ def test_the_ranker_fits_on_a_bounded_sample_and_records_stream_in_batches(listi
     monkeypatch.setattr(concepts_step, "FIT_SAMPLE", 60)
     monkeypatch.setattr(concepts_step, "GENERIC_SAMPLE", 150)
     monkeypatch.setattr(concepts_step, "BATCH", 40)
-    path = tmp_path / "landscape.db"
-    shutil.copy(listing_db, path)
+    path = copy_db(listing_db, tmp_path)
     run_cli("build", "--only", "concepts", "--embedder", "tfidf", db=path)
     artifact = unpack(_model_blob(path)[1], KIND, FORMAT)
     assert artifact is not None and len(artifact.arrays["fit_ids"]) == 60
-    with Store(path, readonly=True) as store:
+    with open_store(path, readonly=True) as store:
         records = list(store.iter_records())
         text = store.record_concepts("text")
         predicted = store.record_concepts("predicted")
@@ -256,16 +252,14 @@ def test_a_few_new_labelled_records_are_read_with_the_stored_model(concepts_db: 
 
     from .test_phrases import _unseen_listing
 
-    path = tmp_path / "landscape.db"
-    shutil.copy(concepts_db, path)
+    path = copy_db(concepts_db, tmp_path)
     run_cli("ingest", _unseen_listing(tmp_path / "more.txt"), db=path)
-    grown = tmp_path / "grown.db"
-    shutil.copy(path, grown)
+    grown = copy_db(path, tmp_path, "grown.db")
     out = run_cli("build", "--only", "concepts", db=path).output
     assert "concepts: labels changed by 0.7% since the model was fitted (refit above 10.0%):" \
            " the stored model reads the new records" in out, out
     assert "3 records, 460 unchanged" in out, out
-    with Store(concepts_db, readonly=True) as before, Store(path, readonly=True) as store:
+    with open_store(concepts_db, readonly=True) as before, open_store(path, readonly=True) as store:
         new = {r.id for r in store.iter_records()} - {r.id for r in before.iter_records()}
         given = store.record_concepts("given")
     assert len(new) == 3 and all(given.get(rid) for rid in new)

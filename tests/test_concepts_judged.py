@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from landscape.enrich.concepts import Vocabulary
-from landscape.store import Store
+from landscape.store import open_store
 
 from .conftest import FIXTURES
 
@@ -37,7 +37,7 @@ def single_word(phrase: str) -> bool:
 @pytest.fixture(scope="module")
 def shown(built_db: Path) -> tuple[set[tuple[str, str]], list[tuple[str, str, str]]]:
     """What the pages show: (record, concept) chips and (record, other, phrase) reasons."""
-    with Store(built_db, readonly=True) as store:
+    with open_store(built_db, readonly=True) as store:
         chips = {(rid, name) for rid, names in store.record_concepts().items() for name in names}
         ids = [r.id for r in store.iter_records()]
         reasons = [

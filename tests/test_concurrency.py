@@ -22,7 +22,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from landscape.enrich.embed import TFIDF_ARTIFACT, TfidfModel
-from landscape.store import Store
+from landscape.store import open_store
 from landscape.web.app import create_app
 
 from .conftest import FIXTURES, LISTING, run_cli
@@ -157,7 +157,7 @@ def test_search_answers_while_a_full_rebuild_has_refitted_the_embedder_but_not_r
     db = tmp_path / "landscape.db"
     run_cli("ingest", listing_head(tmp_path / "head.txt", 30), db=db)
     run_cli("build", "--embedder", "tfidf", db=db)
-    with Store(db) as store, store.transaction():
+    with open_store(db) as store, store.transaction():
         store.put_artifact(TFIDF_ARTIFACT, TfidfModel.fit(["dark matter halos", "dark energy"] * 3, dim=8,
                                                           min_df=1).to_bytes())
     with TestClient(create_app(db), raise_server_exceptions=False) as client:

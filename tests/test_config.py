@@ -7,7 +7,7 @@ import pytest
 from landscape.config import Config
 from landscape.enrich.topics import TopicSettings
 from landscape.models import LandscapeError
-from landscape.store import Store
+from landscape.store import open_store
 
 from .conftest import FIXTURES, run_cli
 
@@ -36,7 +36,7 @@ def test_the_build_stops_with_one_line_before_writing_anything(tmp_path):
         f"error: {tmp_path / 'landscape.toml'}:2: config [extra.topics]: unknown key 'min_topic_sise', expected one of"
         " k, method, min_topic_size, recluster_fraction, resolution"
     ]
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         assert not store.page_has("embeddings") and store.page_last_build() is None
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from landscape.enrich.connections import related
-from landscape.store import Store
+from landscape.store import open_store
 
 from .conftest import cli_json, run_cli
 from .test_embed import write_listing
@@ -94,26 +94,26 @@ def test_related_errors_are_one_line(built40):
 
 def test_library_function_matches_the_cli(built40):
     rid = ids_of(built40)[3]
-    with Store(built40) as store:
+    with open_store(built40) as store:
         assert related(store, record_id=rid, limit=10) == cli_json("related", rid, db=built40)
 
 
 def test_same_input_gives_same_connections(tmp_path, built40):
     again = built_store(tmp_path, 0, 40)
-    with Store(built40) as a, Store(again) as b:
+    with open_store(built40) as a, open_store(again) as b:
         assert a.table_dump("connections") == b.table_dump("connections")
 
 
 def test_adding_records_embeds_and_connects_only_what_is_needed(tmp_path, built40):
     db = tmp_path / "grown.db"
-    with Store(built40) as src, Store(db) as dst:
+    with open_store(built40) as src, open_store(db) as dst:
         src.connection_for_tests.backup(dst.connection_for_tests)
         before = {rid: dst.get_connections(rid) for rid in ids_of(db)}
     run_cli("ingest", write_listing(tmp_path / "more.txt", 40, 50), db=db)
     steps = {s["step"]: s for s in cli_json(*BUILD, db=db)}
     assert steps["embed"]["embedded"] == 10 and steps["embed"]["unchanged"] == 40
     assert steps["connections"]["computed"] == 10
-    with Store(db) as store:
+    with open_store(db) as store:
         after = {rid: store.get_connections(rid) for rid in ids_of(db)}
         new = set(after) - set(before)
         assert len(new) == 10 and all(len(after[r]) == 10 for r in after)
@@ -135,12 +135,12 @@ def test_rankings_ignore_the_query_papers_own_keyphrases_and_area(tmp_path, buil
     from landscape.config import Config
     from landscape.enrich.connections import corpus_for, load_state, top_connections
 
-    with Store(built40) as store:
+    with open_store(built40) as store:
         victims = [rid for rid, phrases in store.record_given_phrases().items() if phrases][:3]
         original = {rid: store.get_connections(rid) for rid in victims}
     for n, rid in enumerate(victims):
         db = tmp_path / f"wiped{n}.db"
-        with Store(built40) as src, Store(db) as store:
+        with open_store(built40) as src, open_store(db) as store:
             src.connection_for_tests.backup(store.connection_for_tests)
             with store.transaction():
                 store.set_keyphrases(rid, [], "given")
@@ -149,3 +149,28 @@ def test_rankings_ignore_the_query_papers_own_keyphrases_and_area(tmp_path, buil
             corpus = corpus_for(store, Config())
             live = top_connections(corpus, [corpus.pos[rid]], load_state(store)["stats"], 10)[rid]
         assert [(oid, score) for oid, score, _ in live] == [(c["id"], c["score"]) for c in original[rid]]
+
+
+def test_pair_signals_score_only_real_candidates_and_equal_the_all_columns_signals(built40):
+    """A build scores each record against its candidates only: each pair's signals are those of
+    the all-columns computation, and the pad slots (fewer candidates than slots) stay 0."""
+    import numpy as np
+
+    from landscape.config import Config
+    from landscape.enrich.connection_text import _drop_contained
+    from landscape.enrich.connections import corpus_for
+
+    with open_store(built40, readonly=True) as store:
+        corpus = corpus_for(store, Config())
+    rows = list(range(len(corpus)))
+    cand = corpus.candidates(rows)
+    real = cand >= 0
+    assert real.any() and not real.all()
+    q = corpus.records_as_queries(rows)
+    pair, dense = corpus.pair_signals(q, cand), corpus.signals(q)
+    for name in ("meaning", "lexical", "terms", "concepts", "keyphrases", "authors"):
+        expected = np.take_along_axis(dense[name], np.maximum(cand, 0), axis=1)
+        assert np.allclose(pair[name][real], expected[real], atol=1e-5), name
+        assert (pair[name][~real] == 0).all(), name
+    names = ["graph neural network", "neural network", "network", "dark matter", "matter", "dark matter halo"]
+    assert _drop_contained(names, limit=2) == _drop_contained(names)[:2] == ["graph neural network", "dark matter halo"]

@@ -14,7 +14,7 @@ import pytest
 
 from landscape.config import Config
 from landscape.enrich.embed import TfidfModel, embed_missing, get_embedder
-from landscape.store import Store
+from landscape.store import open_store
 
 from .conftest import LISTING, ROOT, cli_json, run_cli
 
@@ -64,7 +64,7 @@ def test_order_of_texts_does_not_change_their_vectors():
 
 
 def test_build_records_the_model_and_never_reembeds_unchanged_records(small_db):
-    with Store(small_db) as store:
+    with open_store(small_db) as store:
         assert store.get_meta("embedder") == "all-MiniLM-L6-v2"
         assert store.count_to_embed("all-MiniLM-L6-v2") == 0
     again = cli_json("build", "--only", "embed", db=small_db)
@@ -73,11 +73,11 @@ def test_build_records_the_model_and_never_reembeds_unchanged_records(small_db):
 
 def test_a_model_change_reembeds_everything(tmp_path, small_db):
     db = tmp_path / "copy.db"
-    with Store(small_db) as src, Store(db) as dst:
+    with open_store(small_db) as src, open_store(db) as dst:
         src.connection_for_tests.backup(dst.connection_for_tests)
     steps = cli_json("build", "--only", "embed", "--embedder", "tfidf", db=db)
     assert steps[0]["embedded"] == 40
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.get_meta("embedder").startswith("tfidf-")
         assert store.get_meta("embedder_spec") == "tfidf"
 
@@ -85,7 +85,7 @@ def test_a_model_change_reembeds_everything(tmp_path, small_db):
 def test_embedding_streams_in_batches(tmp_path):
     db = tmp_path / "l.db"
     run_cli("ingest", write_listing(tmp_path / "l.txt", 0, 40), db=db)
-    with Store(db) as store:
+    with open_store(db) as store:
         embedder = get_embedder("tfidf", Config(), store=store)
         written = []
         done = embed_missing(store, embedder, batch=16, on_batch=written.append)
@@ -141,7 +141,7 @@ def test_tfidf_embedder_works_without_torch(tmp_path):
     assert hits
     pasted = json.loads(run_without_torch("related", "--text", "dark matter and galaxies", "--json", "--db", db))
     assert len(pasted) == 10
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.get_meta("embedder").startswith("tfidf-")
 
 
@@ -149,7 +149,7 @@ def test_minilm_runs_without_torch_and_gives_the_same_vectors(tmp_path):
     db = str(tmp_path / "notorch.db")
     run_without_torch("ingest", str(write_listing(tmp_path / "l.txt", 0, 3)), "--db", db)
     run_without_torch("build", "--only", "embed", "--db", db)
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.get_meta("embedder") == "all-MiniLM-L6-v2"
         ids, stored = store.embedding_matrix("all-MiniLM-L6-v2")
         texts = store.record_texts(ids)
@@ -179,7 +179,7 @@ def test_minilm_vectors_equal_sentence_transformers():
 
 
 def copy_store(src: Path, dst: Path) -> Path:
-    with Store(src) as a, Store(dst) as b:
+    with open_store(src) as a, open_store(dst) as b:
         a.connection_for_tests.backup(b.connection_for_tests)
     return dst
 
@@ -193,7 +193,7 @@ def fast_db(small_db, tmp_path_factory) -> Path:
 
 
 def test_fast_embedder_gives_unit_float32_vectors_of_one_width_every_time(fast_db):
-    with Store(fast_db) as store:
+    with open_store(fast_db) as store:
         embedder = get_embedder("fast", Config(), store=store)
         ids, stored = store.embedding_matrix(embedder.name)
         texts = [store.record_texts(ids)[i] for i in ids]
@@ -214,7 +214,7 @@ def test_fast_embedder_fit_is_deterministic_and_uses_stored_minilm_vectors(fast_
 
     minilm = get_embedder("minilm", Config())
     monkeypatch.setattr(type(minilm), "encode", lambda self, texts: pytest.fail("MiniLM re-embedded"))
-    with Store(fast_db) as store:
+    with open_store(fast_db) as store:
         stored = store.get_artifact(static_embed.ARTIFACT)
         assert static_embed.fitted_blob(store, minilm, 42) == stored
 
@@ -245,7 +245,7 @@ def test_fast_embedder_model_is_plain_arrays_never_a_pickle(tmp_path, fast_db):
         arrays = {name: z[name] for name in z.files}
     assert {"terms", "idf", "projection"} <= set(arrays) and not any(a.dtype.hasobject for a in arrays.values())
     db = copy_store(fast_db, tmp_path / "l.db")
-    with Store(db) as store, store.transaction():
+    with open_store(db) as store, store.transaction():
         store.put_artifact(static_embed.ARTIFACT, pickle.dumps({"projection": np.eye(3)}))
     run_cli("build", "--only", "embed", "--embedder", "fast", db=db)
     assert artifact(db) == artifact(fast_db)  # the pickle was never loaded: refitted to the same model
@@ -257,7 +257,7 @@ def test_build_with_the_fast_embedder_end_to_end_on_the_corpus(tmp_path):
     run_cli("ingest", LISTING, db=db)
     steps = cli_json("build", db=db)
     assert steps[0]["step"] == "embed" and steps[0]["embedded"] == 460
-    with Store(db) as store:
+    with open_store(db) as store:
         name = store.get_meta("embedder")
         assert name.startswith("fast-") and store.get_meta("embedder_spec") == "fast"
         assert store.count_to_embed(name) == 0 and store.embedding_matrix(name)[1].shape == (460, 512)
@@ -269,12 +269,12 @@ def test_build_with_the_fast_embedder_end_to_end_on_the_corpus(tmp_path):
 
 
 def store_meta(db: Path, key: str) -> str | None:
-    with Store(db) as store:
+    with open_store(db) as store:
         return store.get_meta(key)
 
 
 def artifact(db: Path) -> bytes | None:
     from landscape.enrich import static_embed
 
-    with Store(db) as store:
+    with open_store(db) as store:
         return store.get_artifact(static_embed.ARTIFACT)

@@ -12,7 +12,7 @@ from landscape.enrich import areas, concepts
 from landscape.evaluate_frozen import frozen_file_text, frozen_split, read_frozen
 from landscape.ingest import phrases
 from landscape.ingest.listing import HEADER
-from landscape.store import Store
+from landscape.store import open_store
 from landscape.text import title_id
 
 from .conftest import FIXTURES, LISTING, cli_json, run_cli
@@ -47,7 +47,7 @@ def listing_without_frozen(path: Path, entries: int) -> Path:
 
 
 def test_committed_frozen_set_is_the_title_hash_split_of_the_corpus(listing_db):
-    with Store(listing_db, readonly=True) as store:
+    with open_store(listing_db, readonly=True) as store:
         records = list(store.iter_records())
     ids = read_frozen(FROZEN)
     assert ids == [r.id for r in frozen_split(records)]
@@ -61,7 +61,7 @@ def test_committed_frozen_set_is_the_title_hash_split_of_the_corpus(listing_db):
 def small(tmp_path: Path) -> tuple[Path, Path, set[str]]:
     db = tmp_path / "small.db"
     run_cli("ingest", listing_without_frozen(tmp_path / "listing.txt", 120), db=db)
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         records = list(store.iter_records())
     frozen_file = tmp_path / "frozen.txt"
     frozen_file.write_text(frozen_file_text(records, "test"), encoding="utf-8")
@@ -70,7 +70,7 @@ def small(tmp_path: Path) -> tuple[Path, Path, set[str]]:
 
 def test_frozen_eval_table_and_frozen_records_never_trained_on(small, monkeypatch):
     db, frozen_file, frozen = small
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         frozen_lines = {r.keyphrase_line for r in store.iter_records() if r.id in frozen}
     trained: dict[str, set[str]] = {}
 

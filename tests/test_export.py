@@ -9,7 +9,7 @@ import pytest
 
 from landscape.ingest.bibtex import tex_escape, write_bibtex
 from landscape.models import Record
-from landscape.store import Store
+from landscape.store import open_store
 
 from .conftest import FIXTURES, LISTING, SEEDS, cli_json, run_cli
 
@@ -31,7 +31,7 @@ def full_db(tmp_path_factory):
 
 def comparable(db):
     """Every table as plain rows: timestamps dropped, author and source ids replaced by content."""
-    with Store(db) as store:
+    with open_store(db) as store:
         conn = store.connection_for_tests
         out = {}
         for table in TABLES:
@@ -113,7 +113,7 @@ def test_tex_escape_leaves_no_live_command():
 
 
 def test_bibtex_of_listing_papers_keeps_authors_and_truncation(listing_db, tmp_path):
-    with Store(listing_db) as store:
+    with open_store(listing_db) as store:
         rec = next(r for r in store.iter_records() if r.authors_truncated)
     out = tmp_path / "one.bib"
     with out.open("w") as f:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from landscape.ingest import FORMATS, ingest_paths, sniff
 from landscape.models import BadRecord, ParseError, Record
-from landscape.store import Store
+from landscape.store import open_store
 
 from .conftest import FIXTURES, LISTING, SEEDS
 
@@ -110,7 +110,7 @@ def test_ingesting_any_file_fails_cleanly_and_writes_nothing_on_failure(data):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "input"
         path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass"))
-        with Store(Path(tmp) / "x.db") as store:
+        with open_store(Path(tmp) / "x.db") as store:
             try:
                 sniff(path)
                 report = ingest_paths(store, [path])

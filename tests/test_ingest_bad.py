@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from landscape.ingest import reader
-from landscape.store import Store
+from landscape.store import open_store
 
 from .conftest import FIXTURES, cli_json, run_cli
 
@@ -17,7 +17,7 @@ def listing_with_bad_entry(path):
 
 
 def count(db):
-    with Store(db) as store:
+    with open_store(db) as store:
         return store.count_records()
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
+from landscape.store import open_store
 
-from landscape.store import Store
-
-from .conftest import FIXTURES, LISTING, SEEDS, cli_json, run_cli
+from .conftest import FIXTURES, LISTING, SEEDS, cli_json, copy_db, run_cli
 
 
 def test_same_seeds_twice_changes_nothing(db):
@@ -16,8 +14,7 @@ def test_same_seeds_twice_changes_nothing(db):
 
 
 def test_paper_from_listing_and_jsonl_is_one_record_with_both_sources(listing_db, tmp_path):
-    db = tmp_path / "merged.db"
-    shutil.copy(listing_db, db)
+    db = copy_db(listing_db, tmp_path, "merged.db")
     out = run_cli("ingest", FIXTURES / "records.jsonl", db=db).output
     # the shouted, punctuated title matches "Naturalness and Fisher Information"
     assert "2 new, 1 changed, 0 unchanged" in out
@@ -70,7 +67,7 @@ def test_aggregator_paper_merges_into_existing_record(db, tmp_path):
 def test_changed_record_is_updated_in_place_keeping_enrichment(db, tmp_path):
     """A new source for a paper must not delete what enrichment stored for it."""
     run_cli("ingest", SEEDS / "001_36b3cb48603f891c.txt", db=db)
-    with Store(db) as store:
+    with open_store(db) as store:
         rid, created, digest = store.connection_for_tests.execute(
             "SELECT id, created_at, content_hash FROM records ORDER BY id LIMIT 1"
         ).fetchone()
@@ -78,8 +75,8 @@ def test_changed_record_is_updated_in_place_keeping_enrichment(db, tmp_path):
         title = store.get_record(rid).title
         with store.transaction():
             store.connection_for_tests.execute(
-                "INSERT INTO embeddings (record_id, model, content_hash, vector) VALUES (?, 'm', ?, x'00')",
-                (rid, digest),
+                "INSERT INTO embeddings (record_id, model, content_hash, vector) VALUES (?, 'm', ?, ?)",
+                (rid, digest, b"\x00"),
             )
             store.connection_for_tests.execute(
                 "INSERT INTO connections (record_id, rank, other_id, score) VALUES (?, 0, ?, 0.5)", (rid, other)
@@ -88,7 +85,7 @@ def test_changed_record_is_updated_in_place_keeping_enrichment(db, tmp_path):
     jsonl = tmp_path / "more.jsonl"
     jsonl.write_text(f'{{"title": "{title}", "abstract": "x", "authors": ["New Author"], "date": "2024-05-01"}}\n')
     assert "0 new, 1 changed" in run_cli("ingest", jsonl, db=db).output
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.connection_for_tests.execute("SELECT count(*) FROM embeddings WHERE record_id = ?", (rid,)).fetchone()[0] == 1
         assert store.connection_for_tests.execute("SELECT count(*) FROM connections WHERE record_id = ?", (rid,)).fetchone()[0] == 1
         row = store.connection_for_tests.execute(

@@ -1,6 +1,6 @@
 from landscape.ingest.listing import split_authors
 from landscape.ingest.phrases import MAX_WORDS, PhraseSegmenter, _ngrams, _words, attested_in
-from landscape.store import Store
+from landscape.store import is_postgres_url, open_store
 
 from .conftest import LISTING, cli_json, run_cli
 
@@ -83,8 +83,9 @@ def test_filters(listing_db):
 
 
 def test_store_is_wal_with_fts(listing_db):
-    with Store(listing_db) as store:
-        assert store.connection_for_tests.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with open_store(listing_db) as store:
+        if not is_postgres_url(listing_db):
+            assert store.connection_for_tests.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.integrity_ok()
         hits = store.fts_search("stellar streams dark matter")
         assert hits and "stream" in (hits[0]["snippet"] + hits[0]["title_highlighted"]).lower()
@@ -92,18 +93,21 @@ def test_store_is_wal_with_fts(listing_db):
 
 def test_every_record_is_searchable_with_its_authors_in_order(listing_db):
     """Ingest indexes records for full-text search after writing them; none is left out."""
-    with Store(listing_db) as store:
+    with open_store(listing_db) as store:
+        pg = is_postgres_url(listing_db)
+        index = "records_search" if pg else "records_fts_docsize"  # PostgreSQL: one tsvector per record
         counts = store.connection_for_tests.execute(
-            "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM records_fts_docsize),"
+            f"SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM {index}),"
             " (SELECT count(*) FROM search_pending)"
         ).fetchone()
         assert tuple(counts) == (460, 460, 0)
         assert store.search_index_ok()
         rec = next(r for r in cli_json("list", db=listing_db) if len(r["authors"]) > 2)
-        authors = store.connection_for_tests.execute(
-            "SELECT f.authors FROM records_fts f JOIN records r ON r.rowid = f.rowid WHERE r.id = ?",
-            (rec["id"],),
-        ).fetchone()[0]
+        indexed = (
+            "SELECT authors FROM records_fts_source WHERE id = ?" if pg
+            else "SELECT f.authors FROM records_fts f JOIN records r ON r.rowid = f.rowid WHERE r.id = ?"
+        )
+        authors = store.connection_for_tests.execute(indexed, (rec["id"],)).fetchone()[0]
         assert authors == ", ".join(rec["authors"])
 
 
@@ -112,7 +116,7 @@ def test_a_split_that_skips_the_text_is_the_split_the_text_gives(listing_db):
     the listing, the text decides some splits and some lines are split without it; fitted on
     the listing five times over, nothing changes (lines are counted once each). Either way the
     shortcut gives what checking every rare gram against the text gives."""
-    with Store(listing_db) as store:
+    with open_store(listing_db) as store:
         rows = list(store.keyphrase_lines_with_phrases())
         texts = store.keyphrase_texts([rid for rid, _, _ in rows])
     lines = [(line, texts[rid]) for rid, line, _ in rows]

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import landscape.ingest as ingest
-from landscape.store import Store
+from landscape.store import open_store
 
 from .conftest import FIXTURES, cli_json, run_cli
 from .test_ingest_bad import error_line
@@ -49,7 +49,7 @@ def test_snapshot_edge_cases_accents_old_ids_missing_versions_and_bad_lines(db):
     assert line == (
         f"error: {EDGE}:3: expected authors_parsed as a list of [last, first, suffix] lists, found 'Writer, B.'"
     )
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.count_records() == 0
     out = run_cli("ingest", EDGE, "--skip-bad", db=db).output
     assert f"{EDGE}:4: expected a JSON object, found unterminated string" in out

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 
 import numpy as np
 
 from landscape.artifacts import unpack
 from landscape.enrich.map import knn, label_levels
-from landscape.store import Store
+from landscape.store import open_store
 
-from .conftest import SEEDS, cli_json, run_cli
+from .conftest import SEEDS, cli_json, copy_db, run_cli
 
 
 def test_every_record_is_on_the_map(built_db):
-    with Store(built_db, readonly=True) as store:
+    with open_store(built_db, readonly=True) as store:
         coords = store.ls_map_coords()
         assert store.ls_get_artifact("map.model")
     assert len(coords) == 462
@@ -32,14 +31,13 @@ def test_show_gives_topic_and_map_point(built_db):
 
 
 def test_added_records_are_placed_and_others_stay(built_db, tmp_path):
-    db = tmp_path / "grow.db"
-    shutil.copy(built_db, db)
-    with Store(db, readonly=True) as store:
+    db = copy_db(built_db, tmp_path, "grow.db")
+    with open_store(db, readonly=True) as store:
         before = store.ls_map_coords()
         topics_before = store.table_dump("topics")
     run_cli("ingest", SEEDS / "001_36b3cb48603f891c.txt", db=db)
     run_cli("build", db=db)
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         after = store.ls_map_coords()
         assigned = store.ls_topic_assignments()
         new = set(after) - set(before)
@@ -58,7 +56,7 @@ def test_added_records_are_placed_and_others_stay(built_db, tmp_path):
         assert math.dist(after[rid], (cx, cy)) < span / 4
 
     run_cli("build", "--only", "map", "--relayout", db=db)
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         relaid = store.ls_map_coords()
     assert set(relaid) == set(after) and relaid != after
 
@@ -77,12 +75,11 @@ def test_the_neighbour_graph_works_past_one_block_of_rows():
 
 
 def test_a_map_fitted_on_a_sample_places_everyone_else(built_db, tmp_path):
-    db = tmp_path / "landscape.db"
-    shutil.copy(built_db, db)
+    db = copy_db(built_db, tmp_path)
     (tmp_path / "landscape.toml").write_text("[extra.map]\nfit_sample = 150\n", encoding="utf-8")
-    steps = cli_json("build", "--only", "map", db=db)
+    steps = cli_json("build", "--only", "map", "--config", tmp_path / "landscape.toml", db=db)
     assert steps[0]["placed"] == 462 and steps[0]["fitted"] == 150
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         coords = store.ls_map_coords()
         model = unpack(store.ls_get_artifact("map.model"), "map", 2)
         ids, X = store.embedding_matrix(store.get_meta("embedder"))
@@ -108,11 +105,10 @@ def test_a_failed_spectral_initialisation_says_so(built_db, tmp_path, monkeypatc
         raise scipy.sparse.linalg.ArpackNoConvergence("ARPACK error -1: No convergence", [], [])
 
     monkeypatch.setattr(scipy.sparse.linalg, "eigsh", no_convergence)
-    db = tmp_path / "landscape.db"
-    shutil.copy(built_db, db)
+    db = copy_db(built_db, tmp_path)
     output = run_cli("build", "--only", "map", "--relayout", db=db).output
     assert "fallback: map: spectral initialisation failed (ArpackNoConvergence" in output
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         last = json.loads(store.get_meta("last_build"))
         assert len(store.ls_map_coords()) == 462
     assert any("spectral initialisation failed" in f for f in last["fallbacks"])

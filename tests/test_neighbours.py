@@ -47,7 +47,7 @@ from landscape.config import Config  # noqa: E402
 from landscape.enrich.embed import record_embeddings  # noqa: E402
 from landscape.enrich.neighbours import GRAPH_STATE, record_graph  # noqa: E402
 from landscape.enrich.pipeline import build  # noqa: E402
-from landscape.store import Store  # noqa: E402
+from landscape.store import Store, open_store  # noqa: E402
 
 from .conftest import run_cli  # noqa: E402
 
@@ -68,16 +68,16 @@ def embedded(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("graph")
     db = tmp / "base.db"
     run_cli("ingest", write_corpus(tmp / "base.txt", 1200), db=db)
-    with Store(db) as store:
+    with open_store(db) as store:
         build(store, Config(embedder="tfidf"), only=["embed"])
     return db
 
 
 def graph_store(tmp_path: Path, embedded: Path, config: Config) -> Path:
     db = tmp_path / "g.db"
-    with Store(embedded) as src, Store(db) as dst:
+    with open_store(embedded) as src, open_store(db) as dst:
         src.connection_for_tests.backup(dst.connection_for_tests)
-    with Store(db) as store:
+    with open_store(db) as store:
         build(store, config, only=["embed", "neighbours"])
     return db
 
@@ -87,7 +87,7 @@ def test_the_stored_graph_holds_each_records_nearest_records(tmp_path, embedded,
     """Exact below the limit; through the HNSW index above it (recall against exact search)."""
     config = Config(embedder="tfidf", extra={"neighbours": {"k": 12, "exact_limit": exact_limit}})
     db = graph_store(tmp_path, embedded, config)
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.graph_count() == 1200
         ids, X = record_embeddings(store, config)
         graph = record_graph(store, config, ids, X)
@@ -107,7 +107,7 @@ def test_adding_records_queries_only_them_and_updates_the_lists_they_enter(tmp_p
     config = Config(embedder="tfidf", extra={"neighbours": {"k": 12, "exact_limit": exact_limit}})
     db = graph_store(tmp_path, embedded, config)
     run_cli("ingest", write_corpus(tmp_path / "more.txt", 1240), db=db)  # the first 1,200 again, 40 new
-    with Store(db) as store:
+    with open_store(db) as store:
         before = {rid: set(o) for rid, o, _ in _lists(store)}
         state = store.get_meta(GRAPH_STATE)
         ids, X = record_embeddings(store, config)  # the tfidf model is kept: old vectors stay
@@ -128,7 +128,7 @@ def test_adding_records_queries_only_them_and_updates_the_lists_they_enter(tmp_p
 def test_a_changed_record_is_requeried_with_the_lists_that_named_it(tmp_path, embedded):
     config = Config(embedder="tfidf", extra={"neighbours": {"k": 12}})
     db = graph_store(tmp_path, embedded, config)
-    with Store(db) as store:
+    with open_store(db) as store:
         ids, X = record_embeddings(store, config)
         victim = ids[5]
         victim_rowid = store.connection_for_tests.execute("SELECT rowid FROM records WHERE id = ?", (victim,)).fetchone()[0]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pathlib
 import pickle
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -19,10 +18,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from landscape.artifacts import Artifact, pack, unpack
-from landscape.store import Store
+from landscape.store import open_store
 from landscape.web.app import create_app
 
-from .conftest import SEEDS, SHARED, cli_json, run_cli
+from .conftest import SEEDS, SHARED, cli_json, copy_db, run_cli
 
 
 class Planted:
@@ -46,8 +45,7 @@ def tfidf_db(tmp_path_factory) -> Path:
 
 
 def _copy(db: Path, tmp_path: Path) -> Path:
-    out = tmp_path / "landscape.db"
-    shutil.copy(db, out)
+    out = copy_db(db, tmp_path)
     return out
 
 
@@ -95,7 +93,7 @@ def test_planted_pickles_never_run(tfidf_db: Path, tmp_path: Path):
     area_names = [n for n in refitted if n.startswith("area_model:")]
     assert len(area_names) == 1 and unpack(refitted[area_names[0]], "areas", 2) is not None
     assert unpack(refitted["map.model"], "map", 2) is not None
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         assert len(store.ls_map_coords()) == store.count_records()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from landscape import ingest
 from landscape.evaluate_frozen import read_frozen
 from landscape.ingest.phrases import PhraseSegmenter
-from landscape.store import Store
+from landscape.store import open_store
 
 from .conftest import FIXTURES, LISTING, run_cli
 
@@ -39,7 +39,7 @@ def phrase_f1(pairs: list[tuple[list[str], list[str]]]) -> float:
 
 def test_fixture_is_hand_segmented_corpus_lines_outside_the_frozen_set(listing_db):
     rows = hand_segmented()
-    with Store(listing_db, readonly=True) as store:
+    with open_store(listing_db, readonly=True) as store:
         lines = {r.keyphrase_line: r.id for r in store.iter_records() if r.keyphrase_line}
     frozen = set(read_frozen(FIXTURES / "frozen_test_ids.txt"))
     assert len(rows) >= 60 and len({raw for raw, _ in rows}) == len(rows)
@@ -48,7 +48,7 @@ def test_fixture_is_hand_segmented_corpus_lines_outside_the_frozen_set(listing_d
 
 
 def test_ingest_splits_hand_segmented_lines_with_phrase_f1_at_least_090(listing_db):
-    with Store(listing_db, readonly=True) as store:
+    with open_store(listing_db, readonly=True) as store:
         split = {r.keyphrase_line: r.keyphrases for r in store.iter_records() if r.keyphrase_line}
     pairs = [(split[raw], gold, held_out(raw)) for raw, gold in hand_segmented()]
     overall = phrase_f1([(got, gold) for got, gold, _ in pairs])
@@ -88,7 +88,7 @@ def test_unknown_multiword_terms_stay_whole(tmp_path: Path):
     listing.write_text(LISTING.read_text(encoding="utf-8").rstrip() + "\n\n" + extra + "\n", encoding="utf-8")
     db = tmp_path / "x.db"
     run_cli("ingest", listing, db=db)
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         split = {r.keyphrase_line: r.keyphrases for r in store.iter_records() if r.keyphrase_line}
     for _, _, line, whole in UNSEEN:
         assert set(whole) <= set(split[line]), split[line]
@@ -116,13 +116,13 @@ def _count_calls(monkeypatch) -> tuple[list[int], list[str]]:
 def test_a_small_ingest_splits_only_its_new_lines_with_the_stored_segmenter(tmp_path: Path, monkeypatch):
     db = tmp_path / "x.db"
     run_cli("ingest", LISTING, db=db)
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         before = {r.id: r.keyphrases for r in store.iter_records()}
     fits, lines = _count_calls(monkeypatch)
     run_cli("ingest", _unseen_listing(tmp_path / "more.txt"), db=db)
     assert fits == [], "3 new lines in 463 are under RESPLIT_SHARE: the stored segmenter is reused"
     assert sorted(lines) == sorted(line for _, _, line, _ in UNSEEN)
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         after = {r.id: r.keyphrases for r in store.iter_records()}
         split = {r.keyphrase_line: r.keyphrases for r in store.iter_records() if r.keyphrase_line}
     assert {rid: after[rid] for rid in before} == before
@@ -138,6 +138,6 @@ def test_new_lines_past_the_share_refit_the_segmenter_and_resplit_every_line(tmp
     monkeypatch.setattr(ingest, "RESPLIT_SHARE", 0.005)
     fits, lines = _count_calls(monkeypatch)
     run_cli("ingest", _unseen_listing(tmp_path / "more.txt"), db=db)
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         total = store.count_keyphrase_lines()
     assert fits == [1] and len(lines) == total

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from landscape.enrich.pipeline import STEPS
-from landscape.store import Store
+from landscape.store import Store, open_store
 
 from .conftest import LISTING, cli_json, run_cli
 
@@ -65,7 +65,7 @@ def test_stats_count_every_record(big):
 
 def test_every_record_has_explained_connections(big):
     db, _ = big
-    with Store(db) as store:
+    with open_store(db) as store:
         counts = dict(store.connection_for_tests.execute("SELECT record_id, count(*) FROM connections GROUP BY record_id"))
         ids = [r[0] for r in store.connection_for_tests.execute("SELECT id FROM records ORDER BY id")]
     assert len(counts) == N and set(counts.values()) == {10}
@@ -77,7 +77,7 @@ def test_every_record_has_explained_connections(big):
 
 def test_every_record_is_on_the_map(big):
     db, _ = big
-    with Store(db) as store:
+    with open_store(db) as store:
         coords = store.ls_map_coords()
     assert len(coords) == N
     xs, ys = [x for x, _ in coords.values()], [y for _, y in coords.values()]
@@ -107,7 +107,7 @@ def grown(big, tmp_path_factory) -> tuple[Path, dict[str, dict]]:
     db, _ = big
     tmp = tmp_path_factory.mktemp("grown")
     path = tmp / "grown.db"
-    with Store(db) as src, Store(path) as dst:
+    with open_store(db) as src, open_store(path) as dst:
         src.connection_for_tests.backup(dst.connection_for_tests)
     run_cli("ingest", write_corpus(tmp / "more.txt", N + ADDED, source=read_source(LISTING)), db=path)
     return path, {s["step"]: s for s in cli_json("build", "--embedder", "tfidf", db=path)}
@@ -127,7 +127,7 @@ def test_adding_records_recomputes_only_what_they_touch(grown):
     assert steps["concepts"]["records"] == ADDED and steps["concepts"]["unchanged"] == N
     assert steps["areas"]["retrained"] == 0
     assert steps["map"]["placed"] == ADDED
-    with Store(path) as store:
+    with open_store(path) as store:
         assert store.connection_for_tests.execute("SELECT count(DISTINCT record_id) FROM connections").fetchone()[0] == N + ADDED
 
 
@@ -136,11 +136,11 @@ def test_added_records_connect_as_a_full_rebuild_connects_them(big, grown, tmp_p
     against `build --full`, which re-reads every text: nearly the same top 10."""
     path, _ = grown
     full = tmp_path / "full.db"
-    with Store(path) as src, Store(full) as dst:
+    with open_store(path) as src, open_store(full) as dst:
         src.connection_for_tests.backup(dst.connection_for_tests)
     steps = {s["step"]: s for s in cli_json("build", "--full", "--only", "connections", "--embedder", "tfidf", db=full)}
     assert steps["connections"]["read"] == N + ADDED
-    with Store(big[0]) as before, Store(path) as a, Store(full) as b:
+    with open_store(big[0]) as before, open_store(path) as a, open_store(full) as b:
         old = {r[0] for r in before.connection_for_tests.execute("SELECT id FROM records")}
         new = [r[0] for r in a.connection_for_tests.execute("SELECT id FROM records") if r[0] not in old]
         assert len(new) == ADDED
@@ -160,7 +160,7 @@ def test_graph_candidates_find_what_scoring_every_record_finds(big):
     from landscape.enrich.neighbours import top_k_rows
 
     db, _ = big
-    with Store(db) as store:
+    with open_store(db) as store:
         corpus = corpus_for(store, Config(embedder="tfidf"))
         stats = load_state(store)["stats"]
         rows = list(range(0, len(corpus), len(corpus) // 200))
@@ -220,7 +220,7 @@ def test_a_deep_browse_page_costs_what_the_first_does(big):
     from landscape.web.params import browse_paging
 
     db, _ = big
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         steps = sqlite_steps(store)
 
         def cost(params: dict[str, str]) -> tuple[int, dict]:
@@ -266,7 +266,7 @@ def test_keyword_ranking_of_very_common_words_is_bounded_and_says_so(big, monkey
     from landscape.web.app import create_app
 
     db, _ = big
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         steps = sqlite_steps(store)
         whole = store.fts_search("model data", limit=50, snippets=False)
         unbounded, steps[0] = steps[0], 0

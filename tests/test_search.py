@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from landscape.search import search
-from landscape.store import Store
+from landscape.store import open_store
 
 from .conftest import cli_json, run_cli
 from .test_embed import write_listing
@@ -34,7 +34,7 @@ def test_keyword_hits_come_first_with_highlighted_snippets(built):
 
 
 def test_meaning_finds_papers_that_use_other_words(built):
-    with Store(built, readonly=True) as store:
+    with open_store(built, readonly=True) as store:
         keyword_only = {h["id"] for h in store.fts_search("galaxies shaped by unseen mass", limit=100)}
         hits = search(store, "galaxies shaped by unseen mass", limit=10)
     assert hits and any(h["id"] not in keyword_only for h in hits)
@@ -70,7 +70,7 @@ def test_hostile_queries_never_raise(built, query):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(query=st.text(max_size=300), area=st.sampled_from([None, "Astrophysics", "x' OR 1=1 --"]))
 def test_any_text_is_safe(built, query, area):
-    with Store(built, readonly=True) as store:
+    with open_store(built, readonly=True) as store:
         hits = search(store, query, limit=5, area=area)
     assert len(hits) <= 5
     assert all(area is None or h["area"] == area for h in hits)

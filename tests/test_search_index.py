@@ -7,7 +7,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from landscape.store import Store
+from landscape.store import open_store
 from landscape.store.schema import MIGRATIONS
 
 from .conftest import FIXTURES, LISTING, SEEDS, cli_json, run_cli
@@ -22,7 +22,7 @@ def test_records_merged_in_the_same_run_are_indexed_once_with_their_new_text(tmp
     merged before it was ever indexed."""
     db = tmp_path / "one-run.db"
     run_cli("ingest", LISTING, FIXTURES / "records.jsonl", SEEDS, db=db)
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.pending_index_count() == 0
         assert store.search_index_ok()
     assert "A Record From JSONL Only" in hits(db, "A Record From JSONL Only")
@@ -41,14 +41,14 @@ def test_a_record_changed_by_a_later_ingest_is_found_by_its_new_words(tmp_path):
     assert "1 changed" in run_cli("ingest", second, db=db).output
     assert hits(db, "oscillation data favour the normal ordering")[0] == "Neutrino Mass Hierarchies"
     assert hits(db, "Okonkwo")[0] == "Neutrino Mass Hierarchies"
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.search_index_ok()
 
 
 def test_predicted_keyphrases_are_searchable_and_replace_the_old_ones(tmp_path):
     db = tmp_path / "predicted.db"
     run_cli("ingest", SEEDS, db=db)
-    with Store(db) as store:
+    with open_store(db) as store:
         rid = store.connection_for_tests.execute(
             "SELECT id FROM records WHERE keyphrase_line IS NULL ORDER BY id LIMIT 1"
         ).fetchone()[0]
@@ -66,7 +66,7 @@ def test_the_index_check_sees_a_record_changed_behind_its_back(tmp_path):
     run_cli("ingest", SEEDS, db=db)
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE records SET abstract = 'nothing like before' WHERE rowid = 1")
-    with Store(db) as store:
+    with open_store(db) as store:
         assert not store.search_index_ok()
         assert not store.integrity_ok()
 
@@ -89,7 +89,7 @@ def test_a_store_from_before_the_external_index_is_migrated_and_searchable(tmp_p
         " VALUES (1, 'p1', 'Quasar Lensing', 'Strong lensing of distant quasars.', '', '')"
     )
     conn.close()
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.connection_for_tests.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert store.search_index_ok()
         assert [h["id"] for h in store.fts_search("distant quasars")] == ["p1"]

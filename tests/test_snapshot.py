@@ -12,7 +12,7 @@ import landscape.store as store_module
 from landscape.config import Config
 from landscape.search import search
 from landscape.snapshot import Snapshots
-from landscape.store import Store
+from landscape.store import open_store
 
 from .conftest import run_cli
 from .test_hostile import listing_head
@@ -28,7 +28,7 @@ def small_db(tmp_path_factory):
 
 
 def test_a_committed_write_bumps_the_version_and_a_read_does_not(small_db):
-    with Store(small_db) as store:
+    with open_store(small_db) as store:
         token, n = store.version()
         with store.page_snapshot():
             store.stats()
@@ -42,7 +42,7 @@ def test_a_committed_write_bumps_the_version_and_a_read_does_not(small_db):
             store.set_meta("probe", "2")
             raise RuntimeError("rolled back")
         assert store.version() == (token, n + 1) and store.get_meta("probe") == "1"
-    with Store(small_db.with_name("other.db")) as other:
+    with open_store(small_db.with_name("other.db")) as other:
         assert other.version()[0] != token  # a new store file never reuses a version
 
 
@@ -75,7 +75,7 @@ def test_every_write_of_ingest_and_build_happens_in_a_versioned_transaction(tmp_
 def test_search_reads_no_embedding_row_once_its_index_is_built(small_db):
     """Today's cache key hashed every embedding row on every search."""
     statements: list[str] = []
-    with Store(small_db, readonly=True) as store:
+    with open_store(small_db, readonly=True) as store:
         search(store, "dark matter", config=Config())
         store.connection_for_tests.set_trace_callback(statements.append)
         for q in ("dark matter", "galaxy clusters", "neural networks"):
@@ -98,7 +98,7 @@ def test_a_value_is_built_once_per_version_and_readers_never_see_half_of_it(smal
         return value
 
     def reader():
-        with Store(small_db, readonly=True) as store:
+        with open_store(small_db, readonly=True) as store:
             for _ in range(20):
                 with store.page_snapshot():
                     seen.append(len(snapshots.get(store, "probe", build)))
@@ -106,7 +106,7 @@ def test_a_value_is_built_once_per_version_and_readers_never_see_half_of_it(smal
     threads = [threading.Thread(target=reader) for _ in range(6)]
     for t in threads:
         t.start()
-    with Store(small_db) as writer, writer.transaction():
+    with open_store(small_db) as writer, writer.transaction():
         writer.set_meta("probe", str(time.time()))
     for t in threads:
         t.join()
@@ -122,6 +122,6 @@ def test_a_store_from_before_the_version_opens_read_only(tmp_path, small_db):
     dst.execute("DROP TABLE store_version")
     dst.commit()
     dst.close()
-    with Store(old, readonly=True) as store:
+    with open_store(old, readonly=True) as store:
         assert store.version() == ("unversioned", 0)
         assert search(store, "dark matter", config=Config())

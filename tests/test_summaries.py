@@ -9,7 +9,7 @@ import pytest
 
 from landscape.config import Config
 from landscape.enrich.summaries import LlmSummariser, extractive_summary, trim, word_count
-from landscape.store import Store
+from landscape.store import open_store
 
 from .conftest import cli_json
 
@@ -33,7 +33,7 @@ def test_long_sentences_are_cut_at_a_clause_and_marked():
 
 
 def test_every_paper_and_talk_section_has_a_summary(built_db: Path):
-    with Store(built_db, readonly=True) as store:
+    with open_store(built_db, readonly=True) as store:
         records = list(store.iter_records())
         views = [store.record_view(r.id) for r in records]
     papers = [v for v in views if v["kind"] == "paper" and v["abstract"]]
@@ -48,7 +48,7 @@ def test_every_paper_and_talk_section_has_a_summary(built_db: Path):
 
 
 def test_areas_and_concepts_are_described_from_their_central_papers(built_db: Path):
-    with Store(built_db, readonly=True) as store:
+    with open_store(built_db, readonly=True) as store:
         areas = store.list_areas()
         titles = {r.title for r in store.iter_records()}
     assert {a["name"] for a in areas} >= {"Astrophysics", "Foundational AI"}
@@ -89,14 +89,14 @@ def test_a_talk_outline_leaves_out_configured_generic_sections(tmp_path):
     db = tmp_path / "landscape.db"
     run_cli("ingest", SEEDS / "003_00411ab6291d3934.txt", SEEDS / "004_983411919a72a1a9.txt", db=db)
     run_cli("build", "--embedder", "tfidf", "--only", "embed", "--only", "summaries", db=db)
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         talks = [r.id for r in store.list_records(kind="talk")]
         outlines = {rid: store.record_summaries()[rid] for rid in talks}
     assert all(s and s.startswith("Covers: ") for s in outlines.values())
     first = next(iter(outlines.values())).removeprefix("Covers: ").split("; ")[0].rstrip(".")
     (tmp_path / "landscape.toml").write_text(f'[extra.summaries]\ngeneric_sections = ["{first}"]\n')
     run_cli("build", "--embedder", "tfidf", "--only", "summaries", "--full", db=db)
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         again = {rid: store.record_summaries()[rid] for rid in talks}
     assert all(first not in s for s in again.values()), again
 
@@ -128,7 +128,7 @@ def test_a_failing_llm_summariser_says_so_in_the_build_the_about_page_and_stats(
     said = [line for line in out.splitlines() if line.startswith("fallback: ")]
     assert len(said) == 1 and "LLM summariser failed on 12 of 12 records" in said[0], out
     assert "llama_decode returned -3" in said[0] and "extractive" in said[0]
-    with Store(db, readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         assert len(store.record_summaries()) == 12 and all(store.record_summaries().values())
     stats = run_cli("stats", db=db).output
     assert "fallback in the latest build: summaries: the LLM summariser failed on 12 of 12" in stats
@@ -137,3 +137,17 @@ def test_a_failing_llm_summariser_says_so_in_the_build_the_about_page_and_stats(
         assert "The latest build fell back to another method 1 time" in about
         assert "the LLM summariser failed on 12 of 12 records" in about
         assert client.get("/api/v1/stats").json()["fallbacks"] == [said[0].removeprefix("fallback: ")]
+
+
+def test_area_descriptions_name_the_concepts_the_store_finds_most_distinctive(built_db: Path):
+    """One pass over the concept rows gives each area the concepts `top_concepts_for` gives it."""
+    from landscape.enrich.summaries import top_concepts_by_group
+
+    with open_store(built_db, readonly=True) as store:
+        areas = store.area_members()
+        ours = top_concepts_by_group(store.concept_members(("given", "predicted")), areas, 4)
+        expected = {a: store.top_concepts_for(ids, 4) for a, ids in areas.items()}
+        described = {a["name"]: a["description"] for a in store.list_areas()}
+    assert ours == expected and all(ours.values())
+    for area, names in ours.items():
+        assert "central concepts: " + ", ".join(names) in described[area]

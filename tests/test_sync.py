@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from landscape.cli import main
-from landscape.store import Store
+from landscape.store import open_store
 from landscape.sync import Settings, make_client, service_record
 from landscape.sync.ads import bibcode_arxiv
 from landscape.sync.openalex import abstract_text
@@ -74,7 +74,7 @@ def test_arxiv_oai_pages_follow_the_resumption_token_politely(replay, db):
     replay.add("/oai2", answer(fixture("arxiv_oai_page1.xml")), match={"metadataPrefix": "arXiv"})
     clock = FakeClock()
     client = make_client("arxiv", Settings(endpoint=replay.url + "/oai2", clock=clock, sleep=clock.sleep))
-    with Store(db) as store:
+    with open_store(db) as store:
         report = sync_source(store, client, query="set:physics:astro-ph", since="2013-03-25")
         assert (report.pages, report.new, report.skipped, report.complete) == (2, 2, 1, True)
         first, second = replay.requests[0][1], replay.requests[1][1]
@@ -96,7 +96,7 @@ def test_a_bare_rerun_asks_only_for_what_is_newer(replay, db):
     replay.add("/oai2", answer(fixture("arxiv_oai_listrecords.xml")))
     clock = FakeClock()
     client = make_client("arxiv", Settings(endpoint=replay.url + "/oai2", clock=clock, sleep=clock.sleep))
-    with Store(db) as store:
+    with open_store(db) as store:
         sync_source(store, client, today=lambda: "2026-01-02")
         again = sync_source(store, client, today=lambda: "2026-01-03")
     assert replay.requests[1][1]["from"] == "2026-01-02"
@@ -110,7 +110,7 @@ def test_the_same_paper_from_arxiv_inspire_and_openalex_is_one_record(replay, db
     sync_cli(db, "openalex", "--query", "supersymmetry", "--endpoint", replay.url + "/works")
     sync_cli(db, "inspire", "--query", "t supersymmetry", "--endpoint", serve_inspire(replay))
     sync_cli(db, "arxiv", "--endpoint", replay.url + "/oai2")
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.count_records() == 1
         rec = store.get_records([ARXIV_SUSY])[0] if store.get_record(ARXIV_SUSY) else store.iter_records().__next__()
     assert rec.extra["arxiv"] == "1506.03091" and rec.extra["inspire"] == "1375491"
@@ -134,7 +134,7 @@ def test_a_journal_version_known_only_by_its_doi_joins_its_preprint(replay, db):
     view = show(db, "arxiv:0801.3931")
     assert view["extra"]["openalex"] == "W1000000001"
     assert sorted(s["format"] for s in view["sources"]) == ["arxiv-oai", "openalex"]
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.count_records() == 1
 
 
@@ -157,7 +157,7 @@ def test_citations_match_whichever_side_arrives_first(replay, tmp_path):
         assert [r["record_id"] for r in refs if r["record_id"]] == ["arxiv:1406.0848"]
         assert show(db, "arxiv:1406.0848")["cited_by"] == [ARXIV_SUSY]
         assert view["cited_by"] == []
-        with Store(db) as store:
+        with open_store(db) as store:
             assert store.citation_counts() == {"links": 4, "targets": 4, "in_corpus": 1}
             assert store.count_records() == 2  # cited works outside the corpus are never papers
 
@@ -206,7 +206,7 @@ def test_ads_without_a_token_or_with_its_quota_spent_is_one_line(replay, db):
                             headers={"X-RateLimit-Remaining": "0"}))
     spent = sync_cli(db, "ads", "--query", "x", "--endpoint", replay.url + "/q", expect=2, env={"ADS_API_TOKEN": "t"})
     assert "daily request quota of this token is spent" in spent.output
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.count_records() == 1  # the page before the quota ran out is kept
 
 
@@ -222,7 +222,7 @@ def test_s2_offset_pages_and_references_by_paper_id(replay, db):
         "c4cb90a67f45e7cbacb5286e934b309e89843922"]}]
     assert replay.posted[0][1]["fields"] == "references.paperId,references.externalIds,references.title"
     assert all(headers["X-Api-Key"] == "k" for _path, _params, headers in replay.requests)
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.count_records() == 6
         ntm = store.resolve_record_id(service_record("s2", "u", "Neural Turing Machines", [], None, "", {}))
     assert ntm is not None
@@ -285,7 +285,7 @@ def test_limit_stops_early_and_the_next_run_goes_on(replay, db):
     assert "3 new" in first and "stopped at --limit" in first
     second = sync_cli(db, "s2", "--query", "turing", "--endpoint", url).output
     assert "2 pages, 3 new, 0 changed, 3 unchanged" in second
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.count_records() == 6
 
 
@@ -328,7 +328,7 @@ def test_s2_relevance_search_stops_at_its_1000_results_in_one_line(replay, db):
     assert s2_searches(replay)[0]["limit"] == "50"  # never past the 1,000th result
     assert len(page.items) == 50 and page.next is None
     assert page.note.startswith("Semantic Scholar's relevance search gives at most 1,000 results; stopped at 1,000")
-    with Store(db) as store:  # a run that stopped there earlier: the next one says so and ends well
+    with open_store(db) as store:  # a run that stopped there earlier: the next one says so and ends well
         store.set_sync_state("s2:turing", {"query": "turing", "since": None, "next": {"offset": 1000}})
     out = sync_cli(db, "s2", "--query", "turing", "--endpoint", replay.url + S2_SEARCH).output
     assert len(s2_searches(replay)) == 1 and "up to date" in out

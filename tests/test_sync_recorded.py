@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from landscape.store import Store
+from landscape.store import open_store
 from landscape.sync import Settings, make_client
 from tests.test_sync import S2_BATCH, s2_batch, s2_searches, show, sync_cli
 from tests.test_sync_replay import FakeClock, Replay, answer, fixture
@@ -33,7 +33,7 @@ def replay():
 
 
 def records(db) -> dict:
-    with Store(db) as store:
+    with open_store(db) as store:
         return {rec.id: rec for rec in store.iter_records()}
 
 
@@ -51,7 +51,7 @@ def test_openalex_page_rebuilds_the_abstract_and_keeps_every_referenced_work(rep
     assert rec.abstract.endswith("are discussed in a general manner.") and len(rec.abstract.split()) == 254
     assert rec.extra["openalex"] == "W2027456229"
     assert rec.extra["venue"].startswith("Philosophical Transactions of the Royal Society A")
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.citation_counts() == {"links": 30, "targets": 30, "in_corpus": 0}
         assert store.count_records() == 1  # cited works outside the corpus are never papers
 
@@ -134,7 +134,7 @@ def test_ads_recorded_answer_with_undated_days_and_months(replay, db):
     assert science.title.startswith("Cyclic Adenosine 3',5'-Monophosphate")
     gcn = next(rec for rec in found.values() if rec.extra["bibcode"] == "2012GCN..13229...1S")
     assert gcn.date == "2012-01-01" and gcn.authors == ["Sudilovsky, V.", "Rau, A.", "Greiner, J."]
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.sync_state("ads:first_author:\"Sudilovsky\"")["next"] == {"start": 2}
 
 

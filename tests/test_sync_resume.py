@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from landscape.cli import main
-from landscape.store import Store
+from landscape.store import Store, open_store
 from landscape.sync import Settings, make_client
 from landscape.sync.http import SyncError
 from landscape.sync.run import sync_source
@@ -52,7 +52,7 @@ def wait_for(condition, seconds: float = 60.0) -> None:
 
 def contents(db: Path) -> tuple:
     """What a sync wrote, without timestamps: records, their sources, keys and citations."""
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.integrity_ok()
         q = store.connection_for_tests.execute
         return (
@@ -75,7 +75,7 @@ def test_sigkill_between_pages_resumes_at_the_page_not_committed(replay, db):
         proc.wait(30)
     finally:
         gate.set()
-    with Store(db) as store:
+    with open_store(db) as store:
         assert [r.id for r in store.iter_records()] == ["arxiv:0801.3931"]
         assert store.sync_state("arxiv")["next"] == {"token": "6960524|1001"}
     result = CliRunner().invoke(main, ["sync", "arxiv", "--endpoint", replay.url + "/oai2", "--db", str(db)])
@@ -85,7 +85,7 @@ def test_sigkill_between_pages_resumes_at_the_page_not_committed(replay, db):
     records, sources, _, _ = contents(db)
     assert [r[0] for r in records] == ["arxiv:0801.3931", "arxiv:1406.0848"]
     assert len(sources) == 2
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.search_index_ok() and store.sync_state("arxiv")["next"] is None
 
 
@@ -103,7 +103,7 @@ def test_ctrl_c_stops_in_one_line_and_keeps_what_was_committed(replay, db):
     assert proc.returncode == 130
     assert err.strip().splitlines()[-1] == (
         "interrupted: the pages committed are kept; run `landscape sync` again to resume")
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.count_records() == 1 and store.sync_state("arxiv")["next"] == {"token": "6960524|1001"}
 
 
@@ -112,7 +112,7 @@ def test_lost_network_fails_in_one_line_then_resumes(replay, db):
     replay.add("/oai2", answer(fixture("arxiv_oai_page1.xml")))
     clock = FakeClock()
     client = make_client("arxiv", Settings(endpoint=replay.url + "/oai2", clock=clock, sleep=clock.sleep))
-    with Store(db) as store:
+    with open_store(db) as store:
         try:
             sync_source(store, client)
             raise AssertionError("expected the sync to fail")
@@ -120,7 +120,7 @@ def test_lost_network_fails_in_one_line_then_resumes(replay, db):
             assert "no answer after 6 tries (HTTP 503)" in str(exc)
         assert store.count_records() == 1
     replay.routes[0]["answers"] = [answer(fixture("arxiv_oai_page2.xml"))]  # the network is back
-    with Store(db) as store:
+    with open_store(db) as store:
         report = sync_source(store, client)
         assert report.resumed and (report.new, report.pages) == (1, 1)
         assert store.count_records() == 2
@@ -183,7 +183,7 @@ def test_interrupt_while_a_page_is_written_rolls_back_the_page_and_its_cursor(re
     clock = FakeClock()
     settings = Settings(endpoint=replay.url + "/api/literature", clock=clock, sleep=clock.sleep)
     whole, cut = tmp_path / "whole.db", tmp_path / "cut.db"
-    with Store(whole) as store:
+    with open_store(whole) as store:
         sync_source(store, make_client("inspire", settings), query="t susy")
     calls = {"n": 0}
     original = Store.add_citations
@@ -195,7 +195,7 @@ def test_interrupt_while_a_page_is_written_rolls_back_the_page_and_its_cursor(re
         return original(self, citing_id, references)
 
     monkeypatch.setattr(Store, "add_citations", interrupted)
-    with Store(cut) as store:
+    with open_store(cut) as store:
         try:
             sync_source(store, make_client("inspire", settings), query="t susy")
             raise AssertionError("expected the interrupt")
@@ -204,6 +204,6 @@ def test_interrupt_while_a_page_is_written_rolls_back_the_page_and_its_cursor(re
         assert store.count_records() == 2 * per_page
         assert store.sync_state("inspire:t susy")["next"] == {"page": 3}
     monkeypatch.setattr(Store, "add_citations", original)
-    with Store(cut) as store:
+    with open_store(cut) as store:
         assert sync_source(store, make_client("inspire", settings), query="t susy").resumed
     assert contents(cut) == contents(whole)

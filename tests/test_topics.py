@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
+from landscape.store import open_store
 
-from landscape.store import Store
-
-from .conftest import cli_json, run_cli
+from .conftest import cli_json, copy_db, run_cli
 
 
 def test_topics_name_the_field_regions(built_db):
@@ -43,18 +41,44 @@ def test_quality_figures(built_db):
 
 
 def test_same_corpus_gives_same_topics(built_db, tmp_path):
-    copy = tmp_path / "copy.db"
-    shutil.copy(built_db, copy)
+    copy = copy_db(built_db, tmp_path, "copy.db")
     run_cli("build", "--only", "topics", "--relayout", db=copy)
-    with Store(built_db, readonly=True) as a, Store(copy, readonly=True) as b:
+    with open_store(built_db, readonly=True) as a, open_store(copy, readonly=True) as b:
         assert a.table_dump("topics") == b.table_dump("topics")
         assert a.table_dump("record_topics") == b.table_dump("record_topics")
 
 
 def test_outliers_are_flagged_and_still_placed(built_db):
-    with Store(built_db, readonly=True) as store:
+    with open_store(built_db, readonly=True) as store:
         assigned = store.ls_topic_assignments()
         talks = [r["id"] for r in store.ls_rows() if r["kind"] == "talk"]
     assert len(assigned) == 462
     assert any(outlier for _, outlier, _ in assigned.values())
     assert all(assigned[t][1] for t in talks)
+
+
+def test_leiden_passes_are_capped_and_equal_leidenalg_below_the_cap(built_db):
+    """The clustering runs at most `max_iterations` Leiden passes: the partition leidenalg gives
+    for that many passes, and the converged one when the corpus converges sooner."""
+    import igraph
+    import leidenalg
+    import numpy as np
+
+    from landscape.config import Config
+    from landscape.enrich.embed import record_embeddings
+    from landscape.enrich.topics import TopicSettings, graph_edges, knn_graph, leiden_labels
+
+    with open_store(built_db, readonly=True) as store:
+        _, X = record_embeddings(store, Config.load(None, db_path=built_db))
+    graph = knn_graph(X, 10)
+    edges, weights = graph_edges(*graph)
+
+    def leidenalg_labels(passes: int) -> np.ndarray:
+        part = leidenalg.find_partition(
+            igraph.Graph(n=len(X), edges=edges), leidenalg.RBConfigurationVertexPartition, weights=weights,
+            resolution_parameter=2.5, seed=7, n_iterations=passes,
+        )
+        return np.asarray(part.membership)
+
+    assert np.array_equal(leiden_labels(X, TopicSettings(max_iterations=1), 7, graph), leidenalg_labels(1))
+    assert np.array_equal(leiden_labels(X, TopicSettings(max_iterations=1000), 7, graph), leidenalg_labels(-1))

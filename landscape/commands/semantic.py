@@ -14,20 +14,30 @@ from ..models import LandscapeError
 @click.option("--only", multiple=True, help="Run only these steps.")
 @click.option("--relayout", is_flag=True, help="Recompute the map layout from scratch.")
 @click.option("--full", is_flag=True, help="Recompute everything (refit fitted models), not only what is missing.")
+@click.option("--engine", "engine_name", default=None, envvar="LANDSCAPE_ENGINE",
+              help="local (default) or ray: where per-record work runs (or config engine, LANDSCAPE_ENGINE).")
+@click.option("--address", default=None, envvar="LANDSCAPE_RAY_ADDRESS",
+              help="Ray cluster HOST:PORT or ray://HOST:PORT (default: a local Ray; or LANDSCAPE_RAY_ADDRESS).")
 @db_option
 @json_option
 @errors_to_exit
-def build(config_path, embedder, only, relayout, full, db, as_json) -> None:
+def build(config_path, embedder, only, relayout, full, engine_name, address, db, as_json) -> None:
     """Enrich the store: embeddings, areas, concepts, summaries, connections, topics, map, trends."""
     from ..config import Config
+    from ..engine import get_engine
     from ..enrich.pipeline import build as run_build
 
     with open_store(db) as store:
         config = Config.load(config_path, db_path=store.path)
         if embedder:
             config.embedder = embedder
+        engine = get_engine(engine_name or config.engine, address)
         log = (lambda _m: None) if as_json else click.echo
-        results = run_build(store, config, only=list(only) or None, relayout=relayout, full=full, log=log)
+        try:
+            results = run_build(store, config, only=list(only) or None, relayout=relayout, full=full, log=log,
+                                engine=engine)
+        finally:
+            engine.close()
     if as_json:
         emit_json([{"step": r.name, "seconds": round(r.seconds, 3), **r.counts} for r in results])
     else:

@@ -60,6 +60,43 @@ EVIDENCE_FULL = 20  # distinct known content words at which a record counts as f
 META_C = 0.1  # the stacker's regularisation (cross-validated, see the module docstring)
 NEIGHBOURS_K = 10
 NEIGHBOURS_STORED = 20_000  # labelled embeddings kept by the neighbours model at most (float16)
+MIN_SAMPLED = 10  # labelled records of each area a bounded fit keeps at least (all, where fewer)
+
+
+@dataclass
+class AreaSettings:
+    """[extra.areas] settings.
+
+    `fit_sample`: the most labelled records the model is fitted on. The fit cross-validates a
+    stack of four base models, so its cost grows faster than the labels; above this bound it
+    reads a sample stratified by area (each area in proportion, at least MIN_SAMPLED of each,
+    seeded by `config.seed`), and the labelled records outside it are predicted by the fitted
+    model like unlabelled ones (held out by construction, so their probabilities are as honest
+    as the cross-validated ones of the sample). At or below the bound every labelled record is
+    fitted on, exactly as without it. A changed bound takes effect at the next fit (labels
+    changed past LABEL_DRIFT, or `build --full`), like any other change that is not a label's.
+    `batch`: records predicted at a time (bounds the memory of the TF-IDF and stacked matrices).
+    """
+
+    fit_sample: int = 20_000
+    batch: int = 5_000
+
+
+def fit_sample(labels: Sequence[str], bound: int, seed: int) -> list[int]:
+    """Positions (ascending) of the labelled records to fit on: all of them up to `bound`,
+    else a seeded sample stratified by area of about `bound`."""
+    if len(labels) <= bound:
+        return list(range(len(labels)))
+    rng = np.random.default_rng(seed)
+    by_area: dict[str, list[int]] = {}
+    for k, label in enumerate(labels):
+        by_area.setdefault(label, []).append(k)
+    chosen: list[int] = []
+    for area in sorted(by_area):
+        members = by_area[area]
+        take = min(len(members), max(MIN_SAMPLED, len(members) * bound // len(labels)))
+        chosen.extend(rng.choice(members, size=take, replace=False).tolist())
+    return sorted(chosen)
 
 
 def single_thread() -> Any:
@@ -510,9 +547,11 @@ class AreasStep:
             return self._zero_shot(ctx, records)
         return {"predicted": 0, "no_labels": len(records)}
 
-    def _model(self, ctx: BuildContext, signature: str, labelled: list[Any]) -> tuple[AreaModel, bool, str]:
+    def _model(self, ctx: BuildContext, signature: str, labelled: list[Any],
+               sample: list[Any]) -> tuple[AreaModel, bool, str]:
         """(model, whether fitted now, the label signature it is stored under): the stored model of
-        these labels, or of labels that differ from these by at most LABEL_DRIFT, else a new fit."""
+        these labels, or of labels that differ from these by at most LABEL_DRIFT, else a new fit
+        on `sample` (the labelled records, or a bounded sample of them: AreaSettings)."""
         store = ctx.store
         blob = store.area_model_blob(signature)
         if blob is not None and not ctx.full:
@@ -529,7 +568,7 @@ class AreasStep:
             ctx.log(drift_note(self.name, share, model is not None, LABEL_DRIFT))
             if model is not None:
                 return model, False, stored[0]
-        model = AreaModel(self.config).fit(area_data(store, self.config, labelled))
+        model = AreaModel(self.config).fit(area_data(store, self.config, sample))
         with store.transaction():
             store.set_area_model_blob(signature, pack(model.artifact()))
             save_prints(store, LABELS_ARTIFACT, signature, prints)
@@ -537,16 +576,24 @@ class AreasStep:
 
     def _supervised(self, ctx: BuildContext, records: list[Any], labelled: list[Any]) -> dict[str, int]:
         store = ctx.store
-        model, retrained, signature = self._model(ctx, labels_signature(records, self.config), labelled)
+        settings = self.config.settings("areas", AreaSettings)
+        picked = fit_sample([r.area for r in labelled], settings.fit_sample, self.config.seed)
+        sample = [labelled[k] for k in picked]
+        model, retrained, signature = self._model(ctx, labels_signature(records, self.config), labelled, sample)
         done = {} if retrained or ctx.full else _predicted_before(store, signature)
         unlabelled = [r for r in records if not r.area]
         targets = [r for r in unlabelled if done.get(r.id) != record_fingerprint(r)]
         rows = [
             (rec.id, rec.area, "given", _probs(model.labels, p), s)
-            for rec, p, s in zip(labelled, model.heldout, model.sets(model.heldout, [r.text for r in labelled]), strict=True)
+            for rec, p, s in zip(sample, model.heldout, model.sets(model.heldout, [r.text for r in sample]), strict=True)
         ] if retrained else []
+        in_sample = set(picked)
+        rest = [r for k, r in enumerate(labelled) if k not in in_sample] if retrained else []
         papers = [r for r in targets if not is_sectioned_talk(r)]
-        for rec, p in zip(papers, model.proba(area_data(store, self.config, papers)), strict=True):
+        proba = _proba_batched(model, area_data(store, self.config, rest + papers), settings.batch)
+        for rec, p in zip(rest, proba[: len(rest)], strict=True):
+            rows.append((rec.id, rec.area, "given", _probs(model.labels, p), model.sets(p[None, :], [rec.text])[0]))
+        for rec, p in zip(papers, proba[len(rest) :], strict=True):
             rows.append(self._row(rec, model, p))
         talks = [r for r in targets if is_sectioned_talk(r)]
         if talks:
@@ -631,6 +678,13 @@ def talk_proba(rec: Any, model: AreaModel, vectors: dict[tuple[str, int], np.nda
     weights = np.array([math.sqrt(len(t)) for t in texts])
     mean = (proba * weights[:, None]).sum(axis=0) / weights.sum()
     return mean / mean.sum()
+
+
+def _proba_batched(model: AreaModel, data: AreaData, batch: int) -> np.ndarray:
+    """The model's probabilities for every record of `data`, `batch` records at a time."""
+    parts = [model.proba(data.take(range(start, min(start + batch, len(data.ids)))))
+             for start in range(0, len(data.ids), max(1, batch))]
+    return np.vstack(parts) if parts else np.zeros((0, len(model.labels)))
 
 
 def _probs(labels: Sequence[str], p: np.ndarray) -> dict[str, float]:

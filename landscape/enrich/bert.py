@@ -138,6 +138,26 @@ def padded(batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     return ids, mask
 
 
+_POOL_TOKENIZER: Any = None
+_POOL_LOWERCASE = False
+
+
+def _pool_tokenizer(path: str, max_length: int, lowercase: bool) -> None:
+    """Load the tokenizer once in a tokenising process (`BertEncoder.token_pool`)."""
+    global _POOL_TOKENIZER, _POOL_LOWERCASE
+    from tokenizers import Tokenizer
+
+    _POOL_TOKENIZER = Tokenizer.from_file(path)
+    _POOL_TOKENIZER.no_padding()
+    _POOL_TOKENIZER.enable_truncation(max_length=max_length)
+    _POOL_LOWERCASE = lowercase
+
+
+def _pool_token_ids(texts: list[str]) -> list[list[int]]:
+    prepared = [t.strip().lower() if _POOL_LOWERCASE else t.strip() for t in texts]
+    return [e.ids for e in _POOL_TOKENIZER.encode_batch(prepared)]
+
+
 def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
     mean = x.mean(axis=-1, keepdims=True)
     centred = x - mean
@@ -163,6 +183,7 @@ class BertEncoder:
         self.layers = int(config["num_hidden_layers"])
         self.batch_size = batch_size
         self.batch_tokens = 8192
+        self.path = path
         self.tokenizer = Tokenizer.from_file(os.path.join(path, "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_length=self.max_seq_length)
@@ -181,6 +202,8 @@ class BertEncoder:
         self.dim = int(config["hidden_size"])
         self.backend = backend
         self._torch: dict[str, Any] | None = None
+        self._device_weights: dict[tuple[str, bool], dict[str, Any]] = {}
+        self._token_pool: Any = None
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text, cut at max_seq_length (with [CLS] and [SEP])."""
@@ -220,16 +243,16 @@ class BertEncoder:
         pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
         return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
-    def forward_torch(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def forward_torch(self, ids: np.ndarray, mask: np.ndarray, device: str = "cpu", half: bool = False) -> np.ndarray:
         import torch
         import torch.nn.functional as F
 
-        w = self.torch_weights()
+        w = self.torch_weights() if device == "cpu" and not half else self.device_weights(device, half)
         n, length = ids.shape
         dim, heads = self.dim, self.heads
         with torch.inference_mode():
-            tid = torch.from_numpy(ids)
-            tmask = torch.from_numpy(mask)
+            tid = torch.from_numpy(ids).to(device)
+            tmask = torch.from_numpy(mask).to(device)
             x = (w["embeddings.word_embeddings.weight"][tid] + w["embeddings.position_embeddings.weight"][:length]
                  + w["embeddings.token_type_embeddings.weight"][0])
             x = F.layer_norm(x, (dim,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
@@ -249,8 +272,51 @@ class BertEncoder:
                 out = torch.addmm(w[f"{p}output.dense.bias"], hidden, w[f"{p}output.dense.weight"])
                 x = F.layer_norm(out.view(n, length, dim) + x, (dim,), w[f"{p}output.LayerNorm.weight"],
                                  w[f"{p}output.LayerNorm.bias"], self.eps)
+            x = x.float()
             pooled = (x * tmask[:, :, None]).sum(dim=1) / tmask.sum(dim=1, keepdim=True).clamp(min=1e-9)
-            return F.normalize(pooled, dim=1).numpy().astype(np.float32)
+            return F.normalize(pooled, dim=1).cpu().numpy().astype(np.float32)
+
+    def device_weights(self, device: str, half: bool) -> dict[str, Any]:
+        """The weights on `device` (fp16 when `half`); LayerNorm and embeddings in the same dtype."""
+        key = (device, half)
+        if key not in self._device_weights:
+            import torch
+
+            dtype = torch.float16 if half else torch.float32
+            self._device_weights[key] = {k: t.to(device=device, dtype=dtype) for k, t in self.torch_weights().items()}
+        return self._device_weights[key]
+
+    def encode_pipelined(self, texts: Sequence[str], device: str = "cuda", half: bool = True, chunk: int = 1024,
+                         batch_texts: int = 512, batch_tokens: int = 65_536, workers: int | None = None) -> np.ndarray:
+        """Vectors of `texts` in their order, for an accelerator: chunks of texts are tokenised in
+        CPU processes while the device runs the chunks before them (so it never waits on the
+        tokenizer); within a chunk, batches of similar token counts (`length_batches`)."""
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        if not len(texts):
+            return out
+        starts = range(0, len(texts), chunk)
+        tokenised = self.token_pool(workers).map(_pool_token_ids, [list(texts[s : s + chunk]) for s in starts])
+        for start, ids in zip(starts, tokenised, strict=True):
+            for batch in length_batches([len(i) for i in ids], batch_texts, batch_tokens):
+                rows = [start + i for i in batch]
+                out[rows] = self.forward_torch(*padded([ids[i] for i in batch]), device=device, half=half)
+        return out
+
+    def token_pool(self, workers: int | None = None) -> Any:
+        """CPU processes holding this model's tokenizer (spawned: never a fork of a CUDA process)."""
+        if self._token_pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            n = workers or max(1, min(8, (os.cpu_count() or 2) // 2))
+            self._token_pool = ProcessPoolExecutor(
+                n, mp_context=multiprocessing.get_context("spawn"), initializer=_pool_tokenizer,
+                initargs=(os.path.join(self.path, "tokenizer.json"), self.max_seq_length, self.lowercase),
+            )
+        return self._token_pool
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_torch": None, "_device_weights": {}, "_token_pool": None}
 
     def torch_weights(self) -> dict[str, Any]:
         if self._torch is None:

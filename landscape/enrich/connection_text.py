@@ -18,11 +18,18 @@ def find_phrases(words: list[str], known: dict[str, int], max_len: int,
     """
     if prefixes is None:
         prefixes = phrase_prefixes(known)
-    found = set()
-    for start in range(len(words)):
-        phrase = ""
-        for length in range(1, min(max_len, len(words) - start) + 1):
-            phrase = words[start] if length == 1 else f"{phrase} {words[start + length - 1]}"
+    found: set[int] = set()
+    if max_len < 1:
+        return found
+    n = len(words)
+    for start, phrase in enumerate(words):
+        if phrase not in prefixes:
+            continue
+        j = known.get(phrase)
+        if j is not None:
+            found.add(j)
+        for end in range(start + 1, min(start + max_len, n)):
+            phrase = f"{phrase} {words[end]}"
             if phrase not in prefixes:
                 break
             j = known.get(phrase)
@@ -85,11 +92,14 @@ def _l2_rows(matrix: Any) -> Any:
     return _csr(m.multiply(1.0 / norms[:, None]))
 
 
-def _drop_contained(names: list[str]) -> list[str]:
-    """'neural network' is not worth naming beside 'graph neural network'."""
-    keep = []
-    keys = {name: f" {phrase_key(name)} " for name in names}
+def _drop_contained(names: list[str], key: Any = phrase_key, limit: int | None = None) -> list[str]:
+    """'neural network' is not worth naming beside 'graph neural network' (the first `limit`
+    names kept, `key` giving each name's phrase key)."""
+    keep: list[str] = []
+    keys = {name: f" {key(name)} " for name in names}
     for name in names:
+        if limit is not None and len(keep) >= limit:
+            break
         if not any(name != other and keys[name] in keys[other] for other in names):
             keep.append(name)
     return keep

@@ -45,7 +45,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import Config
+from ..engine import Worker
 from ..models import LandscapeError, NotBuiltError
 from ..store.interfaces import ConnectionReadStore
 from ..text import STOPWORDS, content_tokens, tokens
@@ -130,6 +131,7 @@ class Corpus:
     citations: Citations | None = None  # None: the store has no citation links
     terms_read: Any = None  # the RecordTerms read, for the build to store (enrich/terms.py)
     _concepts: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
+    _keys: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.pos = {rid: i for i, rid in enumerate(self.ids)}
@@ -258,10 +260,14 @@ class Corpus:
         return cand if self.citations is None else merge_candidates(cand, self.citations.candidates(rows))
 
     def pair_signals(self, q: QuerySide, cand: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw signals of each query row against its own candidates (queries x candidate slots)."""
+        """Raw signals of each query row against its own candidates (queries x candidate slots;
+        0 in the pad slots). Only real candidates are scored: in a small corpus most of a row's
+        slots are pads (its neighbours' neighbours overlap), and each pair's signals are
+        computed on their own, so leaving the pads out changes no value."""
         shape = cand.shape
-        r = np.repeat(np.arange(shape[0]), shape[1])
-        c = np.maximum(cand, 0).ravel()
+        real = (cand >= 0).ravel()
+        r = np.repeat(np.arange(shape[0]), shape[1])[real]
+        c = cand.ravel()[real]
         out = {
             "meaning": np.einsum("ij,ij->i", q.vectors[r], self.vectors[c]),
             "lexical": _row_dots(q.lexical[r], self.lexical[c]),
@@ -272,7 +278,7 @@ class Corpus:
         }
         if self.citations is not None and q.rows is not None:
             out.update(self.citations.pair_signals(q.rows[r], c))
-        return {k: np.asarray(v, dtype=np.float32).reshape(shape) for k, v in out.items()}
+        return {k: _scattered(v, real, shape) for k, v in out.items()}
 
     def pair_scores(self, q: QuerySide, cand: np.ndarray, stats: dict[str, list[float]]
                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -348,9 +354,9 @@ class Corpus:
         mine = query_concepts if query_concepts is not None else self.concepts_of(q) if q is not None else {}
         theirs = self.concepts_of(c)
         generic = math.log(10)  # a phrase in over a tenth of the corpus explains little
-        shared = sorted((x for x in set(mine) & set(theirs) if theirs[x] > generic and self.names_concept(x, (q, c))),
+        shared = sorted((x for x in mine.keys() & theirs.keys() if theirs[x] > generic and self.names_concept(x, (q, c))),
                         key=lambda x: (len(x.split()) == 1, -theirs[x], x))
-        shared = _drop_contained(shared)[:5]
+        shared = _drop_contained(shared, self.key_of, 5)
         if shared:
             out.append("shared concepts: " + ", ".join(shared))
         if q is not None:
@@ -373,7 +379,14 @@ class Corpus:
         """A single word is a shared concept only where the concepts step made it a concept of
         each record: alone, 'photometric' or 'theory' is a fragment of longer phrases."""
         return " " in name or all(
-            phrase_key(name) in self.single_word_concepts.get(self.ids[i], ()) for i in rows if i is not None)
+            self.key_of(name) in self.single_word_concepts.get(self.ids[i], ()) for i in rows if i is not None)
+
+    def key_of(self, name: str) -> str:
+        """phrase_key(name), kept: reasons ask for the same few thousand names millions of times."""
+        key = self._keys.get(name)
+        if key is None:
+            key = self._keys[name] = phrase_key(name)
+        return key
 
     @cached_property
     def single_word_concepts(self) -> dict[str, set[str]]:
@@ -446,7 +459,8 @@ def corpus_for(store: ConnectionReadStore, config: Config, fresh: bool = False) 
     from ..snapshot import SNAPSHOTS
     from .embed import store_embedder
 
-    model = store_embedder(store, config).name if store.get_meta("embedder_spec") else config.embedder
+    model = (store.get_meta("embedder") or store_embedder(store, config).name) if store.get_meta("embedder_spec") \
+        else config.embedder
     corpus = _with_citations(store, config, fresh=True) if fresh else SNAPSHOTS.get(
         store, f"corpus:{model}:{len(WEIGHTS)}", lambda s: _with_citations(s, config))
     # a copy per call: the snapshot is shared by threads, the graph says what this build updated
@@ -476,19 +490,52 @@ def top_connections(corpus: Corpus, rows: Sequence[int], stats: dict[str, list[f
                     k: int) -> dict[str, list[tuple[str, float, list[str]]]]:
     """Ranked (other id, score, reasons) for each query row, ties broken by id."""
     out: dict[str, list[tuple[str, float, list[str]]]] = {}
+    for part in chunked_connections(corpus, rows, stats, k):
+        out.update(part)
+    return out
+
+
+def chunked_connections(corpus: Corpus, rows: Sequence[int], stats: dict[str, list[float]],
+                        k: int) -> Iterator[dict[str, list[tuple[str, float, list[str]]]]]:
+    """`top_connections` CHUNK query rows at a time, so a build writes each part as it comes
+    and never holds every record's list at once."""
     rows = list(rows)
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         cand = _id_ordered(corpus.candidates(chunk))
         score, sig = corpus.pair_scores(corpus.records_as_queries(chunk), cand, stats)
         idx, vals = top_k_rows(score, k)
-        for r, q in enumerate(chunk):
-            out[corpus.ids[q]] = [
+        yield {
+            corpus.ids[q]: [
                 (corpus.ids[cand[r, col]], round(float(v), 4), corpus.reasons(q, int(cand[r, col]), sig, r, col))
                 for col, v in zip(idx[r], vals[r])
                 if np.isfinite(v)
             ]
-    return out
+            for r, q in enumerate(chunk)
+        }
+
+
+def _scattered(values: Any, real: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Flat values of the real slots laid out in the slots' shape, 0 in the pads."""
+    out = np.zeros(real.shape, dtype=np.float32)
+    out[real] = np.asarray(values, dtype=np.float32).ravel()
+    return out.reshape(shape)
+
+
+class TopConnections:
+    """The engine's connections worker: query rows in, their ranked connections out. On Ray the
+    corpus goes to each actor once (without the term counts the build stores, which it never reads)."""
+
+    def __init__(self, corpus: Corpus, stats: dict[str, list[float]], k: int):
+        self.corpus = corpus
+        self.stats = stats
+        self.k = k
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "corpus": replace(self.corpus, terms_read=None)}
+
+    def __call__(self, rows: Sequence[int]) -> dict[str, list[tuple[str, float, list[str]]]]:
+        return top_connections(self.corpus, rows, self.stats, self.k)
 
 
 def _id_ordered(cand: np.ndarray) -> np.ndarray:
@@ -532,13 +579,12 @@ class ConnectionsStep:
             dirty = store.stale_connection_ids() | store.short_connection_ids(k_eff)
         affected = set() if full else self._affected(store, corpus, dirty, stats, k_eff)
         todo = sorted((dirty | affected) & set(corpus.pos))
-        results = top_connections(corpus, [corpus.pos[i] for i in todo], stats, k_eff)
         with store.transaction():
             if full:
                 store.clear_connections()
                 store.forget_connection_state()
-            for rid in todo:
-                store.replace_connections(rid, results.get(rid, []))
+            for part in self._ranked(ctx, corpus, [corpus.pos[i] for i in todo], stats, k_eff):
+                store.replace_connections_many(part.items())
             store.mark_connections_fresh(todo)
             if full:
                 new_state = {"version": VERSION, "model": model, "k": k, "n": n, "stats": stats,
@@ -550,6 +596,14 @@ class ConnectionsStep:
                 save_terms(store, corpus.terms_read)
         return {"computed": len(dirty & set(corpus.pos)), "updated": len(affected - dirty),
                 "unchanged": n - len(todo), "read": corpus.terms_read.read if corpus.terms_read else n}
+
+    def _ranked(self, ctx: BuildContext, corpus: Corpus, rows: list[int], stats: dict[str, list[float]],
+                k: int) -> Iterator[dict[str, list[tuple[str, float, list[str]]]]]:
+        """top_connections of `rows`, run by the build's engine in whole CHUNKs of rows, part by
+        part as they come (the step writes each part and never holds every record's list)."""
+        size = max(CHUNK, ctx.engine.batch_size(len(rows), CHUNK * 16) // CHUNK * CHUNK)
+        worker = Worker(TopConnections(corpus, stats, k), label="connections")
+        yield from ctx.engine.map_batches(worker, (rows[s : s + size] for s in range(0, len(rows), size)))
 
     def _affected(self, store: ConnectionReadStore, corpus: Corpus, dirty: set[str], stats: dict[str, list[float]],
                   k: int) -> set[str]:
@@ -636,6 +690,9 @@ def related_to_text(store: ConnectionReadStore, corpus: Corpus, text: str, stats
     if not text.strip():
         raise LandscapeError("related --text: expected some text, found nothing")
     vector = (embedder or store_embedder(store, config)).encode([text[:20_000]])
+    if np.atleast_2d(vector).shape[1] != corpus.vectors.shape[1]:  # a refit stored, records not re-embedded yet
+        raise NotBuiltError("the records are not embedded with the store's model yet: run `landscape build`"
+                            " (or wait for the build that is running)")
     q = corpus.texts_as_queries([text[:20_000]], vector)
     m = min(max(limit, TEXT_CANDIDATES), len(corpus))
     near = nearest(np.atleast_2d(vector), m) if nearest else ExactIndex(corpus.vectors).search(

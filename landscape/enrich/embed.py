@@ -22,13 +22,14 @@ import json
 import math
 import os
 import zipfile
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ..config import Config
+from ..engine import Engine, LocalEngine, Worker
 from ..models import LandscapeError
 from ..store.interfaces import EmbedStore
 from ..text import content_tokens
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from .pipeline import BuildContext
 
 MAX_SEQ_LENGTH = 256
+MINILM = "all-MiniLM-L6-v2"
+GPU_BATCH = 16_384  # texts per engine batch for an embedding actor with a GPU (chunks pipeline inside it)
 TFIDF_ARTIFACT = "embedder:tfidf"
 
 
@@ -72,8 +75,25 @@ class SentenceTransformerEmbedder:
         self.path = path
         self.name = name
         self.batch_size = batch_size
+        self.device = "cpu"
         self._model: Any = None
         self._bert: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Shipped to an engine's workers as its path and settings: each loads the model itself."""
+        return {**self.__dict__, "_model": None, "_bert": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """On a worker whose install keeps MiniLM elsewhere, its own copy of the same package."""
+        self.__dict__.update(state)
+        if self.name == MINILM and not os.path.isdir(self.path):
+            self.path = minilm_path()
+
+    def to_gpu(self) -> SentenceTransformerEmbedder:
+        """This embedder on the GPU in fp16 where CUDA is present (a Ray actor given a GPU), else itself."""
+        if _cuda_available():
+            self.device = "cuda"
+        return self
 
     @property
     def bert(self) -> Any:
@@ -115,6 +135,8 @@ class SentenceTransformerEmbedder:
         return int(self.model.get_sentence_embedding_dimension())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self.device != "cpu":
+            return self.encode_gpu(texts)
         if self.bert is not None:
             self.bert.backend = "torch" if len(texts) > self.small_input and _has_torch() else "numpy"
             return self.bert.encode(texts)
@@ -132,6 +154,26 @@ class SentenceTransformerEmbedder:
         out = np.empty_like(vectors, dtype=np.float32)
         out[order] = vectors
         return out
+
+    def encode_gpu(self, texts: Sequence[str]) -> np.ndarray:
+        """fp16 on the GPU, batches by token length, tokenised in CPU processes ahead of the GPU."""
+        if self.bert is not None:
+            return self.bert.encode_pipelined(texts, device=self.device, half=True)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self._model is None:
+            self.model.to(self.device).half()
+        vectors = self.model.encode(list(texts), batch_size=self.batch_size * 4, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def _has_torch() -> bool:
@@ -307,7 +349,7 @@ def get_embedder(spec: str, config: Config | None = None, store: EmbedStore | No
         return FastEmbedder.from_store(store, lambda: get_embedder("minilm", config), refit=refit,
                                        seed=config.seed if config else 42, log=log, settings=settings)
     if spec == "minilm":
-        path, name = "", "all-MiniLM-L6-v2"
+        path, name = "", MINILM
     elif spec.startswith("sentence-transformers:") and spec.split(":", 1)[1]:
         path = spec.split(":", 1)[1]
         name = f"st:{os.path.basename(os.path.normpath(path))}"
@@ -325,13 +367,39 @@ def store_embedder(store: EmbedStore, config: Config | None = None) -> Embedder:
     return get_embedder(spec, config, store=store)
 
 
+class EncodeBatch:
+    """The engine's embedding worker: texts in, vectors out (on Ray, one per actor, so the model
+    loads once per actor); `to_gpu` moves it to the GPU in an actor that has one."""
+
+    def __init__(self, embedder: Embedder):
+        self.embedder = embedder
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embedder.encode(texts)
+
+    def to_gpu(self) -> EncodeBatch:
+        to_gpu = getattr(self.embedder, "to_gpu", None)
+        return EncodeBatch(to_gpu()) if to_gpu is not None else self
+
+
 def embed_missing(store: EmbedStore, embedder: Embedder, batch: int = 256,
-                  on_batch: Any = None) -> int:
-    """Embed records whose (model, content hash) embedding is missing; stream in, write per batch."""
+                  on_batch: Any = None, engine: Engine | None = None) -> int:
+    """Embed records whose (model, content hash) embedding is missing; stream in, write per batch.
+
+    The engine encodes (in this process, or on Ray workers); the store is read and written here,
+    one transaction per batch, so a build stopped midway keeps whole batches and resumes."""
     done = 0
-    for rows in store.records_to_embed(embedder.name, batch=batch):
-        texts = store.record_texts(rid for rid, _ in rows)
-        vectors = embedder.encode([texts[rid] for rid, _ in rows])
+    waiting: deque[list[tuple[str, str]]] = deque()
+
+    def text_batches() -> Iterator[list[str]]:
+        for rows in store.records_to_embed(embedder.name, batch=batch):
+            texts = store.record_texts(rid for rid, _ in rows)
+            waiting.append(rows)
+            yield [texts[rid] for rid, _ in rows]
+
+    worker = Worker(EncodeBatch(embedder), label="embed", gpu=isinstance(embedder, SentenceTransformerEmbedder))
+    for vectors in (engine or LocalEngine()).map_batches(worker, text_batches()):
+        rows = waiting.popleft()
         with store.transaction():
             store.put_embeddings(embedder.name, ((rid, h, v) for (rid, h), v in zip(rows, vectors, strict=True)))
         done += len(rows)
@@ -359,9 +427,15 @@ class EmbedStep:
         embedder = get_embedder(spec, self.config, store=store, refit=refit, log=log)
         pending = store.count_to_embed(embedder.name)
         if pending and log:
-            log(f"embed: {pending} records with {embedder.name}")
-        batch = getattr(embedder, "batch", 0) or max(self.config.batch_size * 4, 256)
-        done = embed_missing(store, embedder, batch=batch)
+            engine = "" if ctx.engine.name == "local" else f" on {ctx.engine.where}"
+            log(f"embed: {pending} records with {embedder.name}{engine}")
+        preferred = getattr(embedder, "batch", 0) or max(self.config.batch_size * 4, 256)
+        if ctx.engine.gpus and isinstance(embedder, SentenceTransformerEmbedder):
+            preferred = GPU_BATCH
+        batch = ctx.engine.batch_size(pending, preferred)
+        done = embed_missing(store, embedder, batch=batch, engine=ctx.engine)
+        if store.index_embeddings(embedder.name) and log:  # PostgreSQL: pgvector's index, made once the vectors are in
+            log(f"embed: made the vector index for {embedder.name}")
         with store.transaction():
             store.set_meta("embedder", embedder.name)
             store.set_meta("embedder_spec", spec)
@@ -374,7 +448,13 @@ def step(config: Config) -> EmbedStep:
 
 
 def record_embeddings(store: EmbedStore, config: Config) -> tuple[list[str], np.ndarray]:
-    """Every record's stored embedding under the store's model, embedding what is missing."""
+    """Every record's stored embedding under the store's model, embedding what is missing.
+
+    The embedder itself is loaded only when something is missing: the embed step keeps its name
+    beside its spec, and loading a fitted one (tfidf, fast) costs seconds that grow with it."""
+    name = store.get_meta("embedder") if store.get_meta("embedder_spec") else None
+    if name and (store.readonly or not store.count_to_embed(name)):
+        return store.embedding_matrix(name)
     embedder = store_embedder(store, config) if store.get_meta("embedder_spec") else get_embedder(
         config.embedder, config, store=store
     )

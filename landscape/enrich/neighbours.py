@@ -157,9 +157,14 @@ def build_index(vectors: np.ndarray, exact_limit: int = EXACT_LIMIT) -> Any:
     return index
 
 
-def index_path(db_path: str, model: str) -> str:
+def index_suffix(model: str) -> str:
+    """The name ending of the ANN index file kept for the store (see the store's `sidecar`)."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
-    return f"{db_path}.{safe}.hnsw"
+    return f".{safe}.hnsw"
+
+
+def index_path(db_path: str, model: str) -> str:
+    return db_path + index_suffix(model)
 
 
 def store_index(store: GraphStore, model: str, ids: list[str], vectors: np.ndarray,
@@ -172,7 +177,7 @@ def store_index(store: GraphStore, model: str, ids: list[str], vectors: np.ndarr
     if len(ids) < exact_limit:
         return ExactIndex(vectors)
     state = store.embedding_state(model)
-    path = index_path(store.path, model)
+    path = store.sidecar(index_suffix(model))
     if os.path.exists(path) and store.get_meta(f"ann:{model}") == state:
         return HnswIndex.load(path, vectors.shape[1])
     index = build_index(vectors, exact_limit)
@@ -260,8 +265,8 @@ def _positions(rowids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return lookup
 
 
-def _graph_index_path(db_path: str, model: str) -> str:
-    return index_path(db_path, model)[: -len(".hnsw")] + ".graph.hnsw"
+def _graph_index_path(store: GraphStore, model: str) -> str:
+    return store.sidecar(index_suffix(model)[: -len(".hnsw")] + ".graph.hnsw")
 
 
 def _graph_index(store: GraphStore, model: str, X: np.ndarray, rowids: np.ndarray, changed: np.ndarray,
@@ -272,7 +277,7 @@ def _graph_index(store: GraphStore, model: str, X: np.ndarray, rowids: np.ndarra
     it is missing or belongs to another store)."""
     if len(X) < settings.exact_limit:
         return ExactIndex(X), lambda labels: np.asarray(labels, dtype=np.int64)
-    path = _graph_index_path(store.path, model)
+    path = _graph_index_path(store, model)
     index = None
     if os.path.exists(path) and store.get_meta(f"{GRAPH_STATE}:index") is not None:
         loaded = HnswIndex.load(path, X.shape[1])
@@ -537,7 +542,7 @@ def nearest_records(store: GraphStore, config: Any, X: np.ndarray, queries: np.n
     if len(X) < settings.exact_limit or m == 0:
         return ExactIndex(X).search(queries, m)
     model = _model(store, config)
-    path = _graph_index_path(store.path, model)
+    path = _graph_index_path(store, model)
     if not os.path.exists(path):
         return ExactIndex(X).search(queries, m)
     index = HnswIndex.load(path, X.shape[1])
@@ -572,7 +577,7 @@ def saved_graph_index(store: GraphStore, model: str, rowids: np.ndarray, config:
     store), the file is missing, or it no longer matches what the build recorded."""
     if len(rowids) < graph_settings(config).exact_limit:
         return None
-    path = _graph_index_path(store.path, model)
+    path = _graph_index_path(store, model)
     mark = store.get_meta(f"{GRAPH_STATE}:index")
     if mark is None or not os.path.exists(path):
         return None

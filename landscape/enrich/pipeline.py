@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..config import Config
+from ..engine import Engine, LocalEngine, ran
 from ..store import now_iso
 from ..store.interfaces import BuildStore
 
@@ -37,6 +38,7 @@ class BuildContext:
     cache: dict[str, Any] = field(default_factory=dict)
     log: Callable[[str], None] = lambda _msg: None
     fallbacks: list[str] = field(default_factory=list)
+    engine: Engine = field(default_factory=LocalEngine)  # where per-record batches run (landscape.engine)
 
     def fallback(self, message: str) -> None:
         """Say once that a step did something other than asked (the build output and the About
@@ -64,9 +66,11 @@ def build(
     relayout: bool = False,
     full: bool = False,
     log: Callable[[str], None] = lambda _msg: None,
+    engine: Engine | None = None,
 ) -> list[StepResult]:
     """Run the build steps; returns how long each took and what it did."""
-    ctx = BuildContext(store=store, config=config, relayout=relayout, full=full, log=log)
+    ctx = BuildContext(store=store, config=config, relayout=relayout, full=full, log=log,
+                       engine=engine or LocalEngine())
     started = now_iso()
     results = []
     for name in STEPS:
@@ -77,6 +81,8 @@ def build(
         counts = step.run(ctx)
         results.append(StepResult(name, time.perf_counter() - start, counts))
         log(f"{name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    if ctx.engine.name != "local":
+        log(f"engine {ctx.engine.name}: {ran(ctx.engine)}")
     record_last_build(store, started, results, ctx.fallbacks)
     return results
 

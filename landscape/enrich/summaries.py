@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import Config
+from ..engine import Worker
 from ..models import LandscapeError
 from ..store.interfaces import SummaryStore
 from ..text import content_tokens
@@ -297,6 +298,50 @@ def describe(kind: str, name: str, ids: Sequence[str], vectors: dict[str, np.nda
     return text
 
 
+class SummariseBatch:
+    """The engine's summaries worker: records in; their summaries, section summaries and the LLM's
+    failures out. The LLM (when configured) loads once per process, on the first batch."""
+
+    def __init__(self, config: Config, generic: frozenset[str]):
+        self.config = config
+        self.generic = generic
+        self._llm: LlmSummariser | None = None
+        self._loaded = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_llm": None, "_loaded": False}
+
+    def __call__(self, records: Sequence[Any]) -> tuple[dict[str, str | None], list[tuple[str, int, str | None]],
+                                                         list[tuple[str, str]]]:
+        if not self._loaded:
+            self._llm, self._loaded = get_summariser(self.config), True
+        llm = self._llm
+        before = len(llm.failures) if llm else 0
+        summaries = {rec.id: summarise_record(rec, llm, self.generic) for rec in records}
+        sections = [(rec.id, k, section_summary(sec.title, sec.text)) for rec in records
+                    for k, sec in enumerate(rec.sections)]
+        return summaries, sections, llm.failures[before:] if llm else []
+
+
+def top_concepts_by_group(members: Mapping[str, Sequence[str]], groups: Mapping[str, Sequence[str]],
+                          limit: int) -> dict[str, list[str]]:
+    """Each group's most distinctive concepts (frequent in it, rarer elsewhere: the order of the
+    store's `top_concepts_for`), from one pass over every concept's records: asking the store once
+    per area read every concept row once per area."""
+    group_of = {rid: g for g, ids in groups.items() for rid in ids}
+    inside: dict[str, Counter[str]] = {g: Counter() for g in groups}
+    for name, ids in members.items():
+        for rid in ids:
+            g = group_of.get(rid)
+            if g is not None:
+                inside[g][name] += 1
+    return {g: _most_distinctive(c, members, limit) for g, c in inside.items()}
+
+
+def _most_distinctive(inside: Counter[str], members: Mapping[str, Sequence[str]], limit: int) -> list[str]:
+    return sorted(inside, key=lambda n: (-(inside[n] ** 2) / len(members[n]), n))[:limit]
+
+
 class SummariesStep:
     """Summarise what is new or changed (by content hash and summariser setting). Areas are
     described again each run; a concept only when it has no description yet, a changed
@@ -313,17 +358,20 @@ class SummariesStep:
         hashes = store.record_content_hashes()
         seen = {} if ctx.full else store.summary_fingerprints(setting)
         changed = sorted(rid for rid, h in hashes.items() if seen.get(rid) != h)
-        llm = get_summariser(self.config) if changed else None
         summaries: dict[str, str | None] = {}
         sections: list[tuple[str, int, str | None]] = []
+        failures: list[tuple[str, str]] = []
         generic = generic_sections(store.section_titles(), self.config.settings("summaries", SummarySettings))
-        for start in range(0, len(changed), 500):
-            for rec in store.get_records(changed[start : start + 500]):
-                summaries[rec.id] = summarise_record(rec, llm, generic)
-                sections.extend((rec.id, k, section_summary(sec.title, sec.text)) for k, sec in enumerate(rec.sections))
-        if llm is not None and llm.failures:
-            rid, why = llm.failures[0]
-            ctx.fallback(f"summaries: the LLM summariser failed on {len(llm.failures)} of {len(summaries)} records"
+        size = ctx.engine.batch_size(len(changed), 500)
+        batches = (store.get_records(changed[start : start + size]) for start in range(0, len(changed), size))
+        worker = Worker(SummariseBatch(self.config, generic), label="summaries")
+        for got, got_sections, failed in ctx.engine.map_batches(worker, batches):
+            summaries.update(got)
+            sections.extend(got_sections)
+            failures.extend(failed)
+        if failures:
+            rid, why = failures[0]
+            ctx.fallback(f"summaries: the LLM summariser failed on {len(failures)} of {len(summaries)} records"
                          f" (first {rid}: {why}); they have an extractive summary instead")
         with store.transaction():
             store.set_summaries(summaries, sections)
@@ -338,9 +386,11 @@ class SummariesStep:
         summaries = store.record_summaries()
         titles = store.record_titles()
         vectors = self._vectors(store)
+        areas = store.area_members()
+        central = top_concepts_by_group(store.concept_members(("given", "predicted")), areas, 4)
         area_desc = {
-            area: describe("area", area, ids, vectors, titles, summaries, store.top_concepts_for(ids, 4))
-            for area, ids in store.area_members().items()
+            area: describe("area", area, ids, vectors, titles, summaries, central[area])
+            for area, ids in areas.items()
         }
         members = store.concept_members()
         if changed is not None:

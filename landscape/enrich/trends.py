@@ -49,21 +49,33 @@ def growth(recent: int, prior: int, n_recent: int, n_prior: int) -> float:
     return math.log2(((recent + 0.5) / max(n_recent, 1)) / ((prior + 0.5) / max(n_prior, 1)))
 
 
-def series(members: dict[str, set[str]], dates: dict[str, date], bounds: tuple[date, date, date],
-           totals: tuple[int, int]) -> dict[str, dict[str, Any]]:
-    """Per group: counts per year and quarter, counts in both windows, and growth."""
+def date_keys(dates: dict[str, date], bounds: tuple[date, date, date]) -> dict[str, tuple[str, bool, bool]]:
+    """Per dated record: its quarter, whether it is in the recent window, and in the prior one,
+    worked out once per record rather than once per (record, group)."""
     start, middle, _ = bounds
+    return {rid: (quarter(d), d > middle, start < d <= middle) for rid, d in dates.items()}
+
+
+def series(members: dict[str, set[str]], dates: dict[str, date], bounds: tuple[date, date, date],
+           totals: tuple[int, int], keys: dict[str, tuple[str, bool, bool]] | None = None
+           ) -> dict[str, dict[str, Any]]:
+    """Per group: counts per year and quarter, counts in both windows, and growth."""
+    keys = date_keys(dates, bounds) if keys is None else keys
     out = {}
     for name, ids in members.items():
-        dated = [dates[r] for r in ids if r in dates]
+        dated = [keys[r] for r in ids if r in keys]
         if not dated:
             continue
-        recent = sum(1 for d in dated if d > middle)
-        prior = sum(1 for d in dated if start < d <= middle)
+        quarters = Counter(q for q, _, _ in dated)
+        years: Counter[str] = Counter()
+        for q, n in quarters.items():
+            years[q.rsplit("-Q", 1)[0]] += n
+        recent = sum(1 for _, r, _ in dated if r)
+        prior = sum(1 for _, _, p in dated if p)
         out[name] = {
             "total": len(dated),
-            "years": dict(sorted(Counter(str(d.year) for d in dated).items())),
-            "quarters": dict(sorted(Counter(quarter(d) for d in dated).items())),
+            "years": dict(sorted(years.items())),
+            "quarters": dict(sorted(quarters.items())),
             "recent": recent,
             "prior": prior,
             "growth": round(growth(recent, prior, *totals), 3),
@@ -91,21 +103,21 @@ def compute_trends(store: LandscapeReadStore, min_support: int = MIN_SUPPORT) ->
     start, middle, end = bounds
     totals = (sum(1 for d in dates.values() if d > middle), sum(1 for d in dates.values() if start < d <= middle))
     by_concept: dict[str, set[str]] = defaultdict(set)
-    for rid, names in store.ls_record_concept_names().items():
+    for rid, name in store.ls_concept_memberships():
         if rid in dates:
-            for name in names:
-                by_concept[name].add(rid)
+            by_concept[name].add(rid)
     labels = {t["id"]: t["label"] for t in store.ls_topic_rows()}
     by_topic: dict[str, set[str]] = defaultdict(set)
     for rid, (topic, _, _) in store.ls_topic_assignments().items():
         if rid in dates and topic in labels:
             by_topic[f"{topic}: {labels[topic]}"].add(rid)
-    concepts = series(by_concept, dates, bounds, totals)
-    topics = series(by_topic, dates, bounds, totals)
+    keys = date_keys(dates, bounds)
+    concepts = series(dict(sorted(by_concept.items())), dates, bounds, totals, keys)
+    topics = series(by_topic, dates, bounds, totals, keys)
     return {
         "window": {"prior_start": start.isoformat(), "recent_start": middle.isoformat(), "end": end.isoformat(),
                    "papers_recent": totals[0], "papers_prior": totals[1], "min_support": min_support},
-        "papers": series({"all": set(dates)}, dates, bounds, totals)["all"],
+        "papers": series({"all": set(dates)}, dates, bounds, totals, keys)["all"],
         "emerging": ranked(concepts, True, min_support),
         "fading": ranked(concepts, False, min_support),
         "emerging_topics": ranked(topics, True, min_support),

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..artifacts import pack, unpack
 from ..models import BadRecord, LandscapeError, ParseError, Record
-from ..store import Store
+from ..store import open_store
 from ..store.interfaces import IngestStore
 from . import listing
 from .phrases import SEGMENTER_FORMAT, SEGMENTER_KIND, PhraseSegmenter
@@ -120,11 +120,11 @@ def finish_ingest(store: IngestStore) -> None:
     full-text search and re-split every keyphrase line. The two run side by side: SQLite
     indexes on a second thread (without the GIL) while the split reads a snapshot of the
     committed records; a third thread checkpoints the files' pages on its own connection."""
-    with store.transaction(), Store(store.path) as beside:
+    with store.transaction(), open_store(store.path) as beside:
         indexer = Worker(store.index_pending)
         copier = Worker(beside.checkpoint)  # the files' pages, while this transaction works
         try:
-            with Store(store.path, readonly=True) as snapshot:
+            with open_store(store.path, readonly=True) as snapshot:
                 split_keyphrase_lines(store, snapshot=snapshot, busy=indexer)
         finally:
             indexer.wait()

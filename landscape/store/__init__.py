@@ -6,10 +6,13 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
 
 from . import interfaces
 from .db import connect, default_db_path, migrate, now_iso, store_version, transaction
+from .dialect import SQLITE
 from .fulltext import FullTextMixin
 from .landscape import LandscapeMixin
 from .pages import PagesMixin
@@ -18,11 +21,13 @@ from .semantic import SemanticMixin
 from .sync import SyncMixin
 from .understanding import UnderstandingMixin
 
-__all__ = ["Store", "default_db_path", "interfaces", "now_iso"]
+__all__ = ["AnyStore", "Store", "default_db_path", "interfaces", "is_postgres_url", "now_iso", "open_store"]
 
 
 class Store(RecordsMixin, FullTextMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, PagesMixin, SyncMixin):
     """A Landscape store in one SQLite file (WAL, FTS5, numbered migrations)."""
+
+    _sql = SQLITE
 
     def __init__(self, path: str | Path | None = None, readonly: bool = False):
         self.path = str(path or default_db_path())
@@ -81,9 +86,54 @@ class Store(RecordsMixin, FullTextMixin, SemanticMixin, UnderstandingMixin, Land
             return False
         return self.readonly or self.pending_index_count() > 0 or self.search_index_ok()
 
+    def sidecar(self, suffix: str) -> str:
+        """A file kept beside the store (an ANN index): the store's path with `suffix` added."""
+        return self.path + suffix
+
+    def nearest(self, model: str, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        """The k records nearest each query vector under `model`, (id, cosine) best first. SQLite
+        has no vector index: this process keeps one per store version (exact when small, else the
+        build's saved HNSW file; landscape.enrich.vector_index)."""
+        from ..enrich.vector_index import local_nearest
+
+        return local_nearest(self, model, vectors, k)
+
+    def index_embeddings(self, model: str) -> bool:
+        """Nothing to make: the index SQLite's `nearest` reads lives in the process (and beside the file)."""
+        return False
+
+    def _has_table(self, name: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
     def table_dump(self, table: str) -> list[tuple[Any, ...]]:
         """Every row of a table in a stable order, for comparing stores (tests, crash bench)."""
         return [tuple(r) for r in self._conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2")]
+
+
+if TYPE_CHECKING:
+    from .postgres import PgStore
+
+AnyStore = Union["Store", "PgStore"]  # what open_store returns: either backend, every interface
+
+
+def is_postgres_url(db: str | Path) -> bool:
+    return str(db).startswith(("postgresql://", "postgres://"))
+
+
+def open_store(db: str | Path | None = None, readonly: bool = False) -> AnyStore:
+    """The store `db` names: a PostgreSQL URL (postgresql://user@host:port/dbname) or a SQLite
+    file; LANDSCAPE_DB, then ./landscape.db, when it names none."""
+    target = str(db or default_db_path())
+    if is_postgres_url(target):
+        try:
+            from .postgres import PgStore
+        except ImportError as exc:
+            from ..models import LandscapeError
+            raise LandscapeError(
+                f"{target.split('@')[-1]}: PostgreSQL needs psycopg (pip install 'landscape[postgres]'): {exc}"
+            ) from None
+        return PgStore(target, readonly=readonly)
+    return Store(target, readonly=readonly)
 
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .db import now_iso
@@ -26,7 +26,7 @@ class LandscapeMixin:
         self._conn.execute(
             "INSERT INTO artifacts (name, value, updated_at) VALUES (?, ?, ?)"
             " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (name, sqlite3.Binary(value), now_iso()),
+            (name, bytes(value), now_iso()),
         )
 
     def ls_get_artifact(self, name: str) -> bytes | None:
@@ -115,11 +115,21 @@ class LandscapeMixin:
                     out[rid].append(name)
         return out
 
+    def ls_concept_memberships(self) -> Iterator[tuple[str, str]]:
+        """(record, concept name) of every record's concepts (record_concepts, else keyphrases),
+        streamed unordered and possibly repeated: for readers that only count members, without
+        the sort that ordering by strength costs."""
+        if self.ls_concepts_built():
+            sql = "SELECT rc.record_id, c.name FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
+        else:
+            sql = "SELECT record_id, phrase FROM keyphrases"
+        return ((rid, name) for rid, name in self._conn.execute(sql))
+
     def ls_concepts_signature(self) -> str:
         """Changes whenever the concepts or keyphrases of any record change."""
-        a = self._conn.execute("SELECT count(*), total(weight), total(concept_id) FROM record_concepts").fetchone()
-        b = self._conn.execute("SELECT count(*), total(length(phrase)) FROM keyphrases").fetchone()
-        return f"{tuple(a)}{tuple(b)}"
+        a = self._conn.execute("SELECT count(*), coalesce(sum(weight), 0.0), coalesce(sum(concept_id), 0) FROM record_concepts").fetchone()
+        b = self._conn.execute("SELECT count(*), coalesce(sum(length(phrase)), 0) FROM keyphrases").fetchone()
+        return f"{(int(a[0]), float(a[1]), float(a[2]))}{(int(b[0]), float(b[1]))}"  # as SQLite's total() wrote it
 
     def ls_concept_vocabulary(self) -> dict[str, list[str]]:
         """Concept name -> the surface forms (aliases) that name it in text."""

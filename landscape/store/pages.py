@@ -15,17 +15,23 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .dialect import SQLITE, Dialect
 from .records import author_clause
 
 _TABLES = frozenset(
     {"connections", "concepts", "record_concepts", "topics", "record_topics", "map_coords",
      "section_links", "areas", "keyphrases", "embeddings", "build_steps"}
 )
-SORTS = {
-    "newest": "r.date IS NULL, r.date DESC, r.id",
-    "oldest": "r.date IS NULL, r.date ASC, r.id",
-    "title": "r.display_title COLLATE NOCASE, r.id",
-}
+def sorts(sql: Dialect) -> dict[str, str]:
+    """Browse orders as ORDER BY clauses."""
+    return {
+        "newest": "r.date IS NULL, r.date DESC, r.id",
+        "oldest": "r.date IS NULL, r.date ASC, r.id",
+        "title": f"{sql.nocase('r.display_title')}, r.id",
+    }
+
+
+SORTS = sorts(SQLITE)
 _CHUNK = 500
 
 
@@ -40,13 +46,21 @@ def _json(text: str | None, default: Any) -> Any:
 
 # Browse orders as segments read one after the other: (condition, [(column, descending)]);
 # undated records come after dated ones. A cursor is [segment, column values...] of a row.
-_SEGMENTS: dict[str, list[tuple[str, list[tuple[str, bool]]]]] = {
-    "newest": [("r.date IS NOT NULL", [("r.date", True), ("r.id", False)]),
-               ("r.date IS NULL", [("r.id", False)])],
-    "oldest": [("r.date IS NOT NULL", [("r.date", False), ("r.id", False)]),
-               ("r.date IS NULL", [("r.id", False)])],
-    "title": [("1", [("r.display_title COLLATE NOCASE", False), ("r.id", False)])],
-}
+def segments(sql: Dialect) -> dict[str, list[tuple[str, list[tuple[str, bool]]]]]:
+    return {
+        "newest": [("r.date IS NOT NULL", [("r.date", True), ("r.id", False)]),
+                   ("r.date IS NULL", [("r.id", False)])],
+        "oldest": [("r.date IS NOT NULL", [("r.date", False), ("r.id", False)]),
+                   ("r.date IS NULL", [("r.id", False)])],
+        "title": [("1 = 1", [(sql.nocase("r.display_title"), False), ("r.id", False)])],
+    }
+
+
+_SEGMENTS = segments(SQLITE)
+
+
+def _segments_of(sql: Dialect) -> dict[str, list[tuple[str, list[tuple[str, bool]]]]]:
+    return _SEGMENTS if sql is SQLITE else segments(sql)
 
 
 def browse_cursor_ok(sort: str, cursor: Any) -> bool:
@@ -78,6 +92,11 @@ def _keyset(columns: list[tuple[str, bool]], values: list[Any], forward: bool) -
 
 class PagesMixin:
     _conn: sqlite3.Connection
+    _sql: Dialect
+
+    def _limit(self, limit: int) -> int | None:
+        """A LIMIT argument: a negative `limit` means all rows, as SQLite reads it."""
+        return limit if limit >= 0 else self._sql.unlimited
 
     @contextlib.contextmanager
     def page_snapshot(self) -> Iterator[None]:
@@ -143,7 +162,7 @@ class PagesMixin:
         clauses: list[str] = []
         args: list[Any] = []
         if filters.get("area"):
-            clauses.append("r.area = ? COLLATE NOCASE")  # as lower() = lower() (both fold ASCII only), indexed
+            clauses.append(self._sql.nocase_equals("r.area"))  # indexed on both backends
             args.append(filters["area"])
         if filters.get("kind"):
             clauses.append("r.kind = ?")
@@ -178,7 +197,7 @@ class PagesMixin:
         where, args = self._browse_where(filters)
         total = self._conn.execute(f"SELECT count(*) FROM records r {where}", args).fetchone()[0]
         rows = self._conn.execute(
-            f"SELECT r.id FROM records r {where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?",
+            f"SELECT r.id FROM records r {where} ORDER BY {sorts(self._sql)[sort]} LIMIT ? OFFSET ?",
             [*args, limit, offset],
         ).fetchall()
         return [r[0] for r in rows], total
@@ -192,7 +211,7 @@ class PagesMixin:
         the first row when more precede). Each query walks an index from the cursor, so a deep page
         costs what the first one does (OFFSET would read every row before it)."""
         where, args = self._browse_where(filters)
-        segments = _SEGMENTS[sort]
+        segments = _segments_of(self._sql)[sort]
         cursor = before if before is not None else after
         forward = before is None
         start = 0 if cursor is None else int(cursor[0])
@@ -228,7 +247,7 @@ class PagesMixin:
         starts. It reads every row before it (OFFSET), so only old links pay that."""
         where, args = self._browse_where(filters)
         row = self._conn.execute(
-            f"SELECT r.id, r.date, r.display_title FROM records r {where} ORDER BY {SORTS[sort]} LIMIT 1 OFFSET ?",
+            f"SELECT r.id, r.date, r.display_title FROM records r {where} ORDER BY {sorts(self._sql)[sort]} LIMIT 1 OFFSET ?",
             [*args, position],
         ).fetchone()
         if row is None:
@@ -312,7 +331,7 @@ class PagesMixin:
         """The record's concepts, each once, with where it came from (given, predicted, text)."""
         if self._concepts_built():
             rows = self._conn.execute(
-                "SELECT c.name, group_concat(rc.source), max(rc.weight) FROM record_concepts rc"
+                f"SELECT c.name, {self._sql.group_concat('rc.source')}, max(rc.weight) FROM record_concepts rc"
                 " JOIN concepts c ON c.id = rc.concept_id WHERE rc.record_id = ?"
                 " GROUP BY c.id ORDER BY max(rc.weight) DESC, c.name", (record_id,)
             ).fetchall()
@@ -393,21 +412,21 @@ class PagesMixin:
         like = (prefix or "").lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         if self._concepts_built():
             total = self._conn.execute(
-                "SELECT count(*) FROM concepts c WHERE c.name LIKE ? ESCAPE '\\'"
+                f"SELECT count(*) FROM concepts c WHERE c.name {self._sql.like} ? ESCAPE '\\'"
                 " AND EXISTS (SELECT 1 FROM record_concepts rc WHERE rc.concept_id = c.id)", (like,)
             ).fetchone()[0]
             rows = self._conn.execute(
                 "SELECT c.name, count(DISTINCT rc.record_id) AS n, c.description FROM concepts c"
-                " JOIN record_concepts rc ON rc.concept_id = c.id WHERE c.name LIKE ? ESCAPE '\\'"
+                f" JOIN record_concepts rc ON rc.concept_id = c.id WHERE c.name {self._sql.like} ? ESCAPE '\\'"
                 " GROUP BY c.id ORDER BY n DESC, c.name LIMIT ? OFFSET ?", (like, limit, offset)
             ).fetchall()
         else:
             total = self._conn.execute(
-                "SELECT count(DISTINCT phrase) FROM keyphrases WHERE phrase LIKE ? ESCAPE '\\'", (like,)
+                f"SELECT count(DISTINCT phrase) FROM keyphrases WHERE phrase {self._sql.like} ? ESCAPE '\\'", (like,)
             ).fetchone()[0]
             rows = self._conn.execute(
                 "SELECT phrase, count(DISTINCT record_id) AS n, NULL FROM keyphrases"
-                " WHERE phrase LIKE ? ESCAPE '\\' GROUP BY phrase ORDER BY n DESC, phrase LIMIT ? OFFSET ?",
+                f" WHERE phrase {self._sql.like} ? ESCAPE '\\' GROUP BY phrase ORDER BY n DESC, phrase LIMIT ? OFFSET ?",
                 (like, limit, offset),
             ).fetchall()
         return [{"name": r[0], "count": r[1], "description": r[2]} for r in rows], total
@@ -437,7 +456,7 @@ class PagesMixin:
     def page_concept_records(self, name: str, limit: int = -1, offset: int = 0) -> list[str]:
         return [r[0] for r in self._conn.execute(
             f"SELECT r.id FROM records r WHERE r.id IN ({self._concept_records_sql()})"
-            f" ORDER BY {SORTS['newest']} LIMIT ? OFFSET ?", (name, limit, offset)
+            f" ORDER BY {SORTS['newest']} LIMIT ? OFFSET ?", (name, self._limit(limit), offset)
         )]
 
     # --- topics and areas ---------------------------------------------------------------
@@ -463,7 +482,7 @@ class PagesMixin:
         return [r[0] for r in self._conn.execute(
             "SELECT r.id FROM records r JOIN record_topics rt ON rt.record_id = r.id"
             f" WHERE rt.topic_id = ? ORDER BY rt.is_outlier, {SORTS['newest']} LIMIT ? OFFSET ?",
-            (topic_id, limit, offset)
+            (topic_id, self._limit(limit), offset)
         )]
 
     def page_areas(self) -> list[dict[str, Any]]:
@@ -472,7 +491,7 @@ class PagesMixin:
             n: (d, _json(e, {})) for n, d, e in self._conn.execute("SELECT name, description, extra FROM areas")
         }
         rows = self._conn.execute(
-            "SELECT area, count(*), sum(kind = 'paper'), sum(area_source = 'predicted') FROM records"
+            "SELECT area, count(*), sum(CASE WHEN kind = 'paper' THEN 1 ELSE 0 END), sum(CASE WHEN area_source = 'predicted' THEN 1 ELSE 0 END) FROM records"
             " WHERE area IS NOT NULL GROUP BY area ORDER BY 2 DESC, 1"
         ).fetchall()
         return [
@@ -483,8 +502,8 @@ class PagesMixin:
 
     def page_area_records(self, name: str, limit: int = -1, offset: int = 0) -> list[str]:
         return [r[0] for r in self._conn.execute(
-            f"SELECT r.id FROM records r WHERE r.area = ? COLLATE NOCASE ORDER BY {SORTS['newest']} LIMIT ? OFFSET ?",
-            (name, limit, offset)
+            f"SELECT r.id FROM records r WHERE {self._sql.nocase_equals('r.area')}"
+            f" ORDER BY {SORTS['newest']} LIMIT ? OFFSET ?", (name, self._limit(limit), offset)
         )]
 
     def page_area_topics(self, name: str) -> list[dict[str, Any]]:
@@ -587,7 +606,7 @@ class PagesMixin:
         """rowids (ascending, at most `limit`) of placed records whose title contains `text`
         (case-insensitive for ASCII), and how many there are in all."""
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where = "FROM records r JOIN map_coords m ON m.record_id = r.id WHERE r.display_title LIKE ? ESCAPE '\\'"
+        where = f"FROM records r JOIN map_coords m ON m.record_id = r.id WHERE r.display_title {self._sql.like} ? ESCAPE '\\'"
         total = self._conn.execute(f"SELECT count(*) {where}", (pattern,)).fetchone()[0]
         rows = [r for (r,) in self._conn.execute(f"SELECT r.rowid {where} ORDER BY r.rowid LIMIT ?", (pattern, limit))]
         return rows, total

@@ -189,8 +189,8 @@ class RecordsMixin:
             rows["keyphrases"],
         )
         self._conn.executemany(
-            "INSERT OR IGNORE INTO sources (record_id, path, format, line, ingested_at, extra)"
-            " VALUES (?,?,?,?,?,?)",
+            "INSERT INTO sources (record_id, path, format, line, ingested_at, extra)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
             rows["sources"],
         )
         self._conn.executemany(
@@ -242,7 +242,7 @@ class RecordsMixin:
 
     def _insert(self, rec: Record, norm: str) -> None:
         now = now_iso()
-        cur = self._conn.execute(
+        self._conn.execute(
             "INSERT INTO records (id, kind, title, title_derived, display_title, norm_title,"
             " authors_truncated, date, area, area_source, abstract, keyphrase_line,"
             " keyphrases_source, extra, content_hash, created_at, updated_at)"
@@ -253,7 +253,7 @@ class RecordsMixin:
         self._insert_keyphrases(rec.id, rec.keyphrases)
         self._insert_sources(rec.id, rec.sources)
         self._insert_sections(rec.id, rec.sections)
-        self._conn.execute("INSERT INTO search_pending (record_rowid) VALUES (?)", (cur.lastrowid,))
+        self._conn.execute("INSERT INTO search_pending (record_rowid) SELECT rowid FROM records WHERE id = ?", (rec.id,))
 
     def _insert_authorship(self, rid: str, authors: list[str]) -> None:
         self._conn.executemany(
@@ -270,8 +270,8 @@ class RecordsMixin:
     def _insert_sources(self, rid: str, sources: list[Source]) -> None:
         now = now_iso()
         self._conn.executemany(
-            "INSERT OR IGNORE INTO sources (record_id, path, format, line, ingested_at, extra)"
-            " VALUES (?,?,?,?,?,?)",
+            "INSERT INTO sources (record_id, path, format, line, ingested_at, extra)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
             [
                 (rid, s.path, s.format, s.line, s.ingested_at or now, _json(s.extra))
                 for s in sources
@@ -345,8 +345,8 @@ class RecordsMixin:
         row = self._conn.execute("SELECT id FROM authors WHERE key = ?", (key,)).fetchone()
         if row is None:
             author_id = cast(int, self._conn.execute(
-                "INSERT INTO authors (name, key) VALUES (?, ?)", (name, key)
-            ).lastrowid)
+                "INSERT INTO authors (name, key) VALUES (?, ?) RETURNING id", (name, key)
+            ).fetchone()[0])
         else:
             author_id = row[0]
         self._author_ids[key] = self._author_ids["\0" + name] = author_id
@@ -373,8 +373,8 @@ class RecordsMixin:
             [(rid, i, p, source) for rid, phrases in items for i, p in enumerate(phrases)],
         )
         self._conn.executemany(
-            "UPDATE records SET keyphrases_source = ?1 WHERE id = ?2 AND keyphrases_source IS NOT ?1",
-            [(source if phrases else None, rid) for rid, phrases in items],
+            "UPDATE records SET keyphrases_source = ? WHERE id = ? AND coalesce(keyphrases_source, '') != coalesce(?, '')",
+            [(source if phrases else None, rid, source if phrases else None) for rid, phrases in items],
         )
         if reindex:
             self.index_pending()

@@ -11,10 +11,12 @@ from typing import Any
 import numpy as np
 
 from .db import now_iso
+from .dialect import Dialect
 
 
 class SemanticMixin:
     _conn: sqlite3.Connection
+    _sql: Dialect
 
     # --- embeddings ----------------------------------------------------------------------
 
@@ -149,9 +151,10 @@ class SemanticMixin:
 
     def record_texts(self, ids: Iterable[str] | None = None) -> dict[str, str]:
         """id -> title and abstract (and talk sections): the text lexical signals read."""
+        sections = self._sql.group_concat("s.title || '. ' || s.text", "\n")
         sql = (
             "SELECT r.id, coalesce(r.title, '') || '\n' || r.abstract ||"
-            " coalesce((SELECT group_concat(s.title || '. ' || s.text, '\n') FROM sections s"
+            f" coalesce((SELECT {sections} FROM sections s"
             " WHERE s.record_id = r.id), '') FROM records r"
         )
         if ids is None:
@@ -223,6 +226,11 @@ class SemanticMixin:
             "INSERT INTO connections (record_id, rank, other_id, score, reasons) VALUES (?,?,?,?,?)",
             [(record_id, i, oid, float(s), json.dumps(r)) for i, (oid, s, r) in enumerate(rows)],
         )
+
+    def replace_connections_many(self, items: Iterable[tuple[str, list[tuple[str, float, list[str]]]]]) -> None:
+        """replace_connections for many records (each once); PostgreSQL writes them by COPY."""
+        for record_id, rows in items:
+            self.replace_connections(record_id, rows)
 
     def get_connections(self, record_id: str, limit: int | None = None) -> list[dict[str, Any]]:
         sql = (

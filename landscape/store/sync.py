@@ -63,8 +63,8 @@ class SyncMixin:
         """Written in the page's transaction: the cursor moves only with the page's records."""
         self._conn.execute(
             "INSERT INTO sync_cursors (source, cursor, pages, records, updated_at) VALUES (?, ?, 1, ?, ?)"
-            " ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor, pages = pages + 1,"
-            " records = records + excluded.records, updated_at = excluded.updated_at",
+            " ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor, pages = sync_cursors.pages + 1,"
+            " records = sync_cursors.records + excluded.records, updated_at = excluded.updated_at",
             (source, json.dumps(state, sort_keys=True), records, now_iso()),
         )
 
@@ -98,7 +98,7 @@ class SyncMixin:
     def add_record_keys(self, records: Iterable[Record]) -> None:
         """Remember every id of these (stored) records; a key already taken keeps its record."""
         self._conn.executemany(
-            "INSERT OR IGNORE INTO record_keys (key, record_id) VALUES (?, ?)",
+            "INSERT INTO record_keys (key, record_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
             [(k, rec.id) for rec in records for k in record_keys(rec) if not k.startswith("title:")],
         )
 
@@ -117,7 +117,7 @@ class SyncMixin:
             if target is None:
                 continue
             cur = self._conn.execute(
-                "INSERT OR IGNORE INTO citations (citing_id, target_id, position) VALUES (?, ?, ?)",
+                "INSERT INTO citations (citing_id, target_id, position) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 (citing_id, target, position),
             )
             added += cur.rowcount
@@ -133,9 +133,9 @@ class SyncMixin:
         ).fetchone()
         if row is None:
             target = self._conn.execute(
-                "INSERT INTO citation_targets (record_id, title, ids) VALUES (?, ?, ?)",
+                "INSERT INTO citation_targets (record_id, title, ids) VALUES (?, ?, ?) RETURNING id",
                 (self._record_for_keys(keys), title, json.dumps(ids, sort_keys=True)),
-            ).lastrowid
+            ).fetchone()[0]
         else:
             target = row[0]
             old_ids, old_title, record_id = self._conn.execute(
@@ -148,7 +148,7 @@ class SyncMixin:
                  record_id or self._record_for_keys(keys), target),
             )
         self._conn.executemany(
-            "INSERT OR IGNORE INTO citation_target_keys (key, target_id) VALUES (?, ?)",
+            "INSERT INTO citation_target_keys (key, target_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
             [(k, target) for k in keys],
         )
         return target
@@ -269,9 +269,7 @@ class SyncMixin:
 
     def _has_sync_tables(self) -> bool:
         """A store opened read-only before this migration ran has no sync tables yet."""
-        return self._conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'citations'"
-        ).fetchone() is not None
+        return self._has_table("citations")  # type: ignore[attr-defined]
 
 
 def _resolved_for(marks: str | None) -> str:

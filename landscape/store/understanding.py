@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .db import now_iso
+from .dialect import Dialect
 
 
 def _json_or_empty(raw: bytes) -> dict[str, Any]:
@@ -26,6 +27,7 @@ def _json_or_empty(raw: bytes) -> dict[str, Any]:
 
 class UnderstandingMixin:
     _conn: sqlite3.Connection
+    _sql: Dialect
 
     # --- build step signatures -----------------------------------------------------------
 
@@ -103,7 +105,7 @@ class UnderstandingMixin:
         changes until `replace_concepts` reads them)."""
         self._conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS staged_concept_rows"
-            " (record_id TEXT NOT NULL, key TEXT NOT NULL, weight REAL NOT NULL, source TEXT NOT NULL)"
+            " (record_id TEXT NOT NULL, key TEXT NOT NULL, weight DOUBLE PRECISION NOT NULL, source TEXT NOT NULL)"
         )
         self._conn.execute("DELETE FROM staged_concept_rows")
 
@@ -132,11 +134,11 @@ class UnderstandingMixin:
                 self._conn.execute("UPDATE concepts SET extra = ? WHERE id = ?", (extra, cid))
             else:
                 cid = self._conn.execute(
-                    "INSERT INTO concepts (name, extra) VALUES (?, ?)", (c["name"], extra)
-                ).lastrowid
+                    "INSERT INTO concepts (name, extra) VALUES (?, ?) RETURNING id", (c["name"], extra)
+                ).fetchone()[0]
             by_key[c["key"]] = cid
             self._conn.executemany(
-                "INSERT OR IGNORE INTO concept_aliases (alias, concept_id) VALUES (?, ?)",
+                "INSERT INTO concept_aliases (alias, concept_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(a, cid) for a in c.get("aliases", []) if a != c["name"]],
             )
         if rows is None:
@@ -179,7 +181,7 @@ class UnderstandingMixin:
         self._conn.executemany("DELETE FROM record_concepts WHERE record_id = ?", [(rid,) for rid in record_ids])
         by_key: dict[str, int] = {}
         by_name: dict[str, int] = {}
-        for cid, name, key in self._conn.execute("SELECT id, name, json_extract(extra, '$.key') FROM concepts"):
+        for cid, name, key in self._conn.execute(f"SELECT id, name, {self._sql.json_text('extra', 'key')} FROM concepts"):
             by_name[name] = cid
             if key:
                 by_key[key] = cid
@@ -189,11 +191,11 @@ class UnderstandingMixin:
             cid = by_name.get(c["name"])
             if cid is None:
                 cid = self._conn.execute(
-                    "INSERT INTO concepts (name, extra) VALUES (?, ?)",
+                    "INSERT INTO concepts (name, extra) VALUES (?, ?) RETURNING id",
                     (c["name"], json.dumps(c.get("extra") or {}, sort_keys=True)),
-                ).lastrowid
+                ).fetchone()[0]
                 self._conn.executemany(
-                    "INSERT OR IGNORE INTO concept_aliases (alias, concept_id) VALUES (?, ?)",
+                    "INSERT INTO concept_aliases (alias, concept_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                     [(a, cid) for a in c.get("aliases", []) if a != c["name"]],
                 )
             by_key[c["key"]] = cid
@@ -239,8 +241,8 @@ class UnderstandingMixin:
 
     def _concept_records(self, concept_id: int, limit: int | None) -> list[dict[str, Any]]:
         sql = (
-            "SELECT r.id, r.display_title, r.date, group_concat(rc.source) AS sources, max(rc.weight) AS w,"
-            " max(rc.source IN ('given', 'predicted')) AS labelled"
+            f"SELECT r.id, r.display_title, r.date, {self._sql.group_concat('rc.source')} AS sources,"
+            " max(rc.weight) AS w, max(CASE WHEN rc.source IN ('given', 'predicted') THEN 1 ELSE 0 END) AS labelled"
             " FROM record_concepts rc JOIN records r ON r.id = rc.record_id WHERE rc.concept_id = ?"
             " GROUP BY r.id ORDER BY labelled DESC, w DESC, r.date DESC, r.id"
         )

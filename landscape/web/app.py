@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..config import Config
 from ..models import LandscapeError
 from ..snapshot import SNAPSHOTS
-from ..store import Store
+from ..store import AnyStore, open_store
 from ..store.interfaces import PageStore
 from . import context as ctx
 from . import context_landscape as land
@@ -107,14 +107,14 @@ class Site:
 
     def __init__(self, db_path: str | Path, config: Config | None = None):
         self.db_path = str(db_path)
-        Store(self.db_path, readonly=True).close()
+        open_store(self.db_path, readonly=True).close()
         self.config = config or Config.load(None, db_path=self.db_path)
         self._local = threading.local()
 
-    def store(self) -> Store:
+    def store(self) -> AnyStore:
         store = getattr(self._local, "store", None)
         if store is None:
-            store = self._local.store = Store(self.db_path, readonly=True)
+            store = self._local.store = open_store(self.db_path, readonly=True)
         return store
 
     def memo(self, store: PageStore, name: str, compute: Callable[[], Any]) -> Any:
@@ -401,7 +401,7 @@ def warm_up(db_path: str | Path, config: Config | None = None) -> None:
     Run by `landscape serve` in a background thread; a failure only means the first search
     or map request builds them itself."""
     try:
-        with Store(str(db_path), readonly=True) as store:
+        with open_store(str(db_path), readonly=True) as store:
             with store.page_snapshot():
                 ctx.browse_summary(store, {})
                 ctx.store_stats(store)

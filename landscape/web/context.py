@@ -368,14 +368,14 @@ def _text_search(store: PageStore, corpus: Any, config: Config) -> tuple[Any, An
     if search is None:
         return None, None
     dense = search.dense_index(store, config)
-    if dense.index is None or dense.embedder is None:
+    if dense.embedder is None:
         return None, None
 
     def nearest(vector: Any, m: int) -> Any:
         import numpy as np
 
-        rows, _ = dense.index.search(vector, min(m, len(dense.ids)))
-        return np.asarray([corpus.pos.get(dense.ids[i], -1) if i >= 0 else -1 for i in rows[0]], dtype=np.int64)
+        hits = dense.nearest(store, vector, m)[0]
+        return np.asarray([corpus.pos.get(rid, -1) for rid, _ in hits], dtype=np.int64)
 
     return dense.embedder, nearest
 

@@ -1,0 +1,215 @@
+"""PostgreSQL only: pgvector answers nearest-neighbour questions, and bulk writes go by COPY.
+
+The HNSW index exists after the embed step and the planner reads it; dense search on PostgreSQL
+ranks what SQLite ranks for the same vectors without reading every vector into the process;
+pgvector's recall@10 against exact cosine; COPY writes the rows the executemany path writes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from landscape import search
+from landscape.config import Config
+from landscape.enrich.embed import TFIDF_ARTIFACT, store_embedder
+from landscape.models import Record, Section, Source
+from landscape.snapshot import SNAPSHOTS
+from landscape.store import Store, open_store
+from landscape.store.records import RecordsMixin
+from landscape.store.semantic import SemanticMixin
+from tests.conftest import LISTING, new_pg_database, run_cli
+
+pytest.importorskip("psycopg")
+from landscape.store.postgres import PgStore  # noqa: E402
+from landscape.store.postgres.vectors import index_name, vector_text  # noqa: E402
+
+QUERIES = ["graph neural networks for molecules", "reinforcement learning from human feedback",
+           "diffusion models for image generation", "protein structure prediction",
+           "speech recognition with transformers", "privacy in federated learning"]
+
+
+@pytest.fixture(scope="module")
+def sqlite_embedded(tmp_path_factory):
+    db = tmp_path_factory.mktemp("vec") / "s.db"
+    run_cli("ingest", str(LISTING), db=db)
+    run_cli("build", "--embedder", "tfidf", "--only", "embed", db=db)
+    return db
+
+
+def _explain(store: PgStore, model: str, dim: int) -> str:
+    q = "[" + ",".join(["0.1"] * dim) + "]"
+    rows = store.connection_for_tests.execute(
+        f"EXPLAIN SELECT record_id FROM embeddings WHERE model = ? AND vector_dims(embedding) = {dim}"
+        f" ORDER BY embedding::vector({dim}) <=> ?::vector({dim}) LIMIT 10", (model, q),
+    ).fetchall()
+    return "\n".join(r[0] for r in rows)
+
+
+def test_the_embed_step_makes_an_hnsw_index_the_planner_reads(pg_admin):
+    url = new_pg_database(pg_admin, "hnsw")
+    run_cli("ingest", str(LISTING), db=url)
+    run_cli("build", "--embedder", "tfidf", "--only", "embed", db=url)
+    with open_store(url) as store:
+        assert isinstance(store, PgStore)
+        model = store.get_meta("embedder") or ""
+        dim = store.embedding_dim(model)
+        name = index_name(model, dim)
+        definition = store.connection_for_tests.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = ?", (name,)).fetchone()[0]
+        assert "USING hnsw" in definition and "vector_cosine_ops" in definition and f"vector({dim})" in definition
+        store.connection_for_tests.execute("ANALYZE embeddings")
+        assert f"Index Scan using {name}" in _explain(store, model, dim)
+        assert store.index_embeddings(model) is False  # kept: made once
+
+
+def _copy_embeddings(src: Store, dst: PgStore) -> str:
+    model = src.get_meta("embedder") or ""
+    ids, X = src.embedding_matrix(model)
+    hashes = src.record_content_hashes()
+    with dst.transaction():
+        dst.put_embeddings(model, [(rid, hashes[rid], v) for rid, v in zip(ids, X)])
+        for key in ("embedder", "embedder_spec"):
+            dst.set_meta(key, src.get_meta(key) or "")
+        dst.put_artifact(TFIDF_ARTIFACT, src.get_artifact(TFIDF_ARTIFACT) or b"")
+    assert dst.index_embeddings(model)
+    return model
+
+
+def test_dense_search_on_postgresql_ranks_what_sqlite_ranks_without_loading_the_vectors(
+        pg_admin, sqlite_embedded, monkeypatch):
+    url = new_pg_database(pg_admin, "dense")
+    run_cli("ingest", str(LISTING), db=url)
+    config = Config(embedder="tfidf")
+    with open_store(sqlite_embedded, readonly=True) as lite, open_store(url) as pg:
+        assert isinstance(lite, Store) and isinstance(pg, PgStore)
+        _copy_embeddings(lite, pg)
+        model = lite.get_meta("embedder") or ""
+        vectors = store_embedder(lite, config).encode(QUERIES)
+        expected = {q: search.dense_hits(lite, q, config, 50) for q in QUERIES}
+        nearest = lite.nearest(model, vectors, 50)
+
+        def no_full_read(*args, **kwargs):
+            raise AssertionError("dense search read every vector into the process")
+
+        for name in ("embedding_matrix", "embedding_keys", "embedding_state"):
+            monkeypatch.setattr(PgStore, name, no_full_read)
+        SNAPSHOTS.clear()
+        for q, want in zip(QUERIES, nearest):
+            got = pg.nearest(model, vectors[QUERIES.index(q)], 50)[0]
+            assert [rid for rid, _ in got] == [rid for rid, _ in want], q
+            assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
+            hits = search.dense_hits(pg, q, config, 50)
+            assert [rid for rid, _ in hits] == [rid for rid, _ in expected[q]]
+        assert sum(len(hits) for hits in expected.values()) >= 5
+        assert search.search(pg, QUERIES[0], limit=10, config=config)
+
+
+def _plain_records(n: int) -> list[Record]:
+    return [Record(id=f"r{i:05d}", title=f"Record {i}", abstract="text", date="2024-01-01") for i in range(n)]
+
+
+def test_pgvector_recall_at_10_against_exact_cosine(pg_admin):
+    n, dim, k = 4000, 96, 10
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(40, dim))
+    X = centres[rng.integers(0, 40, n)] + 0.6 * rng.normal(size=(n, dim))
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    Q = X[rng.choice(n, 100, replace=False)] + 0.3 * rng.normal(size=(100, dim)).astype(np.float32)
+    Q /= np.linalg.norm(Q, axis=1, keepdims=True)
+    with PgStore(new_pg_database(pg_admin, "recall")) as store:
+        ids = [r.id for r in _plain_records(n)]
+        with store.transaction():
+            store.upsert_records(_plain_records(n))
+            store.put_embeddings("random", [(rid, "h", v) for rid, v in zip(ids, X)])
+        assert store.index_embeddings("random")
+        store.connection_for_tests.execute("ANALYZE embeddings")
+        assert "Index Scan" in _explain(store, "random", dim)
+        got = store.nearest("random", Q, k)
+    truth = np.argsort(-(Q @ X.T), axis=1)[:, :k]
+    recall = np.mean([len({ids[j] for j in truth[i]} & {rid for rid, _ in got[i]}) / k for i in range(len(Q))])
+    assert recall >= 0.95
+    best = got[0][0]
+    assert abs(best[1] - float(Q[0] @ X[ids.index(best[0])])) < 1e-5
+
+
+class _ExecutemanyStore(PgStore):
+    """PgStore writing as the shared mixins do (one INSERT per row): the baseline COPY must match."""
+
+    write_new_rows = RecordsMixin.write_new_rows
+    set_keyphrases_many = RecordsMixin.set_keyphrases_many
+    replace_connections_many = SemanticMixin.replace_connections_many
+    mark_connections_fresh = SemanticMixin.mark_connections_fresh
+    put_graph_rows = SemanticMixin.put_graph_rows
+
+    def put_embeddings(self, model, rows):
+        self.connection_for_tests.executemany(
+            "INSERT INTO embeddings (record_id, model, content_hash, vector, embedding) VALUES (?,?,?,?,?::vector)"
+            " ON CONFLICT(record_id, model) DO UPDATE SET content_hash = excluded.content_hash,"
+            " vector = excluded.vector, embedding = excluded.embedding",
+            [(rid, model, h, np.asarray(v, dtype=np.float32).tobytes(), vector_text(v)) for rid, h, v in rows],
+        )
+
+
+def _records() -> list[Record]:
+    recs = []
+    for i in range(300):
+        recs.append(Record(
+            id=f"p{i:04d}", title=f"A paper on topic {i % 17} number {i}", authors=[f"Ann {i % 23}", f"Bo {i % 5}"],
+            date=f"20{10 + i % 15}-0{1 + i % 9}-01", area=["Vision", "Language"][i % 2],
+            abstract=f"We study thing {i}. It is\ttabbed, quoted 'x' and \\ escaped\nover lines.",
+            keyphrases=[f"phrase {i % 7}", f"term {i % 11}"], keyphrase_line=f"phrase {i % 7}; term {i % 11}",
+            sources=[Source(path="in.txt", format="listing", line=i), Source(path="in.txt", format="listing", line=i)],
+            sections=[Section(title="Intro", text=f"Section text {i}")] if i % 3 == 0 else [],
+            extra={"n": i} if i % 4 == 0 else {},
+        ))
+    return recs
+
+
+def _write_everything(store: PgStore) -> None:
+    recs = _records()
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(len(recs), 16)).astype(np.float32)
+    with store.transaction():
+        assert store.upsert_records(recs) == ["new"] * len(recs)
+        store.index_pending()
+        store.put_embeddings("m", [(r.id, f"h{i}", X[i]) for i, r in enumerate(recs)])
+        store.put_embeddings("m", [(r.id, "again", X[i] * 2) for i, r in enumerate(recs[:50])])
+        store.put_graph_rows([(r.id, np.arange(i % 5, dtype=np.int64), np.linspace(1, 0, i % 5)) for i, r in enumerate(recs)])
+        store.put_graph_rows([(recs[0].id, np.array([7, 8]), np.array([0.5, 0.25]))])
+        store.replace_connections_many(
+            (r.id, [(recs[(i + j) % len(recs)].id, 1.0 / j, ["meaning", f"phrase {j}"]) for j in range(1, 1 + i % 4)])
+            for i, r in enumerate(recs))
+        store.replace_connections_many([(recs[1].id, [(recs[9].id, 0.5, [])])])
+        store.mark_connections_fresh(r.id for r in recs[::2])
+        store.set_keyphrases_many([(r.id, [f"split {i}", "shared"] if i % 5 else []) for i, r in enumerate(recs[:120])],
+                                  "predicted")
+
+
+def test_copy_writes_the_rows_the_executemany_path_writes(pg_admin, monkeypatch):
+    monkeypatch.setattr("landscape.store.records.now_iso", lambda: "2026-01-01T00:00:00Z")
+    with _ExecutemanyStore(new_pg_database(pg_admin, "many")) as many:
+        _write_everything(many)
+        expected = _dump(many)
+    statements: list[str] = []
+    with PgStore(new_pg_database(pg_admin, "copy")) as fast:
+        real = type(fast.connection_for_tests).executemany
+        monkeypatch.setattr(type(fast.connection_for_tests), "executemany",
+                            lambda self, sql, seq: statements.append(sql) or real(self, sql, seq))
+        _write_everything(fast)
+        got = _dump(fast)
+    assert got == expected
+    bulk = ("records", "authorship", "keyphrases", "sources", "sections", "search_pending", "embeddings",
+            "neighbour_graph", "connections", "connection_state")
+    assert not [s for s in statements if any(f"INSERT INTO {t} " in s or f"DELETE FROM {t} " in s for t in bulk)]
+
+
+def _dump(store: PgStore) -> dict[str, object]:
+    tables = ("records", "authors", "authorship", "keyphrases", "sections", "records_search", "embeddings",
+              "neighbour_graph", "connections", "connection_state")
+    out: dict[str, object] = {t: store.table_dump(t) for t in tables}
+    out["sources"] = store.connection_for_tests.execute(  # ids differ: ON CONFLICT spends one per clash
+        "SELECT record_id, path, format, line, ingested_at, extra FROM sources ORDER BY 1, 2, 4").fetchall()
+    out["vectors"] = store.connection_for_tests.execute(
+        "SELECT record_id, embedding::text FROM embeddings ORDER BY 1").fetchall()
+    return out
