@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+from landscape.store import open_store
 
 from .test_web import exported_site
 
@@ -38,9 +39,9 @@ def api(base: str, path: str):
 
 def with_abstract(db: Path, record_url: str) -> str:
     """The abstract of the record a static-site link points to (its file name is the record id)."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        row = conn.execute("SELECT abstract FROM records WHERE id = ?", (Path(record_url).stem,)).fetchone()
-    return (row[0] or "") if row else ""
+    with open_store(db, readonly=True) as store:
+        record = store.get_record(Path(record_url).stem)
+    return (record.abstract or "") if record else ""
 
 
 @pytest.fixture(scope="module")
@@ -168,8 +169,8 @@ def test_map_colours_highlights_hovers_and_opens_a_point(server, page, tmp_path)
 
 
 def test_the_map_draws_every_placed_record_with_webgl_and_a_hovered_point_opens(server, built_db, page, tmp_path):
-    with sqlite3.connect(f"file:{built_db}?mode=ro", uri=True) as conn:
-        placed = conn.execute("SELECT count(*) FROM map_coords").fetchone()[0]
+    with open_store(built_db, readonly=True) as store:
+        placed = len(store.ls_map_coords())
     page.goto(server + "/map")
     page.wait_for_selector(".map.full[data-ready='1']")
     assert page.get_attribute(".map.full", "data-renderer") == "webgl"

@@ -34,7 +34,7 @@ def test_the_build_stops_with_one_line_before_writing_anything(tmp_path):
     out = run_cli("build", "--embedder", "tfidf", db=db, expect=2).output
     assert out.strip().splitlines() == [
         f"error: {tmp_path / 'landscape.toml'}:2: config [extra.topics]: unknown key 'min_topic_sise', expected one of"
-        " k, method, min_topic_size, recluster_fraction, resolution"
+        " k, max_iterations, method, min_topic_size, recluster_fraction, resolution"
     ]
     with open_store(db, readonly=True) as store:
         assert not store.page_has("embeddings") and store.page_last_build() is None

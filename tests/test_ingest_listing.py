@@ -88,7 +88,10 @@ def test_store_is_wal_with_fts(listing_db):
             assert store.connection_for_tests.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.integrity_ok()
         hits = store.fts_search("stellar streams dark matter")
-        assert hits and "stream" in (hits[0]["snippet"] + hits[0]["title_highlighted"]).lower()
+        # SQLite's BM25 weighs the rarer word first; PostgreSQL's ts_rank has no idf, so a paper
+        # saying "dark matter" often can lead there: a stream paper among the first five
+        top = hits[:1] if not is_postgres_url(listing_db) else hits[:5]
+        assert top and any("stream" in (h["snippet"] + h["title_highlighted"]).lower() for h in top)
 
 
 def test_every_record_is_searchable_with_its_authors_in_order(listing_db):

@@ -31,7 +31,7 @@ def serve(host: str, port: int, get_path: str | None, workers: int | None, db: s
     With N workers, N processes (uvicorn's own multi-process mode) accept on one socket; each
     opens its own read-only connections to the store (SQLite in WAL mode lets them all read
     while a build writes) and keeps its own search index and counts per store version."""
-    from ..store import default_db_path
+    from ..store import default_db_path, is_postgres_url
     from ..web.app import create_app
 
     app = create_app(db or default_db_path())
@@ -69,7 +69,8 @@ def serve(host: str, port: int, get_path: str | None, workers: int | None, db: s
 
     from ..web.app import DB_ENV
 
-    os.environ[DB_ENV] = str(Path(db or default_db_path()).resolve())  # read by each worker's app factory
+    target = db or default_db_path()  # read by each worker's app factory; a PostgreSQL URL stays as it is
+    os.environ[DB_ENV] = target if is_postgres_url(target) else str(Path(target).resolve())
     config = uvicorn.Config("landscape.web.app:worker_app", factory=True, workers=workers,
                             log_level="warning", timeout_keep_alive=KEEP_ALIVE_S)
     Multiprocess(config, sockets=[sock]).run()
