@@ -40,6 +40,9 @@ def start_sync(db: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", CLI, "sync", *args, "--db", str(db)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a user's Ctrl-C: the child must not inherit an ignored SIGINT from this test process
+        # (something earlier in a full run, e.g. the browser tests' driver, leaves it ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
