@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from . import interfaces
-from .db import connect, default_db_path, migrate, now_iso, store_version, transaction
+from .db import connect, default_db_path, migrate, now_iso, transaction
 from .dialect import SQLITE
 from .fulltext import FullTextMixin
 from .landscape import LandscapeMixin
+from .meta import MetaMixin
 from .pages import PagesMixin
 from .records import RecordsMixin
 from .semantic import SemanticMixin
@@ -24,7 +25,7 @@ from .understanding import UnderstandingMixin
 __all__ = ["AnyStore", "Store", "default_db_path", "interfaces", "is_postgres_url", "now_iso", "open_store"]
 
 
-class Store(RecordsMixin, FullTextMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, PagesMixin, SyncMixin):
+class Store(MetaMixin, RecordsMixin, FullTextMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, PagesMixin, SyncMixin):
     """A Landscape store in one SQLite file (WAL, FTS5, numbered migrations)."""
 
     _sql = SQLITE
@@ -60,24 +61,6 @@ class Store(RecordsMixin, FullTextMixin, SemanticMixin, UnderstandingMixin, Land
         except BaseException:
             self._author_ids.clear()
             raise
-
-    def version(self) -> tuple[str, int]:
-        """Which state of the store this connection reads: changes with every committed write."""
-        return store_version(self._conn)
-
-    def get_meta(self, key: str, default: str | None = None) -> str | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else row[0]
-
-    def set_meta(self, key: str, value: str) -> None:
-        self._conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
-
-    def section_titles(self) -> Iterator[tuple[str, str]]:
-        """(record id, section title) of every section, record by record."""
-        yield from self._conn.execute("SELECT record_id, title FROM sections ORDER BY record_id, position")
 
     def integrity_ok(self) -> bool:
         """SQLite's own check, and (where the store may be written) that the search index

@@ -20,9 +20,10 @@ import psycopg
 
 from ...models import LandscapeError
 from .. import interfaces
-from ..db import bump_version, now_iso, store_version
+from ..db import bump_version, now_iso
 from ..dialect import POSTGRES
 from ..landscape import LandscapeMixin
+from ..meta import MetaMixin
 from ..pages import PagesMixin
 from ..records import RecordsMixin
 from ..semantic import SemanticMixin
@@ -39,7 +40,7 @@ __all__ = ["PgStore", "is_postgres_url"]
 WRITE_LOCK = 0x4C414E44  # "LAND": the advisory lock every write transaction holds (one writer)
 
 
-class PgStore(PgVectors, PgBulkWrites, PgFullText, RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin,
+class PgStore(PgVectors, PgBulkWrites, PgFullText, MetaMixin, RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin,
               PagesMixin, SyncMixin):
     """A Landscape store in PostgreSQL: the same interfaces as the SQLite `Store`."""
 
@@ -109,22 +110,6 @@ class PgStore(PgVectors, PgBulkWrites, PgFullText, RecordsMixin, SemanticMixin, 
             yield
         finally:
             self._conn.execute("COMMIT")
-
-    def version(self) -> tuple[str, int]:
-        return store_version(self._conn)  # type: ignore[arg-type]
-
-    def get_meta(self, key: str, default: str | None = None) -> str | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else row[0]
-
-    def set_meta(self, key: str, value: str) -> None:
-        self._conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
-
-    def section_titles(self) -> Iterator[tuple[str, str]]:
-        yield from self._conn.execute("SELECT record_id, title FROM sections ORDER BY record_id, position")
 
     def integrity_ok(self) -> bool:
         """The server answers and (where the store may be written) the search index holds every record."""
