@@ -9,6 +9,7 @@ landscape before its first build.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import struct
@@ -465,8 +466,8 @@ def test_serve_get_answers_one_request_without_a_port(built_db):
 
 
 def exported_site(db: Path, tmp_path_factory) -> Path:
-    """`landscape export --format site` of the built store, written once per test session."""
-    out = tmp_path_factory.getbasetemp() / "exported-site"
+    """`landscape export --format site` of the built store, written once per store and test session."""
+    out = tmp_path_factory.getbasetemp() / f"exported-site-{hashlib.sha256(str(db).encode()).hexdigest()[:12]}"
     if not (out / "index.html").exists():
         run_cli("export", "--format", "site", out, db=db)
     return out
