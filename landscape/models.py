@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 KINDS = ("paper", "talk")
 
@@ -65,6 +65,18 @@ class Record:
         parts = [self.title or "", self.abstract]
         parts += [f"{s.title}. {s.text}" for s in self.sections]
         return "\n".join(p for p in parts if p)
+
+
+class AreaInput(NamedTuple):
+    """What the area step decides from before it reads any text: a record's kind, its given area
+    (None when predicted or missing), the hash of its text and its authors' names (sorted)."""
+
+    id: str
+    kind: str
+    area: str | None
+    area_source: str | None
+    content_hash: str
+    authors: tuple[str, ...]
 
 
 @dataclass

@@ -44,6 +44,7 @@ import numpy as np
 
 from ..artifacts import Artifact, describe, pack, unpack
 from ..config import Config
+from ..models import AreaInput
 from ..store.interfaces import AreaStore
 from ..text import content_tokens, normalise_author
 from .drift import LABEL_DRIFT, drift, drift_note, fingerprint, load_prints, prints_array, save_prints
@@ -495,10 +496,12 @@ def top_mass_sets(proba: np.ndarray, labels: Sequence[str], coverage: float) -> 
 # --- the build step -----------------------------------------------------------------------
 
 
-def area_data(store: AreaStore, config: Config, records: list[Any]) -> AreaData:
+def area_data(store: AreaStore, config: Config, records: list[Any],
+              vectors: tuple[list[str], np.ndarray] | None = None) -> AreaData:
+    """The records' AreaData; `vectors` (ids, matrix) when the caller holds the store's embeddings."""
     from .embed import record_embeddings
 
-    ids, matrix = record_embeddings(store, config)
+    ids, matrix = vectors if vectors is not None else record_embeddings(store, config)
     pos = {rid: k for k, rid in enumerate(ids)}
     dim = matrix.shape[1] if matrix.size else 384
     emb = np.zeros((len(records), dim), dtype=np.float32)
@@ -511,17 +514,21 @@ def area_data(store: AreaStore, config: Config, records: list[Any]) -> AreaData:
     )
 
 
-def labels_signature(records: list[Any], config: Config) -> str:
-    h = hashlib.sha1(f"{config.embedder}|{config.conformal_coverage}|{config.seed}|v4".encode())
-    for rec in sorted(records, key=lambda r: r.id):
-        if rec.area:
-            h.update(f"{rec.id}\0{rec.area}\0{rec.text}\0{'|'.join(rec.authors)}\n".encode())
+def human_labelled(inputs: list[AreaInput]) -> list[AreaInput]:
+    """The records whose area a person gave (an area from arXiv categories is not a label)."""
+    return [r for r in inputs if r.area and r.area_source != "category"]
+
+
+def labels_signature(labelled: list[AreaInput], config: Config) -> str:
+    h = hashlib.sha1(f"{config.embedder}|{config.conformal_coverage}|{config.seed}|v5".encode())
+    for row in sorted(labelled, key=lambda r: r.id):
+        h.update(f"{row.id}\0{row.area}\0{row.content_hash}\0{'|'.join(row.authors)}\n".encode())
     return h.hexdigest()[:16]
 
 
-def record_fingerprint(rec: Any) -> str:
+def record_fingerprint(row: AreaInput) -> str:
     """What an unlabelled record's prediction depends on besides the model."""
-    return hashlib.sha1(f"{rec.text}\0{'|'.join(rec.authors)}".encode()).hexdigest()[:16]
+    return hashlib.sha1(f"{row.content_hash}\0{'|'.join(row.authors)}".encode()).hexdigest()[:16]
 
 
 def is_sectioned_talk(rec: Any) -> bool:
@@ -538,28 +545,30 @@ class AreasStep:
         self.config = config
 
     def run(self, ctx: BuildContext) -> dict[str, int]:
-        records = list(ctx.store.iter_records())
-        labelled = [r for r in records if r.area and r.area_source != "category"]
+        inputs = ctx.store.area_inputs()
+        labelled = human_labelled(inputs)
         counts = Counter(r.area for r in labelled)
         if len(counts) >= 2 and min(counts.values()) >= MIN_PER_AREA:
-            return self._supervised(ctx, records, labelled)
+            return self._supervised(ctx, inputs, labelled)
         if self.config.area_descriptions:
-            return self._zero_shot(ctx, records)
-        return {"predicted": 0, "no_labels": len(records)}
+            return self._zero_shot(ctx, list(ctx.store.iter_records()))
+        return {"predicted": 0, "no_labels": len(inputs)}
 
-    def _model(self, ctx: BuildContext, signature: str, labelled: list[Any],
-               sample: list[Any]) -> tuple[AreaModel, bool, str]:
-        """(model, whether fitted now, the label signature it is stored under): the stored model of
-        these labels, or of labels that differ from these by at most LABEL_DRIFT, else a new fit
-        on `sample` (the labelled records, or a bounded sample of them: AreaSettings)."""
+    def _model(self, ctx: BuildContext, signature: str, labelled: list[AreaInput],
+               sample_ids: list[str]) -> tuple[AreaModel, list[Any] | None, str]:
+        """(model, the records fitted on when fitted now, the label signature it is stored under):
+        the stored model of these labels, or of labels that differ from these by at most
+        LABEL_DRIFT, else a new fit on the records `sample_ids` (the labelled records, or a
+        bounded sample of them: AreaSettings)."""
         store = ctx.store
         blob = store.area_model_blob(signature)
         if blob is not None and not ctx.full:
             model = stored_model(blob, self.config)
             if model is not None:
-                return model, False, signature
+                return model, None, signature
             ctx.log(f"areas: {why_not_read(blob)}")
-        prints = prints_array({r.id: fingerprint(r.id, r.area, r.text, "|".join(r.authors)) for r in labelled})
+        prints = prints_array({r.id: fingerprint(r.id, r.area or "", r.content_hash, "|".join(r.authors))
+                               for r in labelled})
         stored = None if ctx.full else load_prints(store, LABELS_ARTIFACT)
         if stored is not None and stored[0] != signature:
             share = drift(stored[1], prints)
@@ -567,42 +576,57 @@ class AreasStep:
             model = stored_model(close, self.config) if close is not None else None
             ctx.log(drift_note(self.name, share, model is not None, LABEL_DRIFT))
             if model is not None:
-                return model, False, stored[0]
+                return model, None, stored[0]
+        sample = store.get_records(sample_ids)
         model = AreaModel(self.config).fit(area_data(store, self.config, sample))
         with store.transaction():
             store.set_area_model_blob(signature, pack(model.artifact()))
             save_prints(store, LABELS_ARTIFACT, signature, prints)
-        return model, True, signature
+        return model, sample, signature
 
-    def _supervised(self, ctx: BuildContext, records: list[Any], labelled: list[Any]) -> dict[str, int]:
+    def _supervised(self, ctx: BuildContext, inputs: list[AreaInput], labelled: list[AreaInput]) -> dict[str, int]:
+        """Fit or reuse the model, then read and predict only what needs it, `batch` records at a
+        time: after a refit the labelled records outside the fit sample (their probabilities),
+        otherwise only unlabelled records new or changed since the model last predicted them."""
+        from .embed import record_embeddings
+
         store = ctx.store
         settings = self.config.settings("areas", AreaSettings)
-        picked = fit_sample([r.area for r in labelled], settings.fit_sample, self.config.seed)
-        sample = [labelled[k] for k in picked]
-        model, retrained, signature = self._model(ctx, labels_signature(records, self.config), labelled, sample)
+        picked = fit_sample([r.area or "" for r in labelled], settings.fit_sample, self.config.seed)
+        model, sample, signature = self._model(ctx, labels_signature(labelled, self.config), labelled,
+                                               [labelled[k].id for k in picked])
+        retrained = sample is not None
         done = {} if retrained or ctx.full else _predicted_before(store, signature)
-        unlabelled = [r for r in records if not r.area]
-        targets = [r for r in unlabelled if done.get(r.id) != record_fingerprint(r)]
-        rows = [
-            (rec.id, rec.area, "given", _probs(model.labels, p), s)
-            for rec, p, s in zip(sample, model.heldout, model.sets(model.heldout, [r.text for r in sample]), strict=True)
-        ] if retrained else []
+        unlabelled = [r for r in inputs if not r.area]
+        targets = [r.id for r in unlabelled if done.get(r.id) != record_fingerprint(r)]
         in_sample = set(picked)
-        rest = [r for k, r in enumerate(labelled) if k not in in_sample] if retrained else []
-        papers = [r for r in targets if not is_sectioned_talk(r)]
-        proba = _proba_batched(model, area_data(store, self.config, rest + papers), settings.batch)
-        for rec, p in zip(rest, proba[: len(rest)], strict=True):
-            rows.append((rec.id, rec.area, "given", _probs(model.labels, p), model.sets(p[None, :], [rec.text])[0]))
-        for rec, p in zip(papers, proba[len(rest) :], strict=True):
-            rows.append(self._row(rec, model, p))
-        talks = [r for r in targets if is_sectioned_talk(r)]
-        if talks:
-            vectors = talk_section_vectors(ctx, self.config)
-            rows.extend(self._row(rec, model, talk_proba(rec, model, vectors)) for rec in talks)
+        rest = [r.id for k, r in enumerate(labelled) if k not in in_sample] if retrained else []
+        given = set(rest)
+        vectors = record_embeddings(store, self.config) if rest or targets else None
+        kinds = {r.id: r.kind for r in unlabelled}
+        section_vectors = talk_section_vectors(ctx, self.config) if any(kinds[i] == "talk" for i in targets) else {}
+        talks: list[Any] = []
         with store.transaction():
-            store.set_areas(rows)
+            if sample is not None:
+                store.set_areas(
+                    (rec.id, rec.area, "given", _probs(model.labels, p), s) for rec, p, s in
+                    zip(sample, model.heldout, model.sets(model.heldout, [r.text for r in sample]), strict=True)
+                )
+            todo = rest + targets
+            for start in range(0, len(todo), max(1, settings.batch)):
+                records = store.get_records(todo[start : start + settings.batch])
+                talks += [r for r in records if r.id not in given and is_sectioned_talk(r)]
+                papers = [r for r in records if r.id in given or not is_sectioned_talk(r)]
+                proba = model.proba(area_data(store, self.config, papers, vectors)) if papers else np.zeros((0, 1))
+                store.set_areas(
+                    (rec.id, str(rec.area), "given", _probs(model.labels, p), model.sets(p[None, :], [rec.text])[0])
+                    if rec.id in given else self._row(rec, model, p)
+                    for rec, p in zip(papers, proba, strict=True)
+                )
+            if talks:
+                store.set_areas(self._row(rec, model, talk_proba(rec, model, section_vectors)) for rec in talks)
             store.set_area_names({label: {"labelled": counts} for label, counts in
-                                  Counter(r.area for r in labelled).items()})
+                                  Counter(r.area or "" for r in labelled).items()})
             store.put_area_predictions(signature, {r.id: record_fingerprint(r) for r in unlabelled})
         return {"predicted": len(targets), "unchanged": len(unlabelled) - len(targets),
                 "labelled": len(labelled), "retrained": int(retrained)}
@@ -678,13 +702,6 @@ def talk_proba(rec: Any, model: AreaModel, vectors: dict[tuple[str, int], np.nda
     weights = np.array([math.sqrt(len(t)) for t in texts])
     mean = (proba * weights[:, None]).sum(axis=0) / weights.sum()
     return mean / mean.sum()
-
-
-def _proba_batched(model: AreaModel, data: AreaData, batch: int) -> np.ndarray:
-    """The model's probabilities for every record of `data`, `batch` records at a time."""
-    parts = [model.proba(data.take(range(start, min(start + batch, len(data.ids)))))
-             for start in range(0, len(data.ids), max(1, batch))]
-    return np.vstack(parts) if parts else np.zeros((0, len(model.labels)))
 
 
 def _probs(labels: Sequence[str], p: np.ndarray) -> dict[str, float]:

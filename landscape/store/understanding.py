@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ..models import AreaInput
 from .db import now_iso
 from .dialect import Dialect
 
@@ -326,6 +327,23 @@ class UnderstandingMixin:
             "INSERT INTO artifacts (name, value, updated_at) VALUES (?,?,?)",
             (f"area_model:{signature}", blob, now_iso()),
         )
+
+    def area_inputs(self) -> list[AreaInput]:
+        """Every record's AreaInput, in id order: a few short fields per record, so deciding what
+        to refit and predict never reads every record's text."""
+        sep = "\x1f"
+        names = dict(self._conn.execute(
+            f"SELECT a.record_id, {self._sql.group_concat('au.name', sep)} FROM authorship a"
+            " JOIN authors au ON au.id = a.author_id GROUP BY a.record_id"
+        ))
+        return [
+            AreaInput(rid, kind, area if source in ("given", "category") else None,
+                      source if source in ("given", "category") else None, chash,
+                      tuple(sorted(names[rid].split(sep))) if names.get(rid) else ())
+            for rid, kind, area, source, chash in self._conn.execute(
+                "SELECT id, kind, area, area_source, content_hash FROM records ORDER BY id"
+            )
+        ]
 
     def area_predictions(self) -> dict[str, Any]:
         """{signature, records: {id: fingerprint}}: what the last area run predicted, and with which model."""
