@@ -266,3 +266,11 @@ def test_a_few_new_labelled_records_are_read_with_the_stored_model(concepts_db: 
     monkeypatch.setattr(concepts_step, "LABEL_DRIFT", 0.005)
     out = run_cli("build", "--only", "concepts", db=grown).output
     assert "(refit above 0.5%): refitting" in out and "463 records" in out, out
+
+
+def test_build_only_takes_steps_by_comma_and_refuses_an_unknown_one(concepts_db: Path, tmp_path: Path):
+    path = copy_db(concepts_db, tmp_path)
+    steps = [s["step"] for s in cli_json("build", "--only", "embed,concepts", db=path)]
+    assert steps == ["embed", "concepts"]
+    out = run_cli("build", "--only", "concept", db=path, expect=2)
+    assert "unknown step 'concept'" in out.output and "concepts" in out.output

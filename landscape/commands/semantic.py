@@ -11,7 +11,7 @@ from ..models import LandscapeError
 @click.command()
 @click.option("--config", "config_path", default=None, help="TOML config file.")
 @click.option("--embedder", default=None, help="minilm (default), fast (large corpora), tfidf or sentence-transformers:PATH")
-@click.option("--only", multiple=True, help="Run only these steps.")
+@click.option("--only", multiple=True, help="Run only these steps (repeat or separate with commas).")
 @click.option("--relayout", is_flag=True, help="Recompute the map layout from scratch.")
 @click.option("--full", is_flag=True, help="Recompute everything (refit fitted models), not only what is missing.")
 @click.option("--engine", "engine_name", default=None, envvar="LANDSCAPE_ENGINE",
@@ -25,8 +25,13 @@ def build(config_path, embedder, only, relayout, full, engine_name, address, db,
     """Enrich the store: embeddings, areas, concepts, summaries, connections, topics, map, trends."""
     from ..config import Config
     from ..engine import get_engine
+    from ..enrich.pipeline import STEPS
     from ..enrich.pipeline import build as run_build
 
+    only = [name.strip() for part in only for name in part.split(",") if name.strip()]
+    unknown = [name for name in only if name not in STEPS]
+    if unknown:
+        raise click.UsageError(f"--only: unknown step {unknown[0]!r}; expected one of {', '.join(STEPS)}")
     with open_store(db) as store:
         config = Config.load(config_path, db_path=store.path)
         if embedder:
@@ -34,7 +39,7 @@ def build(config_path, embedder, only, relayout, full, engine_name, address, db,
         engine = get_engine(engine_name or config.engine, address)
         log = (lambda _m: None) if as_json else click.echo
         try:
-            results = run_build(store, config, only=list(only) or None, relayout=relayout, full=full, log=log,
+            results = run_build(store, config, only=only or None, relayout=relayout, full=full, log=log,
                                 engine=engine)
         finally:
             engine.close()

@@ -44,23 +44,10 @@ class UnderstandingMixin:
             (step, signature, now_iso(), json.dumps(info or {}, sort_keys=True)),
         )
 
-    def concept_inputs_signature_rows(self) -> Iterator[tuple[Any, ...]]:
-        """What the concepts step depends on: every record's content and given keyphrases."""
-        yield from self._conn.execute("SELECT id, content_hash FROM records ORDER BY id")
+    def given_phrase_rows(self) -> Iterator[tuple[str, str]]:
+        """(record id, phrase) of every given keyphrase, in record and position order, streamed."""
         yield from self._conn.execute(
-            "SELECT record_id, position, phrase FROM keyphrases WHERE source = 'given'"
-            " ORDER BY record_id, position"
-        )
-
-    def concept_label_rows(self) -> Iterator[tuple[Any, ...]]:
-        """What the fitted concept model depends on: given keyphrases and their records' content."""
-        yield from self._conn.execute(
-            "SELECT id, content_hash FROM records WHERE id IN"
-            " (SELECT record_id FROM keyphrases WHERE source = 'given') ORDER BY id"
-        )
-        yield from self._conn.execute(
-            "SELECT record_id, position, phrase FROM keyphrases WHERE source = 'given'"
-            " ORDER BY record_id, position"
+            "SELECT record_id, phrase FROM keyphrases WHERE source = 'given' ORDER BY record_id, position"
         )
 
     def record_content_hashes(self) -> dict[str, str]:

@@ -19,7 +19,9 @@ import hashlib
 import random
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from itertools import islice
+from dataclasses import dataclass
+from itertools import groupby, islice
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ...artifacts import describe
@@ -89,31 +91,39 @@ def generic_keys(
     }
 
 
-def corpus_signature(store: ConceptStore) -> str:
-    h = hashlib.sha1()
-    for row in store.concept_inputs_signature_rows():
-        h.update(repr(tuple(row)).encode())
-    return h.hexdigest()[:16]
+@dataclass
+class Inputs:
+    """What the concepts step depends on, read in one pass: `corpus` signs every record's content
+    and given keyphrases (the step's whole input), `labels` what the fitted model depends on
+    (the given keyphrases and their records' content), `prints` fingerprints each labelled record
+    (for the drift between label sets), `hashes` is every record's content hash."""
+
+    corpus: str
+    labels: str
+    prints: dict[str, int]
+    hashes: dict[str, str]
+
+
+def step_inputs(store: ConceptStore, version: str) -> Inputs:
+    """The step's Inputs; given keyphrases stream in record order, one record's at a time, so
+    memory holds the records' hashes, never every keyphrase."""
+    hashes = store.record_content_hashes()
+    corpus, labels = hashlib.sha1(), hashlib.sha1(version.encode())
+    for rid in sorted(hashes):
+        corpus.update(f"{rid}\0{hashes[rid]}\n".encode())
+    prints: dict[str, int] = {}
+    for rid, rows in groupby(store.given_phrase_rows(), key=itemgetter(0)):
+        phrases = [phrase for _, phrase in rows]
+        line = "\0".join([rid, hashes.get(rid, ""), *phrases]).encode() + b"\n"
+        corpus.update(line)
+        labels.update(line)
+        prints[rid] = fingerprint(rid, hashes.get(rid, ""), *phrases)
+    return Inputs(corpus.hexdigest()[:16], labels.hexdigest()[:16], prints, hashes)
 
 
 def labels_signature(store: ConceptStore, version: str) -> str:
     """What the fitted vocabulary and keyphrase ranker depend on: given lines and their records."""
-    h = hashlib.sha1(version.encode())
-    for row in store.concept_label_rows():
-        h.update(repr(tuple(row)).encode())
-    return h.hexdigest()[:16]
-
-
-def label_prints(store: ConceptStore) -> dict[str, int]:
-    """Record id -> fingerprint of its content and given phrases, for every labelled record."""
-    content: dict[str, str] = {}
-    phrases: dict[str, list[str]] = {}
-    for row in store.concept_label_rows():
-        if len(row) == 2:
-            content[row[0]] = row[1]
-        else:
-            phrases.setdefault(row[0], []).append(row[2])
-    return {rid: fingerprint(rid, h, *phrases.get(rid, ())) for rid, h in content.items()}
+    return step_inputs(store, version).labels
 
 
 def record_marks(hashes: dict[str, str], prints: dict[str, int]) -> dict[str, str]:
@@ -146,30 +156,29 @@ class ConceptsStep:
 
     def run(self, ctx: BuildContext) -> dict[str, int]:
         store = ctx.store
-        signature = self.version + corpus_signature(store)
+        inputs = step_inputs(store, self.version)
+        signature = self.version + inputs.corpus
         if not ctx.full and store.step_signature(self.name) == signature:
-            return {"concepts": store.count_concepts(), "unchanged": store.count_records()}
-        labels = labels_signature(store, self.version)
-        prints = label_prints(store)
-        model = None if ctx.full else self.stored_model(ctx, labels)
-        used = labels
+            return {"concepts": store.count_concepts(), "unchanged": len(inputs.hashes)}
+        model = None if ctx.full else self.stored_model(ctx, inputs.labels)
+        used = inputs.labels
         if model is None and not ctx.full:
-            model, used = self.close_model(ctx, prints)
+            model, used = self.close_model(ctx, inputs)
         if model is None:
-            counts = self._full(store, labels, prints)
+            counts = self._full(store, inputs)
         else:
-            counts = self._incremental(store, used, model, prints)
+            counts = self._incremental(store, used, model, inputs)
         with store.transaction():
             store.set_step_signature(self.name, signature, {"concepts": counts["concepts"]})
         return counts
 
-    def close_model(self, ctx: BuildContext, prints: dict[str, int]) -> tuple[ConceptModel | None, str]:
+    def close_model(self, ctx: BuildContext, inputs: Inputs) -> tuple[ConceptModel | None, str]:
         """The stored model fitted on other labels, while they differ from these by at most
         LABEL_DRIFT (enrich/drift.py), and the signature it is stored under."""
         stored = load_prints(ctx.store, LABELS_ARTIFACT)
-        if stored is None or stored[0] == labels_signature(ctx.store, self.version):
+        if stored is None or stored[0] == inputs.labels:
             return None, ""
-        share = drift(stored[1], prints_array(prints))
+        share = drift(stored[1], prints_array(inputs.prints))
         model = self.stored_model(ctx, stored[0]) if share <= LABEL_DRIFT else None
         ctx.log(drift_note(self.name, share, model is not None, LABEL_DRIFT))
         return model, stored[0]
@@ -183,7 +192,8 @@ class ConceptsStep:
             ctx.fallback(f"concepts: {describe(blob, KIND, FORMAT)}")
         return model
 
-    def _full(self, store: ConceptStore, labels: str, prints: dict[str, int]) -> dict[str, int]:
+    def _full(self, store: ConceptStore, inputs: Inputs) -> dict[str, int]:
+        labels, prints, hashes = inputs.labels, inputs.prints, inputs.hashes
         given_lines: dict[str, list[str]] = {}
         acronyms = AcronymCounts()
         for rec in store.iter_records():
@@ -192,7 +202,6 @@ class ConceptsStep:
                 given_lines[rec.id] = rec.keyphrases
         given = refine_given(given_lines)
         vocab = Vocabulary.build(given, acronyms)
-        hashes = store.record_content_hashes()
         fit_ids = sample(sorted(given), FIT_SAMPLE, self.config.seed)
         generic_ids = sample(sorted(hashes), GENERIC_SAMPLE, self.config.seed)
         texts = {r.id: record_text(r) for r in store.get_records(sorted(set(fit_ids) | set(generic_ids)))}
@@ -221,10 +230,10 @@ class ConceptsStep:
             save_prints(store, LABELS_ARTIFACT, labels, prints_array(prints))
         return {"concepts": len(kept), "predicted": predicted, "records": len(hashes)}
 
-    def _incremental(self, store: ConceptStore, labels: str, model: ConceptModel, prints: dict[str, int]) -> dict[str, int]:
+    def _incremental(self, store: ConceptStore, labels: str, model: ConceptModel, inputs: Inputs) -> dict[str, int]:
         """Only records whose content or given phrases are new or changed since the stored model
         last read them (the model stays as fitted: its labels moved by at most LABEL_DRIFT)."""
-        hashes = record_marks(store.record_content_hashes(), prints)
+        hashes = record_marks(inputs.hashes, inputs.prints)
         seen = store.concept_model_records(labels)
         changed = sorted(rid for rid, h in hashes.items() if seen.get(rid) != h)
         records = store.get_records(changed) if changed else []
