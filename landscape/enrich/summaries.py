@@ -272,25 +272,32 @@ def _outline(rec: Any, index: list[int]) -> str:
 # --- area and concept descriptions ----------------------------------------------------------
 
 
-def central_order(ids: Sequence[str], vectors: dict[str, np.ndarray]) -> list[str]:
+@dataclass
+class Vectors:
+    """The store's embeddings: row of each record id, and the matrix."""
+
+    pos: dict[str, int]
+    matrix: np.ndarray
+
+
+def central_order(ids: Sequence[str], vectors: Vectors) -> list[str]:
     """The ids sorted by closeness to their centroid (the most typical first)."""
-    have = [i for i in ids if i in vectors]
+    have = [i for i in ids if i in vectors.pos]
     if not have:
         return list(ids)
-    matrix = np.vstack([vectors[i] for i in have])
+    matrix = vectors.matrix[[vectors.pos[i] for i in have]]
     centroid = matrix.mean(axis=0)
     sims = matrix @ centroid
-    return [have[k] for k in np.argsort(-sims, kind="stable")] + [i for i in ids if i not in vectors]
+    return [have[k] for k in np.argsort(-sims, kind="stable")] + [i for i in ids if i not in vectors.pos]
 
 
-def describe(kind: str, name: str, ids: Sequence[str], vectors: dict[str, np.ndarray], titles: dict[str, str],
-             summaries: Mapping[str, str | None], concepts: Sequence[str] = ()) -> str:
-    """A short description from the most central records: count, themes, the most typical paper."""
-    order = central_order(ids, vectors)
-    parts = [f"{len(ids)} record{'s' if len(ids) != 1 else ''}"]
+def describe(count: int, head: str | None, titles: Mapping[str, str], summaries: Mapping[str, str | None],
+             concepts: Sequence[str] = ()) -> str:
+    """A short description of `count` records whose most central one is `head`: count, themes,
+    the most typical paper."""
+    parts = [f"{count} record{'s' if count != 1 else ''}"]
     if concepts:
         parts[0] += "; central concepts: " + ", ".join(concepts[:4])
-    head = order[0] if order else None
     text = "; ".join(parts) + "."
     if head:
         tldr = summaries.get(head)
@@ -335,11 +342,13 @@ def top_concepts_by_group(members: Mapping[str, Sequence[str]], groups: Mapping[
             g = group_of.get(rid)
             if g is not None:
                 inside[g][name] += 1
-    return {g: _most_distinctive(c, members, limit) for g, c in inside.items()}
+    totals = {name: len(ids) for name, ids in members.items()}
+    return {g: most_distinctive(c, totals, limit) for g, c in inside.items()}
 
 
-def _most_distinctive(inside: Counter[str], members: Mapping[str, Sequence[str]], limit: int) -> list[str]:
-    return sorted(inside, key=lambda n: (-(inside[n] ** 2) / len(members[n]), n))[:limit]
+def most_distinctive(inside: Mapping[str, int], totals: Mapping[str, int], limit: int) -> list[str]:
+    """The concepts most frequent among a group's records and rarer elsewhere (inside^2 / total)."""
+    return sorted(inside, key=lambda n: (-(inside[n] ** 2) / totals[n], n))[:limit]
 
 
 class SummariesStep:
@@ -382,32 +391,35 @@ class SummariesStep:
                 "sections": len(sections), **described}
 
     def _describe(self, store: SummaryStore, changed: set[str] | None) -> dict[str, int]:
-        """Describe areas, and the concepts that `changed` records carry (all when None)."""
-        summaries = store.record_summaries()
-        titles = store.record_titles()
+        """Describe areas, and the concepts that `changed` records carry (all when None). Counts
+        come from the database; titles and summaries are read for the central records only."""
         vectors = self._vectors(store)
         areas = store.area_members()
-        central = top_concepts_by_group(store.concept_members(("given", "predicted")), areas, 4)
-        area_desc = {
-            area: describe("area", area, ids, vectors, titles, summaries, central[area])
-            for area, ids in areas.items()
-        }
-        members = store.concept_members()
-        if changed is not None:
-            bare = store.undescribed_concepts()
-            members = {n: ids for n, ids in members.items() if n in bare or not changed.isdisjoint(ids)}
-        concept_desc = {name: describe("concept", name, ids, vectors, titles, summaries) for name, ids in members.items()}
+        inside, totals = store.area_concept_counts()
+        central = {area: most_distinctive(inside.get(area, {}), totals, 4) for area in areas}
+        if changed is None:
+            members = store.concept_members()
+        else:
+            members = store.concept_members(names=store.undescribed_concepts() | store.concepts_of_records(changed))
+        area_heads = {area: next(iter(central_order(ids, vectors)), None) for area, ids in areas.items()}
+        concept_heads = {name: next(iter(central_order(ids, vectors)), None) for name, ids in members.items()}
+        heads = {h for h in (*area_heads.values(), *concept_heads.values()) if h}
+        titles, summaries = store.record_titles(heads), store.record_summaries(heads)
+        area_desc = {area: describe(len(ids), area_heads[area], titles, summaries, central[area])
+                     for area, ids in areas.items()}
+        concept_desc = {name: describe(len(ids), concept_heads[name], titles, summaries)
+                        for name, ids in members.items()}
         with store.transaction():
             store.set_area_descriptions(area_desc)
             store.set_concept_descriptions(concept_desc)
         return {"areas": len(area_desc), "concepts": len(concept_desc)}
 
-    def _vectors(self, store: SummaryStore) -> dict[str, np.ndarray]:
+    def _vectors(self, store: SummaryStore) -> Vectors:
         model = store.get_meta("embedder")
         if not model:
-            return {}
+            return Vectors({}, np.zeros((0, 1), dtype=np.float32))
         ids, matrix = store.embedding_matrix(model)
-        return {rid: matrix[k] for k, rid in enumerate(ids)}
+        return Vectors({rid: k for k, rid in enumerate(ids)}, matrix)
 
 
 def step(config: Config) -> SummariesStep:

@@ -382,11 +382,21 @@ class UnderstandingMixin:
 
     # --- summaries and descriptions --------------------------------------------------------
 
-    def record_summaries(self) -> dict[str, str]:
-        return {rid: s for rid, s in self._conn.execute("SELECT id, summary FROM records WHERE summary IS NOT NULL")}
+    def record_summaries(self, ids: Iterable[str] | None = None) -> dict[str, str]:
+        """id -> summary of every summarised record (of the records `ids` only, when given)."""
+        sql = "SELECT id, summary FROM records WHERE summary IS NOT NULL"
+        if ids is None:
+            return dict(self._conn.execute(sql))
+        return {rid: s for chunk in _chunks(sorted(set(ids)), 500) for rid, s in
+                self._conn.execute(sql + f" AND id IN ({','.join('?' * len(chunk))})", chunk)}
 
-    def record_titles(self) -> dict[str, str]:
-        return {rid: t or rid for rid, t in self._conn.execute("SELECT id, display_title FROM records")}
+    def record_titles(self, ids: Iterable[str] | None = None) -> dict[str, str]:
+        """id -> display title of every record (of the records `ids` only, when given)."""
+        sql = "SELECT id, display_title FROM records"
+        rows = self._conn.execute(sql) if ids is None else (
+            row for chunk in _chunks(sorted(set(ids)), 500)
+            for row in self._conn.execute(sql + f" WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        return {rid: t or rid for rid, t in rows}
 
     def summary_fingerprints(self, setting: str) -> dict[str, str]:
         """record id -> content hash summarised last time with this summariser setting."""
@@ -412,15 +422,46 @@ class UnderstandingMixin:
             out.setdefault(area, []).append(rid)
         return out
 
-    def concept_members(self, sources: tuple[str, ...] = ("given", "predicted", "text")) -> dict[str, list[str]]:
-        """concept name -> ids of the records carrying it (as a keyphrase or in their text)."""
+    def concept_members(self, sources: tuple[str, ...] = ("given", "predicted", "text"),
+                        names: Iterable[str] | None = None) -> dict[str, list[str]]:
+        """concept name -> ids of the records carrying it (as a keyphrase or in their text); of
+        the concepts `names` only, when given."""
         out: dict[str, list[str]] = {}
-        for name, rid in self._conn.execute(
-            "SELECT DISTINCT c.name, rc.record_id FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
-            f" WHERE rc.source IN ({','.join('?' * len(sources))}) ORDER BY c.name, rc.record_id", sources,
-        ):
-            out.setdefault(name, []).append(rid)
+        sql = ("SELECT DISTINCT c.name, rc.record_id FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
+               f" WHERE rc.source IN ({','.join('?' * len(sources))})")
+        chunks = [None] if names is None else list(_chunks(sorted(set(names)), 500))
+        for chunk in chunks:
+            where = "" if chunk is None else f" AND c.name IN ({','.join('?' * len(chunk))})"
+            for name, rid in self._conn.execute(sql + where + " ORDER BY c.name, rc.record_id",
+                                                (*sources, *(chunk or ()))):
+                out.setdefault(name, []).append(rid)
         return out
+
+    def concepts_of_records(self, ids: Iterable[str]) -> set[str]:
+        """The names of the concepts any of the records carries (any source)."""
+        out: set[str] = set()
+        for chunk in _chunks(sorted(set(ids)), 500):
+            out.update(name for (name,) in self._conn.execute(
+                "SELECT DISTINCT c.name FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
+                f" WHERE rc.record_id IN ({','.join('?' * len(chunk))})", chunk))
+        return out
+
+    def area_concept_counts(self) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+        """(area -> concept name -> how many of the area's records carry it, concept name -> how many
+        records carry it), as given or predicted keyphrases: counted by the database, never by
+        reading every row."""
+        inside: dict[str, dict[str, int]] = {}
+        for area, name, count in self._conn.execute(
+            "SELECT r.area, c.name, COUNT(DISTINCT rc.record_id) FROM record_concepts rc"
+            " JOIN concepts c ON c.id = rc.concept_id JOIN records r ON r.id = rc.record_id"
+            " WHERE rc.source IN ('given', 'predicted') AND r.area IS NOT NULL GROUP BY r.area, c.name"
+        ):
+            inside.setdefault(area, {})[name] = int(count)
+        totals = {name: int(count) for name, count in self._conn.execute(
+            "SELECT c.name, COUNT(DISTINCT rc.record_id) FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
+            " WHERE rc.source IN ('given', 'predicted') GROUP BY c.name"
+        )}
+        return inside, totals
 
     def top_concepts_for(self, ids: list[str], limit: int = 5) -> list[str]:
         """The concepts most distinctive of a set of records: frequent in it, rarer elsewhere."""
@@ -437,3 +478,8 @@ class UnderstandingMixin:
             if rid in chosen:
                 inside[name] = inside.get(name, 0) + 1
         return sorted(inside, key=lambda n: (-(inside[n] ** 2) / total[n], n))[:limit]
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
