@@ -1,10 +1,12 @@
-"""Time build steps recomputed in full on a copy of a built SQLite store: wall-clock and CPU
-seconds of each, and peak RSS. For comparing two versions of a step on the same stores (run it
-once per tree, PYTHONPATH choosing the code) on a machine shared with other work, where only
-the CPU seconds are comparable.
+"""Time build steps on a copy of a built SQLite store: wall-clock and CPU seconds of each, and
+peak RSS. Recomputed in full, or with `--add FILE` as the build after ingesting FILE (what
+adding records costs). For comparing two versions of a step on the same stores (run it once per
+tree, PYTHONPATH choosing the code) on a machine shared with other work, where only the CPU
+seconds are comparable.
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python bench/step_cpu.py /tmp/scale/scale_5000.db \\
         --steps connections,summaries,areas --label mine
+    PYTHONPATH=. python bench/step_cpu.py /tmp/scale/scale_100000.db --add more.txt --steps all
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", default="connections,summaries,areas", help="comma-separated build steps")
     parser.add_argument("--label", default="run", help="names the copy: STORE.LABEL.db")
     parser.add_argument("--embedder", default="tfidf")
+    parser.add_argument("--add", type=Path, default=None,
+                        help="ingest this file into the copy first, then build only what it changed")
     args = parser.parse_args(argv)
     import landscape
     from landscape.config import Config
-    from landscape.enrich.pipeline import BuildContext, load_step
+    from landscape.enrich.pipeline import STEPS, BuildContext, load_step
+    from landscape.ingest import ingest_paths
     from landscape.store import Store
 
     copy = args.store.with_name(f"{args.store.name}.{args.label}.db")
@@ -41,15 +46,26 @@ def main(argv: list[str] | None = None) -> int:
     config = Config.load(None, db_path=str(copy))
     config.embedder = args.embedder
     out: dict = {"code": landscape.__file__, "store": str(copy), "steps": {}}
+    for sidecar in args.store.parent.glob(f"{args.store.name}.*.hnsw"):  # the neighbour graph's index
+        (copy.parent / sidecar.name.replace(args.store.name, copy.name, 1)).write_bytes(sidecar.read_bytes())
+    steps = STEPS if args.steps == "all" else [s for s in args.steps.split(",") if s]
     with Store(str(copy)) as store:
-        ctx = BuildContext(store=store, config=config, full=True)
-        for name in [s for s in args.steps.split(",") if s]:
+        if args.add:
+            wall, cpu = time.perf_counter(), time.process_time()
+            ingest_paths(store, [args.add])
+            out["steps"]["ingest"] = {"wall_s": round(time.perf_counter() - wall, 1),
+                                      "cpu_s": round(time.process_time() - cpu, 1)}
+            print(f"{args.label} ingest: {out['steps']['ingest']}", flush=True)
+        ctx = BuildContext(store=store, config=config, full=args.add is None)
+        for name in steps:
             wall, cpu = time.perf_counter(), time.process_time()
             counts = load_step(name, config).run(ctx)
             out["steps"][name] = {"wall_s": round(time.perf_counter() - wall, 1),
                                   "cpu_s": round(time.process_time() - cpu, 1), "counts": counts}
             print(f"{args.label} {name}: {out['steps'][name]}", flush=True)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    total = {k: round(sum(v[k] for v in out["steps"].values()), 1) for k in ("wall_s", "cpu_s")}
+    print(f"{args.label} total: {total}, peak {out['peak_rss_mb']} MB", flush=True)
     print(json.dumps(out))
     return 0
 
