@@ -30,12 +30,14 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from itertools import compress
 from typing import Any
 
 import numpy as np
 
 from ..artifacts import Artifact
+from .viterbi import best_bounds
 
 MAX_WORDS = 5
 MAX_PHRASES = 16
@@ -44,6 +46,7 @@ RARE = 5
 TEXT_EVIDENCE = 0.01  # pseudo-count of a gram found as running text, in the corpus and in its own record
 STANDS_ALONE = 2.0  # a side standing alone this many times as often as the pair splits it
 ITERATIONS = 4
+GRAM_CACHE = 200_000  # grams whose costs are kept between lines
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-'/+")
 _SPLIT_TEXT = re.compile(r"[.,;:()\[\]{}!?\"$]+")
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-'/+]*")
@@ -162,6 +165,9 @@ class PhraseSegmenter:
         self._plans: dict[str, tuple[list[str], frozenset[str], list[str] | None]] = {}
         self._common_grams: frozenset[str] = frozenset()
         self._common_for: Counter[str] | None = None
+        self._grams: tuple[dict[str, float], dict[str, tuple[int, float, bool]], dict[str, float]] = ({}, {}, {})
+        self._grams_for: tuple[Any, ...] = ()
+        self._places: dict[int, np.ndarray] = {}
 
     # --- fitting ------------------------------------------------------------------------
 
@@ -184,7 +190,7 @@ class PhraseSegmenter:
         self.k_prior = [1.0] * (MAX_PHRASES + 1)  # no line split yet: a flat count prior
         self._k_costs.clear()
         for _ in range(self.iterations):
-            segmented = {ws: self._viterbi(list(ws), frozenset()) for ws in lines}
+            segmented = dict(zip(lines, self._viterbi_many([(list(ws), frozenset()) for ws in lines]), strict=True))
             lf = Counter(p for split in segmented.values() for p in set(split))
             self._estimate(list(segmented.values()), units({p: c for p, c in lf.items() if c >= 2}))
         return self
@@ -315,7 +321,7 @@ class PhraseSegmenter:
         if not n:
             return []
         k_cost = self._k_cost(n)
-        kmax = max((k for k in range(1, min(n, MAX_PHRASES) + 1) if k_cost[k] < UNLIKELY), default=min(n, MAX_PHRASES))
+        kmax = self._kmax(n)
         cost = self._line_costs(ws, own_text)
         best = [[math.inf] * (kmax + 1) for _ in range(n + 1)]
         back = [[0] * (kmax + 1) for _ in range(n + 1)]
@@ -338,6 +344,137 @@ class PhraseSegmenter:
             out_phrases.append(" ".join(ws[start:end]))
             end, k = start, k - 1
         return out_phrases[::-1]
+
+    def _kmax(self, n: int) -> int:
+        """The most phrases a line of n words is split into: those whose count is not UNLIKELY."""
+        k_cost = self._k_cost(n)
+        return max((k for k in range(1, min(n, MAX_PHRASES) + 1) if k_cost[k] < UNLIKELY), default=min(n, MAX_PHRASES))
+
+    # --- many lines at once ---------------------------------------------------------------
+
+    def _viterbi_many(self, lines: list[tuple[list[str], frozenset[str]]], cells: int = 1 << 15) -> list[list[str]]:
+        """_viterbi of each (words, own text) pair, the same splits: lines sorted by length go
+        through the numpy recurrence (viterbi.best_bounds) in batches of about `cells` words."""
+        out: list[list[str]] = [[] for _ in lines]
+        order = sorted((i for i, (ws, _) in enumerate(lines) if ws), key=lambda i: len(lines[i][0]))
+        batch: list[int] = []
+        for i in order:
+            if batch and (len(batch) + 1) * len(lines[i][0]) > cells:
+                self._viterbi_batch(lines, batch, out)
+                batch = []
+            batch.append(i)
+        self._viterbi_batch(lines, batch, out)
+        return out
+
+    def _viterbi_batch(self, lines: list[tuple[list[str], frozenset[str]]], batch: list[int], out: list[list[str]]) -> None:
+        if len(batch) < 4:  # numpy's cost per step outweighs the loops for a line or two
+            for i in batch:
+                out[i] = self._viterbi(*lines[i])
+            return
+        lengths = np.array([len(lines[i][0]) for i in batch])
+        cost = np.full((len(batch), int(lengths.max()), MAX_WORDS), math.inf)
+        self._gram_costs()
+        flat: list[float] = []
+        logps = self._new_phrase_logps([w for i in batch for w in lines[i][0]])
+        at = 0
+        for i in batch:
+            self._line_cost_list(flat, *lines[i], logps, at)
+            at += len(lines[i][0])
+        where = np.concatenate([self._cost_places(n) for n in lengths.tolist()])
+        where += np.repeat(np.arange(len(batch)) * cost[0].size, [self._cost_places(n).size for n in lengths.tolist()])
+        cost.reshape(-1)[where] = flat
+        sizes, at = np.unique(lengths, return_inverse=True)
+        k_cost = np.array([self._k_cost_row(n) for n in sizes.tolist()])[at]
+        for i, ends in zip(batch, best_bounds(cost, lengths, k_cost), strict=True):
+            ws = lines[i][0]
+            out[i] = [" ".join(ws[a:b]) for a, b in zip(ends, ends[1:])]
+
+    def _new_phrase_logps(self, words: list[str]) -> list[list[float]]:
+        """_new_phrases(words, start) for every start, as arrays: the same float64 sums in the same
+        order. A row's entries that run past a line's end are not used."""
+        known = {w: j for j, w in enumerate(dict.fromkeys(words))}
+        stats = [self._word(w) for w in known]
+        first, inner = np.array([s[0] for s in stats]), np.array([s[1] for s in stats])
+        ends, goes = np.array([s[2] for s in stats]), np.array([s[3] for s in stats])
+        index = np.array([known[w] for w in words] + [0] * MAX_WORDS)
+        n = len(words)
+        out = np.empty((n, MAX_WORDS))
+        acc = np.zeros(n)
+        for i in range(1, MAX_WORDS + 1):
+            word = index[i - 1 : i - 1 + n]
+            acc += first[word] if i == 1 else inner[word]
+            out[:, i - 1] = acc + ends[word, i]
+            acc += goes[word, i]
+        return out.tolist()
+
+    def _cost_places(self, n: int) -> np.ndarray:
+        """Where _line_cost_list's costs of a line of n words go in its (start, length - 1) block."""
+        places = self._places.get(n)
+        if places is None:
+            places = np.concatenate([np.arange(n - length + 1) * MAX_WORDS + length - 1
+                                     for length in range(1, min(n, MAX_WORDS) + 1)])
+            if len(self._places) < 1000:
+                self._places[n] = places
+        return places
+
+    def _k_cost_row(self, n: int) -> list[float]:
+        """_k_cost(n) for 1 .. _kmax(n) phrases, +inf elsewhere, MAX_PHRASES + 1 long."""
+        kmax, k_cost = self._kmax(n), self._k_cost(n)
+        return [math.inf] + k_cost[1 : kmax + 1] + [math.inf] * (MAX_PHRASES - kmax)
+
+    def _gram_costs(self) -> tuple[dict[str, float], dict[str, tuple[int, float, bool]], dict[str, float]]:
+        """gram -> its cost in _line_costs without the record's own text; its (count, new_share *
+        P(new phrase), whether attested); its cost with the record's own text. Kept while
+        every parameter a gram's cost reads is the same object or value (and emptied past
+        GRAM_CACHE grams)."""
+        params = (self.counts, self.attested, self.first, self.inner, self.ends, self.seen, self.hazard,
+                  self.total, self.new_share, self._first_total, self._inner_total, self.smoothing, self.backoff)
+        stale = len(params) != len(self._grams_for) or any(a is not b and a != b for a, b in zip(params, self._grams_for))
+        if stale or len(self._grams[0]) > GRAM_CACHE:
+            self._grams, self._grams_for = ({}, {}, {}), params
+        return self._grams
+
+    def _line_cost_list(
+        self, flat: list[float], ws: list[str], own_text: frozenset[str], logps: list[list[float]], at: int
+    ) -> None:
+        """Append _line_costs(ws, own_text) to flat, by length then start: the same sums, looked up
+        per gram (field terms recur across lines) a whole column at a time. logps[at + start] is
+        _new_phrases(ws, start)."""
+        base, parts, boosted = self._grams
+        known_share = (1.0 - self.new_share) / self.total
+        grams = ws
+        for length in range(1, min(len(ws), MAX_WORDS) + 1):
+            if length > 1:
+                grams = list(map(" ".join, zip(grams, ws[length - 1 :])))
+            costs = list(map(base.get, grams))
+            if None in costs:
+                self._add_grams(length, grams, costs, logps, at)
+            if own_text and length > 1:
+                hits = list(map(own_text.__contains__, grams))
+                if True in hits:
+                    for gram in compress(grams, hits):
+                        if gram not in boosted:
+                            count, new, seen = parts[gram]
+                            boosted[gram] = -math.log(known_share * (count + TEXT_EVIDENCE * (1 + seen)) + new + 1e-300)
+                    costs = [boosted[g] if hit else c for g, hit, c in zip(grams, hits, costs, strict=True)]
+            flat += costs
+
+    def _add_grams(
+        self, length: int, grams: list[str], costs: list[float | None], logps: list[list[float]], at: int
+    ) -> None:
+        """Fill in the costs of grams not yet looked up (the line's words start .. start + length
+        for each start, whose log P(new phrase) is logps[at + start][length - 1])."""
+        base, parts, _ = self._grams
+        known_share, counts, attested = (1.0 - self.new_share) / self.total, self.counts, self.attested
+        for start, gram in enumerate(grams):
+            if costs[start] is not None:
+                continue
+            count = counts.get(gram, 0)
+            new = self.new_share * math.exp(logps[at + start][length - 1])
+            seen = length > 1 and gram in attested
+            costs[start] = base[gram] = -math.log(known_share * (count + TEXT_EVIDENCE * seen if seen else count) + new + 1e-300)
+            if length > 1:
+                parts[gram] = (count, new, seen)
 
     def _k_cost(self, n: int) -> list[float]:
         """-log P(k phrases | n words) = P(k) P(n | k), normalised over k, where P(n | k) is the
@@ -366,39 +503,60 @@ class PhraseSegmenter:
             self._common_for = self.counts
         return self._common_grams
 
-    def _line_plan(self, line: str) -> tuple[list[str], frozenset[str], list[str] | None]:
-        """(words, rare grams, the split whatever the record's text says, or None).
+    def _line_plans(self, lines: list[str]) -> list[tuple[list[str], frozenset[str], list[str] | None]]:
+        """(words, rare grams, the split whatever the record's text says, or None) of each line.
 
         The record's own text adds one to the count of the rare grams it contains. When the
         split is the same with none of them boosted and with all of them boosted, and uses
         none of them, no subset of boosts can change it (boosting only cheapens splits that
         use a boosted gram), so the text need not be read."""
-        plan = self._plans.get(line)
-        if plan is None:
-            ws = _words(line)
-            rare = frozenset(_ngrams(ws, 2, MAX_WORDS)) - self._common()
-            fixed = self._viterbi(ws, frozenset())
-            if rare and (not rare.isdisjoint(fixed) or self._viterbi(ws, rare) != fixed):
-                plan = (ws, rare, None)
-            else:
-                plan = (ws, rare, list(dict.fromkeys(fixed)))
-            if len(self._plans) < 20_000:  # lines recur; a corpus of unique lines gains nothing
-                self._plans[line] = plan
-        return plan
+        plans = [self._plans.get(line) for line in lines]
+        new = list(dict.fromkeys(line for line, plan in zip(lines, plans, strict=True) if plan is None))
+        if new:
+            words = [_words(line) for line in new]
+            common = self._common()
+            rare = [frozenset(_ngrams(ws, 2, MAX_WORDS)) - common for ws in words]
+            fixed = self._viterbi_many([(ws, frozenset()) for ws in words])
+            check = [j for j in range(len(new)) if rare[j] and rare[j].isdisjoint(fixed[j])]
+            boosted = self._viterbi_many([(words[j], rare[j]) for j in check])
+            same = {j for j, split in zip(check, boosted, strict=True) if split == fixed[j]}
+            made = {}
+            for j, line in enumerate(new):
+                text_free = not rare[j] or j in same
+                made[line] = (words[j], rare[j], list(dict.fromkeys(fixed[j])) if text_free else None)
+                if len(self._plans) < 20_000:  # lines recur; a corpus of unique lines gains nothing
+                    self._plans[line] = made[line]
+            plans = [made[line] if plan is None else plan for line, plan in zip(lines, plans, strict=True)]
+        return plans  # type: ignore[return-value]
 
     def needs_text(self, line: str) -> bool:
         """Whether segment(line, text) depends on the text at all."""
-        return self._line_plan(line)[2] is None
+        return self._line_plans([line])[0][2] is None
 
     def segment(self, line: str, text: str = "") -> list[str]:
-        ws, rare, fixed = self._line_plan(line)
-        if fixed is not None:
-            return list(fixed)
-        own = attested_in(set(rare), text) if text else frozenset()
-        key = (line, own)
-        cached = self._memo.get(key)
-        if cached is None:
-            cached = list(dict.fromkeys(self._viterbi(ws, own)))
+        return self.segment_many([line], lambda _: [text])[0]
+
+    def segment_many(self, lines: list[str], texts: Callable[[list[int]], list[str]]) -> list[list[str]]:
+        """segment() of many lines at once; texts(indices) gives the title and abstract of the
+        lines at those indices, asked only for the lines whose split depends on them."""
+        plans = self._line_plans(lines)
+        need = [i for i, plan in enumerate(plans) if plan[2] is None]
+        given = dict(zip(need, texts(need) if need else [], strict=True))
+        out: list[list[str] | None] = [None if plan[2] is None else list(plan[2]) for plan in plans]
+        todo: dict[tuple[str, frozenset[str]], list[int]] = {}
+        for i in need:
+            rare, text = plans[i][1], given[i]
+            key = (lines[i], attested_in(set(rare), text) if text else frozenset())
+            cached = self._memo.get(key)
+            if cached is None:
+                todo.setdefault(key, []).append(i)
+            else:
+                out[i] = list(cached)
+        splits = self._viterbi_many([(plans[at[0]][0], key[1]) for key, at in todo.items()])
+        for (key, at), split in zip(todo.items(), splits, strict=True):
+            cached = list(dict.fromkeys(split))
             if len(self._memo) < 100_000:
                 self._memo[key] = cached
-        return list(cached)
+            for i in at:
+                out[i] = list(cached)
+        return out  # type: ignore[return-value]
