@@ -47,6 +47,7 @@ TEXT_EVIDENCE = 0.01  # pseudo-count of a gram found as running text, in the cor
 STANDS_ALONE = 2.0  # a side standing alone this many times as often as the pair splits it
 ITERATIONS = 4
 GRAM_CACHE = 200_000  # grams whose costs are kept between lines
+Sheet = tuple[list[str], list[float]]  # a line's grams by length then start, and their costs without own text
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-'/+")
 _SPLIT_TEXT = re.compile(r"[.,;:()\[\]{}!?\"$]+")
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-'/+]*")
@@ -352,11 +353,16 @@ class PhraseSegmenter:
 
     # --- many lines at once ---------------------------------------------------------------
 
-    def _viterbi_many(self, lines: list[tuple[list[str], frozenset[str]]], cells: int = 1 << 15) -> list[list[str]]:
-        """_viterbi of each (words, own text) pair, the same splits: lines sorted by length go
-        through the numpy recurrence (viterbi.best_bounds) in batches of about `cells` words."""
+    def _viterbi_many(self, lines: list[tuple[list[str], frozenset[str]]]) -> list[list[str]]:
+        """_viterbi of each (words, own text) pair: the same splits, many lines at once."""
+        return self._viterbi_sheets([(ws, own, None) for ws, own in lines])
+
+    def _viterbi_sheets(self, lines: list[tuple[list[str], frozenset[str], Sheet | None]], cells: int = 1 << 15) -> list[list[str]]:
+        """_viterbi of each (words, own text, the line's sheet if made already): lines sorted by
+        length go through the numpy recurrence (viterbi.best_bounds) in batches of about
+        `cells` words."""
         out: list[list[str]] = [[] for _ in lines]
-        order = sorted((i for i, (ws, _) in enumerate(lines) if ws), key=lambda i: len(lines[i][0]))
+        order = sorted((i for i, line in enumerate(lines) if line[0]), key=lambda i: len(lines[i][0]))
         batch: list[int] = []
         for i in order:
             if batch and (len(batch) + 1) * len(lines[i][0]) > cells:
@@ -366,20 +372,19 @@ class PhraseSegmenter:
         self._viterbi_batch(lines, batch, out)
         return out
 
-    def _viterbi_batch(self, lines: list[tuple[list[str], frozenset[str]]], batch: list[int], out: list[list[str]]) -> None:
+    def _viterbi_batch(self, lines: list[tuple[list[str], frozenset[str], Sheet | None]], batch: list[int], out: list[list[str]]) -> None:
         if len(batch) < 4:  # numpy's cost per step outweighs the loops for a line or two
             for i in batch:
-                out[i] = self._viterbi(*lines[i])
+                out[i] = self._viterbi(lines[i][0], lines[i][1])
             return
+        unmade = [i for i in batch if lines[i][2] is None]
+        made = dict(zip(unmade, self._sheets([lines[i][0] for i in unmade]), strict=True))
+        flat: list[float] = []
+        for i in batch:
+            ws, own, sheet = lines[i]
+            flat += self._owned(sheet or made[i], len(ws), own)
         lengths = np.array([len(lines[i][0]) for i in batch])
         cost = np.full((len(batch), int(lengths.max()), MAX_WORDS), math.inf)
-        self._gram_costs()
-        flat: list[float] = []
-        logps = self._new_phrase_logps([w for i in batch for w in lines[i][0]])
-        at = 0
-        for i in batch:
-            self._line_cost_list(flat, *lines[i], logps, at)
-            at += len(lines[i][0])
         where = np.concatenate([self._cost_places(n) for n in lengths.tolist()])
         where += np.repeat(np.arange(len(batch)) * cost[0].size, [self._cost_places(n).size for n in lengths.tolist()])
         cost.reshape(-1)[where] = flat
@@ -388,6 +393,52 @@ class PhraseSegmenter:
         for i, ends in zip(batch, best_bounds(cost, lengths, k_cost), strict=True):
             ws = lines[i][0]
             out[i] = [" ".join(ws[a:b]) for a, b in zip(ends, ends[1:])]
+
+    def _sheets(self, lines: list[list[str]]) -> list[Sheet]:
+        """Each line's grams (by length, then start) and their costs in _line_costs without own
+        text: the same sums, looked up per gram (field terms recur across lines) a whole column
+        at a time, and made once per line for all the splits it goes through."""
+        base, _, _ = self._gram_costs()
+        logps: list[list[float]] | None = None
+        sheets: list[Sheet] = []
+        at = 0
+        for ws in lines:
+            grams, all_grams, all_costs = ws, [], []
+            for length in range(1, min(len(ws), MAX_WORDS) + 1):
+                if length > 1:
+                    grams = list(map(" ".join, zip(grams, ws[length - 1 :])))
+                costs = list(map(base.get, grams))
+                if None in costs:
+                    if logps is None:
+                        logps = self._new_phrase_logps([w for line in lines for w in line])
+                    self._add_grams(length, grams, costs, logps, at)
+                all_grams += grams
+                all_costs += costs
+            sheets.append((all_grams, all_costs))
+            at += len(ws)
+        return sheets
+
+    def _owned(self, sheet: Sheet, n: int, own_text: frozenset[str]) -> list[float]:
+        """A sheet's costs with the grams of own_text (two words or more) boosted as in _line_costs."""
+        grams, costs = sheet
+        if not own_text:
+            return costs
+        hits = list(map(own_text.__contains__, grams))
+        hits[:n] = [False] * n  # the one-word grams come first
+        if True not in hits:
+            return costs
+        _, parts, boosted = self._gram_costs()
+        known_share = (1.0 - self.new_share) / self.total
+        for gram in compress(grams, hits):
+            if gram not in boosted:
+                count, new, seen = parts.get(gram) or self._gram_parts(gram)
+                boosted[gram] = -math.log(known_share * (count + TEXT_EVIDENCE * (1 + seen)) + new + 1e-300)
+        return [boosted[g] if hit else c for g, hit, c in zip(grams, hits, costs, strict=True)]
+
+    def _gram_parts(self, gram: str) -> tuple[int, float, bool]:
+        """(count, new_share * P(new phrase), whether attested) of a gram of two words or more."""
+        ws = gram.split(" ")
+        return self.counts.get(gram, 0), self.new_share * math.exp(self._new_phrases(ws, 0)[len(ws) - 1]), gram in self.attested
 
     def _new_phrase_logps(self, words: list[str]) -> list[list[float]]:
         """_new_phrases(words, start) for every start, as arrays: the same float64 sums in the same
@@ -408,7 +459,7 @@ class PhraseSegmenter:
         return out.tolist()
 
     def _cost_places(self, n: int) -> np.ndarray:
-        """Where _line_cost_list's costs of a line of n words go in its (start, length - 1) block."""
+        """Where a sheet's costs for a line of n words go in its (start, length - 1) block."""
         places = self._places.get(n)
         if places is None:
             places = np.concatenate([np.arange(n - length + 1) * MAX_WORDS + length - 1
@@ -433,31 +484,6 @@ class PhraseSegmenter:
         if stale or len(self._grams[0]) > GRAM_CACHE:
             self._grams, self._grams_for = ({}, {}, {}), params
         return self._grams
-
-    def _line_cost_list(
-        self, flat: list[float], ws: list[str], own_text: frozenset[str], logps: list[list[float]], at: int
-    ) -> None:
-        """Append _line_costs(ws, own_text) to flat, by length then start: the same sums, looked up
-        per gram (field terms recur across lines) a whole column at a time. logps[at + start] is
-        _new_phrases(ws, start)."""
-        base, parts, boosted = self._grams
-        known_share = (1.0 - self.new_share) / self.total
-        grams = ws
-        for length in range(1, min(len(ws), MAX_WORDS) + 1):
-            if length > 1:
-                grams = list(map(" ".join, zip(grams, ws[length - 1 :])))
-            costs = list(map(base.get, grams))
-            if None in costs:
-                self._add_grams(length, grams, costs, logps, at)
-            if own_text and length > 1:
-                hits = list(map(own_text.__contains__, grams))
-                if True in hits:
-                    for gram in compress(grams, hits):
-                        if gram not in boosted:
-                            count, new, seen = parts[gram]
-                            boosted[gram] = -math.log(known_share * (count + TEXT_EVIDENCE * (1 + seen)) + new + 1e-300)
-                    costs = [boosted[g] if hit else c for g, hit, c in zip(grams, hits, costs, strict=True)]
-            flat += costs
 
     def _add_grams(
         self, length: int, grams: list[str], costs: list[float | None], logps: list[list[float]], at: int
@@ -503,8 +529,9 @@ class PhraseSegmenter:
             self._common_for = self.counts
         return self._common_grams
 
-    def _line_plans(self, lines: list[str]) -> list[tuple[list[str], frozenset[str], list[str] | None]]:
-        """(words, rare grams, the split whatever the record's text says, or None) of each line.
+    def _line_plans(self, lines: list[str], sheets: dict[str, Sheet] | None = None) -> list[tuple[list[str], frozenset[str], list[str] | None]]:
+        """(words, rare grams, the split whatever the record's text says, or None) of each line;
+        the sheets made for lines not planned before go in `sheets`, by line.
 
         The record's own text adds one to the count of the rare grams it contains. When the
         split is the same with none of them boosted and with all of them boosted, and uses
@@ -516,9 +543,12 @@ class PhraseSegmenter:
             words = [_words(line) for line in new]
             common = self._common()
             rare = [frozenset(_ngrams(ws, 2, MAX_WORDS)) - common for ws in words]
-            fixed = self._viterbi_many([(ws, frozenset()) for ws in words])
+            made_sheets = self._sheets(words)
+            fixed = self._viterbi_sheets([(ws, frozenset(), sheet) for ws, sheet in zip(words, made_sheets, strict=True)])
             check = [j for j in range(len(new)) if rare[j] and rare[j].isdisjoint(fixed[j])]
-            boosted = self._viterbi_many([(words[j], rare[j]) for j in check])
+            boosted = self._viterbi_sheets([(words[j], rare[j], made_sheets[j]) for j in check])
+            if sheets is not None:
+                sheets.update(zip(new, made_sheets, strict=True))
             same = {j for j, split in zip(check, boosted, strict=True) if split == fixed[j]}
             made = {}
             for j, line in enumerate(new):
@@ -539,7 +569,8 @@ class PhraseSegmenter:
     def segment_many(self, lines: list[str], texts: Callable[[list[int]], list[str]]) -> list[list[str]]:
         """segment() of many lines at once; texts(indices) gives the title and abstract of the
         lines at those indices, asked only for the lines whose split depends on them."""
-        plans = self._line_plans(lines)
+        sheets: dict[str, Sheet] = {}
+        plans = self._line_plans(lines, sheets)
         need = [i for i, plan in enumerate(plans) if plan[2] is None]
         given = dict(zip(need, texts(need) if need else [], strict=True))
         out: list[list[str] | None] = [None if plan[2] is None else list(plan[2]) for plan in plans]
@@ -552,7 +583,7 @@ class PhraseSegmenter:
                 todo.setdefault(key, []).append(i)
             else:
                 out[i] = list(cached)
-        splits = self._viterbi_many([(plans[at[0]][0], key[1]) for key, at in todo.items()])
+        splits = self._viterbi_sheets([(plans[at[0]][0], key[1], sheets.get(key[0])) for key, at in todo.items()])
         for (key, at), split in zip(todo.items(), splits, strict=True):
             cached = list(dict.fromkeys(split))
             if len(self._memo) < 100_000:
