@@ -163,3 +163,33 @@ def test_the_batched_split_is_the_scalar_split_of_every_line():
     batched = segmenter._viterbi_many(lines)
     assert batched == [segmenter._viterbi(list(words), own) for words, own in lines]
     assert sum(split != segmenter._viterbi(list(words), frozenset()) for split, (words, _) in zip(batched, lines)) > 20
+
+
+def test_segment_many_gives_what_the_line_by_line_plan_gives():
+    """segment_many reads each record's text before it knows whether the split needs it, to
+    skip a Viterbi. Its splits must be those of the original plan, written out here with the
+    scalar Viterbi: the plain split when no text can change it, else the split with the rare
+    grams the text holds boosted. Lines repeat with other texts, and some texts are empty."""
+    from landscape.ingest.listing import parse
+    from landscape.ingest.phrases import MAX_WORDS, _ngrams, _words, attested_in
+    from landscape.ingest.reader import iter_lines
+
+    records = [r for r in parse(str(LISTING), iter_lines(LISTING)) if hasattr(r, "keyphrase_line")]
+    pairs = [(r.keyphrase_line, f"{r.title}. {r.abstract}") for r in records if r.keyphrase_line]
+    segmenter = PhraseSegmenter().fit(pairs)
+
+    def planned(line: str, text: str) -> list[str]:
+        words = _words(line)
+        rare = frozenset(_ngrams(words, 2, MAX_WORDS)) - segmenter._common()
+        plain = segmenter._viterbi(words, frozenset())
+        if not rare or (rare.isdisjoint(plain) and segmenter._viterbi(words, rare) == plain):
+            return list(dict.fromkeys(plain))
+        return list(dict.fromkeys(segmenter._viterbi(words, attested_in(set(rare), text) if text else frozenset())))
+
+    cases = pairs + [(line, "") for line, _ in pairs[::7]] + [(pairs[i][0], pairs[i + 1][1]) for i in range(0, 200, 3)]
+    expected = [planned(line, text) for line, text in cases]
+    for _ in range(2):  # the second time, plans and splits come from the segmenter's caches
+        asked: list[int] = []
+        got = segmenter.segment_many([line for line, _ in cases], lambda idx: asked.extend(idx) or [cases[i][1] for i in idx])
+        assert got == expected
+    assert 0 < len(asked) < len(cases)

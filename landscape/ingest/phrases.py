@@ -529,9 +529,8 @@ class PhraseSegmenter:
             self._common_for = self.counts
         return self._common_grams
 
-    def _line_plans(self, lines: list[str], sheets: dict[str, Sheet] | None = None) -> list[tuple[list[str], frozenset[str], list[str] | None]]:
-        """(words, rare grams, the split whatever the record's text says, or None) of each line;
-        the sheets made for lines not planned before go in `sheets`, by line.
+    def _line_plans(self, lines: list[str]) -> list[tuple[list[str], frozenset[str], list[str] | None]]:
+        """(words, rare grams, the split whatever the record's text says, or None) of each line.
 
         The record's own text adds one to the count of the rare grams it contains. When the
         split is the same with none of them boosted and with all of them boosted, and uses
@@ -547,8 +546,6 @@ class PhraseSegmenter:
             fixed = self._viterbi_sheets([(ws, frozenset(), sheet) for ws, sheet in zip(words, made_sheets, strict=True)])
             check = [j for j in range(len(new)) if rare[j] and rare[j].isdisjoint(fixed[j])]
             boosted = self._viterbi_sheets([(words[j], rare[j], made_sheets[j]) for j in check])
-            if sheets is not None:
-                sheets.update(zip(new, made_sheets, strict=True))
             same = {j for j, split in zip(check, boosted, strict=True) if split == fixed[j]}
             made = {}
             for j, line in enumerate(new):
@@ -568,22 +565,63 @@ class PhraseSegmenter:
 
     def segment_many(self, lines: list[str], texts: Callable[[list[int]], list[str]]) -> list[list[str]]:
         """segment() of many lines at once; texts(indices) gives the title and abstract of the
-        lines at those indices, asked only for the lines whose split depends on them."""
-        sheets: dict[str, Sheet] = {}
-        plans = self._line_plans(lines, sheets)
-        need = [i for i, plan in enumerate(plans) if plan[2] is None]
+        lines at those indices, asked only for lines whose split may depend on them.
+
+        The text is read before deciding whether it matters, which spares most lines the
+        Viterbi with every rare gram boosted that _line_plans runs to decide it: where the text
+        holds none of the line's rare grams, the split is the plain one either way, and where it
+        holds all of them, the split with all of them boosted either way. Only a line between
+        the two, whose plain split uses no rare gram, needs that Viterbi."""
+        plans = [self._plans.get(line) for line in lines]
+        fresh = list(dict.fromkeys(line for line, plan in zip(lines, plans, strict=True) if plan is None))
+        words = {line: _words(line) for line in fresh}
+        common = self._common()
+        rare = {line: frozenset(_ngrams(ws, 2, MAX_WORDS)) - common for line, ws in words.items()}
+        sheets = dict(zip(fresh, self._sheets(list(words.values())), strict=True))
+        fixed = dict(zip(fresh, self._viterbi_sheets([(words[line], frozenset(), sheets[line]) for line in fresh]),
+                         strict=True))
+        need = [i for i, (line, plan) in enumerate(zip(lines, plans, strict=True))
+                if (plan[2] is None if plan is not None else rare[line])]
         given = dict(zip(need, texts(need) if need else [], strict=True))
-        out: list[list[str] | None] = [None if plan[2] is None else list(plan[2]) for plan in plans]
+        out: list[list[str] | None] = [None] * len(lines)
+        owns: dict[int, frozenset[str]] = {}
+        undecided: dict[str, list[int]] = {}
+        for i, (line, plan) in enumerate(zip(lines, plans, strict=True)):
+            if plan is not None and plan[2] is not None:
+                out[i] = list(plan[2])
+                continue
+            grams = plan[1] if plan is not None else rare[line]
+            own = attested_in(set(grams), given[i]) if given.get(i) else frozenset()
+            if plan is not None:
+                owns[i] = own
+            elif not grams:
+                out[i] = self._keep_plan(line, (words[line], grams, list(dict.fromkeys(fixed[line]))))
+            elif not own:
+                out[i] = list(dict.fromkeys(fixed[line]))
+            else:
+                owns[i] = own
+                if own != grams and grams.isdisjoint(fixed[line]):
+                    undecided.setdefault(line, []).append(i)
+                elif not grams.isdisjoint(fixed[line]):
+                    self._keep_plan(line, (words[line], grams, None))
+        boosted = self._viterbi_sheets([(words[line], rare[line], sheets[line]) for line in undecided])
+        for (line, at), split in zip(undecided.items(), boosted, strict=True):
+            text_free = split == fixed[line]
+            kept = self._keep_plan(line, (words[line], rare[line], list(dict.fromkeys(split)) if text_free else None))
+            for i in at if text_free else []:
+                out[i] = list(kept or [])
+                del owns[i]
         todo: dict[tuple[str, frozenset[str]], list[int]] = {}
-        for i in need:
-            rare, text = plans[i][1], given[i]
-            key = (lines[i], attested_in(set(rare), text) if text else frozenset())
-            cached = self._memo.get(key)
+        for i, own in owns.items():
+            cached = self._memo.get((lines[i], own))
             if cached is None:
-                todo.setdefault(key, []).append(i)
+                todo.setdefault((lines[i], own), []).append(i)
             else:
                 out[i] = list(cached)
-        splits = self._viterbi_sheets([(plans[at[0]][0], key[1], sheets.get(key[0])) for key, at in todo.items()])
+        splits = self._viterbi_sheets([
+            (words[line] if line in words else plans[at[0]][0], own, sheets.get(line))  # type: ignore[index]
+            for (line, own), at in todo.items()
+        ])
         for (key, at), split in zip(todo.items(), splits, strict=True):
             cached = list(dict.fromkeys(split))
             if len(self._memo) < 100_000:
@@ -591,3 +629,10 @@ class PhraseSegmenter:
             for i in at:
                 out[i] = list(cached)
         return out  # type: ignore[return-value]
+
+    def _keep_plan(self, line: str, plan: tuple[list[str], frozenset[str], list[str] | None]) -> list[str] | None:
+        """Keep a line's plan (lines recur; a corpus of unique lines gains nothing past 20,000);
+        returns its text-free split."""
+        if len(self._plans) < 20_000:
+            self._plans[line] = plan
+        return None if plan[2] is None else list(plan[2])
