@@ -74,23 +74,31 @@ def _ngrams(ws: list[str], lo: int, hi: int) -> list[str]:
 def _attested_anywhere(candidates: Counter[str], texts: Iterable[str]) -> set[str]:
     """Candidate grams found as running text in any of the texts.
 
-    Only positions whose word starts some candidate are tried, so a long abstract costs a
-    dictionary lookup per word rather than every one of its n-grams.
+    Only positions whose first two words start some candidate are tried, so a long abstract
+    costs a dictionary lookup or two per word rather than every one of its n-grams.
     """
-    by_first: dict[str, set[int]] = {}
+    singles: set[str] = set()
+    by_start: dict[str, dict[str, set[int]]] = {}
     for gram in candidates:
         ws = gram.split(" ")
-        by_first.setdefault(ws[0], set()).add(len(ws))
+        if len(ws) == 1:
+            singles.add(gram)
+        else:
+            by_start.setdefault(ws[0], {}).setdefault(ws[1], set()).add(len(ws))
     attested: set[str] = set()
     for text in texts:
         for chunk in _SPLIT_TEXT.split(text.lower()):
             ws = _WORD.findall(chunk)
-            for i, w in enumerate(ws):
-                lengths = by_first.get(w)
+            if singles:
+                attested.update(singles.intersection(ws))
+            m = len(ws)
+            for i in range(m - 1):
+                seconds = by_start.get(ws[i])
+                lengths = seconds.get(ws[i + 1]) if seconds else None
                 if not lengths:
                     continue
                 for n in lengths:
-                    if i + n <= len(ws):
+                    if i + n <= m:
                         gram = " ".join(ws[i : i + n])
                         if gram in candidates:
                             attested.add(gram)
@@ -491,16 +499,19 @@ class PhraseSegmenter:
         """Fill in the costs of grams not yet looked up (the line's words start .. start + length
         for each start, whose log P(new phrase) is logps[at + start][length - 1])."""
         base, parts, _ = self._grams
-        known_share, counts, attested = (1.0 - self.new_share) / self.total, self.counts, self.attested
-        for start, gram in enumerate(grams):
-            if costs[start] is not None:
-                continue
+        known_share, new_share, counts, attested = (1.0 - self.new_share) / self.total, self.new_share, self.counts, self.attested
+        row, exp, log = length - 1, math.exp, math.log
+        for start in [i for i, c in enumerate(costs) if c is None]:
+            gram = grams[start]
             count = counts.get(gram, 0)
-            new = self.new_share * math.exp(logps[at + start][length - 1])
-            seen = length > 1 and gram in attested
-            costs[start] = base[gram] = -math.log(known_share * (count + TEXT_EVIDENCE * seen if seen else count) + new + 1e-300)
-            if length > 1:
-                parts[gram] = (count, new, seen)
+            new = new_share * exp(logps[at + start][row])
+            if row and gram in attested:
+                costs[start] = base[gram] = -log(known_share * (count + TEXT_EVIDENCE * True) + new + 1e-300)
+                parts[gram] = (count, new, True)
+            else:
+                costs[start] = base[gram] = -log(known_share * count + new + 1e-300)
+                if row:
+                    parts[gram] = (count, new, False)
 
     def _k_cost(self, n: int) -> list[float]:
         """-log P(k phrases | n words) = P(k) P(n | k), normalised over k, where P(n | k) is the
