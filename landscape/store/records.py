@@ -13,7 +13,7 @@ from ..text import content_hash, derived_title, normalise_author, normalise_titl
 from .db import now_iso
 
 _MERGE_FIELDS = ("title", "date", "area", "abstract", "keyphrase_line")
-AUTHOR_CACHE = 1_000_000  # names and keys of authors kept between batches
+AUTHOR_CACHE = 200_000  # names and keys of authors kept between batches (about 40 MB)
 
 
 def record_content_hash(rec: Record) -> str:
