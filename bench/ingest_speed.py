@@ -98,6 +98,14 @@ def store_rows(db: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def same_rows(a: str, b: str) -> str:
+    """Compared in a child process: the rows of two big stores take a GB, and a process started
+    after this one had grown would report this one's size as its peak RSS (Linux keeps it
+    across fork and exec)."""
+    return subprocess.run([sys.executable, __file__, "--compare", a, b], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def compared(a: str, b: str) -> str:
     left, right = store_rows(a), store_rows(b)
     differ = [t for t in sorted(set(left) | set(right)) if left.get(t) != right.get(t)]
     rows = sum(len(v) for v in left.values())
@@ -112,7 +120,11 @@ def main() -> None:
     parser.add_argument("--url", help="an admin URL of a PostgreSQL server with pgvector")
     parser.add_argument("--work", help="folder for corpora and stores (default: a temp folder)")
     parser.add_argument("--tree", default=str(ROOT), help="the code measured against the baseline (default: this tree)")
+    parser.add_argument("--compare", nargs=2, metavar="STORE", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.compare:
+        print(compared(*args.compare))
+        return
     load_before = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory(prefix="landscape-ingest-speed-") as tmp:
