@@ -94,3 +94,37 @@ def test_changed_record_is_updated_in_place_keeping_enrichment(db, tmp_path):
         assert tuple(row) == (created, digest, "kept", "2024-05-01")  # same text: same content hash
         assert store.get_record(rid).authors == ["New Author"]
         assert store.fts_search("New Author")[0]["id"] == rid
+
+
+def test_authors_are_the_same_whatever_the_author_cache_holds(db, tmp_path, monkeypatch):
+    """Ingest finds and adds the authors of a batch of new records at once, with a cache of
+    names it empties past records.AUTHOR_CACHE entries. Emptied all the time, it must give the
+    author rows and ids that looking each name up in turn gives (_author_id, what ingest did
+    before); a name spelt two ways (accents, case) is one author, the first spelling kept."""
+    from landscape.ingest import ingest_paths
+    from landscape.store import records
+
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(
+        '{"id": "a1", "title": "One", "authors": ["Jörg Müller", "Ann Lee"], "abstract": "x"}\n'
+        '{"id": "a2", "title": "Two", "authors": ["Jorg MULLER", "Bo Chen", "Ann Lee"], "abstract": "y"}\n',
+        encoding="utf-8",
+    )
+
+    def authors(path) -> tuple[list, list]:
+        with open_store(path) as store:
+            ingest_paths(store, [LISTING, twice])
+            conn = store.connection_for_tests
+            return (
+                [tuple(r) for r in conn.execute("SELECT id, name, key FROM authors ORDER BY id")],
+                [tuple(r) for r in conn.execute("SELECT record_id, position, author_id FROM authorship ORDER BY 1, 2")],
+            )
+
+    with monkeypatch.context() as one_by_one:
+        one_by_one.setattr(records.RecordsMixin, "_add_authors", lambda self, names: None)
+        kept = authors(tmp_path / "kept.db")
+    monkeypatch.setattr(records, "AUTHOR_CACHE", 3)
+    assert authors(db) == kept
+    names = [name for _, name, _ in kept[0]]
+    assert len(names) == len({key for _, _, key in kept[0]}) > 500
+    assert "Jörg Müller" in names and "Jorg MULLER" not in names

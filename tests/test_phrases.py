@@ -106,10 +106,10 @@ def _count_calls(monkeypatch) -> tuple[list[int], list[str]]:
     """Record each segmenter fit and each line segmented while the CLI runs in this process."""
     fits: list[int] = []
     lines: list[str] = []
-    fit, segment = PhraseSegmenter.fit, PhraseSegmenter.segment
+    fit, segment_many = PhraseSegmenter.fit, PhraseSegmenter.segment_many
     monkeypatch.setattr(PhraseSegmenter, "fit", lambda self, pairs: fits.append(1) or fit(self, pairs))
-    monkeypatch.setattr(PhraseSegmenter, "segment",
-                        lambda self, line, text="": lines.append(line) or segment(self, line, text))
+    monkeypatch.setattr(PhraseSegmenter, "segment_many",
+                        lambda self, given, texts: lines.extend(given) or segment_many(self, given, texts))
     return fits, lines
 
 
@@ -141,3 +141,60 @@ def test_new_lines_past_the_share_refit_the_segmenter_and_resplit_every_line(tmp
     with open_store(db, readonly=True) as store:
         total = store.count_keyphrase_lines()
     assert fits == [1] and len(lines) == total
+
+
+def test_the_batched_split_is_the_scalar_split_of_every_line():
+    """Ingest splits lines in numpy batches (ingest/viterbi.py); each split must be the one the
+    line-by-line Viterbi gives: with no text, with every rare gram boosted, with the grams the
+    record's own text holds, and for lines too long for any allowed phrase count."""
+    from landscape.ingest.listing import parse
+    from landscape.ingest.phrases import MAX_WORDS, _ngrams, _words, attested_in
+    from landscape.ingest.reader import iter_lines
+
+    records = [r for r in parse(str(LISTING), iter_lines(LISTING)) if hasattr(r, "keyphrase_line")]
+    pairs = [(r.keyphrase_line, f"{r.title}. {r.abstract}") for r in records if r.keyphrase_line]
+    segmenter = PhraseSegmenter().fit(pairs)
+    lines: list[tuple[list[str], frozenset[str]]] = []
+    for line, text in pairs:
+        words = _words(line)
+        rare = frozenset(_ngrams(words, 2, MAX_WORDS)) - segmenter._common()
+        lines += [(words, frozenset()), (words, rare), (words, attested_in(set(rare), text))]
+    lines += [(["monte", "carlo"] * n, frozenset()) for n in (1, 3, 41, 60)] + [([], frozenset())]
+    batched = segmenter._viterbi_many(lines)
+    assert batched == [segmenter._viterbi(list(words), own) for words, own in lines]
+    assert sum(split != segmenter._viterbi(list(words), frozenset()) for split, (words, _) in zip(batched, lines)) > 20
+
+
+def test_segment_many_gives_what_the_line_by_line_plan_gives():
+    """segment_many reads each record's text before it knows whether the split needs it, to
+    skip a Viterbi. Its splits must be those of the original plan, written out here with the
+    scalar Viterbi: the plain split when no text can change it, else the split with the rare
+    grams the text holds boosted. Lines repeat with other texts, and some texts are empty."""
+    from landscape.ingest.listing import parse
+    from landscape.ingest.phrases import MAX_WORDS, _ngrams, _words, attested_in
+    from landscape.ingest.reader import iter_lines
+
+    records = [r for r in parse(str(LISTING), iter_lines(LISTING)) if hasattr(r, "keyphrase_line")]
+    pairs = [(r.keyphrase_line, f"{r.title}. {r.abstract}") for r in records if r.keyphrase_line]
+    segmenter = PhraseSegmenter().fit(pairs)
+
+    def planned(line: str, text: str) -> list[str]:
+        words = _words(line)
+        rare = frozenset(_ngrams(words, 2, MAX_WORDS)) - segmenter._common()
+        plain = segmenter._viterbi(words, frozenset())
+        if not rare or (rare.isdisjoint(plain) and segmenter._viterbi(words, rare) == plain):
+            return list(dict.fromkeys(plain))
+        return list(dict.fromkeys(segmenter._viterbi(words, attested_in(set(rare), text) if text else frozenset())))
+
+    cases = pairs + [(line, "") for line, _ in pairs[::7]] + [(pairs[i][0], pairs[i + 1][1]) for i in range(0, 200, 3)]
+    expected = [planned(line, text) for line, text in cases]
+    asked: list[int] = []
+
+    def texts(indices: list[int]) -> list[str]:
+        asked.extend(indices)
+        return [cases[i][1] for i in indices]
+
+    for _ in range(2):  # the second time, plans and splits come from the segmenter's caches
+        asked.clear()
+        assert segmenter.segment_many([line for line, _ in cases], texts) == expected
+    assert 0 < len(asked) < len(cases)

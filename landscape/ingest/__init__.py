@@ -8,6 +8,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -274,9 +275,8 @@ def split_keyphrase_lines(
     changed = 0
     pending: list[tuple[str, list[str]]] = []
     for chunk in _batches(rows, batch):
-        texts = source.keyphrase_texts([rid for rid, line, _ in chunk if segmenter.needs_text(line)])
-        for rid, line, current in chunk:
-            phrases = segmenter.segment(line, texts.get(rid, ""))
+        splits = segmenter.segment_many([line for _, line, _ in chunk], partial(_texts_of, source, chunk))
+        for (rid, _, current), phrases in zip(chunk, splits, strict=True):
             if phrases != current:
                 pending.append((rid, phrases))
         if len(pending) >= batch and (busy is None or not busy.is_alive() or len(pending) >= max_waiting):
@@ -292,6 +292,12 @@ def split_keyphrase_lines(
     artifact.arrays["split"] = prints
     store.put_artifact(SEGMENTER_ARTIFACT, pack(artifact))
     return changed + len(pending)
+
+
+def _texts_of(store: IngestStore, chunk: list[tuple[str, str, list[str] | None]], indices: list[int]) -> list[str]:
+    """The title and abstract of the chunk's records at these indices."""
+    texts = store.keyphrase_texts([chunk[i][0] for i in indices])
+    return [texts.get(chunk[i][0], "") for i in indices]
 
 
 def _stored_segmenter(store: IngestStore) -> tuple[PhraseSegmenter, np.ndarray, int] | None:

@@ -30,12 +30,14 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from itertools import compress
 from typing import Any
 
 import numpy as np
 
 from ..artifacts import Artifact
+from .viterbi import best_bounds
 
 MAX_WORDS = 5
 MAX_PHRASES = 16
@@ -44,6 +46,8 @@ RARE = 5
 TEXT_EVIDENCE = 0.01  # pseudo-count of a gram found as running text, in the corpus and in its own record
 STANDS_ALONE = 2.0  # a side standing alone this many times as often as the pair splits it
 ITERATIONS = 4
+GRAM_CACHE = 200_000  # grams whose costs are kept between lines
+Sheet = tuple[list[str], list[float]]  # a line's grams by length then start, and their costs without own text
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-'/+")
 _SPLIT_TEXT = re.compile(r"[.,;:()\[\]{}!?\"$]+")
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-'/+]*")
@@ -70,23 +74,31 @@ def _ngrams(ws: list[str], lo: int, hi: int) -> list[str]:
 def _attested_anywhere(candidates: Counter[str], texts: Iterable[str]) -> set[str]:
     """Candidate grams found as running text in any of the texts.
 
-    Only positions whose word starts some candidate are tried, so a long abstract costs a
-    dictionary lookup per word rather than every one of its n-grams.
+    Only positions whose first two words start some candidate are tried, so a long abstract
+    costs a dictionary lookup or two per word rather than every one of its n-grams.
     """
-    by_first: dict[str, set[int]] = {}
+    singles: set[str] = set()
+    by_start: dict[str, dict[str, set[int]]] = {}
     for gram in candidates:
         ws = gram.split(" ")
-        by_first.setdefault(ws[0], set()).add(len(ws))
+        if len(ws) == 1:
+            singles.add(gram)
+        else:
+            by_start.setdefault(ws[0], {}).setdefault(ws[1], set()).add(len(ws))
     attested: set[str] = set()
     for text in texts:
         for chunk in _SPLIT_TEXT.split(text.lower()):
             ws = _WORD.findall(chunk)
-            for i, w in enumerate(ws):
-                lengths = by_first.get(w)
+            if singles:
+                attested.update(singles.intersection(ws))
+            m = len(ws)
+            for i in range(m - 1):
+                seconds = by_start.get(ws[i])
+                lengths = seconds.get(ws[i + 1]) if seconds else None
                 if not lengths:
                     continue
                 for n in lengths:
-                    if i + n <= len(ws):
+                    if i + n <= m:
                         gram = " ".join(ws[i : i + n])
                         if gram in candidates:
                             attested.add(gram)
@@ -162,6 +174,9 @@ class PhraseSegmenter:
         self._plans: dict[str, tuple[list[str], frozenset[str], list[str] | None]] = {}
         self._common_grams: frozenset[str] = frozenset()
         self._common_for: Counter[str] | None = None
+        self._grams: tuple[dict[str, float], dict[str, tuple[int, float, bool]], dict[str, float]] = ({}, {}, {})
+        self._grams_for: tuple[Any, ...] = ()
+        self._places: dict[int, np.ndarray] = {}
 
     # --- fitting ------------------------------------------------------------------------
 
@@ -184,7 +199,7 @@ class PhraseSegmenter:
         self.k_prior = [1.0] * (MAX_PHRASES + 1)  # no line split yet: a flat count prior
         self._k_costs.clear()
         for _ in range(self.iterations):
-            segmented = {ws: self._viterbi(list(ws), frozenset()) for ws in lines}
+            segmented = dict(zip(lines, self._viterbi_many([(list(ws), frozenset()) for ws in lines]), strict=True))
             lf = Counter(p for split in segmented.values() for p in set(split))
             self._estimate(list(segmented.values()), units({p: c for p, c in lf.items() if c >= 2}))
         return self
@@ -315,7 +330,7 @@ class PhraseSegmenter:
         if not n:
             return []
         k_cost = self._k_cost(n)
-        kmax = max((k for k in range(1, min(n, MAX_PHRASES) + 1) if k_cost[k] < UNLIKELY), default=min(n, MAX_PHRASES))
+        kmax = self._kmax(n)
         cost = self._line_costs(ws, own_text)
         best = [[math.inf] * (kmax + 1) for _ in range(n + 1)]
         back = [[0] * (kmax + 1) for _ in range(n + 1)]
@@ -338,6 +353,165 @@ class PhraseSegmenter:
             out_phrases.append(" ".join(ws[start:end]))
             end, k = start, k - 1
         return out_phrases[::-1]
+
+    def _kmax(self, n: int) -> int:
+        """The most phrases a line of n words is split into: those whose count is not UNLIKELY."""
+        k_cost = self._k_cost(n)
+        return max((k for k in range(1, min(n, MAX_PHRASES) + 1) if k_cost[k] < UNLIKELY), default=min(n, MAX_PHRASES))
+
+    # --- many lines at once ---------------------------------------------------------------
+
+    def _viterbi_many(self, lines: list[tuple[list[str], frozenset[str]]]) -> list[list[str]]:
+        """_viterbi of each (words, own text) pair: the same splits, many lines at once."""
+        return self._viterbi_sheets([(ws, own, None) for ws, own in lines])
+
+    def _viterbi_sheets(self, lines: list[tuple[list[str], frozenset[str], Sheet | None]], cells: int = 1 << 15) -> list[list[str]]:
+        """_viterbi of each (words, own text, the line's sheet if made already): lines sorted by
+        length go through the numpy recurrence (viterbi.best_bounds) in batches of about
+        `cells` words."""
+        out: list[list[str]] = [[] for _ in lines]
+        order = sorted((i for i, line in enumerate(lines) if line[0]), key=lambda i: len(lines[i][0]))
+        batch: list[int] = []
+        for i in order:
+            if batch and (len(batch) + 1) * len(lines[i][0]) > cells:
+                self._viterbi_batch(lines, batch, out)
+                batch = []
+            batch.append(i)
+        self._viterbi_batch(lines, batch, out)
+        return out
+
+    def _viterbi_batch(self, lines: list[tuple[list[str], frozenset[str], Sheet | None]], batch: list[int], out: list[list[str]]) -> None:
+        if len(batch) < 4:  # numpy's cost per step outweighs the loops for a line or two
+            for i in batch:
+                out[i] = self._viterbi(lines[i][0], lines[i][1])
+            return
+        unmade = [i for i in batch if lines[i][2] is None]
+        made = dict(zip(unmade, self._sheets([lines[i][0] for i in unmade]), strict=True))
+        flat: list[float] = []
+        for i in batch:
+            ws, own, sheet = lines[i]
+            flat += self._owned(sheet or made[i], len(ws), own)
+        lengths = np.array([len(lines[i][0]) for i in batch])
+        cost = np.full((len(batch), int(lengths.max()), MAX_WORDS), math.inf)
+        where = np.concatenate([self._cost_places(n) for n in lengths.tolist()])
+        where += np.repeat(np.arange(len(batch)) * cost[0].size, [self._cost_places(n).size for n in lengths.tolist()])
+        cost.reshape(-1)[where] = flat
+        sizes, at = np.unique(lengths, return_inverse=True)
+        k_cost = np.array([self._k_cost_row(n) for n in sizes.tolist()])[at]
+        for i, ends in zip(batch, best_bounds(cost, lengths, k_cost), strict=True):
+            ws = lines[i][0]
+            out[i] = [" ".join(ws[a:b]) for a, b in zip(ends, ends[1:])]
+
+    def _sheets(self, lines: list[list[str]]) -> list[Sheet]:
+        """Each line's grams (by length, then start) and their costs in _line_costs without own
+        text: the same sums, looked up per gram (field terms recur across lines) a whole column
+        at a time, and made once per line for all the splits it goes through."""
+        base, _, _ = self._gram_costs()
+        logps: list[list[float]] | None = None
+        sheets: list[Sheet] = []
+        at = 0
+        for ws in lines:
+            grams, all_grams, all_costs = ws, [], []
+            for length in range(1, min(len(ws), MAX_WORDS) + 1):
+                if length > 1:
+                    grams = list(map(" ".join, zip(grams, ws[length - 1 :])))
+                costs = list(map(base.get, grams))
+                if None in costs:
+                    if logps is None:
+                        logps = self._new_phrase_logps([w for line in lines for w in line])
+                    self._add_grams(length, grams, costs, logps, at)
+                all_grams += grams
+                all_costs += costs
+            sheets.append((all_grams, all_costs))
+            at += len(ws)
+        return sheets
+
+    def _owned(self, sheet: Sheet, n: int, own_text: frozenset[str]) -> list[float]:
+        """A sheet's costs with the grams of own_text (two words or more) boosted as in _line_costs."""
+        grams, costs = sheet
+        if not own_text:
+            return costs
+        hits = list(map(own_text.__contains__, grams))
+        hits[:n] = [False] * n  # the one-word grams come first
+        if True not in hits:
+            return costs
+        _, parts, boosted = self._gram_costs()
+        known_share = (1.0 - self.new_share) / self.total
+        for gram in compress(grams, hits):
+            if gram not in boosted:
+                count, new, seen = parts.get(gram) or self._gram_parts(gram)
+                boosted[gram] = -math.log(known_share * (count + TEXT_EVIDENCE * (1 + seen)) + new + 1e-300)
+        return [boosted[g] if hit else c for g, hit, c in zip(grams, hits, costs, strict=True)]
+
+    def _gram_parts(self, gram: str) -> tuple[int, float, bool]:
+        """(count, new_share * P(new phrase), whether attested) of a gram of two words or more."""
+        ws = gram.split(" ")
+        return self.counts.get(gram, 0), self.new_share * math.exp(self._new_phrases(ws, 0)[len(ws) - 1]), gram in self.attested
+
+    def _new_phrase_logps(self, words: list[str]) -> list[list[float]]:
+        """_new_phrases(words, start) for every start, as arrays: the same float64 sums in the same
+        order. A row's entries that run past a line's end are not used."""
+        known = {w: j for j, w in enumerate(dict.fromkeys(words))}
+        stats = [self._word(w) for w in known]
+        first, inner = np.array([s[0] for s in stats]), np.array([s[1] for s in stats])
+        ends, goes = np.array([s[2] for s in stats]), np.array([s[3] for s in stats])
+        index = np.array([known[w] for w in words] + [0] * MAX_WORDS)
+        n = len(words)
+        out = np.empty((n, MAX_WORDS))
+        acc = np.zeros(n)
+        for i in range(1, MAX_WORDS + 1):
+            word = index[i - 1 : i - 1 + n]
+            acc += first[word] if i == 1 else inner[word]
+            out[:, i - 1] = acc + ends[word, i]
+            acc += goes[word, i]
+        return out.tolist()
+
+    def _cost_places(self, n: int) -> np.ndarray:
+        """Where a sheet's costs for a line of n words go in its (start, length - 1) block."""
+        places = self._places.get(n)
+        if places is None:
+            places = np.concatenate([np.arange(n - length + 1) * MAX_WORDS + length - 1
+                                     for length in range(1, min(n, MAX_WORDS) + 1)])
+            if len(self._places) < 1000:
+                self._places[n] = places
+        return places
+
+    def _k_cost_row(self, n: int) -> list[float]:
+        """_k_cost(n) for 1 .. _kmax(n) phrases, +inf elsewhere, MAX_PHRASES + 1 long."""
+        kmax, k_cost = self._kmax(n), self._k_cost(n)
+        return [math.inf] + k_cost[1 : kmax + 1] + [math.inf] * (MAX_PHRASES - kmax)
+
+    def _gram_costs(self) -> tuple[dict[str, float], dict[str, tuple[int, float, bool]], dict[str, float]]:
+        """gram -> its cost in _line_costs without the record's own text; its (count, new_share *
+        P(new phrase), whether attested); its cost with the record's own text. Kept while
+        every parameter a gram's cost reads is the same object or value (and emptied past
+        GRAM_CACHE grams)."""
+        params = (self.counts, self.attested, self.first, self.inner, self.ends, self.seen, self.hazard,
+                  self.total, self.new_share, self._first_total, self._inner_total, self.smoothing, self.backoff)
+        stale = len(params) != len(self._grams_for) or any(a is not b and a != b for a, b in zip(params, self._grams_for))
+        if stale or len(self._grams[0]) > GRAM_CACHE:
+            self._grams, self._grams_for = ({}, {}, {}), params
+        return self._grams
+
+    def _add_grams(
+        self, length: int, grams: list[str], costs: list[float | None], logps: list[list[float]], at: int
+    ) -> None:
+        """Fill in the costs of grams not yet looked up (the line's words start .. start + length
+        for each start, whose log P(new phrase) is logps[at + start][length - 1])."""
+        base, parts, _ = self._grams
+        known_share, new_share, counts, attested = (1.0 - self.new_share) / self.total, self.new_share, self.counts, self.attested
+        row, exp, log = length - 1, math.exp, math.log
+        for start in [i for i, c in enumerate(costs) if c is None]:
+            gram = grams[start]
+            count = counts.get(gram, 0)
+            new = new_share * exp(logps[at + start][row])
+            if row and gram in attested:
+                costs[start] = base[gram] = -log(known_share * (count + TEXT_EVIDENCE * True) + new + 1e-300)
+                parts[gram] = (count, new, True)
+            else:
+                costs[start] = base[gram] = -log(known_share * count + new + 1e-300)
+                if row:
+                    parts[gram] = (count, new, False)
 
     def _k_cost(self, n: int) -> list[float]:
         """-log P(k phrases | n words) = P(k) P(n | k), normalised over k, where P(n | k) is the
@@ -366,39 +540,110 @@ class PhraseSegmenter:
             self._common_for = self.counts
         return self._common_grams
 
-    def _line_plan(self, line: str) -> tuple[list[str], frozenset[str], list[str] | None]:
-        """(words, rare grams, the split whatever the record's text says, or None).
+    def _line_plans(self, lines: list[str]) -> list[tuple[list[str], frozenset[str], list[str] | None]]:
+        """(words, rare grams, the split whatever the record's text says, or None) of each line.
 
         The record's own text adds one to the count of the rare grams it contains. When the
         split is the same with none of them boosted and with all of them boosted, and uses
         none of them, no subset of boosts can change it (boosting only cheapens splits that
         use a boosted gram), so the text need not be read."""
-        plan = self._plans.get(line)
-        if plan is None:
-            ws = _words(line)
-            rare = frozenset(_ngrams(ws, 2, MAX_WORDS)) - self._common()
-            fixed = self._viterbi(ws, frozenset())
-            if rare and (not rare.isdisjoint(fixed) or self._viterbi(ws, rare) != fixed):
-                plan = (ws, rare, None)
-            else:
-                plan = (ws, rare, list(dict.fromkeys(fixed)))
-            if len(self._plans) < 20_000:  # lines recur; a corpus of unique lines gains nothing
-                self._plans[line] = plan
-        return plan
+        plans = [self._plans.get(line) for line in lines]
+        new = list(dict.fromkeys(line for line, plan in zip(lines, plans, strict=True) if plan is None))
+        if new:
+            words = [_words(line) for line in new]
+            common = self._common()
+            rare = [frozenset(_ngrams(ws, 2, MAX_WORDS)) - common for ws in words]
+            made_sheets = self._sheets(words)
+            fixed = self._viterbi_sheets([(ws, frozenset(), sheet) for ws, sheet in zip(words, made_sheets, strict=True)])
+            check = [j for j in range(len(new)) if rare[j] and rare[j].isdisjoint(fixed[j])]
+            boosted = self._viterbi_sheets([(words[j], rare[j], made_sheets[j]) for j in check])
+            same = {j for j, split in zip(check, boosted, strict=True) if split == fixed[j]}
+            made = {}
+            for j, line in enumerate(new):
+                text_free = not rare[j] or j in same
+                made[line] = (words[j], rare[j], list(dict.fromkeys(fixed[j])) if text_free else None)
+                if len(self._plans) < 20_000:  # lines recur; a corpus of unique lines gains nothing
+                    self._plans[line] = made[line]
+            plans = [made[line] if plan is None else plan for line, plan in zip(lines, plans, strict=True)]
+        return plans  # type: ignore[return-value]
 
     def needs_text(self, line: str) -> bool:
         """Whether segment(line, text) depends on the text at all."""
-        return self._line_plan(line)[2] is None
+        return self._line_plans([line])[0][2] is None
 
     def segment(self, line: str, text: str = "") -> list[str]:
-        ws, rare, fixed = self._line_plan(line)
-        if fixed is not None:
-            return list(fixed)
-        own = attested_in(set(rare), text) if text else frozenset()
-        key = (line, own)
-        cached = self._memo.get(key)
-        if cached is None:
-            cached = list(dict.fromkeys(self._viterbi(ws, own)))
+        return self.segment_many([line], lambda _: [text])[0]
+
+    def segment_many(self, lines: list[str], texts: Callable[[list[int]], list[str]]) -> list[list[str]]:
+        """segment() of many lines at once; texts(indices) gives the title and abstract of the
+        lines at those indices, asked only for lines whose split may depend on them.
+
+        The text is read before deciding whether it matters, which spares most lines the
+        Viterbi with every rare gram boosted that _line_plans runs to decide it: where the text
+        holds none of the line's rare grams, the split is the plain one either way, and where it
+        holds all of them, the split with all of them boosted either way. Only a line between
+        the two, whose plain split uses no rare gram, needs that Viterbi."""
+        plans = [self._plans.get(line) for line in lines]
+        fresh = list(dict.fromkeys(line for line, plan in zip(lines, plans, strict=True) if plan is None))
+        words = {line: _words(line) for line in fresh}
+        common = self._common()
+        rare = {line: frozenset(_ngrams(ws, 2, MAX_WORDS)) - common for line, ws in words.items()}
+        sheets = dict(zip(fresh, self._sheets(list(words.values())), strict=True))
+        fixed = dict(zip(fresh, self._viterbi_sheets([(words[line], frozenset(), sheets[line]) for line in fresh]),
+                         strict=True))
+        need = [i for i, (line, plan) in enumerate(zip(lines, plans, strict=True))
+                if (plan[2] is None if plan is not None else rare[line])]
+        given = dict(zip(need, texts(need) if need else [], strict=True))
+        out: list[list[str] | None] = [None] * len(lines)
+        owns: dict[int, frozenset[str]] = {}
+        undecided: dict[str, list[int]] = {}
+        for i, (line, plan) in enumerate(zip(lines, plans, strict=True)):
+            if plan is not None and plan[2] is not None:
+                out[i] = list(plan[2])
+                continue
+            grams = plan[1] if plan is not None else rare[line]
+            own = attested_in(set(grams), given[i]) if given.get(i) else frozenset()
+            if plan is not None:
+                owns[i] = own
+            elif not grams:
+                out[i] = self._keep_plan(line, (words[line], grams, list(dict.fromkeys(fixed[line]))))
+            elif not own:
+                out[i] = list(dict.fromkeys(fixed[line]))
+            else:
+                owns[i] = own
+                if own != grams and grams.isdisjoint(fixed[line]):
+                    undecided.setdefault(line, []).append(i)
+                elif not grams.isdisjoint(fixed[line]):
+                    self._keep_plan(line, (words[line], grams, None))
+        boosted = self._viterbi_sheets([(words[line], rare[line], sheets[line]) for line in undecided])
+        for (line, at), split in zip(undecided.items(), boosted, strict=True):
+            text_free = split == fixed[line]
+            kept = self._keep_plan(line, (words[line], rare[line], list(dict.fromkeys(split)) if text_free else None))
+            for i in at if text_free else []:
+                out[i] = list(kept or [])
+                del owns[i]
+        todo: dict[tuple[str, frozenset[str]], list[int]] = {}
+        for i, own in owns.items():
+            cached = self._memo.get((lines[i], own))
+            if cached is None:
+                todo.setdefault((lines[i], own), []).append(i)
+            else:
+                out[i] = list(cached)
+        splits = self._viterbi_sheets([
+            (words[line] if line in words else plans[at[0]][0], own, sheets.get(line))  # type: ignore[index]
+            for (line, own), at in todo.items()
+        ])
+        for (key, at), split in zip(todo.items(), splits, strict=True):
+            cached = list(dict.fromkeys(split))
             if len(self._memo) < 100_000:
                 self._memo[key] = cached
-        return list(cached)
+            for i in at:
+                out[i] = list(cached)
+        return out  # type: ignore[return-value]
+
+    def _keep_plan(self, line: str, plan: tuple[list[str], frozenset[str], list[str] | None]) -> list[str] | None:
+        """Keep a line's plan (lines recur; a corpus of unique lines gains nothing past 20,000);
+        returns its text-free split."""
+        if len(self._plans) < 20_000:
+            self._plans[line] = plan
+        return None if plan[2] is None else list(plan[2])

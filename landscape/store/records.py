@@ -13,6 +13,7 @@ from ..text import content_hash, derived_title, normalise_author, normalise_titl
 from .db import now_iso
 
 _MERGE_FIELDS = ("title", "date", "area", "abstract", "keyphrase_line")
+AUTHOR_CACHE = 200_000  # names and keys of authors kept between batches (about 40 MB)
 
 
 def record_content_hash(rec: Record) -> str:
@@ -156,6 +157,7 @@ class RecordsMixin:
         """The rows of every table for records known to be new (with their normalised titles),
         by table; authors not yet in the store are added as a side effect."""
         now = now_iso()
+        self._add_authors(a for rec, _ in items for a in rec.authors)
         return {
             "records": [_record_row(rec, norm, now) for rec, norm in items],
             "authorship": [
@@ -330,6 +332,46 @@ class RecordsMixin:
 
     def pending_index_count(self) -> int:
         return self._conn.execute("SELECT count(*) FROM search_pending").fetchone()[0]
+
+    def _add_authors(self, names: Iterable[str]) -> None:
+        """Put every name in the author cache: those whose key the store holds by one query per
+        500 keys, the rest inserted by one executemany in order of first appearance (the ids
+        _author_id would give them one by one) and read back by key. An ingest used to spend
+        two round trips per new author here, most of its store time on PostgreSQL."""
+        cache = self._author_ids
+        if len(cache) > AUTHOR_CACHE:  # memory bounded whatever the corpus; the store has them all
+            cache.clear()
+        wanted: dict[str, list[str]] = {}
+        for name in names:
+            if "\0" + name in cache:
+                continue
+            key = normalise_author(name)
+            if key in cache:
+                cache["\0" + name] = cache[key]
+            elif name not in wanted.setdefault(key, []):
+                wanted[key].append(name)
+        if not wanted:
+            return
+        found = self._author_keys(list(wanted))
+        new = [(names[0], key) for key, names in wanted.items() if key not in found]
+        if new:
+            self._conn.executemany("INSERT INTO authors (name, key) VALUES (?, ?)", new)
+            found.update(self._author_keys([key for _, key in new]))
+        for key, names in wanted.items():
+            cache[key] = found[key]
+            for name in names:
+                cache["\0" + name] = found[key]
+
+    def _author_keys(self, keys: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            found.update(
+                (key, int(author_id)) for key, author_id in self._conn.execute(
+                    f"SELECT key, id FROM authors WHERE key IN ({','.join('?' * len(chunk))})", chunk
+                )
+            )
+        return found
 
     def _author_id(self, name: str) -> int:
         """The author row for a name; cached by exact name ("\0" prefix) and by normalised key,
