@@ -12,6 +12,7 @@ concepts, so the work per section does not grow with the corpus.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -42,6 +43,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 _MATH = re.compile(r"\$\$.*?\$\$|\$[^$]*\$", re.S)
 
 
+@functools.lru_cache(maxsize=200_000)
 def norm_token(word: str) -> str:
     """Lowercase token with a plain plural dropped: 'streams' and 'stream' meet."""
     if len(word) > 3 and word.endswith("ies"):
@@ -53,7 +55,7 @@ def norm_token(word: str) -> str:
 
 def norm_tokens(text: str) -> list[str]:
     text = _MATH.sub(" ", strip_accents(text).lower())
-    return [norm_token(w) for w in _WORD.findall(text)]
+    return list(map(norm_token, _WORD.findall(text)))
 
 
 class ConceptMatcher:
@@ -68,12 +70,16 @@ class ConceptMatcher:
                     self.phrases.setdefault(key, name)
         self.max_words = max((len(k) for k in self.phrases), default=1)
         self.prefixes = {key[:n] for key in self.phrases for n in range(1, len(key) + 1)}
+        self.first_words = {key[0] for key in self.phrases}
 
     def find(self, text: str) -> Counter[str]:
         words = norm_tokens(text)
         found: Counter[str] = Counter()
         i = 0
         while i < len(words):
+            if words[i] not in self.first_words:
+                i += 1
+                continue
             longest, name = 1, None
             for n in range(1, min(self.max_words, len(words) - i) + 1):
                 key = tuple(words[i : i + n])
