@@ -447,7 +447,7 @@ def _carried(carriers: list[set[str]], ids: list[str], width: int) -> Any:
 
 def _named_concepts(store: ConnectionReadStore, ids: Iterable[str]) -> dict[str, set[str]]:
     names = store.record_concept_names()
-    return {i: set().union(*names[i].values()) for i in ids if i in names}
+    return {i: names[i] for i in ids if i in names}
 
 
 # --- building and reading ------------------------------------------------------------------------

@@ -190,13 +190,17 @@ class SemanticMixin:
                 rows += self._conn.execute(sql + f" WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
         return {r[0]: {"title": r[1], "area": r[2], "date": r[3], "kind": r[4]} for r in rows}
 
-    def record_concept_names(self) -> dict[str, dict[str, set[str]]]:
-        """id -> {source: {concept name}} from the concepts step (empty when it has not run)."""
-        out: dict[str, dict[str, set[str]]] = {}
-        for rid, source, name in self._conn.execute(
-            "SELECT rc.record_id, rc.source, c.name FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
+    def record_concept_names(self) -> dict[str, set[str]]:
+        """id -> the names of its concepts, whatever their source (empty when the concepts step
+        has not run)."""
+        out: dict[str, set[str]] = {}
+        for rid, name in self._conn.execute(
+            "SELECT rc.record_id, c.name FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
         ):
-            out.setdefault(rid, {}).setdefault(source, set()).add(name)
+            names = out.get(rid)
+            if names is None:
+                names = out[rid] = set()
+            names.add(name)
         return out
 
     def phrase_vocabulary(self) -> list[str]:
