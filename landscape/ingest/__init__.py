@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
 from ..artifacts import pack, unpack
+from ..batching import batches
 from ..models import BadRecord, LandscapeError, ParseError, Record
 from ..store import open_store
 from ..store.interfaces import IngestStore
@@ -22,8 +22,6 @@ from . import listing
 from .phrases import SEGMENTER_FORMAT, SEGMENTER_KIND, PhraseSegmenter
 from .reader import check_readable, iter_lines
 from .sniff import FORMATS, Parser, parser_for, sniff
-
-T = TypeVar("T")
 
 __all__ = ["FORMATS", "IngestReport", "ingest_paths", "iter_files", "parse_file", "sniff"]
 
@@ -274,7 +272,7 @@ def split_keyphrase_lines(
         fit_lines, rows = total, source.keyphrase_lines_with_phrases()
     changed = 0
     pending: list[tuple[str, list[str]]] = []
-    for chunk in _batches(rows, batch):
+    for chunk in batches(rows, batch):
         splits = segmenter.segment_many([line for _, line, _ in chunk], partial(_texts_of, source, chunk))
         for (rid, _, current), phrases in zip(chunk, splits, strict=True):
             if phrases != current:
@@ -315,7 +313,7 @@ def _line_prints(store: IngestStore, done: np.ndarray | None, batch: int) -> tup
     among `done` (the ones the stored segmenter has not split)."""
     prints: list[np.ndarray] = []
     unsplit: list[tuple[str, str]] = []
-    for chunk in _batches(((rid, line) for rid, line, _ in store.keyphrase_lines_with_phrases(batch)), batch):
+    for chunk in batches(((rid, line) for rid, line, _ in store.keyphrase_lines_with_phrases(batch)), batch):
         fp = np.fromiter((_fingerprint(rid, line) for rid, line in chunk), dtype=np.uint64, count=len(chunk))
         prints.append(fp)
         if done is not None:
@@ -326,17 +324,6 @@ def _line_prints(store: IngestStore, done: np.ndarray | None, batch: int) -> tup
 
 def _fingerprint(rid: str, line: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"{rid}\0{line}".encode(), digest_size=8).digest(), "little")
-
-
-def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 __all__ += ["ParseError", "listing"]

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ..batching import batches
 from ..models import AreaInput
 from .db import now_iso
 from .dialect import Dialect
@@ -387,14 +388,14 @@ class UnderstandingMixin:
         sql = "SELECT id, summary FROM records WHERE summary IS NOT NULL"
         if ids is None:
             return dict(self._conn.execute(sql))
-        return {rid: s for chunk in _chunks(sorted(set(ids)), 500) for rid, s in
+        return {rid: s for chunk in batches(sorted(set(ids)), 500) for rid, s in
                 self._conn.execute(sql + f" AND id IN ({','.join('?' * len(chunk))})", chunk)}
 
     def record_titles(self, ids: Iterable[str] | None = None) -> dict[str, str]:
         """id -> display title of every record (of the records `ids` only, when given)."""
         sql = "SELECT id, display_title FROM records"
         rows = self._conn.execute(sql) if ids is None else (
-            row for chunk in _chunks(sorted(set(ids)), 500)
+            row for chunk in batches(sorted(set(ids)), 500)
             for row in self._conn.execute(sql + f" WHERE id IN ({','.join('?' * len(chunk))})", chunk))
         return {rid: t or rid for rid, t in rows}
 
@@ -429,7 +430,7 @@ class UnderstandingMixin:
         out: dict[str, list[str]] = {}
         sql = ("SELECT DISTINCT c.name, rc.record_id FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
                f" WHERE rc.source IN ({','.join('?' * len(sources))})")
-        chunks = [None] if names is None else list(_chunks(sorted(set(names)), 500))
+        chunks = [None] if names is None else list(batches(sorted(set(names)), 500))
         for chunk in chunks:
             where = "" if chunk is None else f" AND c.name IN ({','.join('?' * len(chunk))})"
             for name, rid in self._conn.execute(sql + where + " ORDER BY c.name, rc.record_id",
@@ -440,7 +441,7 @@ class UnderstandingMixin:
     def concepts_of_records(self, ids: Iterable[str]) -> set[str]:
         """The names of the concepts any of the records carries (any source)."""
         out: set[str] = set()
-        for chunk in _chunks(sorted(set(ids)), 500):
+        for chunk in batches(sorted(set(ids)), 500):
             out.update(name for (name,) in self._conn.execute(
                 "SELECT DISTINCT c.name FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
                 f" WHERE rc.record_id IN ({','.join('?' * len(chunk))})", chunk))
@@ -478,8 +479,3 @@ class UnderstandingMixin:
             if rid in chosen:
                 inside[name] = inside.get(name, 0) + 1
         return sorted(inside, key=lambda n: (-(inside[n] ** 2) / total[n], n))[:limit]
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -18,13 +18,14 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import groupby, islice
+from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ...artifacts import describe
+from ...batching import batches
 from ...config import Config
 from ...store.interfaces import ConceptStore
 from ..drift import LABEL_DRIFT, drift, drift_note, fingerprint, load_prints, prints_array, save_prints
@@ -129,12 +130,6 @@ def labels_signature(store: ConceptStore, version: str) -> str:
 def record_marks(hashes: dict[str, str], prints: dict[str, int]) -> dict[str, str]:
     """What a record's concept rows depend on: its content, and its given phrases if any."""
     return {rid: f"{h}:{prints[rid]:x}" if rid in prints else h for rid, h in hashes.items()}
-
-
-def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
 
 
 def sample(ids: list[str], size: int, seed: int) -> list[str]:

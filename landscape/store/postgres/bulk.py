@@ -6,12 +6,12 @@ per chunk of records, not two per record."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
+from ...batching import batches
 from .connection import PgConnection
 
-T = TypeVar("T")
 CHUNK = 5000  # record ids per statement that names them in a list
 
 RECORD_COLUMNS = (
@@ -72,7 +72,7 @@ class PgBulkWrites:
     def replace_connections_many(self, items: Iterable[tuple[str, list[tuple[str, float, list[str]]]]]) -> None:
         """Each record's connections (each record once) replaced: per chunk of records, one
         DELETE by the list of ids and one COPY."""
-        for chunk in _chunks(items, CHUNK):
+        for chunk in batches(items, CHUNK):
             self._conn.execute("DELETE FROM connections WHERE record_id = ANY(?)", ([rid for rid, _ in chunk],))
             self._conn.copy_rows(
                 "connections", ("record_id", "rank", "other_id", "score", "reasons"),
@@ -80,24 +80,13 @@ class PgBulkWrites:
             )
 
     def mark_connections_fresh(self, ids: Iterable[str]) -> None:
-        for chunk in _chunks(ids, CHUNK):
+        for chunk in batches(ids, CHUNK):
             self._conn.execute(
                 "INSERT INTO connection_state (record_id, content_hash)"
                 " SELECT id, content_hash FROM records WHERE id = ANY(?)"
                 " ON CONFLICT(record_id) DO UPDATE SET content_hash = excluded.content_hash",
                 (chunk,),
             )
-
-
-def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _first_per_key(sources: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
