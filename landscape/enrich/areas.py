@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..artifacts import Artifact, describe, pack, unpack
+from ..batching import batches
 from ..config import Config
 from ..models import AreaInput
 from ..store.interfaces import AreaStore
@@ -612,9 +613,8 @@ class AreasStep:
                     (rec.id, rec.area, "given", _probs(model.labels, p), s) for rec, p, s in
                     zip(sample, model.heldout, model.sets(model.heldout, [r.text for r in sample]), strict=True)
                 )
-            todo = rest + targets
-            for start in range(0, len(todo), max(1, settings.batch)):
-                records = store.get_records(todo[start : start + settings.batch])
+            for ids in batches(rest + targets, max(1, settings.batch)):
+                records = store.get_records(ids)
                 talks += [r for r in records if r.id not in given and is_sectioned_talk(r)]
                 papers = [r for r in records if r.id in given or not is_sectioned_talk(r)]
                 proba = model.proba(area_data(store, self.config, papers, vectors)) if papers else np.zeros((0, 1))

@@ -280,15 +280,14 @@ class Vectors:
     matrix: np.ndarray
 
 
-def central_order(ids: Sequence[str], vectors: Vectors) -> list[str]:
-    """The ids sorted by closeness to their centroid (the most typical first)."""
+def central_record(ids: Sequence[str], vectors: Vectors) -> str | None:
+    """The most typical of the ids: the one closest to their centroid (the first id when none
+    has a vector, ties to the first)."""
     have = [i for i in ids if i in vectors.pos]
     if not have:
-        return list(ids)
+        return ids[0] if ids else None
     matrix = vectors.matrix[[vectors.pos[i] for i in have]]
-    centroid = matrix.mean(axis=0)
-    sims = matrix @ centroid
-    return [have[k] for k in np.argsort(-sims, kind="stable")] + [i for i in ids if i not in vectors.pos]
+    return have[int(np.argmax(matrix @ matrix.mean(axis=0)))]
 
 
 def describe(count: int, head: str | None, titles: Mapping[str, str], summaries: Mapping[str, str | None],
@@ -401,8 +400,8 @@ class SummariesStep:
             members = store.concept_members()
         else:
             members = store.concept_members(names=store.undescribed_concepts() | store.concepts_of_records(changed))
-        area_heads = {area: next(iter(central_order(ids, vectors)), None) for area, ids in areas.items()}
-        concept_heads = {name: next(iter(central_order(ids, vectors)), None) for name, ids in members.items()}
+        area_heads = {area: central_record(ids, vectors) for area, ids in areas.items()}
+        concept_heads = {name: central_record(ids, vectors) for name, ids in members.items()}
         heads = {h for h in (*area_heads.values(), *concept_heads.values()) if h}
         titles, summaries = store.record_titles(heads), store.record_summaries(heads)
         area_desc = {area: describe(len(ids), area_heads[area], titles, summaries, central[area])
