@@ -34,6 +34,7 @@ class Config:
     sources: list[dict[str, Any]] = field(default_factory=list)  # [[sources]]: name, query, since
     sync: dict[str, Any] = field(default_factory=dict)  # [sync]: contact, endpoints, s2_key
     extra: dict[str, Any] = field(default_factory=dict)
+    given: frozenset[str] = field(default_factory=frozenset, repr=False, compare=False)  # keys the file set
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None, db_path: str | None = None) -> Config:
@@ -67,12 +68,13 @@ class Config:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise LandscapeError(f"{path}: expected TOML, {exc}") from None
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"given"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise LandscapeError(f"{path}:{_line_of(text, unknown[0])}: expected one of {', '.join(sorted(known))},"
                                  f" found {unknown[0]!r}")
         config = cls(**data)
+        config.given = frozenset(data)
         extra = data.get("extra", {})
         if not isinstance(extra, dict):
             raise LandscapeError(f"{path}:{_line_of(text, 'extra')}: expected [extra.STEP] tables, found {extra!r}")

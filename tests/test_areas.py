@@ -143,7 +143,7 @@ def test_nearest_labelled_papers_vote_as_scikit_learn_weighted_knn_and_are_store
     with open_store(built_db, readonly=True) as store:
         records = [r for r in store.iter_records() if r.area]
         data = areas.area_data(store, config, records)
-        signature = areas.labels_signature(areas.human_labelled(store.area_inputs()), config)
+        signature = areas.labels_signature(areas.human_labelled(store.area_inputs()), config, store.get_meta("embedder"))
         stored = areas.stored_model(store.area_model_blob(signature), config)
     assert stored is not None and "neighbours" in stored.bases
     labels = sorted(set(data.labels))
@@ -174,7 +174,8 @@ def test_past_the_fit_bound_the_model_fits_a_stratified_sample_and_predicts_the_
         records = list(store.iter_records())
         labelled = [r for r in records if r.area]
         stored = areas.stored_model(store.area_model_blob(
-            areas.labels_signature(areas.human_labelled(store.area_inputs()), Config())), Config())
+            areas.labels_signature(areas.human_labelled(store.area_inputs()), Config(), store.get_meta("embedder"))),
+            Config())
         views = [store.record_view(r.id) for r in labelled]
     assert steps["areas"]["retrained"] == 1 and steps["areas"]["labelled"] == len(labelled) > 120
     assert stored is not None

@@ -181,11 +181,12 @@ class _RunsCode:
         return os.system, (f"touch {self.marker}",)
 
 
-def _model_blob(path: Path) -> tuple[str, bytes | None]:
+def _model_blob(path: Path, embedder: str = "minilm") -> tuple[str, bytes | None]:
+    from landscape.config import Config
     from landscape.enrich.concepts.build import ConceptsStep, labels_signature
 
     with open_store(path, readonly=True) as store:
-        labels = labels_signature(store, ConceptsStep.version)
+        labels = labels_signature(store, ConceptsStep.version, Config(embedder=embedder))
         return labels, store.concept_model_blob(labels)
 
 
@@ -235,7 +236,7 @@ def test_the_ranker_fits_on_a_bounded_sample_and_records_stream_in_batches(listi
     monkeypatch.setattr(concepts_step, "BATCH", 40)
     path = copy_db(listing_db, tmp_path)
     run_cli("build", "--only", "concepts", "--embedder", "tfidf", db=path)
-    artifact = unpack(_model_blob(path)[1], KIND, FORMAT)
+    artifact = unpack(_model_blob(path, "tfidf")[1], KIND, FORMAT)
     assert artifact is not None and len(artifact.arrays["fit_ids"]) == 60
     with open_store(path, readonly=True) as store:
         records = list(store.iter_records())

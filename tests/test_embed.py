@@ -278,3 +278,18 @@ def artifact(db: Path) -> bytes | None:
 
     with open_store(db) as store:
         return store.get_artifact(static_embed.ARTIFACT)
+
+
+def test_a_plain_build_keeps_the_stores_embedder_and_refits_what_read_the_old_vectors(tmp_path):
+    db = tmp_path / "switch.db"
+    run_cli("ingest", write_listing(tmp_path / "listing.txt", 0, 60), db=db)
+    cli_json("build", "--embedder", "tfidf", db=db)
+    again = {s["step"]: s for s in cli_json("build", db=db)}
+    assert again["embed"]["embedded"] == 0, "a plain build re-embedded a tfidf store with the default model"
+    cli_json("build", "--only", "embed", "--embedder", "minilm", db=db)
+    steps = {s["step"]: s for s in cli_json("build", db=db)}
+    assert steps["embed"]["embedded"] == 0
+    assert steps["areas"]["retrained"] == 1 and "unchanged" not in steps["concepts"]
+    with open_store(db) as store:
+        assert store.get_meta("embedder_spec") == "minilm"
+        assert store.count_to_embed("all-MiniLM-L6-v2") == 0

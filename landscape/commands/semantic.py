@@ -10,7 +10,9 @@ from ..models import LandscapeError
 
 @click.command()
 @click.option("--config", "config_path", default=None, help="TOML config file.")
-@click.option("--embedder", default=None, help="minilm (default), fast (large corpora), tfidf or sentence-transformers:PATH")
+@click.option("--embedder", default=None,
+              help="minilm (default for a new store; a built one keeps its own), fast (large corpora), tfidf"
+                   " or sentence-transformers:PATH")
 @click.option("--only", multiple=True, help="Run only these steps (repeat or separate with commas).")
 @click.option("--relayout", is_flag=True, help="Recompute the map layout from scratch.")
 @click.option("--full", is_flag=True, help="Recompute everything (refit fitted models), not only what is missing.")
@@ -34,8 +36,11 @@ def build(config_path, embedder, only, relayout, full, engine_name, address, db,
         raise click.UsageError(f"--only: unknown step {unknown[0]!r}; expected one of {', '.join(STEPS)}")
     with open_store(db) as store:
         config = Config.load(config_path, db_path=store.path)
+        kept = store.get_meta("embedder_spec")
         if embedder:
             config.embedder = embedder
+        elif kept and "embedder" not in config.given:
+            config.embedder = kept  # a plain build never switches a built store to the default model
         engine = get_engine(engine_name or config.engine, address)
         log = (lambda _m: None) if as_json else click.echo
         try:

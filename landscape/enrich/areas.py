@@ -520,8 +520,10 @@ def human_labelled(inputs: list[AreaInput]) -> list[AreaInput]:
     return [r for r in inputs if r.area and r.area_source != "category"]
 
 
-def labels_signature(labelled: list[AreaInput], config: Config) -> str:
-    h = hashlib.sha1(f"{config.embedder}|{config.conformal_coverage}|{config.seed}|v5".encode())
+def labels_signature(labelled: list[AreaInput], config: Config, embedder: str | None) -> str:
+    """What the fitted model depends on: the labels, their records, the settings and the
+    embedder whose vectors it reads (its model name, e.g. a refitted tfidf is another)."""
+    h = hashlib.sha1(f"{embedder or config.embedder}|{config.conformal_coverage}|{config.seed}|v5".encode())
     for row in sorted(labelled, key=lambda r: r.id):
         h.update(f"{row.id}\0{row.area}\0{row.content_hash}\0{'|'.join(row.authors)}\n".encode())
     return h.hexdigest()[:16]
@@ -570,7 +572,8 @@ class AreasStep:
             ctx.log(f"areas: {why_not_read(blob)}")
         prints = prints_array({r.id: fingerprint(r.id, r.area or "", r.content_hash, "|".join(r.authors))
                                for r in labelled})
-        stored = None if ctx.full else load_prints(store, LABELS_ARTIFACT)
+        embedder = store.get_meta("embedder") or self.config.embedder
+        stored = None if ctx.full else load_prints(store, LABELS_ARTIFACT, embedder)
         if stored is not None and stored[0] != signature:
             share = drift(stored[1], prints)
             close = store.area_model_blob(stored[0]) if share <= LABEL_DRIFT else None
@@ -582,7 +585,7 @@ class AreasStep:
         model = AreaModel(self.config).fit(area_data(store, self.config, sample))
         with store.transaction():
             store.set_area_model_blob(signature, pack(model.artifact()))
-            save_prints(store, LABELS_ARTIFACT, signature, prints)
+            save_prints(store, LABELS_ARTIFACT, signature, prints, embedder)
         return model, sample, signature
 
     def _supervised(self, ctx: BuildContext, inputs: list[AreaInput], labelled: list[AreaInput]) -> dict[str, int]:
@@ -594,7 +597,8 @@ class AreasStep:
         store = ctx.store
         settings = self.config.settings("areas", AreaSettings)
         picked = fit_sample([r.area or "" for r in labelled], settings.fit_sample, self.config.seed)
-        model, sample, signature = self._model(ctx, labels_signature(labelled, self.config), labelled,
+        signature = labels_signature(labelled, self.config, store.get_meta("embedder"))
+        model, sample, signature = self._model(ctx, signature, labelled,
                                                [labelled[k].id for k in picked])
         retrained = sample is not None
         done = {} if retrained or ctx.full else _predicted_before(store, signature)

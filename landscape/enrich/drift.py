@@ -35,14 +35,19 @@ def drift(old: np.ndarray, new: np.ndarray) -> float:
     return moved / max(len(old), 1)
 
 
-def save_prints(store: EmbedStore, name: str, signature: str, prints: np.ndarray) -> None:
-    store.put_artifact(name, pack(Artifact(KIND, FORMAT, {"signature": signature}, {"prints": prints})))
+def save_prints(store: EmbedStore, name: str, signature: str, prints: np.ndarray, embedder: str = "") -> None:
+    meta = {"signature": signature, "embedder": embedder}
+    store.put_artifact(name, pack(Artifact(KIND, FORMAT, meta, {"prints": prints})))
 
 
-def load_prints(store: EmbedStore, name: str) -> tuple[str, np.ndarray] | None:
-    """(signature of the model they belong to, fingerprints), if stored and readable."""
+def load_prints(store: EmbedStore, name: str, embedder: str = "") -> tuple[str, np.ndarray] | None:
+    """(signature of the model they belong to, fingerprints), if stored and readable, and fitted
+    on the vectors of `embedder` (a model fitted on another embedder's vectors is never reused,
+    however close its labels; prints stored before the embedder was kept match any)."""
     artifact = unpack(store.get_artifact(name), KIND, FORMAT)
     if artifact is None or "prints" not in artifact.arrays or not isinstance(artifact.meta.get("signature"), str):
+        return None
+    if artifact.meta.get("embedder", embedder) != embedder:
         return None
     return artifact.meta["signature"], np.asarray(artifact.arrays["prints"], dtype=np.uint64)
 

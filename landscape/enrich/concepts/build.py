@@ -19,7 +19,7 @@ import hashlib
 import random
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from ...artifacts import describe
 from ...batching import batches
 from ...config import Config
 from ...store.interfaces import ConceptStore
+from ...text import content_hash
 from ..drift import LABEL_DRIFT, drift, drift_note, fingerprint, load_prints, prints_array, save_prints
 from .acronyms import AcronymCounts
 from .model import FORMAT, KIND, ConceptModel, pack_model, unpack_model
@@ -122,9 +123,18 @@ def step_inputs(store: ConceptStore, version: str) -> Inputs:
     return Inputs(corpus.hexdigest()[:16], labels.hexdigest()[:16], prints, hashes)
 
 
-def labels_signature(store: ConceptStore, version: str) -> str:
-    """What the fitted vocabulary and keyphrase ranker depend on: given lines and their records."""
-    return step_inputs(store, version).labels
+def labels_signature(store: ConceptStore, version: str, config: Config | None = None) -> str:
+    """What the fitted vocabulary and keyphrase ranker depend on: given lines and their records,
+    and the embedder (the ranker reads the labelled records' vectors)."""
+    return model_labels(step_inputs(store, version).labels, embedder_of(store, config or Config()))
+
+
+def model_labels(labels: str, embedder: str) -> str:
+    return content_hash(labels, embedder)
+
+
+def embedder_of(store: ConceptStore, config: Config) -> str:
+    return store.get_meta("embedder") or config.embedder
 
 
 def record_marks(hashes: dict[str, str], prints: dict[str, int]) -> dict[str, str]:
@@ -151,8 +161,10 @@ class ConceptsStep:
 
     def run(self, ctx: BuildContext) -> dict[str, int]:
         store = ctx.store
+        embedder = embedder_of(store, self.config)
         inputs = step_inputs(store, self.version)
-        signature = self.version + inputs.corpus
+        inputs = replace(inputs, labels=model_labels(inputs.labels, embedder))
+        signature = self.version + inputs.corpus + embedder
         if not ctx.full and store.step_signature(self.name) == signature:
             return {"concepts": store.count_concepts(), "unchanged": len(inputs.hashes)}
         model = None if ctx.full else self.stored_model(ctx, inputs.labels)
@@ -170,7 +182,7 @@ class ConceptsStep:
     def close_model(self, ctx: BuildContext, inputs: Inputs) -> tuple[ConceptModel | None, str]:
         """The stored model fitted on other labels, while they differ from these by at most
         LABEL_DRIFT (enrich/drift.py), and the signature it is stored under."""
-        stored = load_prints(ctx.store, LABELS_ARTIFACT)
+        stored = load_prints(ctx.store, LABELS_ARTIFACT, embedder_of(ctx.store, self.config))
         if stored is None or stored[0] == inputs.labels:
             return None, ""
         share = drift(stored[1], prints_array(inputs.prints))
@@ -222,7 +234,7 @@ class ConceptsStep:
             kept = [k for k in vocab.concepts if vocab.standalone(k)]
             store.replace_concepts(vocabulary_rows(vocab, kept))
             store.put_concept_model(labels, blob, record_marks(hashes, prints))
-            save_prints(store, LABELS_ARTIFACT, labels, prints_array(prints))
+            save_prints(store, LABELS_ARTIFACT, labels, prints_array(prints), embedder_of(store, self.config))
         return {"concepts": len(kept), "predicted": predicted, "records": len(hashes)}
 
     def _incremental(self, store: ConceptStore, labels: str, model: ConceptModel, inputs: Inputs) -> dict[str, int]:
