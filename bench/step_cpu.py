@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     config = Config.load(None, db_path=str(copy))
     config.embedder = args.embedder
     out: dict = {"code": landscape.__file__, "store": str(copy), "steps": {}}
-    for sidecar in args.store.parent.glob(f"{args.store.name}.*.hnsw"):  # the neighbour graph's index
+    sidecars = args.store.parent.glob(f"{args.store.name}.*.graph.hnsw")  # the neighbour graph's index
+    for sidecar in (s for s in sidecars if ".db." not in s.name[len(args.store.name):]):  # not an earlier copy's
         (copy.parent / sidecar.name.replace(args.store.name, copy.name, 1)).write_bytes(sidecar.read_bytes())
     steps = STEPS if args.steps == "all" else [s for s in args.steps.split(",") if s]
     with Store(str(copy)) as store:

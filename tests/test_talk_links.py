@@ -54,3 +54,28 @@ def test_text_form_of_show_lists_each_sections_papers(built_db):
     top = section(view, "Constraining dark matter with stellar streams")["related"]
     assert len(links) == 5 and top[0]["id"] in links[0] and top[0]["title"] in links[0]
     assert "stellar streams" in links[0]
+
+
+def test_adding_papers_matches_only_their_texts_and_links_as_a_full_build(tmp_path, built_db):
+    import sys
+    from pathlib import Path
+
+    from .conftest import copy_db, open_store
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from corpus_gen import write_corpus
+
+    db = copy_db(built_db, tmp_path)
+    run_cli("ingest", write_corpus(tmp_path / "more.txt", 20), db=db)
+    steps = {s["step"]: s for s in cli_json("build", db=db)}
+    papers = len(cli_json("list", "--kind", "paper", "--limit", "10000", db=db))
+    assert steps["mentions"]["papers_matched"] == 20 < papers
+
+    def links() -> list:
+        with open_store(db) as store:
+            return sorted(store.ls_all_section_links())
+
+    incremental = links()
+    full = {s["step"]: s for s in cli_json("build", "--only", "mentions", "--full", db=db)}
+    assert full["mentions"]["papers_matched"] == papers
+    assert links() == incremental and len(incremental) >= 50

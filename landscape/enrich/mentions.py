@@ -5,9 +5,11 @@ against the paper's) with the concepts both name, weighted by how rare each conc
 (IDF), so a section about stellar streams and dark matter meets the stellar-stream papers
 and not every dark-matter paper. The reasons list names the shared concepts, then the
 similarity. Section vectors are cached by content (artifact `mentions.vectors`), so adding
-papers relinks talks without re-embedding them. A section is scored only against candidates:
-its nearest papers by meaning (the neighbour graph's index) and the papers naming its rarer
-concepts, so the work per section does not grow with the corpus.
+papers relinks talks without re-embedding them; so are the concepts each paper's text names
+(artifact `mentions.found`, by content hash and concept vocabulary), so adding papers matches
+only their texts. A section is scored only against candidates: its nearest papers by meaning
+(the neighbour graph's index) and the papers naming its rarer concepts, so the work per section
+does not grow with the corpus.
 """
 
 from __future__ import annotations
@@ -23,16 +25,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..artifacts import Artifact, pack, unpack
 from ..config import Config
 from ..store.interfaces import LandscapeReadStore
 from ..text import content_hash, strip_accents
 from .embed import record_embeddings, store_embedder
 from .neighbours import nearest_records
+from .predictors import array_strings, strings_array
 
 if TYPE_CHECKING:
     from .pipeline import BuildContext
 
 VECTORS_ARTIFACT = "mentions.vectors"
+FOUND_ARTIFACT = "mentions.found"  # the concepts each paper's text names, kept between builds
+FOUND_KIND = "mentions-found"
 SIGNATURE_ARTIFACT = "mentions.signature"
 TOP = 5
 NEAREST = 200  # candidates by meaning per section
@@ -164,19 +170,69 @@ def rank_papers(
     return out
 
 
-def paper_concept_sets(store: LandscapeReadStore, matcher: ConceptMatcher, rows: dict[str, dict[str, Any]], ids: list[str]) -> dict[str, set[str]]:
-    """Each paper's concepts: those stored for it and those its title and abstract name (the
-    texts read a batch at a time unless `rows` holds them)."""
+def paper_concept_sets(store: LandscapeReadStore, matcher: ConceptMatcher, rows: dict[str, dict[str, Any]], ids: list[str],
+                       known: dict[str, tuple[str, set[str]]] | None = None) -> dict[str, set[str]]:
+    """Each paper's concepts: those stored for it and those its title and abstract name."""
     stored = store.ls_record_concept_names(ids)
+    named = text_concepts(store, matcher, rows, ids, known or {})
+    return {pid: set(stored.get(pid, [])) | named[pid] for pid in ids}
+
+
+def text_concepts(store: LandscapeReadStore, matcher: ConceptMatcher, rows: dict[str, dict[str, Any]], ids: list[str],
+                  known: dict[str, tuple[str, set[str]]]) -> dict[str, set[str]]:
+    """The concepts each paper's title and abstract name: from `known` (id -> content hash,
+    concepts found with this vocabulary) where the hash still holds, else matched now (the texts
+    read a batch at a time unless `rows` holds them)."""
     out: dict[str, set[str]] = {}
-    for start in range(0, len(ids), 5000):
-        batch = ids[start : start + 5000]
+    todo = []
+    for pid in ids:
+        have = known.get(pid)
+        if have is not None and have[0] == rows[pid].get("content_hash"):
+            out[pid] = have[1]
+        else:
+            todo.append(pid)
+    for start in range(0, len(todo), 5000):
+        batch = todo[start : start + 5000]
         texts = store.ls_texts(batch) if any("abstract" not in rows[p] for p in batch) else {
             p: (rows[p]["title"], rows[p]["abstract"]) for p in batch}
         for pid in batch:
             title, abstract = texts.get(pid, ("", ""))
-            out[pid] = set(stored.get(pid, [])) | set(matcher.find(f"{title}. {abstract}"))
+            out[pid] = set(matcher.find(f"{title}. {abstract}"))
     return out
+
+
+def vocabulary_key(vocabulary: dict[str, list[str]]) -> str:
+    return content_hash(json.dumps(sorted(vocabulary.items()), ensure_ascii=False))
+
+
+def save_found(found: dict[str, set[str]], rows: dict[str, dict[str, Any]], vocabulary: str) -> bytes:
+    """The concepts each paper's text names, with its content hash and the vocabulary's key."""
+    ids = sorted(found)
+    names = sorted(set().union(*found.values())) if found else []
+    col = {n: j for j, n in enumerate(names)}
+    indptr = np.cumsum([0, *(len(found[p]) for p in ids)]).astype(np.int64)
+    indices = np.fromiter((col[n] for p in ids for n in sorted(found[p])), dtype=np.int32, count=int(indptr[-1]))
+    return pack(Artifact(FOUND_KIND, 1, {"vocabulary": vocabulary}, {
+        "ids": strings_array(ids), "hashes": strings_array([str(rows[p].get("content_hash") or "") for p in ids]),
+        "names": strings_array(names), "indptr": indptr, "indices": indices}))
+
+
+def load_found(raw: bytes | None, vocabulary: str) -> dict[str, tuple[str, set[str]]]:
+    """id -> (content hash, concepts its text names) when stored for this vocabulary, else {}
+    (and so every text is matched again)."""
+    artifact = unpack(raw, FOUND_KIND, 1)
+    if artifact is None or artifact.meta.get("vocabulary") != vocabulary:
+        return {}
+    try:
+        a = artifact.arrays
+        ids, hashes, names = array_strings(a["ids"]), array_strings(a["hashes"]), array_strings(a["names"])
+        indptr, indices = a["indptr"].astype(np.int64), a["indices"].astype(np.int64)
+        if len(hashes) != len(ids) or len(indptr) != len(ids) + 1:
+            return {}
+        return {pid: (h, {names[j] for j in indices[indptr[i] : indptr[i + 1]]})
+                for i, (pid, h) in enumerate(zip(ids, hashes, strict=True))}
+    except (KeyError, ValueError, IndexError):
+        return {}
 
 
 def papers_naming(paper_concepts: dict[str, set[str]]) -> dict[str, list[str]]:
@@ -221,8 +277,13 @@ class MentionsStep:
         if store.ls_get_artifact(SIGNATURE_ARTIFACT) == signature.encode() and not getattr(ctx, "full", False):
             return {"talks": len({s["record_id"] for s in sections}), "sections": 0, "unchanged": len(sections)}
         vectors = self._section_vectors(ctx, sections, model)
-        matcher = ConceptMatcher(store.ls_concept_vocabulary())
-        paper_concepts = paper_concept_sets(store, matcher, rows, paper_ids)
+        vocabulary = store.ls_concept_vocabulary()
+        matcher, vocab_key = ConceptMatcher(vocabulary), vocabulary_key(vocabulary)
+        full = bool(getattr(ctx, "full", False))
+        known = {} if full else load_found(store.ls_get_artifact(FOUND_ARTIFACT), vocab_key)
+        named = text_concepts(store, matcher, rows, paper_ids, known)
+        stored = store.ls_record_concept_names(paper_ids)
+        paper_concepts = {pid: set(stored.get(pid, [])) | named[pid] for pid in paper_ids}
         idf = concept_idf(paper_concepts)
         naming = papers_naming(paper_concepts)
         is_paper = np.zeros(len(ids), dtype=bool)
@@ -240,7 +301,10 @@ class MentionsStep:
             for talk_id, by_section in links.items():
                 store.ls_replace_section_links(talk_id, by_section)
             store.ls_put_artifact(SIGNATURE_ARTIFACT, signature.encode())
-        return {"talks": len(links), "sections": len(sections)}
+            if len(known) != len(named) or any(known.get(p, ("",))[0] != rows[p]["content_hash"] for p in named):
+                store.ls_put_artifact(FOUND_ARTIFACT, save_found(named, rows, vocab_key))
+        matched = sum(known.get(p, ("",))[0] != rows[p]["content_hash"] for p in paper_ids)
+        return {"talks": len(links), "sections": len(sections), "papers_matched": matched}
 
     def _section_vectors(self, ctx: BuildContext, sections: list[dict[str, Any]], model: str) -> dict[str, np.ndarray]:
         """Section embeddings by content key, embedding only the ones not cached."""
