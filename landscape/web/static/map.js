@@ -416,31 +416,47 @@
   MapView.prototype.drawLabels = function (ctx) {
     if (!this.levels.length) return;
     var fine = this.visibleLevel(), placed = [], self = this;
-    this.shownLabels = [];
+    var coarse = { level: fine - 1, font: "600 20px system-ui, sans-serif", fill: "rgba(29,36,48,0.45)",
+                   halo: "rgba(255,255,255,0.6)", max: 30 };
+    var finest = { level: fine, font: fine === this.levels.length - 1 ? "600 12px system-ui, sans-serif" : "700 15px system-ui, sans-serif",
+                   fill: "#1d2430", halo: "rgba(255,255,255,0.92)", max: 120 };
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
-    function draw(level, font, fill, halo, max) {
-      ctx.font = font;
-      var shown = 0;
-      self.levels[level].labels.forEach(function (l) {
-        if (shown >= max) return;
-        var p = self.toScreen(l.x, l.y), w = ctx.measureText(l.label).width + 8, hh = parseInt(font.split(" ")[1], 10) * 0.75;
+    function place(layer) {
+      ctx.font = layer.font;
+      var out = [];
+      self.levels[layer.level].labels.forEach(function (l) {
+        if (out.length >= layer.max) return;
+        var p = self.toScreen(l.x, l.y), w = ctx.measureText(l.label).width + 8, hh = parseInt(layer.font.split(" ")[1], 10) * 0.75;
         var box = [p[0] - w / 2, p[1] - hh, p[0] + w / 2, p[1] + hh];
         if (box[2] < 0 || box[0] > self.w || box[3] < 0 || box[1] > self.h) return;
         if (placed.some(function (o) { return box[0] < o[2] && o[0] < box[2] && box[1] < o[3] && o[1] < box[3]; })) return;
         placed.push(box);
-        shown++;
-        self.shownLabels.push({ level: level, label: l.label });
+        out.push({ level: layer.level, label: l.label, p: p });
+      });
+      return out;
+    }
+    function draw(layer, labels) {
+      ctx.font = layer.font;
+      labels.forEach(function (l) {
         ctx.lineWidth = 4;
-        ctx.strokeStyle = halo;
-        ctx.strokeText(l.label, p[0], p[1]);
-        ctx.fillStyle = fill;
-        ctx.fillText(l.label, p[0], p[1]);
+        ctx.strokeStyle = layer.halo;
+        ctx.strokeText(l.label, l.p[0], l.p[1]);
+        ctx.fillStyle = layer.fill;
+        ctx.fillText(l.label, l.p[0], l.p[1]);
       });
     }
-    if (fine > 0) draw(fine - 1, "600 20px system-ui, sans-serif", "rgba(29,36,48,0.45)", "rgba(255,255,255,0.6)", 30);
-    draw(fine, fine === this.levels.length - 1 ? "600 12px system-ui, sans-serif" : "700 15px system-ui, sans-serif",
-         "#1d2430", "rgba(255,255,255,0.92)", 120);
+    // The coarse regions name the view until it is zoomed well past where the finer level
+    // appears; from there the finer labels win any overlap (a region's name, drawn at its
+    // centre, would otherwise hide the topic that sits there).
+    var deep = this.levels[fine].spacing * this.view.scale >= 2 * LABEL_GAP;
+    var back = [], front = [];
+    if (fine > 0 && !deep) back = place(coarse);
+    front = place(finest);
+    if (fine > 0 && deep) back = place(coarse);
+    if (back.length) draw(coarse, back);
+    draw(finest, front);
+    this.shownLabels = back.concat(front).map(function (l) { return { level: l.level, label: l.label }; });
   };
 
   MapView.prototype.index = function () {
