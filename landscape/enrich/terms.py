@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..artifacts import Artifact, pack, unpack
+from ..batching import batches
 from ..store.interfaces import ConnectionReadStore, EmbedStore
 from ..text import content_tokens
 from .concepts.normalise import text_keys
@@ -34,6 +35,7 @@ ARTIFACT = "connections:terms"
 KIND = "connections-terms"
 FORMAT = 1
 REFRESH_GROWTH = 1.25
+BATCH = 5000  # texts tokenised at a time
 
 
 @dataclass
@@ -54,7 +56,6 @@ class RecordTerms:
 def record_terms(store: ConnectionReadStore, ids: list[str], keys: dict[str, int], max_len: int, prefixes: set[str],
                  fresh: bool = False) -> RecordTerms:
     """The records' terms: the stored ones where a record's content is unchanged, the rest read now."""
-    from .connections import find_phrases
 
     hashes_of = store.record_hashes()
     hashes = [hashes_of.get(i, "") for i in ids]
@@ -69,40 +70,70 @@ def record_terms(store: ConnectionReadStore, ids: list[str], keys: dict[str, int
             if stored is not None and stored[1] == h:
                 keep[i] = stored[0]
     todo = np.flatnonzero(keep < 0)
-    texts = store.record_texts([ids[i] for i in todo])
-    words = [Counter(content_tokens(texts.get(ids[i], ""))) for i in todo]
-    found_new = [find_phrases(text_keys(texts.get(ids[i], "")), keys, max_len, prefixes) for i in todo]
-    del texts
+    terms = [] if old is None else list(old.terms)
+    base = len(terms)  # columns from here on are words first seen now
+    counts_new, found_new, df = _read_terms(store, [ids[i] for i in todo], terms, keys, max_len, prefixes)
+    order = sorted(range(base, len(terms)), key=terms.__getitem__)  # new words in alphabetical order
+    column = np.arange(len(terms), dtype=np.int64)
+    column[order] = np.arange(base, len(terms))
+    terms[base:] = [terms[j] for j in order]
+    counts_new.indices = column[counts_new.indices].astype(counts_new.indices.dtype)
+    counts_new.has_sorted_indices = False
+    counts_new.sort_indices()
+    n_new = [df[j] for j in order]
+    fresh_idf = np.asarray([math.log((1 + len(ids)) / (1 + d)) + 1 for d in n_new], dtype=np.float32)
     if old is None:
-        terms = sorted({t for w in words for t in w})
-        vocab = {t: j for j, t in enumerate(terms)}
-        df = Counter(t for w in words for t in w)
-        idf = np.array([math.log((1 + len(ids)) / (1 + df[t])) + 1 for t in terms], dtype=np.float32)
-        refreshed_n = len(ids)
+        idf, refreshed_n = fresh_idf, len(ids)
     else:
-        terms, vocab = list(old.terms), {t: j for j, t in enumerate(old.terms)}
-        df = Counter(t for w in words for t in w if t not in vocab)
-        for t in sorted(df):
-            vocab[t] = len(terms)
-            terms.append(t)
-        fresh_idf = [math.log((1 + len(ids)) / (1 + df[t])) + 1 for t in terms[len(old.terms):]]
-        idf = np.concatenate([old.idf, np.asarray(fresh_idf, dtype=np.float32)])
-        refreshed_n = old.refreshed_n
-    counts = _rows(todo, keep, [{vocab[t]: float(c) for t, c in w.items()} for w in words],
-                   None if old is None else old.counts, len(terms))
-    found = _rows(todo, keep, [dict.fromkeys(f, 1.0) for f in found_new],
-                  None if old is None else _remap(old.found, old.keys, keys), len(keys))
+        idf, refreshed_n = np.concatenate([old.idf, fresh_idf]), old.refreshed_n
+    counts = _rows(todo, keep, counts_new, None if old is None else old.counts, len(terms))
+    found = _rows(todo, keep, found_new, None if old is None else _remap(old.found, old.keys, keys), len(keys))
     return RecordTerms(ids, hashes, terms, idf, counts, sorted(keys, key=keys.__getitem__), found,
                        refreshed_n, len(todo))
 
 
-def _rows(todo: np.ndarray, keep: np.ndarray, new_rows: list[dict[int, float]], old: Any, width: int) -> Any:
-    """Row i is old[keep[i]] where keep[i] >= 0, else the next of new_rows (in `todo` order)."""
+def _read_terms(store: ConnectionReadStore, ids: list[str], terms: list[str], keys: dict[str, int], max_len: int,
+                prefixes: set[str]) -> tuple[Any, Any, Counter[int]]:
+    """Word counts and phrase matches of the texts of `ids`, BATCH texts at a time so memory holds
+    one batch of texts and token counts, not every record's: (counts, found, how many of the texts
+    hold each word first seen here). A word not in `terms` is appended to it (its column)."""
+    from scipy.sparse import csr_matrix, vstack
+
+    from .connections import csr, find_phrases
+
+    vocab = {t: j for j, t in enumerate(terms)}
+    base = len(terms)
+    df: Counter[int] = Counter()
+    counts, found = [], []
+    for batch in batches(ids, BATCH):
+        texts = store.record_texts(batch)
+        rows, phrases = [], []
+        for rid in batch:
+            text = texts.get(rid, "")
+            words = Counter(content_tokens(text))
+            for t in words:
+                if t not in vocab:
+                    vocab[t] = len(terms)
+                    terms.append(t)
+            row = {vocab[t]: float(c) for t, c in words.items()}
+            df.update(j for j in row if j >= base)
+            rows.append(row)
+            phrases.append(dict.fromkeys(find_phrases(text_keys(text), keys, max_len, prefixes), 1.0))
+        counts.append(csr(rows, len(terms)))
+        found.append(csr(phrases, len(keys)))
+    width = len(terms)
+    for part in counts:
+        part.resize(part.shape[0], width)
+    empty = [csr_matrix((0, width), dtype=np.float32)], [csr_matrix((0, len(keys)), dtype=np.float32)]
+    return (vstack(counts or empty[0], format="csr"), vstack(found or empty[1], format="csr"), df)
+
+
+def _rows(todo: np.ndarray, keep: np.ndarray, fresh: Any, old: Any, width: int) -> Any:
+    """Row i is old[keep[i]] where keep[i] >= 0, else the next row of `fresh` (in `todo` order)."""
     from scipy.sparse import vstack
 
-    from .connections import csr
-
-    fresh = csr(new_rows, width)
+    fresh = fresh.tocsr()
+    fresh.resize(fresh.shape[0], width)
     if old is None or len(todo) == len(keep):
         return fresh
     old = old.tocsr()
