@@ -151,3 +151,28 @@ def test_area_descriptions_name_the_concepts_the_store_finds_most_distinctive(bu
     assert ours == expected and all(ours.values())
     for area, names in ours.items():
         assert "central concepts: " + ", ".join(names) in described[area]
+
+
+def test_adding_records_recounts_descriptions_and_finds_central_records_again_only_past_a_tenth(
+        built_db: Path, tmp_path: Path):
+    import sys
+
+    from .conftest import copy_db, run_cli
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from corpus_gen import write_corpus
+
+    db = copy_db(built_db, tmp_path)
+    run_cli("ingest", write_corpus(tmp_path / "more.txt", 20), db=db)
+    added = {s["step"]: s for s in cli_json("build", db=db)}["summaries"]
+    with open_store(db, readonly=True) as store:
+        areas = {a["name"]: a["description"] for a in store.list_areas()}
+        concepts = {c["name"]: c["description"] for c in store.list_concepts()}
+        sizes = store.area_counts(), store.concept_member_counts(concepts)
+    assert all(areas[a].startswith(f"{n} record") for a, n in sizes[0].items())
+    assert all(concepts[c].startswith(f"{n} record") for c, n in sizes[1].items() if concepts[c])
+    # 20 records grow each area by under a tenth: its central record and concepts are kept; a
+    # concept's are found again where its size moved by more (most small concepts here)
+    assert 0 < added["heads_found"] < added["concepts"]
+    full = {s["step"]: s for s in cli_json("build", "--only", "summaries", "--full", db=db)}["summaries"]
+    assert full["heads_found"] == full["areas"] + full["concepts"]

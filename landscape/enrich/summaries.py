@@ -11,6 +11,7 @@ any failure falls back to the extractive summary.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -391,27 +392,46 @@ class SummariesStep:
 
     def _describe(self, store: SummaryStore, changed: set[str] | None) -> dict[str, int]:
         """Describe areas, and the concepts that `changed` records carry (all when None). Counts
-        come from the database; titles and summaries are read for the central records only."""
-        vectors = self._vectors(store)
-        areas = store.area_members()
-        inside, totals = store.area_concept_counts()
-        central = {area: most_distinctive(inside.get(area, {}), totals, 4) for area in areas}
+        come from the database; titles and summaries are read for the central records only.
+
+        An area's or concept's central record and central concepts are kept (artifact
+        `summaries.heads`) while its size stays within HEAD_DRIFT of the size they were found
+        at: a build that adds a few records rewrites the counts without reading every member."""
+        model = store.get_meta("embedder") or ""
+        kept = {} if changed is None else _stored_heads(store.get_artifact(HEADS_ARTIFACT), model)
+        areas_kept, concepts_kept = kept.get("areas", {}), kept.get("concepts", {})
+        area_sizes = store.area_counts()
+        stale_areas = {a for a, n in area_sizes.items() if not _close(areas_kept.get(a), n)}
         if changed is None:
             members = store.concept_members()
+            sizes = {name: len(ids) for name, ids in members.items()}
         else:
-            members = store.concept_members(names=store.undescribed_concepts() | store.concepts_of_records(changed))
-        area_heads = {area: central_record(ids, vectors) for area, ids in areas.items()}
-        concept_heads = {name: central_record(ids, vectors) for name, ids in members.items()}
-        heads = {h for h in (*area_heads.values(), *concept_heads.values()) if h}
+            sizes = store.concept_member_counts(store.undescribed_concepts() | store.concepts_of_records(changed))
+            members = store.concept_members(names=[c for c, n in sizes.items() if not _close(concepts_kept.get(c), n)])
+        vectors = self._vectors(store) if stale_areas or members else Vectors({}, np.zeros((0, 1), dtype=np.float32))
+        area_heads = {a: (v[1], v[2]) for a, v in areas_kept.items() if a in area_sizes and a not in stale_areas}
+        if stale_areas:
+            inside, totals = store.area_concept_counts()
+            for area, ids in store.area_members().items():
+                if area in stale_areas:
+                    area_heads[area] = (central_record(ids, vectors),
+                                        most_distinctive(inside.get(area, {}), totals, 4))
+        concept_heads = {c: concepts_kept[c][1] for c in sizes if c not in members}
+        concept_heads.update({name: central_record(ids, vectors) for name, ids in members.items()})
+        heads = {h for h in (*(h for h, _ in area_heads.values()), *concept_heads.values()) if h}
         titles, summaries = store.record_titles(heads), store.record_summaries(heads)
-        area_desc = {area: describe(len(ids), area_heads[area], titles, summaries, central[area])
-                     for area, ids in areas.items()}
-        concept_desc = {name: describe(len(ids), concept_heads[name], titles, summaries)
-                        for name, ids in members.items()}
+        area_desc = {area: describe(n, area_heads[area][0], titles, summaries, area_heads[area][1])
+                     for area, n in area_sizes.items()}
+        concept_desc = {name: describe(n, concept_heads[name], titles, summaries) for name, n in sizes.items()}
+        areas_kept = {a: [area_sizes[a] if a in stale_areas else areas_kept[a][0], *area_heads[a]] for a in area_sizes}
+        concepts_kept.update({c: [sizes[c], concept_heads[c]] for c in members})
         with store.transaction():
             store.set_area_descriptions(area_desc)
             store.set_concept_descriptions(concept_desc)
-        return {"areas": len(area_desc), "concepts": len(concept_desc)}
+            store.put_artifact(HEADS_ARTIFACT, json.dumps(
+                {"model": model, "areas": areas_kept, "concepts": concepts_kept}, sort_keys=True).encode())
+        return {"areas": len(area_desc), "concepts": len(concept_desc),
+                "heads_found": len(stale_areas) + len(members)}
 
     def _vectors(self, store: SummaryStore) -> Vectors:
         model = store.get_meta("embedder")
@@ -419,6 +439,34 @@ class SummariesStep:
             return Vectors({}, np.zeros((0, 1), dtype=np.float32))
         ids, matrix = store.embedding_matrix(model)
         return Vectors({rid: k for k, rid in enumerate(ids)}, matrix)
+
+
+HEADS_ARTIFACT = "summaries.heads"
+HEAD_DRIFT = 0.1  # an area or concept's central record is found again once its size moved by more
+
+
+def _close(kept: list[Any] | None, size: int) -> bool:
+    """Whether a kept head was found at a size within HEAD_DRIFT of `size`."""
+    return kept is not None and abs(size - int(kept[0])) <= HEAD_DRIFT * int(kept[0])
+
+
+def _stored_heads(raw: bytes | None, model: str) -> dict[str, dict[str, list[Any]]]:
+    """The kept heads, if stored for this embedder (central records are found by its vectors)
+    in the shape written here; anything else is none (and every head is found again)."""
+    try:
+        data = json.loads(raw.decode()) if raw else None
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("model") != model:
+        return {}
+    out: dict[str, dict[str, list[Any]]] = {}
+    for kind, width in (("areas", 3), ("concepts", 2)):
+        rows = data.get(kind)
+        if not isinstance(rows, dict):
+            return {}
+        out[kind] = {k: v for k, v in rows.items()
+                     if isinstance(v, list) and len(v) == width and isinstance(v[0], int) and v[0] > 0}
+    return out
 
 
 def step(config: Config) -> SummariesStep:

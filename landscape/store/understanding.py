@@ -438,6 +438,21 @@ class UnderstandingMixin:
                 out.setdefault(name, []).append(rid)
         return out
 
+    def area_counts(self) -> dict[str, int]:
+        """area -> how many records are in it (given or predicted)."""
+        return {area: int(n) for area, n in self._conn.execute(
+            "SELECT area, COUNT(*) FROM records WHERE area IS NOT NULL GROUP BY area")}
+
+    def concept_member_counts(self, names: Iterable[str]) -> dict[str, int]:
+        """concept name -> how many records carry it (any source), for the concepts `names`."""
+        out: dict[str, int] = {}
+        for chunk in batches(sorted(set(names)), 500):
+            out.update((name, int(n)) for name, n in self._conn.execute(
+                "SELECT c.name, COUNT(DISTINCT rc.record_id) FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
+                f" WHERE rc.source IN ('given', 'predicted', 'text') AND c.name IN ({','.join('?' * len(chunk))})"
+                " GROUP BY c.name", chunk))
+        return out
+
     def concepts_of_records(self, ids: Iterable[str]) -> set[str]:
         """The names of the concepts any of the records carries (any source)."""
         out: set[str] = set()
