@@ -42,6 +42,7 @@ GOAL_EXPONENT = 1.15
 GOAL_BUILD_S = {100_000: 600, 1_000_000: 7200}
 GOAL_RSS_MB = 8 * 1024
 GOAL_ADD_S = {1_000_000: 180}
+PROJECT_TO = 1_000_000  # "1M proj": a step's CPU s at the largest size times (1M / n)^(its CPU exponent)
 
 
 def rss_mb() -> float:
@@ -183,12 +184,14 @@ def table(results: list[dict]) -> str:
     sizes = [r["n"] for r in results]
     lines = [f"embedder: {results[0]['embedder']}; +{results[0]['added']} records after each full build;"
              f" load average at the start of each size: {', '.join(str(r.get('load')) for r in results)}"]
+    project = max(sizes) < PROJECT_TO  # no measured 1,000,000: each step's CPU time extrapolated
     head = (f"{'phase/step':<22}" + "".join(f"{f'{n:,} s':>12}{'cpu s':>9}{'MB':>7}" for n in sizes)
-            + f"{'exp':>7}{'cpu exp':>8}  goal")
+            + f"{'exp':>7}{'cpu exp':>8}" + (f"{'1M proj':>9}" if project else "") + "  goal")
     lines += [head, "-" * len(head)]
     for phase in ("build", "add"):
         names = [s["step"] for s in results[0].get(phase, {}).get("steps", [])]
         rows = names + ["total"]
+        projected_total = 0.0
         for name in rows:
             cells, points, cpu_points = "", [], []
             for r in results:
@@ -206,8 +209,19 @@ def table(results: list[dict]) -> str:
             exp = exponent([(n, s) for n, s in points if not math.isnan(s)])
             cpu_exp = exponent([(n, s) for n, s in cpu_points if not math.isnan(s)])
             goal = goal_text(phase, name, exp, results)
+            proj = ""
+            if project:
+                last = cpu_points[-1][1]
+                if name == "total":
+                    proj = f"{projected_total:>9.0f}"
+                elif cpu_exp is not None and not math.isnan(last):
+                    value = last * (PROJECT_TO / cpu_points[-1][0]) ** cpu_exp
+                    projected_total += value
+                    proj = f"{value:>9.0f}"
+                else:
+                    proj = f"{'':>9}"
             lines.append(f"{phase + ' ' + name:<22}{cells}{'' if exp is None else f'{exp:.2f}':>7}"
-                         f"{'' if cpu_exp is None else f'{cpu_exp:.2f}':>8}  {goal}")
+                         f"{'' if cpu_exp is None else f'{cpu_exp:.2f}':>8}{proj}  {goal}")
     return "\n".join(lines)
 
 
