@@ -76,7 +76,7 @@ def child_build(db: str, embedder: str, out: str, only: str = "") -> None:
     """In the child: run every build step (or those of `only`, comma-separated) in order, timing
     each and sampling its peak RSS."""
     from landscape.config import Config
-    from landscape.enrich.pipeline import STEPS, BuildContext, StepResult, load_step, record_last_build
+    from landscape.enrich.pipeline import BuildContext, StepResult, record_last_build, run_steps
     from landscape.store import Store, now_iso
 
     config = Config.load(None, db_path=db)
@@ -88,12 +88,13 @@ def child_build(db: str, embedder: str, out: str, only: str = "") -> None:
         started = now_iso()
         results = []
         sampler.take()
-        for name in STEPS:
-            if only and name not in only.split(","):
-                continue
-            step = load_step(name, config)
+        running = run_steps(ctx, only.split(",") if only else None)  # as `landscape build` runs them
+        while True:
             start, cpu = time.perf_counter(), time.process_time()
-            counts = step.run(ctx)
+            done = next(running, None)
+            if done is None:
+                break
+            name, counts = done
             seconds = time.perf_counter() - start
             steps.append({"step": name, "seconds": round(seconds, 2), "cpu_s": round(time.process_time() - cpu, 2),
                           "rss_mb": round(sampler.take()), "counts": counts})

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import landscape
     from landscape.config import Config
-    from landscape.enrich.pipeline import STEPS, BuildContext, load_step
+    from landscape.enrich.pipeline import STEPS, BuildContext, run_steps
     from landscape.ingest import ingest_paths
     from landscape.store import Store
 
@@ -58,9 +58,13 @@ def main(argv: list[str] | None = None) -> int:
                                       "cpu_s": round(time.process_time() - cpu, 1)}
             print(f"{args.label} ingest: {out['steps']['ingest']}", flush=True)
         ctx = BuildContext(store=store, config=config, full=args.add is None)
-        for name in steps:
+        running = run_steps(ctx, steps)  # as `landscape build` runs them
+        while True:
             wall, cpu = time.perf_counter(), time.process_time()
-            counts = load_step(name, config).run(ctx)
+            done = next(running, None)
+            if done is None:
+                break
+            name, counts = done
             out["steps"][name] = {"wall_s": round(time.perf_counter() - wall, 1),
                                   "cpu_s": round(time.process_time() - cpu, 1), "counts": counts}
             print(f"{args.label} {name}: {out['steps'][name]}", flush=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -73,18 +74,31 @@ def build(
                        engine=engine or LocalEngine())
     started = now_iso()
     results = []
-    for name in STEPS:
-        if only and name not in only:
-            continue
-        step = load_step(name, config)
+    steps = run_steps(ctx, only)
+    while True:
         start = time.perf_counter()
-        counts = step.run(ctx)
-        results.append(StepResult(name, time.perf_counter() - start, counts))
-        log(f"{name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        done = next(steps, None)
+        if done is None:
+            break
+        results.append(StepResult(done[0], time.perf_counter() - start, done[1]))
+        log(f"{done[0]}: " + ", ".join(f"{v} {k}" for k, v in done[1].items()))
     if ctx.engine.name != "local":
         log(f"engine {ctx.engine.name}: {ran(ctx.engine)}")
     record_last_build(store, started, results, ctx.fallbacks)
     return results
+
+
+def run_steps(ctx: BuildContext, only: Sequence[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Run the build steps (those of `only`) in order, each step's name and counts as it ends.
+    Once the first has run (embed, which leaves every record embedded), the later steps share
+    one read of the embedding matrix (enrich/embed.py, embeddings_held)."""
+    from .embed import embeddings_held
+
+    with ExitStack() as after_embedding:
+        for k, name in enumerate(n for n in STEPS if not only or n in only):
+            yield name, load_step(name, ctx.config).run(ctx)
+            if k == 0:
+                after_embedding.enter_context(embeddings_held(ctx.store))
 
 
 LAST_BUILD = "last_build"
