@@ -69,10 +69,11 @@ def text_concepts(
 def own_mentions(found: Counter[str]) -> Counter[str]:
     """Each found key's count less the counts of the longer found keys that contain it (the
     longest phrase wins); keys left with no mention of their own are dropped."""
-    padded = {k: f" {k} " for k in found}
+    longer = [(f" {k} ", n) for k, n in found.items() if " " in k]  # only a phrase holds another key
     out: Counter[str] = Counter()
     for k, c in found.items():
-        inner = sum(n for other, n in found.items() if other != k and padded[k] in padded[other])
+        padded = f" {k} "
+        inner = sum(n for other, n in longer if len(other) > len(padded) and padded in other)
         if c > inner:
             out[k] = c - inner
     return out
