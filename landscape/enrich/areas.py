@@ -59,6 +59,7 @@ LABELS_ARTIFACT = "areas.labels"
 MODEL_KIND = "areas"
 MODEL_VERSION = 2  # 1 was a pickle
 EVIDENCE_FULL = 20  # distinct known content words at which a record counts as fully informative
+EVIDENCE_KEPT = 20_000  # texts whose evidence a model keeps (more than one prediction batch)
 META_C = 0.1  # the stacker's regularisation (cross-validated, see the module docstring)
 NEIGHBOURS_K = 10
 NEIGHBOURS_STORED = 20_000  # labelled embeddings kept by the neighbours model at most (float16)
@@ -366,6 +367,7 @@ class AreaModel:
         self.config = config or Config()
         self.inner_folds = inner_folds
         self.bases = list(bases or BASE_MODELS)
+        self._evidence: dict[str, float] = {}
 
     def _base_proba(self, train: AreaData, test: AreaData) -> np.ndarray:
         parts = [BASE_MODELS[b]().fit(train, self.labels).proba(test) for b in self.bases]
@@ -392,6 +394,7 @@ class AreaModel:
         self.meta = LiteLogistic(LogisticRegression(C=META_C, solver="newton-cg", max_iter=500).fit(Z, y))
         self.prior = np.bincount(y, minlength=len(self.labels)) / len(y)
         self.known = known_words(data.texts)
+        self._evidence = {}
         self.temperature = temperature_fit(held, y)
         self.heldout = self._shrunk(apply_temperature(held, self.temperature), data.texts)
         self.threshold = conformal_threshold(self.heldout, y, self.config.conformal_coverage)
@@ -441,8 +444,19 @@ class AreaModel:
         return model
 
     def evidence(self, texts: Sequence[str]) -> np.ndarray:
-        """How informative each text is for this model, 0..1 (see the module docstring)."""
-        return np.array([min(1.0, len(set(content_tokens(t)) & self.known) / EVIDENCE_FULL) for t in texts])
+        """How informative each text is for this model, 0..1 (see the module docstring). Kept
+        for the last EVIDENCE_KEPT texts: a build asks for a record's twice (its probabilities,
+        then its prediction set), and tokenising it again was a tenth of a full areas step."""
+        kept = self._evidence
+        out = np.empty(len(texts))
+        for k, t in enumerate(texts):
+            w = kept.get(t)
+            if w is None:
+                if len(kept) >= EVIDENCE_KEPT:
+                    kept.clear()
+                w = kept[t] = min(1.0, len(set(content_tokens(t)) & self.known) / EVIDENCE_FULL)
+            out[k] = w
+        return out
 
     def _shrunk(self, proba: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         w = self.evidence(texts)[:, None]

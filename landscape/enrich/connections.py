@@ -131,6 +131,7 @@ class Corpus:
     citations: Citations | None = None  # None: the store has no citation links
     terms_read: Any = None  # the RecordTerms read, for the build to store (enrich/terms.py)
     _concepts: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
+    _nameable: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
     _keys: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -351,11 +352,9 @@ class Corpus:
                 query_concepts: dict[str, float] | None = None, query_area: str | None = None) -> list[str]:
         """Why candidate c relates to query q (row r, column col of the signal matrices)."""
         out = [f"meaning similarity {float(sig['meaning'][r, col]):.2f}"]
-        mine = query_concepts if query_concepts is not None else self.concepts_of(q) if q is not None else {}
-        theirs = self.concepts_of(c)
-        generic = math.log(10)  # a phrase in over a tenth of the corpus explains little
-        shared = sorted((x for x in mine.keys() & theirs.keys() if theirs[x] > generic and self.names_concept(x, (q, c))),
-                        key=lambda x: (len(x.split()) == 1, -theirs[x], x))
+        mine = query_concepts if query_concepts is not None else self.nameable(q) if q is not None else {}
+        theirs = self.nameable(c)
+        shared = sorted(mine.keys() & theirs.keys(), key=lambda x: (len(x.split()) == 1, -theirs[x], x))
         shared = _drop_contained(shared, self.key_of, 5)
         if shared:
             out.append("shared concepts: " + ", ".join(shared))
@@ -373,6 +372,17 @@ class Corpus:
             terms = self.shared_terms(q, c)
             if terms:
                 out.append("shared terms: " + ", ".join(terms))
+        return out
+
+    def nameable(self, i: int) -> dict[str, float]:
+        """The concepts of record i a reason may name (`concepts_of` less the phrases in over a
+        tenth of the corpus, which explain little, and the single words the concepts step did not
+        make concepts of it), kept per record: a concept is shared when both records may name it."""
+        out = self._nameable.get(i)
+        if out is None:
+            generic = math.log(10)
+            out = self._nameable[i] = {x: v for x, v in self.concepts_of(i).items()
+                                       if v > generic and self.names_concept(x, (i,))}
         return out
 
     def names_concept(self, name: str, rows: Iterable[int | None]) -> bool:

@@ -232,9 +232,14 @@ class SemanticMixin:
         )
 
     def replace_connections_many(self, items: Iterable[tuple[str, list[tuple[str, float, list[str]]]]]) -> None:
-        """replace_connections for many records (each once); PostgreSQL writes them by COPY."""
-        for record_id, rows in items:
-            self.replace_connections(record_id, rows)
+        """replace_connections for many records (each once), in one statement per kind;
+        PostgreSQL writes them by COPY."""
+        items = list(items)
+        self._conn.executemany("DELETE FROM connections WHERE record_id = ?", [(rid,) for rid, _ in items])
+        self._conn.executemany(
+            "INSERT INTO connections (record_id, rank, other_id, score, reasons) VALUES (?,?,?,?,?)",
+            [(rid, i, oid, float(s), json.dumps(r)) for rid, rows in items for i, (oid, s, r) in enumerate(rows)],
+        )
 
     def get_connections(self, record_id: str, limit: int | None = None) -> list[dict[str, Any]]:
         sql = (
