@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 
 MAX_WORDS = 30
 _ABBREV = r"(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)(?<!\bvs)(?<!\bFig)(?<!\bEq)(?<!\bcf)(?<!\bRef)"
-_SENTENCE_END = re.compile(_ABBREV + r"(?<=[.!?])\s+(?=[A-Z$\\(\[0-9])")
+# the stop first: every assertion is tested at the same position, and most positions are no stop
+# (with the abbreviations first, splitting took 14x as long: half of a full summaries step)
+_SENTENCE_END = re.compile(r"(?<=[.!?])" + _ABBREV + r"\s+(?=[A-Z$\\(\[0-9])")
 _MATH = re.compile(r"\$[^$]*\$")
 _DID = re.compile(
     r"\b(we|this (paper|work|letter|article|study)|here)\b.{0,40}?\b(present|propose|introduce|develop|"
