@@ -101,6 +101,7 @@ def child_build(db: str, embedder: str, out: str, only: str = "") -> None:
             print(f"  {name}: {seconds:.1f} s ({steps[-1]['cpu_s']:.1f} s CPU), {steps[-1]['rss_mb']} MB, {counts}",
                   flush=True)
             results.append(StepResult(name, seconds, counts))
+            Path(out).write_text(json.dumps(steps))  # after every step: a run stopped keeps what it measured
         record_last_build(store, started, results, ctx.fallbacks)
     sampler.stop()
     Path(out).write_text(json.dumps(steps))
@@ -160,11 +161,14 @@ def measure(n: int, added: int, embedder: str, out: Path, seed: int, only: str =
         steps = [{"step": "ingest", "seconds": round(seconds, 2), "cpu_s": round(cpu, 2), "rss_mb": round(rss)}]
         print(f"[{n}] {phase}: ingest {seconds:.1f} s, {rss:.0f} MB", flush=True)
         report = out / f"steps_{n}_{phase}.json"
+        report.unlink(missing_ok=True)
         seconds, rss, rc, _ = run_child([py, __file__, "--child-build", str(db), embedder, str(report), only], env)
-        if rc:
-            raise SystemExit(f"[{n}] build exited {rc}")
-        steps += json.loads(report.read_text())
+        steps += json.loads(report.read_text()) if report.exists() else []
         result[phase] = {"steps": steps, "build_s": round(seconds, 2), "build_rss_mb": round(rss)}
+        if rc:  # the steps it finished are kept, with how it ended
+            result[phase]["exit"] = rc
+            print(f"[{n}] {phase}: build exited {rc} after {len(steps) - 1} steps (peak {rss:.0f} MB)", flush=True)
+            return result
         print(f"[{n}] {phase}: build {seconds:.1f} s, peak {rss:.0f} MB", flush=True)
     return result
 
@@ -236,7 +240,9 @@ def goal_text(phase: str, name: str, exp: float | None, results: list[dict]) -> 
     for r in results:
         total = sum(s["seconds"] for s in r.get(phase, {}).get("steps", []))
         peak = max((s["rss_mb"] for s in r.get(phase, {}).get("steps", [])), default=0)
-        if r["n"] in goals:
+        if r.get(phase, {}).get("exit"):
+            notes.append(f"{r['n']:,}: STOPPED (exit {r[phase]['exit']}) after these steps")
+        elif r["n"] in goals:
             notes.append(f"{r['n']:,}: {total:.0f} s vs < {goals[r['n']]} s")
         notes.append(f"{r['n']:,}: peak {peak} MB vs < {GOAL_RSS_MB} MB")
     return "; ".join(notes)
