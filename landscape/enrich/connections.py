@@ -88,6 +88,7 @@ CHUNK = 128
 HOPS = 8  # candidates: graph neighbours plus the neighbours of the nearest HOPS of them
 STATS_ROWS = 256
 STATS_COLS = 4096
+NAMEABLE_KEPT = 200_000  # records whose nameable concepts a corpus keeps (bounds a million-record build)
 
 
 @dataclass
@@ -130,7 +131,6 @@ class Corpus:
     graph: Graph | None = None
     citations: Citations | None = None  # None: the store has no citation links
     terms_read: Any = None  # the RecordTerms read, for the build to store (enrich/terms.py)
-    _concepts: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
     _nameable: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
     _keys: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -329,15 +329,7 @@ class Corpus:
     # --- reasons -------------------------------------------------------------------------------
 
     def concepts_of(self, i: int) -> dict[str, float]:
-        """Concept name -> rarity for reasons: phrases in the text plus named concepts of any source.
-
-        Kept per record: a build asks for the same record's concepts once per pair it explains.
-        """
-        if i not in self._concepts:
-            self._concepts[i] = self._concepts_of(i)
-        return self._concepts[i]
-
-    def _concepts_of(self, i: int) -> dict[str, float]:
+        """Concept name -> rarity for reasons: phrases in the text plus named concepts of any source."""
         out: dict[str, float] = {}
         for j in _row(self.matches, i):
             out[self.phrase_names[j]] = float(self.phrase_idf[j])
@@ -375,21 +367,20 @@ class Corpus:
         return out
 
     def nameable(self, i: int) -> dict[str, float]:
-        """The concepts of record i a reason may name (`concepts_of` less the phrases in over a
-        tenth of the corpus, which explain little, and the single words the concepts step did not
-        make concepts of it), kept per record: a concept is shared when both records may name it."""
+        """The concepts of record i a reason may name: `concepts_of` less the phrases in over a
+        tenth of the corpus (they explain little) and the single words the concepts step did not
+        make concepts of it (alone, 'photometric' or 'theory' is a fragment of longer phrases). A
+        concept is shared when both records may name it. Kept for the last NAMEABLE_KEPT records
+        asked about, as a build asks once per pair it explains."""
         out = self._nameable.get(i)
         if out is None:
+            if len(self._nameable) >= NAMEABLE_KEPT:
+                self._nameable.clear()
             generic = math.log(10)
+            single = {self.key_of(n) for n in self.concept_names.get(self.ids[i], ()) if " " not in n}
             out = self._nameable[i] = {x: v for x, v in self.concepts_of(i).items()
-                                       if v > generic and self.names_concept(x, (i,))}
+                                       if v > generic and (" " in x or self.key_of(x) in single)}
         return out
-
-    def names_concept(self, name: str, rows: Iterable[int | None]) -> bool:
-        """A single word is a shared concept only where the concepts step made it a concept of
-        each record: alone, 'photometric' or 'theory' is a fragment of longer phrases."""
-        return " " in name or all(
-            self.key_of(name) in self.single_word_concepts.get(self.ids[i], ()) for i in rows if i is not None)
 
     def key_of(self, name: str) -> str:
         """phrase_key(name), kept: reasons ask for the same few thousand names millions of times."""
@@ -397,10 +388,6 @@ class Corpus:
         if key is None:
             key = self._keys[name] = phrase_key(name)
         return key
-
-    @cached_property
-    def single_word_concepts(self) -> dict[str, set[str]]:
-        return {rid: {phrase_key(n) for n in names if " " not in n} for rid, names in self.concept_names.items()}
 
     def shared_terms(self, q: int | None, c: int, top: int = 3) -> list[str]:
         if q is None:
