@@ -7,6 +7,8 @@ new / changed / unchanged). Steps read what earlier steps stored instead of reco
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import importlib
 import json
 import time
@@ -96,9 +98,30 @@ def run_steps(ctx: BuildContext, only: Sequence[str] | None = None) -> Iterator[
 
     with ExitStack() as after_embedding:
         for k, name in enumerate(n for n in STEPS if not only or n in only):
-            yield name, load_step(name, ctx.config).run(ctx)
+            counts = load_step(name, ctx.config).run(ctx)
+            release_memory()
+            yield name, counts
             if k == 0:
                 after_embedding.enter_context(embeddings_held(ctx.store))
+
+
+_LIBC: Any = None
+
+
+def release_memory() -> None:
+    """Hand back to the system what a finished step freed. The steps run in one process, and the
+    C heap keeps freed memory for reuse, so each step started from the high-water mark of those
+    before it (at 101,000 records, 166 of the 718 MB held after concepts were such free memory).
+    glibc's malloc_trim returns it; elsewhere this only collects garbage."""
+    global _LIBC
+    gc.collect()
+    if _LIBC is None:
+        try:
+            _LIBC = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC(0)
 
 
 LAST_BUILD = "last_build"
