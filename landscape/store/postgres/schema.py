@@ -234,4 +234,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "content_hash_index",
+        # as on SQLite: every record's id and content hash by an index-only scan
+        """
+        CREATE INDEX IF NOT EXISTS records_id_hash ON records(id, content_hash);
+        """,
+    ),
 ]
