@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from landscape.config import Config
-from landscape.enrich.summaries import LlmSummariser, extractive_summary, trim, word_count
+from landscape.enrich.summaries import LlmSummariser, extractive_summary, sentences, trim, word_count
 from landscape.store import open_store
 
 from .conftest import cli_json
@@ -24,6 +24,15 @@ def test_tldr_says_what_was_done_and_stays_within_thirty_words():
     assert summary.startswith("We present a neural simulation-based inference method")
     assert word_count(summary) <= 30
     assert all(w.strip(".;,").lower() in abstract.lower() for w in summary.replace("…", "").split())
+
+
+def test_a_sentence_never_ends_at_an_abbreviation():
+    text = ("We compare several samplers, e.g. Hamiltonian Monte Carlo, on the posterior shown in Fig. 3 of "
+            "the companion paper. The bound follows Eq. 12 as in Ref. 4, and improves on Smith et al. The end.")
+    assert sentences(text) == [
+        "We compare several samplers, e.g. Hamiltonian Monte Carlo, on the posterior shown in Fig. 3 of the companion paper.",
+        "The bound follows Eq. 12 as in Ref. 4, and improves on Smith et al. The end.",
+    ]
 
 
 def test_long_sentences_are_cut_at_a_clause_and_marked():
