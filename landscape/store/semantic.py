@@ -233,11 +233,7 @@ class SemanticMixin:
     # --- connections ---------------------------------------------------------------------
 
     def replace_connections(self, record_id: str, rows: list[tuple[str, float, list[str]]]) -> None:
-        self._conn.execute("DELETE FROM connections WHERE record_id = ?", (record_id,))
-        self._conn.executemany(
-            "INSERT INTO connections (record_id, rank, other_id, score, reasons) VALUES (?,?,?,?,?)",
-            [(record_id, i, oid, float(s), json.dumps(r)) for i, (oid, s, r) in enumerate(rows)],
-        )
+        self.replace_connections_many([(record_id, rows)])
 
     def replace_connections_many(self, items: Iterable[tuple[str, list[tuple[str, float, list[str]]]]]) -> None:
         """replace_connections for many records (each once), in one statement per kind;
