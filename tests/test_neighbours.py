@@ -36,6 +36,24 @@ def test_a_saved_hnsw_index_answers_the_same(tmp_path):
     assert np.array_equal(index.search(vectors[:20], 5)[0], again.search(vectors[:20], 5)[0])
 
 
+def test_top_k_of_wide_rows_is_the_full_sort_s_top_k():
+    """Rows wider than WIDE_ROWS take the block-maxima path: the same columns, in the same
+    order, as sorting each whole row (widths on and off a block boundary, k from 1 up)."""
+    from landscape.enrich.neighbours import WIDE_ROWS, top_k_rows
+
+    rng = np.random.default_rng(3)
+    for cols in (WIDE_ROWS, WIDE_ROWS + 37, 20_000):
+        scores = rng.standard_normal((300, cols)).astype(np.float32)
+        scores[0, :] = -np.inf
+        scores[0, cols - 1] = 1.0  # the best score alone in the last, partial block
+        for k in (1, 10, 30):
+            idx, vals = top_k_rows(scores, k)
+            order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            assert np.array_equal(idx[1:], order[1:])
+            assert np.array_equal(vals[1:], np.take_along_axis(scores, order, axis=1)[1:])
+            assert idx[0, 0] == cols - 1
+
+
 # --- the stored neighbour graph ------------------------------------------------------------
 
 import sys  # noqa: E402
