@@ -50,8 +50,36 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def cpu_with_children() -> float:
+    """CPU seconds of this process and of its children that have ended (the local engine's
+    processes end with the step that forked them)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def children_private_mb() -> float:
+    """Memory this process's children hold alone (private pages, from smaps_rollup): the local
+    engine's forked workers share the parent's pages until they write to them, so their RSS
+    would count the shared corpus twice."""
+    total = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/children") as f:
+                pids = f.read().split()
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/smaps_rollup") as f:
+                    total += sum(int(line.split()[1]) for line in f if line.startswith(("Private_Clean", "Private_Dirty")))
+            except (OSError, ValueError, IndexError):
+                continue
+    return total / 1024
+
+
 class PeakRss:
-    """Samples this process's RSS on a thread; `take()` returns the peak since the last take."""
+    """Samples this process's RSS (plus its children's private memory, every fifth sample) on a
+    thread; `take()` returns the peak since the last take."""
 
     def __init__(self, every: float = 0.02):
         self.peak = rss_mb()
@@ -61,8 +89,13 @@ class PeakRss:
         self._thread.start()
 
     def _run(self) -> None:
+        tick = 0
+        children = 0.0
         while not self._stop.wait(self.every):
-            self.peak = max(self.peak, rss_mb())
+            tick += 1
+            if tick % 5 == 0:
+                children = children_private_mb()
+            self.peak = max(self.peak, rss_mb() + children)
 
     def take(self) -> float:
         peak, self.peak = max(self.peak, rss_mb()), rss_mb()
@@ -90,13 +123,13 @@ def child_build(db: str, embedder: str, out: str, only: str = "") -> None:
         sampler.take()
         running = run_steps(ctx, only.split(",") if only else None)  # as `landscape build` runs them
         while True:
-            start, cpu = time.perf_counter(), time.process_time()
+            start, cpu = time.perf_counter(), cpu_with_children()
             done = next(running, None)
             if done is None:
                 break
             name, counts = done
             seconds = time.perf_counter() - start
-            steps.append({"step": name, "seconds": round(seconds, 2), "cpu_s": round(time.process_time() - cpu, 2),
+            steps.append({"step": name, "seconds": round(seconds, 2), "cpu_s": round(cpu_with_children() - cpu, 2),
                           "rss_mb": round(sampler.take()), "counts": counts})
             print(f"  {name}: {seconds:.1f} s ({steps[-1]['cpu_s']:.1f} s CPU), {steps[-1]['rss_mb']} MB, {counts}",
                   flush=True)

@@ -18,12 +18,14 @@ from ..models import LandscapeError
 @click.option("--full", is_flag=True, help="Recompute everything (refit fitted models), not only what is missing.")
 @click.option("--engine", "engine_name", default=None, envvar="LANDSCAPE_ENGINE",
               help="local (default) or ray: where per-record work runs (or config engine, LANDSCAPE_ENGINE).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes the local engine runs per-record work in (default: config workers, else one per CPU).")
 @click.option("--address", default=None, envvar="LANDSCAPE_RAY_ADDRESS",
               help="Ray cluster HOST:PORT or ray://HOST:PORT (default: a local Ray; or LANDSCAPE_RAY_ADDRESS).")
 @db_option
 @json_option
 @errors_to_exit
-def build(config_path, embedder, only, relayout, full, engine_name, address, db, as_json) -> None:
+def build(config_path, embedder, only, relayout, full, engine_name, workers, address, db, as_json) -> None:
     """Enrich the store: embeddings, areas, concepts, summaries, connections, topics, map, trends."""
     from ..config import Config
     from ..engine import get_engine
@@ -41,7 +43,10 @@ def build(config_path, embedder, only, relayout, full, engine_name, address, db,
             config.embedder = embedder
         elif kept and "embedder" not in config.given:
             config.embedder = kept  # a plain build never switches a built store to the default model
-        engine = get_engine(engine_name or config.engine, address)
+        name = engine_name or config.engine
+        if workers and name != "local":
+            raise click.UsageError("--workers: only the local engine runs processes (Ray uses the cluster's CPUs)")
+        engine = get_engine(name, address, (workers or config.workers or None) if name == "local" else None)
         log = (lambda _m: None) if as_json else click.echo
         try:
             results = run_build(store, config, only=only or None, relayout=relayout, full=full, log=log,

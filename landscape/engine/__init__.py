@@ -6,14 +6,22 @@ answers the results in the order of the batches, and the step writes them back t
 batches on the driver. Global steps (fits on samples, topic clustering, the map layout) never go
 through an engine.
 
-- `local` (default): calls the worker in this process, batch by batch, exactly as before.
+- `local` (default): this machine. With one process (`build --workers 1`, or a worker that asks
+  to stay in the process) it calls the worker batch by batch; with more (the default: one per
+  CPU) it forks that many processes once the step has a second batch, hands them the batches a
+  few at a time and answers the results in batch order. Forked processes inherit the worker's
+  state (a connections corpus, a fitted embedder) instead of receiving a copy, and never touch
+  the store; the step writes each result on the driver while the processes work on the next.
 - `ray`: a pool of Ray actors (`ray_engine.RayEngine`), on a local Ray or a cluster given by
   `--address`; each actor builds its worker's state (a model) once.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import itertools
+import multiprocessing
+import os
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,12 +38,14 @@ class Worker:
     `fn` is called with one batch and answers its result; on Ray it is shipped once to each actor
     (so it must pickle cheaply: a model is loaded lazily, inside the actor, on its first batch).
     `gpu` asks for a GPU per actor where the cluster has one; the actor then calls `fn.to_gpu()`.
-    `label` names the work in errors ("embed").
+    `label` names the work in errors ("embed"). `fork` False keeps it in the driver's process on
+    the local engine (a torch model, which already uses every core, or an LLM too big to copy).
     """
 
     fn: Callable[[Any], Any]
     label: str
     gpu: bool = False
+    fork: bool = True
 
 
 class Engine(Protocol):
@@ -52,25 +62,77 @@ class Engine(Protocol):
 
 
 class LocalEngine:
-    """In this process, one batch after another: the build as it always ran."""
+    """This machine: in this process, or in `processes` forked ones (see the module docstring)."""
 
     name = "local"
-    where = "this process"
     gpus = 0
 
-    def __init__(self) -> None:
+    def __init__(self, processes: int | None = None):
+        self.processes = max(1, int(processes or os.cpu_count() or 1))
+        if "fork" not in multiprocessing.get_all_start_methods():
+            self.processes = 1
+        self.where = "this process" if self.processes == 1 else f"{self.processes} local processes"
         self.batches: Counter[str] = Counter()
 
     def map_batches(self, worker: Worker, batches: Iterable[Any]) -> Iterator[Any]:
+        batches = iter(batches)
+        if self.processes > 1 and worker.fork:
+            first = list(itertools.islice(batches, 2))
+            batches = itertools.chain(first, batches)
+            if len(first) == 2:
+                yield from self._forked(worker, batches)
+                return
         fn = worker.fn
         for batch in batches:
             yield fn(batch)
             self.batches[worker.label] += 1
 
+    def _forked(self, worker: Worker, batches: Iterator[Any]) -> Iterator[Any]:
+        """At most two batches per process are out at once, so memory holds a few batches
+        whatever the corpus size; results come back in batch order."""
+        global _FORKED
+        _FORKED = worker.fn
+        pool = multiprocessing.get_context("fork").Pool(self.processes, initializer=_one_blas_thread)
+        try:
+            pending: deque[Any] = deque()
+            for batch in batches:
+                pending.append(pool.apply_async(_run_forked, (batch,)))
+                if len(pending) >= 2 * self.processes:
+                    yield pending.popleft().get()
+                    self.batches[worker.label] += 1
+            while pending:
+                yield pending.popleft().get()
+                self.batches[worker.label] += 1
+        finally:
+            _FORKED = None
+            pool.terminate()
+            pool.join()
+
     def batch_size(self, total: int, preferred: int) -> int:
-        return preferred
+        """With processes, at least four batches per process (so none waits on a last long one)."""
+        if self.processes == 1:
+            return preferred
+        return max(1, min(preferred, -(-total // (4 * self.processes))))
 
     def close(self) -> None:
+        pass
+
+
+_FORKED: Callable[[Any], Any] | None = None  # the worker forked processes inherit
+
+
+def _run_forked(batch: Any) -> Any:
+    assert _FORKED is not None
+    return _FORKED(batch)
+
+
+def _one_blas_thread() -> None:
+    """Each forked process computes on one core: the processes are the parallelism."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
         pass
 
 
@@ -81,11 +143,12 @@ def ran(engine: Engine) -> str:
 
 
 def get_engine(name: str, address: str | None = None, num_cpus: int | None = None) -> Engine:
-    """The engine called `name`; a Ray engine connects now, so a bad address fails before any write."""
+    """The engine called `name`; a Ray engine connects now, so a bad address fails before any write.
+    `num_cpus`: the local engine's processes, or the CPUs a local Ray may use (default: all)."""
     if name == "local":
         if address:
             raise LandscapeError(f"--address {address}: only the ray engine connects to an address (add --engine ray)")
-        return LocalEngine()
+        return LocalEngine(num_cpus)
     if name == "ray":
         from .ray_engine import RayEngine
 

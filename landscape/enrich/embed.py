@@ -398,7 +398,8 @@ def embed_missing(store: EmbedStore, embedder: Embedder, batch: int = 256,
             waiting.append(rows)
             yield [texts[rid] for rid, _ in rows]
 
-    worker = Worker(EncodeBatch(embedder), label="embed", gpu=isinstance(embedder, SentenceTransformerEmbedder))
+    torch_model = isinstance(embedder, SentenceTransformerEmbedder)  # already on every core
+    worker = Worker(EncodeBatch(embedder), label="embed", gpu=torch_model, fork=not torch_model)
     for vectors in (engine or LocalEngine()).map_batches(worker, text_batches()):
         rows = waiting.popleft()
         with store.transaction():

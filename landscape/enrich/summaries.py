@@ -377,7 +377,8 @@ class SummariesStep:
         generic = generic_sections(store.section_titles(), self.config.settings("summaries", SummarySettings))
         size = ctx.engine.batch_size(len(changed), 500)
         batches = (store.get_records(changed[start : start + size]) for start in range(0, len(changed), size))
-        worker = Worker(SummariseBatch(self.config, generic), label="summaries")
+        worker = Worker(SummariseBatch(self.config, generic), label="summaries",
+                        fork=self.config.summariser == "extractive")  # one LLM per process is too big
         for got, got_sections, failed in ctx.engine.map_batches(worker, batches):
             summaries.update(got)
             sections.extend(got_sections)
