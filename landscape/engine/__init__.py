@@ -18,6 +18,7 @@ through an engine.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 import os
@@ -89,24 +90,32 @@ class LocalEngine:
 
     def _forked(self, worker: Worker, batches: Iterator[Any]) -> Iterator[Any]:
         """At most two batches per process are out at once, so memory holds a few batches
-        whatever the corpus size; results come back in batch order."""
+        whatever the corpus size; results come back in batch order. A process that dies (the
+        system out of memory) ends the step with one line instead of a wait forever."""
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
         global _FORKED
         _FORKED = worker.fn
-        pool = multiprocessing.get_context("fork").Pool(self.processes, initializer=_one_blas_thread)
+        gc.freeze()  # the processes' collector then never writes to (and so copies) the shared objects
+        pool = ProcessPoolExecutor(self.processes, multiprocessing.get_context("fork"), initializer=_one_blas_thread)
         try:
             pending: deque[Any] = deque()
             for batch in batches:
-                pending.append(pool.apply_async(_run_forked, (batch,)))
+                pending.append(pool.submit(_run_forked, batch))
                 if len(pending) >= 2 * self.processes:
-                    yield pending.popleft().get()
+                    yield pending.popleft().result()
                     self.batches[worker.label] += 1
             while pending:
-                yield pending.popleft().get()
+                yield pending.popleft().result()
                 self.batches[worker.label] += 1
+        except BrokenProcessPool:
+            raise LandscapeError(f"{worker.label}: a worker process of the local engine died (out of memory?);"
+                                 " what was written is kept: rerun, or build with --workers 1") from None
         finally:
             _FORKED = None
-            pool.terminate()
-            pool.join()
+            pool.shutdown(wait=True, cancel_futures=True)
+            gc.unfreeze()
 
     def batch_size(self, total: int, preferred: int) -> int:
         """With processes, at least four batches per process (so none waits on a last long one)."""

@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ import numpy as np
 from ..artifacts import Artifact, describe, pack, unpack
 from ..batching import batches
 from ..config import Config
+from ..engine import Worker
 from ..models import AreaInput
 from ..store.interfaces import AreaStore
 from ..text import content_tokens, normalise_author
@@ -631,16 +632,19 @@ class AreasStep:
                     (rec.id, rec.area, "given", _probs(model.labels, p), s) for rec, p, s in
                     zip(sample, model.heldout, model.sets(model.heldout, [r.text for r in sample]), strict=True)
                 )
-            for ids in batches(rest + targets, max(1, settings.batch)):
-                records = store.get_records(ids)
-                talks += [r for r in records if r.id not in given and is_sectioned_talk(r)]
-                papers = [r for r in records if r.id in given or not is_sectioned_talk(r)]
-                proba = model.proba(area_data(store, self.config, papers, vectors)) if papers else np.zeros((0, 1))
-                store.set_areas(
-                    (rec.id, str(rec.area), "given", _probs(model.labels, p), model.sets(p[None, :], [rec.text])[0])
-                    if rec.id in given else self._row(rec, model, p)
-                    for rec, p in zip(papers, proba, strict=True)
-                )
+
+            def paper_batches() -> Iterator[tuple[AreaData, dict[str, str]]]:
+                size = ctx.engine.batch_size(len(rest) + len(targets), max(1, settings.batch))
+                for ids in batches(rest + targets, size):
+                    records = store.get_records(ids)
+                    talks.extend(r for r in records if r.id not in given and is_sectioned_talk(r))
+                    papers = [r for r in records if r.id in given or not is_sectioned_talk(r)]
+                    if papers:
+                        yield (area_data(store, self.config, papers, vectors),
+                               {r.id: str(r.area) for r in papers if r.id in given})
+
+            for rows in ctx.engine.map_batches(Worker(PredictAreas(model), label="areas"), paper_batches()):
+                store.set_areas(rows)
             if talks:
                 store.set_areas(self._row(rec, model, talk_proba(rec, model, section_vectors)) for rec in talks)
             store.set_area_names({label: {"labelled": counts} for label, counts in
@@ -649,9 +653,8 @@ class AreasStep:
         return {"predicted": len(targets), "unchanged": len(unlabelled) - len(targets),
                 "labelled": len(labelled), "retrained": int(retrained)}
 
-    def _row(self, rec: Any, model: AreaModel, p: np.ndarray) -> tuple[str, str, str, dict[str, float], list[str]]:
-        area_set = model.sets(p[None, :], [rec.text])[0]
-        return (rec.id, model.labels[int(np.argmax(p))], "predicted", _probs(model.labels, p), area_set)
+    def _row(self, rec: Any, model: AreaModel, p: np.ndarray) -> AreaRow:
+        return predicted_row(model, rec.id, rec.text, p)
 
     def _zero_shot(self, ctx: BuildContext, records: list[Any]) -> dict[str, int]:
         from .embed import store_embedder
@@ -720,6 +723,33 @@ def talk_proba(rec: Any, model: AreaModel, vectors: dict[tuple[str, int], np.nda
     weights = np.array([math.sqrt(len(t)) for t in texts])
     mean = (proba * weights[:, None]).sum(axis=0) / weights.sum()
     return mean / mean.sum()
+
+
+AreaRow = tuple[str, str, str, dict[str, float], list[str]]
+
+
+def predicted_row(model: AreaModel, rid: str, text: str, p: np.ndarray) -> AreaRow:
+    area_set = model.sets(p[None, :], [text])[0]
+    return (rid, model.labels[int(np.argmax(p))], "predicted", _probs(model.labels, p), area_set)
+
+
+class PredictAreas:
+    """The engine's areas worker: a batch of papers (and the given area of those that have one)
+    in, their area rows out. A labelled paper keeps its given area, with the model's
+    probabilities and prediction set beside it."""
+
+    def __init__(self, model: AreaModel):
+        self.model = model
+
+    def __call__(self, batch: tuple[AreaData, dict[str, str]]) -> list[AreaRow]:
+        data, given = batch
+        model = self.model
+        proba = model.proba(data)
+        return [
+            (rid, given[rid], "given", _probs(model.labels, p), model.sets(p[None, :], [text])[0]) if rid in given
+            else predicted_row(model, rid, text, p)
+            for rid, text, p in zip(data.ids, data.texts, proba, strict=True)
+        ]
 
 
 def _probs(labels: Sequence[str], p: np.ndarray) -> dict[str, float]:

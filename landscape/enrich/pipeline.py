@@ -84,7 +84,7 @@ def build(
             break
         results.append(StepResult(done[0], time.perf_counter() - start, done[1]))
         log(f"{done[0]}: " + ", ".join(f"{v} {k}" for k, v in done[1].items()))
-    if ctx.engine.name != "local":
+    if ctx.engine.where != "this process":
         log(f"engine {ctx.engine.name}: {ran(ctx.engine)}")
     record_last_build(store, started, results, ctx.fallbacks)
     return results

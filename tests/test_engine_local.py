@@ -1,0 +1,86 @@
+"""The local engine: per-record batches in forked processes give what one process gives."""
+
+import os
+import shutil
+import signal
+
+import pytest
+
+from landscape.engine import LocalEngine, Worker, get_engine
+from landscape.models import LandscapeError
+
+from .conftest import LISTING, SEEDS, run_cli
+
+
+def doubled(batch):
+    return [x * 2 for x in batch]
+
+
+def pid_of(batch):
+    return os.getpid()
+
+
+def dies_on_three(batch):
+    if batch == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return batch
+
+
+def test_processes_answer_every_batch_in_order():
+    engine = LocalEngine(2)
+    batches = [list(range(i, i + 3)) for i in range(0, 60, 3)]
+    assert list(engine.map_batches(Worker(doubled, "double"), iter(batches))) == [doubled(b) for b in batches]
+    assert engine.batches["double"] == 20 and engine.where == "2 local processes"
+
+
+def test_work_runs_in_other_processes_unless_it_asks_to_stay():
+    engine = LocalEngine(2)
+    assert os.getpid() not in set(engine.map_batches(Worker(pid_of, "pid"), range(8)))
+    assert set(engine.map_batches(Worker(pid_of, "pid", fork=False), range(8))) == {os.getpid()}
+    assert list(engine.map_batches(Worker(pid_of, "pid"), range(1))) == [os.getpid()]  # one batch: no fork
+    assert set(LocalEngine(1).map_batches(Worker(pid_of, "pid"), range(8))) == {os.getpid()}
+
+
+def test_a_process_that_dies_is_one_line_not_a_hang():
+    with pytest.raises(LandscapeError, match="dies: a worker process of the local engine died"):
+        list(LocalEngine(2).map_batches(Worker(dies_on_three, "dies"), range(8)))
+
+
+def test_batches_are_smaller_with_processes_so_none_waits_on_a_long_last_one():
+    assert LocalEngine(1).batch_size(10_000, 2048) == 2048
+    assert LocalEngine(2).batch_size(10_000, 2048) == 1250
+    assert LocalEngine(2).batch_size(100_000, 2048) == 2048
+    assert get_engine("local", None, 3).processes == 3
+
+
+def test_a_build_in_two_processes_stores_what_one_process_stores(tmp_path):
+    """Every step of a real build (460 papers and a talk: several batches per step) with one
+    process and with two: every record's page data (area, summary, concepts, connections with
+    their reasons) and every vector the same."""
+    import numpy as np
+
+    from landscape.store import Store
+    from landscape.views import record_detail
+
+    ingested = tmp_path / "ingested.db"
+    run_cli("ingest", LISTING, SEEDS / "003_00411ab6291d3934.txt", "--db", ingested)
+    stored = []
+    for workers in ("1", "2"):
+        db = tmp_path / f"w{workers}.db"
+        shutil.copy(ingested, db)
+        out = run_cli("build", "--embedder", "fast", "--workers", workers, "--db", db).output
+        assert ("on 2 local processes" in out) == (workers == "2")
+        with Store(db, readonly=True) as store:
+            ids, vectors = store.embedding_matrix(store.get_meta("embedder") or "")
+            pages = [{**record_detail(store, rid), "connections": store.get_connections(rid)}
+                     for rid in sorted(store.record_titles())]
+            stored.append((pages, ids, vectors))
+    (one, ids_1, vectors_1), (two, ids_2, vectors_2) = stored
+    assert len(one) == 461 and all(d["summary"] for d in one) and all(d["connections"] for d in one)
+    assert one == two
+    assert ids_1 == ids_2 and np.array_equal(vectors_1, vectors_2)
+
+
+def test_workers_is_for_the_local_engine_only(tmp_path):
+    result = run_cli("build", "--engine", "ray", "--workers", "2", "--db", tmp_path / "x.db", expect=2)
+    assert "--workers: only the local engine" in result.output
