@@ -84,3 +84,13 @@ def test_a_build_in_two_processes_stores_what_one_process_stores(tmp_path):
 def test_workers_is_for_the_local_engine_only(tmp_path):
     result = run_cli("build", "--engine", "ray", "--workers", "2", "--db", tmp_path / "x.db", expect=2)
     assert "--workers: only the local engine" in result.output
+
+
+def test_too_little_free_memory_runs_fewer_processes_and_says_so(monkeypatch):
+    import landscape.engine as engine_module
+    from landscape.engine import ran
+
+    monkeypatch.setattr(engine_module, "_memory_mb", lambda: (3_000.0, 10_000.0))  # 3 GB free, 10 GB build
+    engine = LocalEngine(2)
+    assert set(engine.map_batches(Worker(pid_of, "connections"), range(6))) == {os.getpid()}
+    assert "connections in 1 process, not 2" in ran(engine)
