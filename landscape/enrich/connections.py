@@ -155,7 +155,7 @@ class Corpus:
                                 " (or wait for the build that is running)")
         if not ids:
             raise LandscapeError("the store has no records to connect (run `landscape ingest` first)")
-        brief = store.record_brief(ids)
+        brief = store.record_brief()  # one scan: asking for every id by name is a lookup each
         keys, names, attested, carriers = _phrase_vocabulary(store)
         max_len = max((len(k.split()) for k in keys), default=1)
         rt = record_terms(store, ids, keys, max_len, phrase_prefixes(keys), fresh)

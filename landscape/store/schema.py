@@ -300,4 +300,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX IF NOT EXISTS records_id_hash ON records(id, content_hash);
         """,
     ),
+    (
+        "records_brief_index",
+        # the build's other questions about every record (the areas' inputs, the papers' dates for
+        # trends) read columns stored after the abstract, so a scan of the table follows each long
+        # row's overflow pages; this index answers them alone (101,000 records, warm cache: area
+        # inputs 0.5 -> 0.12 s, paper dates 0.35 -> 0.08 s). PostgreSQL keeps long text out of
+        # line (TOAST), so its table scans stay narrow and it has no such index.
+        """
+        CREATE INDEX IF NOT EXISTS records_brief ON records(id, kind, area, area_source, content_hash, date);
+        """,
+    ),
 ]
