@@ -119,11 +119,11 @@ class LandscapeMixin:
         """(record, concept name) of every record's concepts (record_concepts, else keyphrases),
         streamed unordered and possibly repeated: for readers that only count members, without
         the sort that ordering by strength costs."""
-        if self.ls_concepts_built():
-            sql = "SELECT rc.record_id, c.name FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
-        else:
-            sql = "SELECT record_id, phrase FROM keyphrases"
-        return ((rid, name) for rid, name in self._conn.execute(sql))
+        if self.ls_concepts_built():  # names by id here: joining ten million rows to concepts tripled the read
+            names = dict(self._conn.execute("SELECT id, name FROM concepts"))
+            rows = self._conn.execute("SELECT record_id, concept_id FROM record_concepts")
+            return ((rid, names[cid]) for rid, cid in rows if cid in names)
+        return ((rid, name) for rid, name in self._conn.execute("SELECT record_id, phrase FROM keyphrases"))
 
     def ls_concepts_signature(self) -> str:
         """Changes whenever the concepts or keyphrases of any record change."""
