@@ -31,7 +31,7 @@ class Config:
     llm_model_path: str | None = None
     seed: int = 42
     engine: str = "local"  # local | ray: where the build's per-record batches run (landscape.engine)
-    workers: int = 0  # the local engine's processes (0: one per CPU; 1: all in the build's process)
+    workers: int = 0  # the local engine's processes (0: one per CPU, one on macOS; 1: all in the build's process)
     sources: list[dict[str, Any]] = field(default_factory=list)  # [[sources]]: name, query, since
     sync: dict[str, Any] = field(default_factory=dict)  # [sync]: contact, endpoints, s2_key
     extra: dict[str, Any] = field(default_factory=dict)

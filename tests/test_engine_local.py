@@ -53,6 +53,14 @@ def test_batches_are_smaller_with_processes_so_none_waits_on_a_long_last_one():
     assert get_engine("local", None, 3).processes == 3
 
 
+def test_one_process_per_cpu_by_default_but_one_on_macos(monkeypatch):
+    import sys
+
+    assert LocalEngine().processes == (os.cpu_count() or 1)
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert LocalEngine().processes == 1 and LocalEngine(2).processes == 2
+
+
 def test_a_build_in_two_processes_stores_what_one_process_stores(tmp_path):
     """Every step of a real build (460 papers and a talk: several batches per step) with one
     process and with two: every record's page data (area, summary, concepts, connections with

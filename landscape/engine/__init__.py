@@ -22,6 +22,7 @@ import gc
 import itertools
 import multiprocessing
 import os
+import sys
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ class LocalEngine:
     gpus = 0
 
     def __init__(self, processes: int | None = None):
-        self.processes = max(1, int(processes or os.cpu_count() or 1))
+        self.processes = max(1, int(processes or default_processes()))
         if "fork" not in multiprocessing.get_all_start_methods():
             self.processes = 1
         self.where = "this process" if self.processes == 1 else f"{self.processes} local processes"
@@ -144,6 +145,12 @@ class LocalEngine:
 
     def close(self) -> None:
         pass
+
+
+def default_processes() -> int:
+    """One per CPU; one on macOS, where a process forked after Accelerate (numpy's BLAS there)
+    has been used may crash: `--workers N` still asks for more."""
+    return 1 if sys.platform == "darwin" else os.cpu_count() or 1
 
 
 CHILD_SHARE = 0.5  # a forked process's own memory, at most, as a share of the build's RSS
