@@ -82,30 +82,22 @@ class LocalEngine:
         if self.processes > 1 and worker.fork:
             first = list(itertools.islice(batches, 2))
             batches = itertools.chain(first, batches)
-            if len(first) == 2:
-                yield from self._forked(worker, batches)
+            processes = self._affordable(worker) if len(first) == 2 else 1
+            if processes > 1:
+                yield from self._forked(worker, batches, processes)
                 return
         fn = worker.fn
         for batch in batches:
             yield fn(batch)
             self.batches[worker.label] += 1
 
-    def _forked(self, worker: Worker, batches: Iterator[Any]) -> Iterator[Any]:
+    def _forked(self, worker: Worker, batches: Iterator[Any], processes: int) -> Iterator[Any]:
         """At most two batches per process are out at once, so memory holds a few batches
         whatever the corpus size; results come back in batch order. A process that dies (the
         system out of memory) ends the step with one line instead of a wait forever."""
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
 
-        processes = self._affordable()
-        if processes < self.processes:
-            self.notes.append(f"{worker.label} in {processes} process{'es' if processes > 1 else ''}, not"
-                              f" {self.processes}: each could need {CHILD_SHARE:.0%} of the build's memory")
-        if processes == 1:
-            for batch in batches:
-                yield worker.fn(batch)
-                self.batches[worker.label] += 1
-            return
         global _FORKED
         _FORKED = worker.fn
         gc.freeze()  # the processes' collector then never writes to (and so copies) the shared objects
@@ -128,14 +120,19 @@ class LocalEngine:
             pool.shutdown(wait=True, cancel_futures=True)
             gc.unfreeze()
 
-    def _affordable(self) -> int:
-        """Processes the free memory allows: a forked process shares the build's pages but copies
-        those it writes to (reference counts of the objects it reads, its own caches); measured
-        at 100,000 records, two processes ranking connections added 43% of the build's RSS."""
+    def _affordable(self, worker: Worker) -> int:
+        """Processes the free memory allows (noted when fewer than asked): a forked process
+        shares the build's pages but copies those it writes to (reference counts of the objects
+        it reads, its own caches); measured at 100,000 records, two processes ranking
+        connections added 43% of the build's RSS."""
         free, rss = _memory_mb()
         if free is None or rss is None:
             return self.processes
-        return max(1, min(self.processes, int(free // max(rss * CHILD_SHARE, 1.0))))
+        processes = max(1, min(self.processes, int(free // max(rss * CHILD_SHARE, 1.0))))
+        if processes < self.processes:
+            self.notes.append(f"{worker.label} in {processes} process{'es' if processes > 1 else ''}, not"
+                              f" {self.processes}: each could need {CHILD_SHARE:.0%} of the build's memory")
+        return processes
 
     def batch_size(self, total: int, preferred: int) -> int:
         """With processes, at least four batches per process (so none waits on a last long one)."""

@@ -646,15 +646,13 @@ class AreasStep:
             for rows in ctx.engine.map_batches(Worker(PredictAreas(model), label="areas"), paper_batches()):
                 store.set_areas(rows)
             if talks:
-                store.set_areas(self._row(rec, model, talk_proba(rec, model, section_vectors)) for rec in talks)
+                store.set_areas(predicted_row(model, rec.id, rec.text, talk_proba(rec, model, section_vectors))
+                                for rec in talks)
             store.set_area_names({label: {"labelled": counts} for label, counts in
                                   Counter(r.area or "" for r in labelled).items()})
             store.put_area_predictions(signature, {r.id: record_fingerprint(r) for r in unlabelled})
         return {"predicted": len(targets), "unchanged": len(unlabelled) - len(targets),
                 "labelled": len(labelled), "retrained": int(retrained)}
-
-    def _row(self, rec: Any, model: AreaModel, p: np.ndarray) -> AreaRow:
-        return predicted_row(model, rec.id, rec.text, p)
 
     def _zero_shot(self, ctx: BuildContext, records: list[Any]) -> dict[str, int]:
         from .embed import store_embedder
