@@ -26,22 +26,30 @@ def dies_on_three(batch):
     return batch
 
 
-def test_processes_answer_every_batch_in_order():
+@pytest.fixture
+def free_forks(monkeypatch):
+    """Tests that fork for batches taking microseconds (a build forks only when a batch takes
+    longer than forking would: tested on its own below)."""
+    monkeypatch.setattr("landscape.engine.fork_seconds", lambda processes, rss: 0.0)
+
+
+def test_processes_answer_every_batch_in_order(free_forks):
     engine = LocalEngine(2)
     batches = [list(range(i, i + 3)) for i in range(0, 60, 3)]
     assert list(engine.map_batches(Worker(doubled, "double"), iter(batches))) == [doubled(b) for b in batches]
     assert engine.batches["double"] == 20 and engine.where == "2 local processes"
 
 
-def test_work_runs_in_other_processes_unless_it_asks_to_stay():
+def test_work_runs_in_other_processes_unless_it_asks_to_stay(free_forks):
     engine = LocalEngine(2)
-    assert os.getpid() not in set(engine.map_batches(Worker(pid_of, "pid"), range(8)))
+    first, *rest = engine.map_batches(Worker(pid_of, "pid"), range(8))  # the first batch, timed, runs here
+    assert first == os.getpid() and os.getpid() not in rest
     assert set(engine.map_batches(Worker(pid_of, "pid", fork=False), range(8))) == {os.getpid()}
     assert list(engine.map_batches(Worker(pid_of, "pid"), range(1))) == [os.getpid()]  # one batch: no fork
     assert set(LocalEngine(1).map_batches(Worker(pid_of, "pid"), range(8))) == {os.getpid()}
 
 
-def test_a_process_that_dies_is_one_line_not_a_hang():
+def test_a_process_that_dies_is_one_line_not_a_hang(free_forks):
     with pytest.raises(LandscapeError, match="dies: a worker process of the local engine died"):
         list(LocalEngine(2).map_batches(Worker(dies_on_three, "dies"), range(8)))
 
@@ -61,7 +69,7 @@ def test_one_process_per_cpu_by_default_but_one_on_macos(monkeypatch):
     assert LocalEngine().processes == 1 and LocalEngine(2).processes == 2
 
 
-def test_a_build_in_two_processes_stores_what_one_process_stores(tmp_path):
+def test_a_build_in_two_processes_stores_what_one_process_stores(tmp_path, free_forks):
     """Every step of a real build (460 papers and a talk: several batches per step) with one
     process and with two: every record's page data (area, summary, concepts, connections with
     their reasons) and every vector the same."""
@@ -94,7 +102,7 @@ def test_workers_is_for_the_local_engine_only(tmp_path):
     assert "--workers: only the local engine" in result.output
 
 
-def test_too_little_free_memory_runs_fewer_processes_and_says_so(monkeypatch):
+def test_too_little_free_memory_runs_fewer_processes_and_says_so(monkeypatch, free_forks):
     import landscape.engine as engine_module
     from landscape.engine import ran
 
@@ -102,3 +110,14 @@ def test_too_little_free_memory_runs_fewer_processes_and_says_so(monkeypatch):
     engine = LocalEngine(2)
     assert set(engine.map_batches(Worker(pid_of, "connections"), range(6))) == {os.getpid()}
     assert "connections in 1 process, not 2" in ran(engine)
+
+
+def test_batches_quicker_than_a_fork_stay_in_this_process_and_the_log_says_why(monkeypatch):
+    from landscape.engine import fork_seconds, ran
+
+    assert fork_seconds(2, 12 * 1024) == pytest.approx(2 * (0.05 + 0.8 * 12))  # a 12 GB build: 19 s
+    engine = LocalEngine(2)
+    assert set(engine.map_batches(Worker(pid_of, "connections"), range(6))) == {os.getpid()}
+    assert "connections in this process: a batch took 0.0 s, less than forking 2 processes" in ran(engine)
+    monkeypatch.setattr("landscape.engine.fork_seconds", lambda processes, rss: 0.0)
+    assert len(set(LocalEngine(2).map_batches(Worker(pid_of, "connections"), range(6)))) > 1

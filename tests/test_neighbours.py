@@ -56,6 +56,19 @@ def test_top_k_of_wide_rows_is_the_full_sort_s_top_k():
 
 # --- the stored neighbour graph ------------------------------------------------------------
 
+def test_rowid_labels_map_to_rows_the_same_densely_or_by_search():
+    from landscape.enrich.neighbours import _positions
+
+    rng = np.random.default_rng(3)
+    dense = rng.permutation(np.arange(1, 5001))[:4000]  # a store's rowids, some deleted
+    sparse = dense * 1_000_003  # too far apart for a table: found by binary search
+    labels = np.concatenate([dense, [-1, 0, 5001, 99_999], rng.integers(-5, 6000, 500)])
+    by_table = _positions(dense)(labels)
+    assert (by_table[:4000] == np.arange(4000)).all() and (by_table[4000:4004] == -1).all()
+    by_search = _positions(sparse)(np.where(labels >= 0, labels * 1_000_003, labels))
+    assert (by_table == by_search).all()
+
+
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 

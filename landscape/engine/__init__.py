@@ -8,8 +8,9 @@ through an engine.
 
 - `local` (default): this machine. With one process (`build --workers 1`, or a worker that asks
   to stay in the process) it calls the worker batch by batch; with more (the default: one per
-  CPU) it forks that many processes once the step has a second batch, hands them the batches a
-  few at a time and answers the results in batch order. Forked processes inherit the worker's
+  CPU) it runs a step's first batch here and, when that batch took longer than forking would
+  (`fork_seconds`: forking a large build copies its page tables), forks that many processes for
+  the rest, hands them the batches a few at a time and answers the results in batch order. Forked processes inherit the worker's
   state (a connections corpus, a fitted embedder) instead of receiving a copy, and never touch
   the store; the step writes each result on the driver while the processes work on the next.
 - `ray`: a pool of Ray actors (`ray_engine.RayEngine`), on a local Ray or a cluster given by
@@ -23,6 +24,7 @@ import itertools
 import multiprocessing
 import os
 import sys
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -79,17 +81,38 @@ class LocalEngine:
 
     def map_batches(self, worker: Worker, batches: Iterable[Any]) -> Iterator[Any]:
         batches = iter(batches)
-        if self.processes > 1 and worker.fork:
-            first = list(itertools.islice(batches, 2))
-            batches = itertools.chain(first, batches)
-            processes = self._affordable(worker) if len(first) == 2 else 1
-            if processes > 1:
-                yield from self._forked(worker, batches, processes)
-                return
         fn = worker.fn
+        if self.processes > 1 and worker.fork:
+            for batch in itertools.islice(batches, 1):  # the first batch here, timed
+                start = time.perf_counter()
+                result = fn(batch)
+                took = time.perf_counter() - start
+                yield result
+                self.batches[worker.label] += 1
+                second = list(itertools.islice(batches, 1))
+                batches = itertools.chain(second, batches)
+                if second and self._worth_forking(worker, took):
+                    processes = self._affordable(worker)
+                    if processes > 1:
+                        yield from self._forked(worker, batches, processes)
+                        return
         for batch in batches:
             yield fn(batch)
             self.batches[worker.label] += 1
+
+    def _worth_forking(self, worker: Worker, took: float) -> bool:
+        """Whether a batch takes longer than forking the processes would: forking copies the
+        build's page tables, about FORK_S_PER_GB s per GB of its memory and process (measured: two
+        processes forked from a 12 GB build at a million records took 19 s, for connections of 7,000
+        records that one process ranks in 19 s). A step has at least four batches per process, so
+        when its first batch takes longer, the processes save more than they cost."""
+        _, rss = _memory_mb()
+        cost = fork_seconds(self.processes, rss or 0.0)
+        if took >= cost:
+            return True
+        self.notes.append(f"{worker.label} in this process: a batch took {took:.1f} s, less than forking"
+                          f" {self.processes} processes would ({cost:.1f} s)")
+        return False
 
     def _forked(self, worker: Worker, batches: Iterator[Any], processes: int) -> Iterator[Any]:
         """At most two batches per process are out at once, so memory holds a few batches
@@ -151,6 +174,14 @@ def default_processes() -> int:
 
 
 CHILD_SHARE = 0.5  # a forked process's own memory, at most, as a share of the build's RSS
+FORK_S_PER_GB = 0.8
+FORK_S_BASE = 0.05
+
+
+def fork_seconds(processes: int, rss_mb: float) -> float:
+    """What forking `processes` processes from a build of `rss_mb` costs, in seconds (see
+    LocalEngine._worth_forking)."""
+    return processes * (FORK_S_BASE + FORK_S_PER_GB * rss_mb / 1024)
 
 
 def _memory_mb() -> tuple[float | None, float | None]:

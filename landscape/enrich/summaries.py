@@ -442,7 +442,9 @@ class SummariesStep:
         model = store.get_meta("embedder")
         if not model:
             return Vectors({}, np.zeros((0, 1), dtype=np.float32))
-        ids, matrix = store.embedding_matrix(model)
+        from .embed import stored_embeddings
+
+        ids, matrix = stored_embeddings(store, model)
         return Vectors({rid: k for k, rid in enumerate(ids)}, matrix)
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..arrays import unique_counts, unique_values
 from ..config import Config
 from ..store.interfaces import LandscapeReadStore
 
@@ -89,14 +90,14 @@ def series(pairs: Iterable[tuple[str, str]], dated: Dated, totals: tuple[int, in
     if not groups:
         return {}
     n = len(pos)
-    unique = np.unique(np.asarray(g_list, dtype=np.int64) * n + np.asarray(r_list, dtype=np.int64))
+    unique = unique_values(np.asarray(g_list, dtype=np.int64) * n + np.asarray(r_list, dtype=np.int64))
     group, rows = unique // n, unique % n
     width = len(groups)
     total = np.bincount(group, minlength=width)
     recent = np.bincount(group, weights=dated.recent[rows], minlength=width).astype(np.int64)
     prior = np.bincount(group, weights=dated.prior[rows], minlength=width).astype(np.int64)
     q = len(dated.quarters)
-    cells, counts = np.unique(group * q + dated.quarter[rows], return_counts=True)
+    cells, counts = unique_counts(group * q + dated.quarter[rows])
     quarters: list[dict[str, int]] = [{} for _ in range(width)]
     for cell, count in zip(cells.tolist(), counts.tolist(), strict=True):
         quarters[cell // q][dated.quarters[cell % q]] = count

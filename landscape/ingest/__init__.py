@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arrays import unique_values
 from ..artifacts import pack, unpack
 from ..batching import batches
 from ..models import BadRecord, LandscapeError, ParseError, Record
@@ -322,7 +323,7 @@ def _line_prints(store: IngestStore, done: np.ndarray | None, batch: int) -> tup
             at = np.minimum(np.searchsorted(done, fp), max(len(done) - 1, 0))
             new = done[at] != fp if len(done) else np.ones(len(fp), dtype=bool)
             unsplit.extend(row for row, is_new in zip(chunk, new.tolist(), strict=True) if is_new)
-    return np.unique(np.concatenate(prints)) if prints else np.zeros(0, dtype=np.uint64), unsplit
+    return unique_values(np.concatenate(prints)) if prints else np.zeros(0, dtype=np.uint64), unsplit
 
 
 def _fingerprint(rid: str, line: str) -> int:

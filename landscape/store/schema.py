@@ -311,4 +311,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX IF NOT EXISTS records_brief ON records(id, kind, area, area_source, content_hash, date);
         """,
     ),
+    (
+        "increment_indexes",
+        # what a build that adds a few records asks about every record, answered from an index
+        # alone instead of a table row per record (at a million records the rows of record
+        # concepts, embeddings and the graph are not in the page cache beside a 10 GB build):
+        # members per concept (the concepts of 1,000 new papers cover 12.6 of 13.8 million
+        # memberships: 29 -> 1.7 s), content hashes of embeddings and graph lists, topic sizes.
+        """
+        CREATE INDEX IF NOT EXISTS record_concepts_concept_record ON record_concepts(concept_id, record_id);
+        DROP INDEX IF EXISTS record_concepts_concept;
+        CREATE INDEX IF NOT EXISTS embeddings_model_hash ON embeddings(record_id, model, content_hash);
+        CREATE INDEX IF NOT EXISTS neighbour_graph_hash ON neighbour_graph(record_id, content_hash);
+        CREATE INDEX IF NOT EXISTS record_topics_topic ON record_topics(topic_id);
+        """,
+    ),
 ]

@@ -241,4 +241,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX IF NOT EXISTS records_id_hash ON records(id, content_hash);
         """,
     ),
+    (
+        "increment_indexes",
+        # as on SQLite: members per concept, content hashes and topic sizes by index-only scans
+        """
+        CREATE INDEX IF NOT EXISTS record_concepts_concept_record ON record_concepts(concept_id, record_id);
+        DROP INDEX IF EXISTS record_concepts_concept;
+        CREATE INDEX IF NOT EXISTS embeddings_model_hash ON embeddings(record_id, model, content_hash);
+        CREATE INDEX IF NOT EXISTS neighbour_graph_hash ON neighbour_graph(record_id, content_hash);
+        CREATE INDEX IF NOT EXISTS record_topics_topic ON record_topics(topic_id);
+        """,
+    ),
 ]
