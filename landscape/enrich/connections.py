@@ -45,7 +45,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -60,6 +60,7 @@ from ..text import STOPWORDS, content_tokens, tokens
 from .citations import Citations, citations_for, merge_candidates
 from .citations import state_of as citation_state
 from .concepts.normalise import phrase_key, text_keys
+from .connection_rows import author_rows, concept_rows, phrase_rows
 from .connection_text import (
     _csr,
     _drop_contained,
@@ -83,7 +84,6 @@ AUTHOR_WEIGHT = 0.3
 AUTHOR_CAP = 3
 STATE_ARTIFACT = "connections:state"
 REFIT_GROWTH = 1.25
-MAX_PHRASE_WORDS = 6
 CHUNK = 128
 HOPS = 8  # candidates: graph neighbours plus the neighbours of the nearest HOPS of them
 STATS_ROWS = 256
@@ -125,7 +125,8 @@ class Corpus:
     author_names: list[str]
     areas: list[str | None]
     titles: list[str]
-    concept_names: dict[str, set[str]] = field(default_factory=dict)
+    concepts: Any = None  # n x C binary: the record's concepts, any source (for reasons)
+    concept_list: list[str] = field(default_factory=list)  # each column's concept name
     carried: Any = None  # n x P binary: the record's own keyphrases (any source) in the vocabulary
     pos: dict[str, int] = field(default_factory=dict)
     graph: Graph | None = None
@@ -147,7 +148,7 @@ class Corpus:
         """The corpus, reading only texts new or changed since the stored terms (enrich/terms.py;
         all of them when `fresh`, or when the corpus has grown past the terms' refresh)."""
         from .embed import record_embeddings
-        from .terms import given_rows, record_terms
+        from .terms import record_terms
 
         ids, vectors = record_embeddings(store, config)
         if not ids and store.count_records():
@@ -156,7 +157,9 @@ class Corpus:
         if not ids:
             raise LandscapeError("the store has no records to connect (run `landscape ingest` first)")
         brief = store.record_brief()  # one scan: asking for every id by name is a lookup each
-        keys, names, attested, carriers = _phrase_vocabulary(store)
+        pos = {rid: i for i, rid in enumerate(ids)}
+        pr = phrase_rows(store, pos)
+        keys, names = pr.keys, pr.names
         max_len = max((len(k.split()) for k in keys), default=1)
         rt = record_terms(store, ids, keys, max_len, phrase_prefixes(keys), fresh)
         vocab = {t: j for j, t in enumerate(rt.terms)}
@@ -166,37 +169,26 @@ class Corpus:
         lexical = _l2_rows(lexical)
         present = rt.counts.copy()
         present.data = np.ones_like(present.data)
-        given = store.record_given_phrases()
-        kp_words = given_rows(ids, given, lambda p: (vocab[t] for t in tokens(p) if t not in STOPWORDS and t in vocab),
-                              len(vocab))
+        kp_words = pr.given_columns(lambda p: (vocab[t] for t in tokens(p) if t not in STOPWORDS and t in vocab),
+                                    len(vocab))
         kp_own = _csr(present.multiply(kp_words))
         p = len(names)
         matches = rt.found
         phrase_df = np.asarray(matches.sum(axis=0)).ravel()
         phrase_idf = np.log((n + 1) / (phrase_df + 1)).astype(np.float32)
-        lone = set(np.flatnonzero(np.asarray(attested) <= 1).tolist())
-        given_keys = given_rows(ids, given, lambda x: (j for j in [keys.get(phrase_key(x))] if j in lone), p)
+        lone = set(np.flatnonzero(pr.attested <= 1).tolist())
+        given_keys = pr.given_columns(lambda x: (j for j in [keys.get(phrase_key(x))] if j in lone), p)
         own_only = _csr(matches.multiply(given_keys))
-        author_lists = store.record_authors()
-        author_ids: dict[str, int] = {}
-        author_names: list[str] = []
-        author_rows = []
-        for i in ids:
-            row = {}
-            for key, name in author_lists.get(i, []):
-                if key not in author_ids:
-                    author_ids[key] = len(author_names)
-                    author_names.append(name)
-                row[author_ids[key]] = 1.0
-            author_rows.append(row)
+        authors, author_names = author_rows(store, pos)
+        concepts, concept_list = concept_rows(store, pos)
         return cls(
             ids=ids, vectors=vectors, vocab=vocab, idf=idf, lexical=lexical, present=present,
             kp_count=np.asarray((present.multiply(kp_own)).sum(axis=0)).ravel().astype(np.float32),
             text_count=np.asarray(present.sum(axis=0)).ravel().astype(np.float32), kp_own=kp_own,
             phrase_keys=keys, phrase_names=names, phrase_idf=phrase_idf, matches=matches,
-            own_only=own_only, authors=csr(author_rows, len(author_names)), author_names=author_names,
+            own_only=own_only, authors=authors, author_names=author_names,
             areas=[brief[i]["area"] for i in ids], titles=[brief[i]["title"] for i in ids],
-            concept_names=_named_concepts(store, ids), carried=_carried(carriers, ids, p), terms_read=rt,
+            concepts=concepts, concept_list=concept_list, carried=pr.carried, terms_read=rt,
         )
 
     # --- the query side ------------------------------------------------------------------------
@@ -333,7 +325,7 @@ class Corpus:
         out: dict[str, float] = {}
         for j in _row(self.matches, i):
             out[self.phrase_names[j]] = float(self.phrase_idf[j])
-        for name in self.concept_names.get(self.ids[i], ()):
+        for name in self.concept_names(i):
             key = phrase_key(name)
             j = self.phrase_keys.get(key)
             out.setdefault(self.phrase_names[j] if j is not None else name,
@@ -366,6 +358,10 @@ class Corpus:
                 out.append("shared terms: " + ", ".join(terms))
         return out
 
+    def concept_names(self, i: int) -> list[str]:
+        """Names of record i's concepts, whatever their source."""
+        return [] if self.concepts is None else [self.concept_list[j] for j in _row(self.concepts, i)]
+
     def nameable(self, i: int) -> dict[str, float]:
         """The concepts of record i a reason may name: `concepts_of` less the phrases in over a
         tenth of the corpus (they explain little) and the single words the concepts step did not
@@ -377,7 +373,7 @@ class Corpus:
             if len(self._nameable) >= NAMEABLE_KEPT:
                 self._nameable.clear()
             generic = math.log(10)
-            single = {self.key_of(n) for n in self.concept_names.get(self.ids[i], ()) if " " not in n}
+            single = {self.key_of(n) for n in self.concept_names(i) if " " not in n}
             out = self._nameable[i] = {x: v for x, v in self.concepts_of(i).items()
                                        if v > generic and (" " in x or self.key_of(x) in single)}
         return out
@@ -410,41 +406,6 @@ class Corpus:
     def terms(self) -> list[str]:
         """Vocabulary words by column."""
         return sorted(self.vocab, key=self.vocab.__getitem__)
-
-
-def _phrase_vocabulary(
-    store: ConnectionReadStore,
-) -> tuple[dict[str, int], list[str], list[int], list[set[str]]]:
-    """Phrase keys -> index, display names, how many records carry each (any source), and which."""
-    surface: dict[str, Counter[str]] = {}
-    carriers: dict[str, set[str]] = {}
-    keyed: dict[str, str] = {}  # phrases recur across records: each distinct one is normalised once
-    for rid, phrase in store.record_phrases():
-        key = keyed.get(phrase)
-        if key is None:
-            key = keyed[phrase] = phrase_key(phrase)
-        if key and len(key.split()) <= MAX_PHRASE_WORDS and key not in STOPWORDS:
-            surface.setdefault(key, Counter())[phrase.lower()] += 1
-            carriers.setdefault(key, set()).add(rid)
-    keys = sorted(surface)
-    names = [max(sorted(surface[k]), key=lambda s, k=k: surface[k][s]) for k in keys]
-    return {k: j for j, k in enumerate(keys)}, names, [len(carriers[k]) for k in keys], [carriers[k] for k in keys]
-
-
-def _carried(carriers: list[set[str]], ids: list[str], width: int) -> Any:
-    """n x P binary: phrase j is among record i's own keyphrases."""
-    pos = {rid: i for i, rid in enumerate(ids)}
-    rows: list[dict[int, float]] = [{} for _ in ids]
-    for j, holders in enumerate(carriers):
-        for rid in holders:
-            if rid in pos:
-                rows[pos[rid]][j] = 1.0
-    return csr(rows, width)
-
-
-def _named_concepts(store: ConnectionReadStore, ids: Iterable[str]) -> dict[str, set[str]]:
-    names = store.record_concept_names()
-    return {i: names[i] for i in ids if i in names}
 
 
 # --- building and reading ------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,21 +187,3 @@ def load_terms(store: EmbedStore) -> RecordTerms | None:
         return RecordTerms(ids, hashes, terms, idf, mats[0], keys, mats[1], int(artifact.meta["refreshed_n"]), 0)
     except (KeyError, ValueError, TypeError):
         return None
-
-
-def given_rows(ids: Sequence[str], given: dict[str, list[str]], column: Any, width: int) -> Any:
-    """n x width binary csr: the columns `column(phrase)` (an iterable of ints) of each record's
-    given phrases; each distinct phrase is looked up once (phrases recur across records)."""
-    from .connections import csr
-
-    memo: dict[str, list[int]] = {}
-    rows = []
-    for rid in ids:
-        row: dict[int, float] = {}
-        for phrase in given.get(rid, ()):
-            cols = memo.get(phrase)
-            if cols is None:
-                cols = memo[phrase] = list(column(phrase))
-            row.update(dict.fromkeys(cols, 1.0))
-        rows.append(row)
-    return csr(rows, width)

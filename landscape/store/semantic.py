@@ -175,15 +175,12 @@ class SemanticMixin:
             out.update((r[0], r[1]) for r in self._conn.execute(sql + f" WHERE r.id IN ({marks})", chunk))
         return out
 
-    def record_authors(self) -> dict[str, list[tuple[str, str]]]:
-        """id -> [(author key, display name)] in author order."""
-        out: dict[str, list[tuple[str, str]]] = {}
-        for rid, key, name in self._conn.execute(
-            "SELECT a.record_id, au.key, au.name FROM authorship a JOIN authors au ON au.id = a.author_id"
-            " ORDER BY a.record_id, a.position"
-        ):
-            out.setdefault(rid, []).append((key, name))
-        return out
+    def record_author_ids(self) -> Iterator[tuple[str, int]]:
+        """(record id, author id) of every authorship, unordered."""
+        yield from self._conn.execute("SELECT record_id, author_id FROM authorship")
+
+    def author_names_by_id(self) -> dict[int, str]:
+        return dict(self._conn.execute("SELECT id, name FROM authors"))
 
     def record_brief(self, ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """id -> title, area, date, kind: what a result line shows."""
@@ -198,34 +195,22 @@ class SemanticMixin:
                 rows += self._conn.execute(sql + f" WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
         return {r[0]: {"title": r[1], "area": r[2], "date": r[3], "kind": r[4]} for r in rows}
 
-    def record_concept_names(self) -> dict[str, set[str]]:
-        """id -> the names of its concepts, whatever their source (empty when the concepts step
-        has not run)."""
-        out: dict[str, set[str]] = {}
-        for rid, name in self._conn.execute(
-            "SELECT rc.record_id, c.name FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
-        ):
-            names = out.get(rid)
-            if names is None:
-                names = out[rid] = set()
-            names.add(name)
-        return out
+    def record_concept_ids(self) -> Iterator[tuple[str, int]]:
+        """(record id, concept id) of every concept a record carries, whatever its source (a
+        record may carry one from two sources), unordered."""
+        yield from self._conn.execute("SELECT record_id, concept_id FROM record_concepts")
+
+    def concept_names_by_id(self) -> dict[int, str]:
+        return dict(self._conn.execute("SELECT id, name FROM concepts"))
 
     def phrase_vocabulary(self) -> list[str]:
         """Distinct phrases of every record's keyphrases: the names concepts are matched by."""
         return [r[0] for r in self._conn.execute("SELECT DISTINCT phrase FROM keyphrases ORDER BY phrase")]
 
-    def record_phrases(self) -> Iterator[tuple[str, str]]:
-        """(record id, phrase) of every keyphrase, whatever its source."""
-        yield from self._conn.execute("SELECT record_id, phrase FROM keyphrases")
-
-    def record_given_phrases(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for rid, phrase in self._conn.execute(
-            "SELECT record_id, phrase FROM keyphrases WHERE source = 'given' ORDER BY record_id, position"
-        ):
-            out.setdefault(rid, []).append(phrase)
-        return out
+    def record_phrase_rows(self) -> Iterator[tuple[str, str, bool]]:
+        """(record id, phrase, whether it is given) of every keyphrase, whatever its source, unordered."""
+        for rid, phrase, given in self._conn.execute("SELECT record_id, phrase, source = 'given' FROM keyphrases"):
+            yield rid, phrase, bool(given)
 
     def record_hashes(self) -> dict[str, str]:
         return {r[0]: r[1] for r in self._conn.execute("SELECT id, content_hash FROM records")}
