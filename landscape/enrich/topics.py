@@ -396,7 +396,7 @@ class TopicsStep:
         ids, X = record_embeddings(store, self.config)
         if not ids:
             return {"topics": 0, "assigned": 0}
-        rows = {r["id"]: r for r in store.ls_brief_rows()}
+        marks = store.ls_kinds_and_hashes()  # one index scan; titles are read when reclustering
         raw = store.ls_get_artifact(MODEL_ARTIFACT)
         model = load_model(raw)
         if model is None and raw is not None:
@@ -406,14 +406,14 @@ class TopicsStep:
         if model is not None and not (ctx.relayout or getattr(ctx, "full", False)):
             centres, info = model
             hashes = info.get("hashes", {})
-            pending = [i for i, rid in enumerate(ids) if rid not in assigned or hashes.get(rid) != rows[rid]["content_hash"]]
+            pending = [i for i, rid in enumerate(ids) if rid not in assigned or hashes.get(rid) != marks[rid][1]]
             small = len(pending) <= self.settings.recluster_fraction * max(1, len(hashes))
             if info.get("embedder") == embedder and info.get("settings") == vars(self.settings) and small:
-                return self._assign(store, ids, X, rows, pending, centres, info, assigned)
+                return self._assign(store, ids, X, marks, pending, centres, info, assigned)
         if self.settings.method == "leiden" and not leiden_installed():
             ctx.fallback("topics: Louvain (networkx) instead of Leiden, which needs igraph and leidenalg:"
                          " pip install 'landscape[ml]'")
-        return self._recluster(ctx, ids, X, rows, embedder)
+        return self._recluster(ctx, ids, X, {r["id"]: r for r in store.ls_brief_rows()}, embedder)
 
     def _recluster(self, ctx: BuildContext, ids: list[str], X: np.ndarray, rows: dict[str, Any], embedder: str) -> dict[str, int]:
         papers = [i for i, rid in enumerate(ids) if rows[rid]["kind"] != "talk"] or list(range(len(ids)))
@@ -444,8 +444,9 @@ class TopicsStep:
             store.ls_put_artifact(MODEL_ARTIFACT, save_model(centres, info))
         return {"topics": n_topics, "clustered": len(ids), "outliers": int(outlier.sum()), "assigned": 0}
 
-    def _assign(self, store, ids, X, rows, pending, centres, info, assigned) -> dict[str, int]:
-        """Newcomers join their nearest topic; far ones are flagged as outliers."""
+    def _assign(self, store, ids, X, marks, pending, centres, info, assigned) -> dict[str, int]:
+        """Newcomers join their nearest topic; far ones are flagged as outliers. `marks`: each
+        record's kind and content hash."""
         stale = store.ls_delete_stale_topic_rows(ids) if set(assigned) - set(ids) else 0
         if not pending and not stale:
             return {"topics": len(centres), "assigned": 0, "unchanged": len(ids)}
@@ -456,9 +457,10 @@ class TopicsStep:
         for j, i in enumerate(pending):
             t = int(best[j])
             s = float(sims[j, t])
-            far = s < thresholds[t] or rows[ids[i]]["kind"] == "talk"
+            kind, content_hash = marks[ids[i]]
+            far = s < thresholds[t] or kind == "talk"
             rows_out.append((ids[i], t, far, s))
-            info["hashes"][ids[i]] = rows[ids[i]]["content_hash"]
+            info["hashes"][ids[i]] = content_hash
         with store.transaction():
             store.ls_put_record_topics(rows_out)
             store.ls_refresh_topic_sizes()

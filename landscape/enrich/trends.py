@@ -10,6 +10,7 @@ half a count, and a minimum support keeps one-off phrases off the lists.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
 from collections.abc import Iterable
 from datetime import date, timedelta
@@ -69,28 +70,27 @@ class Dated:
         self.prior = np.fromiter((p for _, _, p in facts), dtype=bool, count=len(facts))
 
 
-def series(pairs: Iterable[tuple[str, str]], dated: Dated, totals: tuple[int, int]) -> dict[str, dict[str, Any]]:
+def series(pairs: Iterable[tuple[str, Any]], dated: Dated, totals: tuple[int, int]) -> dict[Any, dict[str, Any]]:
     """Per group, from (record, group) pairs (repeats count once; undated records are left out):
     counts per year and quarter, counts in both windows, and growth. Groups come in the order
     they first appear. Counted with numpy over the pairs: at a million papers a concept
     membership is one of some ten million."""
-    groups: dict[str, int] = {}
-    g_list: list[int] = []
-    r_list: list[int] = []
-    pos = dated.pos
+    groups: dict[Any, int] = {}
+    g_list, r_list = array("q"), array("q")
+    position, group_of, add_group, add_row = dated.pos.get, groups.get, g_list.append, r_list.append
     for rid, name in pairs:
-        i = pos.get(rid)
+        i = position(rid)
         if i is None:
             continue
-        g = groups.get(name)
+        g = group_of(name)
         if g is None:
             g = groups[name] = len(groups)
-        g_list.append(g)
-        r_list.append(i)
+        add_group(g)
+        add_row(i)
     if not groups:
         return {}
-    n = len(pos)
-    unique = unique_values(np.asarray(g_list, dtype=np.int64) * n + np.asarray(r_list, dtype=np.int64))
+    n = len(dated.pos)
+    unique = unique_values(np.frombuffer(g_list, dtype=np.int64) * n + np.frombuffer(r_list, dtype=np.int64))
     group, rows = unique // n, unique % n
     width = len(groups)
     total = np.bincount(group, minlength=width)
@@ -144,7 +144,8 @@ def compute_trends(store: LandscapeReadStore, min_support: int = MIN_SUPPORT) ->
     start, middle, end = bounds
     dated = Dated(dates, bounds)
     totals = (int(dated.recent.sum()), int(dated.prior.sum()))
-    concepts = dict(sorted(series(store.ls_concept_memberships(), dated, totals).items()))
+    names, memberships = store.ls_concept_memberships()
+    concepts = dict(sorted((names[key], counts) for key, counts in series(memberships, dated, totals).items()))
     labels = {t["id"]: t["label"] for t in store.ls_topic_rows()}
     topics = series(((rid, f"{topic}: {labels[topic]}") for rid, (topic, _, _) in store.ls_topic_assignments().items()
                      if topic in labels), dated, totals)

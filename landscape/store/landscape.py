@@ -67,6 +67,10 @@ class LandscapeMixin:
             )
         ]
 
+    def ls_kinds_and_hashes(self) -> dict[str, tuple[str, str]]:
+        """id -> (kind, content hash) of every record, from the records_brief index alone."""
+        return {r[0]: (r[1], r[2]) for r in self._conn.execute("SELECT id, kind, content_hash FROM records")}
+
     def ls_texts(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """id -> (title, abstract) of the given records, read a chunk at a time."""
         ids = list(ids)
@@ -115,15 +119,16 @@ class LandscapeMixin:
                     out[rid].append(name)
         return out
 
-    def ls_concept_memberships(self) -> Iterator[tuple[str, str]]:
-        """(record, concept name) of every record's concepts (record_concepts, else keyphrases),
-        streamed unordered and possibly repeated: for readers that only count members, without
-        the sort that ordering by strength costs."""
-        if self.ls_concepts_built():  # names by id here: joining ten million rows to concepts tripled the read
+    def ls_concept_memberships(self) -> tuple[dict[Any, str], Iterator[tuple[str, Any]]]:
+        """Every record's concepts (record_concepts, else keyphrases) as (record, concept key)
+        rows, streamed unordered and possibly repeated, and each key's name: for readers that
+        only count members, without the sort that ordering by strength costs, nor a join of ten
+        million rows to their names (which tripled the read)."""
+        if self.ls_concepts_built():
             names = dict(self._conn.execute("SELECT id, name FROM concepts"))
-            rows = self._conn.execute("SELECT record_id, concept_id FROM record_concepts")
-            return ((rid, names[cid]) for rid, cid in rows if cid in names)
-        return ((rid, name) for rid, name in self._conn.execute("SELECT record_id, phrase FROM keyphrases"))
+            return names, iter(self._conn.execute("SELECT record_id, concept_id FROM record_concepts"))
+        phrases = {p: p for (p,) in self._conn.execute("SELECT DISTINCT phrase FROM keyphrases")}
+        return phrases, iter(self._conn.execute("SELECT record_id, phrase FROM keyphrases"))
 
     def ls_concepts_signature(self) -> str:
         """Changes whenever the concepts or keyphrases of any record change."""

@@ -29,7 +29,8 @@ class SemanticMixin:
         last = ""
         while True:
             rows = self._conn.execute(
-                "SELECT r.id, r.content_hash FROM records r LEFT JOIN embeddings e"
+                f"SELECT r.id, r.content_hash FROM records r{self._sql.indexed_by('records_id_hash')}"
+                f" LEFT JOIN embeddings e{self._sql.indexed_by('embeddings_model_hash')}"
                 " ON e.record_id = r.id AND e.model = ?"
                 " WHERE r.id > ? AND (e.content_hash IS NULL OR e.content_hash != r.content_hash)"
                 " ORDER BY r.id LIMIT ?",
@@ -42,7 +43,8 @@ class SemanticMixin:
 
     def count_to_embed(self, model: str) -> int:
         return self._conn.execute(
-            "SELECT count(*) FROM records r LEFT JOIN embeddings e ON e.record_id = r.id AND e.model = ?"
+            f"SELECT count(*) FROM records r{self._sql.indexed_by('records_id_hash')}"
+            f" LEFT JOIN embeddings e{self._sql.indexed_by('embeddings_model_hash')} ON e.record_id = r.id AND e.model = ?"
             " WHERE e.content_hash IS NULL OR e.content_hash != r.content_hash",
             (model,),
         ).fetchone()[0]
@@ -107,8 +109,9 @@ class SemanticMixin:
         return {
             r[0]: r[1]
             for r in self._conn.execute(
-                "SELECT e.record_id, g.record_id IS NOT NULL FROM embeddings e JOIN records r ON r.id = e.record_id"
-                " LEFT JOIN neighbour_graph g ON g.record_id = r.id"
+                "SELECT e.record_id, g.record_id IS NOT NULL FROM embeddings e"
+                f" JOIN records r{self._sql.indexed_by('records_id_hash')} ON r.id = e.record_id"
+                f" LEFT JOIN neighbour_graph g{self._sql.indexed_by('neighbour_graph_hash')} ON g.record_id = r.id"
                 " WHERE e.model = ? AND (g.content_hash IS NULL OR g.content_hash != r.content_hash)",
                 (model,),
             )
