@@ -118,6 +118,24 @@ def test_batches_quicker_than_a_fork_stay_in_this_process_and_the_log_says_why(m
     assert fork_seconds(2, 12 * 1024) == pytest.approx(2 * (0.05 + 0.8 * 12))  # a 12 GB build: 19 s
     engine = LocalEngine(2)
     assert set(engine.map_batches(Worker(pid_of, "connections"), range(6))) == {os.getpid()}
-    assert "connections in this process: a batch took 0.0 s, less than forking 2 processes" in ran(engine)
+    assert "connections in this process: forking 2 processes would cost" in ran(engine)
     monkeypatch.setattr("landscape.engine.fork_seconds", lambda processes, rss: 0.0)
     assert len(set(LocalEngine(2).map_batches(Worker(pid_of, "connections"), range(6)))) > 1
+
+
+def slow_pid(batch):
+    import time
+
+    time.sleep(0.05)
+    return os.getpid()
+
+
+def test_whether_to_fork_weighs_the_batches_the_step_planned(monkeypatch):
+    """Forking (here said to cost 1 s) pays for 60 batches of 50 ms, not for 3."""
+    monkeypatch.setattr("landscape.engine.fork_seconds", lambda processes, rss: 1.0)
+    engine = LocalEngine(2)
+    assert engine.batch_size(3, 1) == 1  # three batches of one planned
+    assert set(engine.map_batches(Worker(slow_pid, "few"), range(3))) == {os.getpid()}
+    size = engine.batch_size(60, 1)
+    assert size == 1
+    assert len(set(engine.map_batches(Worker(slow_pid, "many"), range(60)))) > 1

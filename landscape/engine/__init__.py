@@ -78,10 +78,12 @@ class LocalEngine:
         self.where = "this process" if self.processes == 1 else f"{self.processes} local processes"
         self.batches: Counter[str] = Counter()
         self.notes: list[str] = []  # where it ran fewer processes than asked, and why
+        self._planned: int | None = None  # batches of the step that asked batch_size last
 
     def map_batches(self, worker: Worker, batches: Iterable[Any]) -> Iterator[Any]:
         batches = iter(batches)
         fn = worker.fn
+        planned, self._planned = self._planned or 4 * self.processes, None
         if self.processes > 1 and worker.fork:
             for batch in itertools.islice(batches, 1):  # the first batch here, timed
                 start = time.perf_counter()
@@ -91,7 +93,7 @@ class LocalEngine:
                 self.batches[worker.label] += 1
                 second = list(itertools.islice(batches, 1))
                 batches = itertools.chain(second, batches)
-                if second and self._worth_forking(worker, took):
+                if second and self._worth_forking(worker, took, planned):
                     processes = self._affordable(worker)
                     if processes > 1:
                         yield from self._forked(worker, batches, processes)
@@ -100,18 +102,19 @@ class LocalEngine:
             yield fn(batch)
             self.batches[worker.label] += 1
 
-    def _worth_forking(self, worker: Worker, took: float) -> bool:
-        """Whether a batch takes longer than forking the processes would: forking copies the
-        build's page tables, about FORK_S_PER_GB s per GB of its memory and process (measured: two
-        processes forked from a 12 GB build at a million records took 19 s, for connections of 7,000
-        records that one process ranks in 19 s). A step has at least four batches per process, so
-        when its first batch takes longer, the processes save more than they cost."""
+    def _worth_forking(self, worker: Worker, took: float, planned: int) -> bool:
+        """Whether the processes would save more time on the step's other batches (as long as
+        its first, `planned` in all, as batch_size planned them) than forking them costs: forking
+        copies the build's page tables, about FORK_S_PER_GB s per GB of its memory and process
+        (measured: two processes forked from a 12 GB build at a million records took 19 s, to rank
+        the connections of 7,000 records that one process ranks in 8 s)."""
         _, rss = _memory_mb()
         cost = fork_seconds(self.processes, rss or 0.0)
-        if took >= cost:
+        saved = took * max(planned - 1, 1) * (1 - 1 / self.processes)
+        if saved >= cost:
             return True
-        self.notes.append(f"{worker.label} in this process: a batch took {took:.1f} s, less than forking"
-                          f" {self.processes} processes would ({cost:.1f} s)")
+        self.notes.append(f"{worker.label} in this process: forking {self.processes} processes would cost"
+                          f" {cost:.1f} s and save about {saved:.1f} s")
         return False
 
     def _forked(self, worker: Worker, batches: Iterator[Any], processes: int) -> Iterator[Any]:
@@ -159,9 +162,9 @@ class LocalEngine:
 
     def batch_size(self, total: int, preferred: int) -> int:
         """With processes, at least four batches per process (so none waits on a last long one)."""
-        if self.processes == 1:
-            return preferred
-        return max(1, min(preferred, -(-total // (4 * self.processes))))
+        size = preferred if self.processes == 1 else max(1, min(preferred, -(-total // (4 * self.processes))))
+        self._planned = max(1, -(-total // size))
+        return size
 
     def close(self) -> None:
         pass
