@@ -29,3 +29,14 @@ def test_trends_json(built_db):
 def test_trends_text(built_db):
     out = run_cli("trends", db=built_db).output
     assert "emerging concepts" in out and "fading topics" in out
+
+
+def test_the_build_counts_the_memberships_its_connections_read_as_the_store_counts_them(built_db):
+    """The build's trends reuse the concept memberships the connections step read; trends
+    computed now read them from the store: the same answer."""
+    from landscape.enrich.trends import ARTIFACT, compute_trends
+    from landscape.store import open_store
+
+    with open_store(built_db, readonly=True) as store:
+        stored = store.ls_get_json_artifact(ARTIFACT)
+        assert stored["concepts"] and stored == compute_trends(store)

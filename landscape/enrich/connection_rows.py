@@ -21,8 +21,10 @@ from ..arrays import unique_values
 from ..store.interfaces import ConnectionReadStore
 from ..text import STOPWORDS
 from .concepts.normalise import phrase_key
+from .embed import hold_value
 
 MAX_PHRASE_WORDS = 6
+MEMBERSHIPS = "concept memberships"  # what concept_rows holds for the build's trends step
 
 
 @dataclass
@@ -119,6 +121,7 @@ def concept_rows(store: ConnectionReadStore, pos: Mapping[str, int]) -> tuple[An
             rows.append(i)
             concepts.append(concept)
     r, c = np.frombuffer(rows, dtype=np.int64), np.frombuffer(concepts, dtype=np.int64)
+    hold_value(store, MEMBERSHIPS, (list(pos), np.stack([r, c]).astype(np.int32)))
     names = store.concept_names_by_id()
     used = unique_values(c[np.isin(c, np.fromiter(names, dtype=np.int64, count=len(names)))])
     inside = np.isin(c, used)

@@ -494,6 +494,17 @@ def embeddings_held(store: EmbedStore) -> Iterator[None]:
         _HELD.pop(id(store), None)
 
 
+def held_value(store: object, name: str) -> tuple[list[str], np.ndarray] | None:
+    """What a step of this build held under `name` for the later ones (see `hold_value`)."""
+    return _HELD.get(id(store), {}).get(name)
+
+
+def hold_value(store: object, name: str, value: tuple[list[str], np.ndarray]) -> None:
+    """Keep (record ids, array) read from the store for the build's later steps, read-only,
+    inside `embeddings_held` (and nowhere else: outside a build nothing is kept)."""
+    _hold(_HELD.get(id(store)), name, value)
+
+
 def _hold(held: dict[str, tuple[list[str], np.ndarray]] | None, name: str,
           found: tuple[list[str], np.ndarray]) -> tuple[list[str], np.ndarray]:
     if held is not None:
