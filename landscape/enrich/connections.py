@@ -124,7 +124,6 @@ class Corpus:
     authors: Any  # n x A binary
     author_names: list[str]
     areas: list[str | None]
-    titles: list[str]
     concepts: Any = None  # n x C binary: the record's concepts, any source (for reasons)
     concept_list: list[str] = field(default_factory=list)  # each column's concept name
     carried: Any = None  # n x P binary: the record's own keyphrases (any source) in the vocabulary
@@ -156,7 +155,7 @@ class Corpus:
                                 " (or wait for the build that is running)")
         if not ids:
             raise LandscapeError("the store has no records to connect (run `landscape ingest` first)")
-        brief = store.record_brief()  # one scan: asking for every id by name is a lookup each
+        areas = store.record_areas()  # one scan of an index (titles are read for the answers only)
         pos = {rid: i for i, rid in enumerate(ids)}
         pr = phrase_rows(store, pos)
         keys, names = pr.keys, pr.names
@@ -187,7 +186,7 @@ class Corpus:
             text_count=np.asarray(present.sum(axis=0)).ravel().astype(np.float32), kp_own=kp_own,
             phrase_keys=keys, phrase_names=names, phrase_idf=phrase_idf, matches=matches,
             own_only=own_only, authors=authors, author_names=author_names,
-            areas=[brief[i]["area"] for i in ids], titles=[brief[i]["title"] for i in ids],
+            areas=[areas.get(i) for i in ids],
             concepts=concepts, concept_list=concept_list, carried=pr.carried, terms_read=rt,
         )
 
@@ -633,8 +632,8 @@ def related(store: ConnectionReadStore, record_id: str | None = None, text: str 
             raise LandscapeError(f"{record_id}: not embedded yet (run `landscape build`)")
         q = corpus.pos[record_id]
         rows = top_connections(corpus, [q], stats, min(limit, len(corpus) - 1))[record_id]
-        return [{"id": oid, "title": corpus.titles[corpus.pos[oid]], "score": s, "reasons": r}
-                for oid, s, r in rows]
+        brief = store.record_brief([oid for oid, _, _ in rows])
+        return [{"id": oid, "title": brief[oid]["title"], "score": s, "reasons": r} for oid, s, r in rows]
     return related_to_text(store, corpus, str(text), stats, limit, config)
 
 
@@ -660,12 +659,10 @@ def related_to_text(store: ConnectionReadStore, corpus: Corpus, text: str, stats
     idx, vals = top_k_rows(score, min(limit, len(corpus)))
     mine = {corpus.phrase_names[j]: float(corpus.phrase_idf[j])
             for j in find_phrases(text_keys(text), corpus.phrase_keys, corpus.phrase_words, corpus.prefixes)}
-    return [
-        {"id": corpus.ids[cand[0, col]], "title": corpus.titles[cand[0, col]], "score": round(float(v), 4),
-         "reasons": corpus.reasons(None, int(cand[0, col]), sig, 0, col, query_concepts=mine)}
-        for col, v in zip(idx[0], vals[0])
-        if np.isfinite(v)
-    ]
+    found = [(int(cand[0, col]), float(v), col) for col, v in zip(idx[0], vals[0]) if np.isfinite(v)]
+    brief = store.record_brief([corpus.ids[c] for c, _, _ in found])
+    return [{"id": corpus.ids[c], "title": brief[corpus.ids[c]]["title"], "score": round(v, 4),
+             "reasons": corpus.reasons(None, c, sig, 0, col, query_concepts=mine)} for c, v, col in found]
 
 
 TEXT_CANDIDATES = 100

@@ -185,6 +185,10 @@ class SemanticMixin:
     def author_names_by_id(self) -> dict[int, str]:
         return dict(self._conn.execute("SELECT id, name FROM authors"))
 
+    def record_areas(self) -> dict[str, str | None]:
+        """id -> area (given or predicted) of every record, from the records_brief index."""
+        return dict(self._conn.execute("SELECT id, area FROM records"))
+
     def record_brief(self, ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """id -> title, area, date, kind: what a result line shows."""
         sql = "SELECT id, display_title, area, date, kind FROM records"
