@@ -316,7 +316,7 @@ def _line_prints(store: IngestStore, done: np.ndarray | None, batch: int) -> tup
     unsplit: list[tuple[str, str]] = []
     if done is not None:  # sorted once and searched by bisection: np.isin sorted all of it per batch,
         done = np.unique(done)  # which made +1,000 into a million records a 250 s ingest
-    for chunk in batches(((rid, line) for rid, line, _ in store.keyphrase_lines_with_phrases(batch)), batch):
+    for chunk in batches(store.keyphrase_lines(), batch):
         fp = np.fromiter((_fingerprint(rid, line) for rid, line in chunk), dtype=np.uint64, count=len(chunk))
         prints.append(fp)
         if done is not None:
