@@ -293,3 +293,25 @@ def test_a_plain_build_keeps_the_stores_embedder_and_refits_what_read_the_old_ve
     with open_store(db) as store:
         assert store.get_meta("embedder_spec") == "minilm"
         assert store.count_to_embed("all-MiniLM-L6-v2") == 0
+
+
+def test_sqlite_reads_the_matrix_in_table_order_into_the_rows_of_sorted_ids(tmp_path):
+    """The SQLite store's read (vectors in the table's order, each into its id's row) answers
+    what the shared query in id order answers, also after records were replaced and deleted."""
+    from landscape.store import Store
+    from landscape.store.semantic import SemanticMixin
+
+    db = tmp_path / "m.db"
+    rng = np.random.default_rng(1)
+    with Store(db) as store:
+        run_cli("ingest", LISTING, "--db", db)
+        ids = sorted(store.record_titles())
+        with store.transaction():
+            store.put_embeddings("m", [(rid, "h", rng.normal(size=8)) for rid in reversed(ids)])
+            store.put_embeddings("m", [(rid, "h2", rng.normal(size=8)) for rid in ids[::7]])  # replaced rows move
+            gone = ids[1:40:3]
+            store.connection_for_tests.execute(f"DELETE FROM records WHERE id IN ({','.join('?' * len(gone))})", gone)
+        got_ids, got = store.embedding_matrix("m")
+        want_ids, want = SemanticMixin.embedding_matrix(store, "m")
+    assert got_ids == want_ids == sorted(got_ids) and len(got_ids) == len(ids) - 13
+    assert np.array_equal(got, want)

@@ -62,6 +62,32 @@ class Store(MetaMixin, RecordsMixin, FullTextMixin, SemanticMixin, Understanding
             self._author_ids.clear()
             raise
 
+    def embedding_matrix(self, model: str) -> tuple[list[str], np.ndarray]:
+        """As SemanticMixin.embedding_matrix (ids sorted, rows in their order), but the vectors
+        are read in the table's own order, each put in its id's row: read in id order, each row
+        was a random read of the table (a million records, cold cache: 13.7 -> 6.0 s). Rows
+        added or removed between the two reads fall back to the one read in id order."""
+        keys = self._conn.execute(
+            "SELECT e.record_id, e.rowid FROM embeddings e JOIN records r ON r.id = e.record_id"
+            " WHERE e.model = ? ORDER BY e.record_id", (model,)).fetchall()
+        if not keys:
+            return super().embedding_matrix(model)
+        rowids = np.fromiter((k[1] for k in keys), dtype=np.int64, count=len(keys))
+        if rowids.min() < 0 or rowids.max() > 4 * len(keys) + 1024:  # too sparse for a table by rowid
+            return super().embedding_matrix(model)
+        row_of = np.full(int(rowids.max()) + 1, -1, dtype=np.int64)
+        row_of[rowids] = np.arange(len(keys))
+        out = np.empty((len(keys), self.embedding_dim(model)), dtype=np.float32)
+        filled, top = 0, len(row_of)
+        for rowid, vector in self._conn.execute("SELECT rowid, vector FROM embeddings WHERE model = ?", (model,)):
+            j = row_of[rowid] if rowid < top else -1
+            if j >= 0 and len(vector) == out.shape[1] * 4:
+                out[j] = np.frombuffer(vector, dtype=np.float32)
+                filled += 1
+        if filled != len(keys):
+            return super().embedding_matrix(model)
+        return [k[0] for k in keys], out
+
     def integrity_ok(self) -> bool:
         """SQLite's own check, and (where the store may be written) that the search index
         holds the words of every record it indexes."""
