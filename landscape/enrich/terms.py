@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -31,10 +31,23 @@ from .concepts.normalise import text_keys
 from .predictors import array_strings, strings_array
 
 ARTIFACT = "connections:terms"
+DELTA = "connections:terms:delta"  # the rows read since the base was written (save_terms)
+DELTA_SHARE = 0.2
 KIND = "connections-terms"
 FORMAT = 1
 REFRESH_GROWTH = 1.25
 BATCH = 5000  # texts tokenised at a time
+
+
+@dataclass
+class Base:
+    """The stored base artifact, as far as a delta on top of it needs it: which of the rows are
+    the base's own, unchanged (the rest are written to the delta), its phrase keys (the delta's
+    keys start with them) and a mark the delta names its base by."""
+
+    same: np.ndarray  # per row: the base's row, as stored
+    keys: list[str]
+    mark: str
 
 
 @dataclass
@@ -50,6 +63,7 @@ class RecordTerms:
     found: Any  # n x P csr, binary: the phrase occurs in the record's text
     refreshed_n: int  # records at the last refresh
     read: int  # records tokenised by this call (all of them on a refresh)
+    base: Base | None = None  # the stored base these rows extend (None: a refresh, written whole)
 
 
 def record_terms(store: ConnectionReadStore, ids: list[str], keys: dict[str, int], max_len: int, prefixes: set[str],
@@ -87,8 +101,11 @@ def record_terms(store: ConnectionReadStore, ids: list[str], keys: dict[str, int
         idf, refreshed_n = np.concatenate([old.idf, fresh_idf]), old.refreshed_n
     counts = _rows(todo, keep, counts_new, None if old is None else old.counts, len(terms))
     found = _rows(todo, keep, found_new, None if old is None else _remap(old.found, old.keys, keys), len(keys))
+    under = None
+    if old is not None and old.base is not None:
+        under = Base((keep >= 0) & old.base.same[np.maximum(keep, 0)], old.base.keys, old.base.mark)
     return RecordTerms(ids, hashes, terms, idf, counts, sorted(keys, key=keys.__getitem__), found,
-                       refreshed_n, len(todo))
+                       refreshed_n, len(todo), under)
 
 
 def _read_terms(store: ConnectionReadStore, ids: list[str], terms: list[str], keys: dict[str, int], max_len: int,
@@ -157,6 +174,24 @@ def _remap(found: Any, old_keys: list[str], keys: dict[str, int]) -> Any:
 
 
 def save_terms(store: EmbedStore, rt: RecordTerms) -> None:
+    """Write the rows that differ from the stored base as a delta beside it (an increment adds a
+    few thousand rows to a base of a million: rewriting the whole artifact took 15 s), or the
+    whole as a new base when there is none, after a refresh, or once the delta holds more than
+    DELTA_SHARE of the rows."""
+    changed = None if rt.base is None else np.flatnonzero(~rt.base.same)
+    if rt.base is None or changed is None or len(changed) > DELTA_SHARE * len(rt.ids):
+        store.put_artifact(ARTIFACT, _packed(rt, {"refreshed_n": rt.refreshed_n}))
+        store.put_artifact(DELTA, b"")  # none: unreadable bytes read as no delta
+        return
+    known = set(rt.base.keys)
+    keys = rt.base.keys + [k for k in rt.keys if k not in known]
+    rows = changed.tolist()
+    part = RecordTerms([rt.ids[i] for i in rows], [rt.hashes[i] for i in rows], rt.terms, rt.idf, rt.counts[changed],
+                       keys, _remap(rt.found[changed], rt.keys, {k: j for j, k in enumerate(keys)}), rt.refreshed_n, 0)
+    store.put_artifact(DELTA, _packed(part, {"refreshed_n": rt.refreshed_n, "base": rt.base.mark}))
+
+
+def _packed(rt: RecordTerms, meta: dict[str, Any]) -> bytes:
     arrays = {"ids": strings_array(rt.ids), "hashes": strings_array(rt.hashes), "terms": strings_array(rt.terms),
               "keys": strings_array(rt.keys), "idf": rt.idf.astype(np.float32)}
     for name, matrix in (("counts", rt.counts), ("found", rt.found)):
@@ -164,14 +199,45 @@ def save_terms(store: EmbedStore, rt: RecordTerms) -> None:
         arrays[f"{name}_indices"] = m.indices.astype(np.int32)
         arrays[f"{name}_indptr"] = m.indptr.astype(np.int64)
     arrays["counts_data"] = np.minimum(rt.counts.tocsr().data, np.iinfo(np.uint16).max).astype(np.uint16)
-    store.put_artifact(ARTIFACT, pack(Artifact(KIND, FORMAT, {"refreshed_n": rt.refreshed_n}, arrays)))
+    return pack(Artifact(KIND, FORMAT, meta, arrays))
 
 
 def load_terms(store: EmbedStore) -> RecordTerms | None:
-    """The stored terms, or None where none are stored in a form this version reads."""
+    """The stored terms (the base with its delta's rows in place of its own), or None where none
+    are stored in a form this version reads. A delta that is not on top of this base is left
+    out: its records are then read again."""
+    from scipy.sparse import vstack
+
+    loaded = _unpacked(store.get_artifact(ARTIFACT))
+    if loaded is None:
+        return None
+    base, _ = loaded
+    mark = f"{len(base.ids)}:{len(base.terms)}:{len(base.keys)}:{base.refreshed_n}:{float(base.idf.sum()):.6g}"
+    on_top = _unpacked(store.get_artifact(DELTA))
+    whole = replace(base, base=Base(np.ones(len(base.ids), dtype=bool), base.keys, mark))
+    if on_top is None:
+        return whole
+    delta, meta = on_top
+    if (meta.get("base") != mark or delta.refreshed_n != base.refreshed_n
+            or delta.terms[: len(base.terms)] != base.terms or delta.keys[: len(base.keys)] != base.keys):
+        return whole
+    replaced = set(delta.ids)
+    kept = np.fromiter((rid not in replaced for rid in base.ids), dtype=bool, count=len(base.ids))
+    counts, found = base.counts[kept], base.found[kept]
+    counts.resize(counts.shape[0], len(delta.terms))
+    found.resize(found.shape[0], len(delta.keys))
+    ids = [rid for rid, k in zip(base.ids, kept.tolist(), strict=True) if k]
+    hashes = [h for h, k in zip(base.hashes, kept.tolist(), strict=True) if k]
+    same = np.concatenate([np.ones(len(ids), dtype=bool), np.zeros(len(delta.ids), dtype=bool)])
+    return RecordTerms(ids + delta.ids, hashes + delta.hashes, delta.terms, delta.idf,
+                       vstack([counts, delta.counts], format="csr"), delta.keys,
+                       vstack([found, delta.found], format="csr"), base.refreshed_n, 0, Base(same, base.keys, mark))
+
+
+def _unpacked(raw: bytes | None) -> tuple[RecordTerms, dict[str, Any]] | None:
     from scipy.sparse import csr_matrix
 
-    artifact = unpack(store.get_artifact(ARTIFACT), KIND, FORMAT)
+    artifact = unpack(raw, KIND, FORMAT) if raw else None
     if artifact is None:
         return None
     try:
@@ -184,6 +250,7 @@ def load_terms(store: EmbedStore) -> RecordTerms | None:
         idf = np.asarray(a["idf"], dtype=np.float32)
         if len(hashes) != len(ids) or len(idf) != len(terms):
             return None
-        return RecordTerms(ids, hashes, terms, idf, mats[0], keys, mats[1], int(artifact.meta["refreshed_n"]), 0)
+        return (RecordTerms(ids, hashes, terms, idf, mats[0], keys, mats[1], int(artifact.meta["refreshed_n"]), 0),
+                artifact.meta)
     except (KeyError, ValueError, TypeError):
         return None
