@@ -39,10 +39,11 @@ class PhraseRows:
     phrases: list[str]  # the distinct phrases (columns of `given`)
     phrase_keys: np.ndarray  # each distinct phrase's key column (-1: not in the vocabulary)
 
-    def given_columns(self, column: Callable[[str], Iterable[int]], width: int) -> Any:
-        """n x width binary: the columns `column(phrase)` of each row's given phrases."""
+    def given_columns(self, column: Callable[[int], Iterable[int]], width: int) -> Any:
+        """n x width binary: the columns `column(c)` of each row's given phrases (c: the
+        phrase's index in `phrases` and `phrase_keys`)."""
         used = np.flatnonzero(np.asarray(self.given.sum(axis=0)).ravel() > 0)
-        pairs = [(int(c), j) for c in used for j in column(self.phrases[int(c)])]
+        pairs = [(int(c), j) for c in used for j in column(int(c))]
         rows = np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs))
         cols = np.fromiter((p[1] for p in pairs), dtype=np.int64, count=len(pairs))
         return _binary(self.given @ _matrix(rows, cols, (len(self.phrases), width)))
@@ -81,10 +82,9 @@ def phrase_rows(store: ConnectionReadStore, pos: Mapping[str, int]) -> PhraseRow
     attested = np.bincount(pair_key, minlength=width)
     rows = row_of[pair_rec]
     carried = _matrix(rows[rows >= 0], pair_key[rows >= 0], (n, width))
-    given_pairs = unique_values(rec[flag] * max(len(phrases), 1) + code[flag])
-    given_rows = row_of[given_pairs // max(len(phrases), 1)]
+    given_rows = row_of[rec[flag]]
     inside = given_rows >= 0
-    given_matrix = _matrix(given_rows[inside], (given_pairs % max(len(phrases), 1))[inside], (n, len(phrases)))
+    given_matrix = _matrix(given_rows[inside], code[flag][inside], (n, len(phrases)))
     return PhraseRows(keys, _spellings(phrases, to_key, np.bincount(code, minlength=len(phrases)), width),
                       attested, carried, given_matrix, phrases, to_key)
 
@@ -100,13 +100,7 @@ def _spellings(phrases: list[str], to_key: np.ndarray, uses: np.ndarray, width: 
 
 def author_rows(store: ConnectionReadStore, pos: Mapping[str, int]) -> tuple[Any, list[str]]:
     """n x A binary (people on each row's author list) and each column's display name."""
-    rows, authors = array("q"), array("q")
-    for rid, author in store.record_author_ids():
-        i = pos.get(rid)
-        if i is not None:
-            rows.append(i)
-            authors.append(author)
-    r, a = np.frombuffer(rows, dtype=np.int64), np.frombuffer(authors, dtype=np.int64)
+    r, a = _coded(store.record_author_ids(), pos)
     used = unique_values(a)
     names = store.author_names_by_id()
     return _matrix(r, np.searchsorted(used, a), (len(pos), len(used))), [names[int(x)] for x in used]
@@ -114,19 +108,24 @@ def author_rows(store: ConnectionReadStore, pos: Mapping[str, int]) -> tuple[Any
 
 def concept_rows(store: ConnectionReadStore, pos: Mapping[str, int]) -> tuple[Any, list[str]]:
     """n x C binary (each row's concepts, whatever their source) and each column's name."""
-    rows, concepts = array("q"), array("q")
-    for rid, concept in store.record_concept_ids():
+    r, c = _coded(store.record_concept_ids(), pos)
+    hold_value(store, MEMBERSHIPS, (list(pos), np.stack([r, c]).astype(np.int32)))
+    names = store.concept_names_by_id()
+    inside = np.isin(c, np.fromiter(names, dtype=np.int64, count=len(names)))
+    used = unique_values(c[inside])
+    return (_matrix(r[inside], np.searchsorted(used, c[inside]), (len(pos), len(used))),
+            [names[int(x)] for x in used])
+
+
+def _coded(pairs: Iterable[tuple[str, int]], pos: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(row, code) arrays of the (record id, integer code) pairs whose record has a row."""
+    rows, codes = array("q"), array("q")
+    for rid, code in pairs:
         i = pos.get(rid)
         if i is not None:
             rows.append(i)
-            concepts.append(concept)
-    r, c = np.frombuffer(rows, dtype=np.int64), np.frombuffer(concepts, dtype=np.int64)
-    hold_value(store, MEMBERSHIPS, (list(pos), np.stack([r, c]).astype(np.int32)))
-    names = store.concept_names_by_id()
-    used = unique_values(c[np.isin(c, np.fromiter(names, dtype=np.int64, count=len(names)))])
-    inside = np.isin(c, used)
-    return (_matrix(r[inside], np.searchsorted(used, c[inside]), (len(pos), len(used))),
-            [names[int(x)] for x in used])
+            codes.append(code)
+    return np.frombuffer(rows, dtype=np.int64), np.frombuffer(codes, dtype=np.int64)
 
 
 def _matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> Any:

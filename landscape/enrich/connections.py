@@ -168,15 +168,15 @@ class Corpus:
         lexical = _l2_rows(lexical)
         present = rt.counts.copy()
         present.data = np.ones_like(present.data)
-        kp_words = pr.given_columns(lambda p: (vocab[t] for t in tokens(p) if t not in STOPWORDS and t in vocab),
-                                    len(vocab))
+        kp_words = pr.given_columns(
+            lambda c: (vocab[t] for t in tokens(pr.phrases[c]) if t not in STOPWORDS and t in vocab), len(vocab))
         kp_own = _csr(present.multiply(kp_words))
         p = len(names)
         matches = rt.found
         phrase_df = np.asarray(matches.sum(axis=0)).ravel()
         phrase_idf = np.log((n + 1) / (phrase_df + 1)).astype(np.float32)
         lone = set(np.flatnonzero(pr.attested <= 1).tolist())
-        given_keys = pr.given_columns(lambda x: (j for j in [keys.get(phrase_key(x))] if j in lone), p)
+        given_keys = pr.given_columns(lambda c: (j for j in [int(pr.phrase_keys[c])] if j in lone), p)
         own_only = _csr(matches.multiply(given_keys))
         authors, author_names = author_rows(store, pos)
         concepts, concept_list = concept_rows(store, pos)

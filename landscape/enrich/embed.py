@@ -472,10 +472,7 @@ def record_embeddings(store: EmbedStore, config: Config) -> tuple[list[str], np.
 def stored_embeddings(store: EmbedStore | SummaryStore, model: str) -> tuple[list[str], np.ndarray]:
     """The stored embeddings under `model` as they are (nothing is embedded), read once inside
     `embeddings_held`."""
-    held = _HELD.get(id(store))
-    if held is not None and model in held:
-        return held[model]
-    return _hold(held, model, store.embedding_matrix(model))
+    return held_value(store, model) or _hold(_HELD.get(id(store)), model, store.embedding_matrix(model))
 
 
 _HELD: dict[int, dict[str, tuple[list[str], np.ndarray]]] = {}  # id(store) -> model -> (ids, matrix)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..arrays import dense_positions
 from ..models import LandscapeError
 from ..store.interfaces import GraphStore
 
@@ -285,10 +286,9 @@ def _positions(rowids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """Maps records.rowid labels to row positions (-1 for rowids not among them): by a table
     indexed by rowid where the rowids are dense (a store's usual case: a million records' 30
     million graph labels in 0.1 s instead of 13 s of binary search), else by binary search."""
-    top = int(rowids.max()) if len(rowids) else -1
-    if 0 <= int(rowids.min() if len(rowids) else 0) and top < 4 * len(rowids) + 1024:
-        table = np.full(top + 1, -1, dtype=np.int64)
-        table[rowids] = np.arange(len(rowids), dtype=np.int64)
+    table = dense_positions(rowids)
+    if table is not None:
+        top = len(table) - 1
 
         def direct(labels: np.ndarray) -> np.ndarray:
             labels = np.asarray(labels, dtype=np.int64)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
+from ..arrays import dense_positions
 from . import interfaces
 from .db import connect, default_db_path, migrate, now_iso, transaction
 from .dialect import SQLITE
@@ -72,11 +73,9 @@ class Store(MetaMixin, RecordsMixin, FullTextMixin, SemanticMixin, Understanding
             " WHERE e.model = ? ORDER BY e.record_id", (model,)).fetchall()
         if not keys:
             return super().embedding_matrix(model)
-        rowids = np.fromiter((k[1] for k in keys), dtype=np.int64, count=len(keys))
-        if rowids.min() < 0 or rowids.max() > 4 * len(keys) + 1024:  # too sparse for a table by rowid
+        row_of = dense_positions(np.fromiter((k[1] for k in keys), dtype=np.int64, count=len(keys)))
+        if row_of is None:  # too sparse for a table by rowid
             return super().embedding_matrix(model)
-        row_of = np.full(int(rowids.max()) + 1, -1, dtype=np.int64)
-        row_of[rowids] = np.arange(len(keys))
         out = np.empty((len(keys), self.embedding_dim(model)), dtype=np.float32)
         filled, top = 0, len(row_of)
         for rowid, vector in self._conn.execute("SELECT rowid, vector FROM embeddings WHERE model = ?", (model,)):
