@@ -174,3 +174,71 @@ def test_pair_signals_score_only_real_candidates_and_equal_the_all_columns_signa
         assert (pair[name][~real] == 0).all(), name
     names = ["graph neural network", "neural network", "network", "dark matter", "matter", "dark matter halo"]
     assert _drop_contained(names, limit=2) == _drop_contained(names)[:2] == ["graph neural network", "dark matter halo"]
+
+
+def test_drop_contained_matches_the_pairwise_rule():
+    """One search of all keys joined gives what comparing every pair of names gives."""
+    import random
+
+    from landscape.enrich.connection_text import _drop_contained
+
+    def pairwise(names: list[str]) -> list[str]:
+        keys = {name: f" {name} " for name in names}
+        return [n for n in names if not any(n != o and keys[n] in keys[o] for o in names)]
+
+    rnd = random.Random(7)
+    words = ["a", "dark", "matter", "halo", "neural", "network", "graph", "a a"]
+    for _ in range(500):
+        names = list(dict.fromkeys(" ".join(rnd.choices(words, k=rnd.randint(1, 4))) for _ in range(rnd.randint(1, 8))))
+        assert _drop_contained(names, key=str) == pairwise(names), names
+
+
+def test_nameable_concepts_follow_the_per_record_rule(built40):
+    """The sparse products name, for each record, the rare phrases of its text and concepts
+    (single words only where a single-word concept of its names them), as a record-by-record
+    walk over the same corpus does."""
+    import math
+
+    from landscape.config import Config
+    from landscape.enrich.concepts.normalise import phrase_key
+    from landscape.enrich.connection_text import _row
+    from landscape.enrich.connections import corpus_for
+
+    with open_store(built40, readonly=True) as store:
+        corpus = corpus_for(store, Config())
+    named = corpus.nameable(range(len(corpus)))
+    some = 0
+    for i in range(len(corpus)):
+        held = {int(j) for j in _row(corpus.matches, i)}
+        held |= {corpus.phrase_keys[phrase_key(n)] for n in corpus.concept_names(i) if phrase_key(n) in corpus.phrase_keys}
+        single = {phrase_key(n) for n in corpus.concept_names(i) if " " not in n}
+        expected = {j for j in held if corpus.phrase_idf[j] > math.log(10)
+                    and (" " in corpus.phrase_names[j] or phrase_key(corpus.phrase_names[j]) in single)}
+        assert named[i] == expected, corpus.ids[i]
+        some += bool(expected)
+    assert some > len(corpus) // 2
+
+
+def test_a_full_rewrite_keeps_the_index_and_a_failed_one_changes_nothing(tmp_path, built40):
+    """--full rewrites every connection with the index by other record dropped for the load: it
+    is there again afterwards, the same lists come out, and a rewrite that fails half-way leaves
+    the old connections and the index as they were."""
+    db = tmp_path / "again.db"
+    with open_store(built40) as src, open_store(db) as dst:
+        src.connection_for_tests.backup(dst.connection_for_tests)
+        before = dst.table_dump("connections")
+
+    def indexes(store) -> set[str]:
+        rows = store.connection_for_tests.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'connections'")
+        return {r[0] for r in rows}
+
+    steps = {s["step"]: s for s in cli_json("build", "--only", "connections", "--full", db=db)}
+    assert steps["connections"]["computed"] == 40
+    with open_store(db) as store:
+        assert "connections_other" in indexes(store)
+        assert store.table_dump("connections") == before
+        with pytest.raises(RuntimeError), store.transaction(), store.rewriting_connections():
+            store.replace_connections_many([(ids_of(db)[0], [])])
+            raise RuntimeError("killed half-way")
+        assert "connections_other" in indexes(store)
+        assert store.table_dump("connections") == before

@@ -138,7 +138,9 @@ def _matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> Any:
 
 
 def _binary(m: Any) -> Any:
+    """1 where m is not 0 (float32 csr, indices sorted)."""
     m = m.tocsr()
+    m.eliminate_zeros()
     m.data = np.ones_like(m.data, dtype=np.float32)
     m.sort_indices()
     return m

@@ -94,12 +94,14 @@ def _l2_rows(matrix: Any) -> Any:
 
 def _drop_contained(names: list[str], key: Any = phrase_key, limit: int | None = None) -> list[str]:
     """'neural network' is not worth naming beside 'graph neural network' (the first `limit`
-    names kept, `key` giving each name's phrase key)."""
+    names kept, `key` giving each name's phrase key). A name's padded key occurs once in all of
+    them joined (its own) unless another name's key contains it, or another name has the same key."""
+    padded = [f" {key(name)} " for name in names]
+    joined = "\n".join(padded)
     keep: list[str] = []
-    keys = {name: f" {key(name)} " for name in names}
-    for name in names:
+    for name, k in zip(names, padded):
         if limit is not None and len(keep) >= limit:
             break
-        if not any(name != other and keys[name] in keys[other] for other in names):
+        if joined.count(k) == 1:
             keep.append(name)
     return keep

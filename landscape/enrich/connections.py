@@ -46,6 +46,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -60,7 +61,7 @@ from ..text import STOPWORDS, content_tokens, tokens
 from .citations import Citations, citations_for, merge_candidates
 from .citations import state_of as citation_state
 from .concepts.normalise import phrase_key, text_keys
-from .connection_rows import author_rows, concept_rows, phrase_rows
+from .connection_rows import _binary, author_rows, concept_rows, phrase_rows
 from .connection_text import (
     _csr,
     _drop_contained,
@@ -88,7 +89,6 @@ CHUNK = 128
 HOPS = 8  # candidates: graph neighbours plus the neighbours of the nearest HOPS of them
 STATS_ROWS = 256
 STATS_COLS = 4096
-NAMEABLE_KEPT = 200_000  # records whose nameable concepts a corpus keeps (bounds a million-record build)
 
 
 @dataclass
@@ -131,7 +131,6 @@ class Corpus:
     graph: Graph | None = None
     citations: Citations | None = None  # None: the store has no citation links
     terms_read: Any = None  # the RecordTerms read, for the build to store (enrich/terms.py)
-    _nameable: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
     _keys: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -319,33 +318,25 @@ class Corpus:
 
     # --- reasons -------------------------------------------------------------------------------
 
-    def concepts_of(self, i: int) -> dict[str, float]:
-        """Concept name -> rarity for reasons: phrases in the text plus named concepts of any source."""
-        out: dict[str, float] = {}
-        for j in _row(self.matches, i):
-            out[self.phrase_names[j]] = float(self.phrase_idf[j])
-        for name in self.concept_names(i):
-            key = phrase_key(name)
-            j = self.phrase_keys.get(key)
-            out.setdefault(self.phrase_names[j] if j is not None else name,
-                           float(self.phrase_idf[j]) if j is not None else 1.0)
-        return out
-
     def reasons(self, q: int | None, c: int, sig: dict[str, np.ndarray], r: int, col: int,
-                query_concepts: dict[str, float] | None = None, query_area: str | None = None) -> list[str]:
-        """Why candidate c relates to query q (row r, column col of the signal matrices)."""
+                named: dict[int, set[int]] | None = None, query_concepts: set[int] | None = None,
+                query_area: str | None = None) -> list[str]:
+        """Why candidate c relates to query q (row r, column col of the signal matrices); `named`
+        holds both records' nameable phrases when the caller worked them out for many pairs."""
         out = [f"meaning similarity {float(sig['meaning'][r, col]):.2f}"]
-        mine = query_concepts if query_concepts is not None else self.nameable(q) if q is not None else {}
-        theirs = self.nameable(c)
-        shared = sorted(mine.keys() & theirs.keys(), key=lambda x: (len(x.split()) == 1, -theirs[x], x))
-        shared = _drop_contained(shared, self.key_of, 5)
+        if named is None:
+            named = self.nameable([i for i in (q, c) if i is not None])
+        mine = query_concepts if query_concepts is not None else named[q] if q is not None else set()
+        names, idf = self.phrase_names, self.phrase_idf
+        ranked = sorted(mine & named[c], key=lambda j: (len(names[j].split()) == 1, -idf[j], names[j]))
+        shared = _drop_contained([names[j] for j in ranked], self.key_of, 5)
         if shared:
             out.append("shared concepts: " + ", ".join(shared))
         if q is not None:
             common = set(_row(self.authors, q)) & set(_row(self.authors, c))
             if common:
-                names = sorted(self.author_names[a] for a in common)
-                out.append("shared authors: " + ", ".join(names[:5]) + (" and others" if len(names) > 5 else ""))
+                authors = sorted(self.author_names[a] for a in common)
+                out.append("shared authors: " + ", ".join(authors[:5]) + (" and others" if len(authors) > 5 else ""))
             if "cites" in sig:
                 out.extend(Citations.reasons(sig, r, col))
             query_area = self.areas[q]
@@ -361,21 +352,55 @@ class Corpus:
         """Names of record i's concepts, whatever their source."""
         return [] if self.concepts is None else [self.concept_list[j] for j in _row(self.concepts, i)]
 
-    def nameable(self, i: int) -> dict[str, float]:
-        """The concepts of record i a reason may name: `concepts_of` less the phrases in over a
-        tenth of the corpus (they explain little) and the single words the concepts step did not
-        make concepts of it (alone, 'photometric' or 'theory' is a fragment of longer phrases). A
-        concept is shared when both records may name it. Kept for the last NAMEABLE_KEPT records
-        asked about, as a build asks once per pair it explains."""
-        out = self._nameable.get(i)
-        if out is None:
-            if len(self._nameable) >= NAMEABLE_KEPT:
-                self._nameable.clear()
-            generic = math.log(10)
-            single = {self.key_of(n) for n in self.concept_names(i) if " " not in n}
-            out = self._nameable[i] = {x: v for x, v in self.concepts_of(i).items()
-                                       if v > generic and (" " in x or self.key_of(x) in single)}
-        return out
+    def nameable(self, rows: Sequence[int] | np.ndarray) -> dict[int, set[int]]:
+        """The phrases each record's reasons may name (row -> phrase columns): those in its text
+        and the phrases of its concepts of any source, less the phrases in over a tenth of the
+        corpus (they explain little) and the single words the concepts step did not make concepts
+        of it (alone, 'photometric' or 'theory' is a fragment of longer phrases). A concept is
+        shared when both records may name it. Worked out for many records at once by sparse
+        products: a build asks for a chunk's queries and their connections together."""
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        to_phrase, single_phrase, multi_ok, single_ok = self._naming
+        held = self.matches[rows]
+        if self.concepts is not None:
+            concepts = self.concepts[rows]
+            held = _binary(held + concepts @ to_phrase)
+            named = _binary(held @ multi_ok + _binary(held.multiply(concepts @ single_phrase)) @ single_ok)
+        else:
+            named = _binary(held @ multi_ok)
+        return {int(i): set(_row(named, a).tolist()) for a, i in enumerate(rows)}
+
+    @cached_property
+    def _naming(self) -> tuple[Any, Any, Any, Any]:
+        """What `nameable` multiplies by: concepts -> the phrase of their key (C x P), single-word
+        concepts -> the phrases whose name has their key (C x P), and the diagonal masks of rare
+        phrases of several words and of one word (P x P)."""
+        from scipy.sparse import csr_matrix
+
+        p = len(self.phrase_names)
+        by_name: dict[str, list[int]] = {}
+        for j, name in enumerate(self.phrase_names):
+            by_name.setdefault(self.key_of(name), []).append(j)
+        pairs, single_pairs = [], []
+        for c, name in enumerate(self.concept_list):
+            at = self.phrase_keys.get(self.key_of(name))
+            if at is not None:
+                pairs.append((c, at))
+            if " " not in name:
+                single_pairs.extend((c, k) for k in by_name.get(self.key_of(name), ()))
+
+        def mapping(cells: list[tuple[int, int]]) -> Any:
+            at = np.asarray(cells, dtype=np.int64).reshape(-1, 2)
+            return csr_matrix((np.ones(len(at), dtype=np.float32), (at[:, 0], at[:, 1])),
+                              shape=(len(self.concept_list), p))
+
+        rare = self.phrase_idf > math.log(10)
+        multi = np.fromiter((" " in x for x in self.phrase_names), dtype=bool, count=p)
+        def mask(keep: np.ndarray) -> Any:
+            at = np.flatnonzero(keep)
+            return csr_matrix((np.ones(len(at), dtype=np.float32), (at, at)), shape=(p, p))
+
+        return mapping(pairs), mapping(single_pairs), mask(rare & multi), mask(rare & ~multi)
 
     def key_of(self, name: str) -> str:
         """phrase_key(name), kept: reasons ask for the same few thousand names millions of times."""
@@ -462,9 +487,12 @@ def chunked_connections(corpus: Corpus, rows: Sequence[int], stats: dict[str, li
         cand = _id_ordered(corpus.candidates(chunk))
         score, sig = corpus.pair_scores(corpus.records_as_queries(chunk), cand, stats)
         idx, vals = top_k_rows(score, k)
+        picked = np.take_along_axis(cand, idx, axis=1)
+        named = corpus.nameable(np.concatenate([np.asarray(chunk, dtype=np.int64), picked[picked >= 0]]))
         yield {
             corpus.ids[q]: [
-                (corpus.ids[cand[r, col]], round(float(v), 4), corpus.reasons(q, int(cand[r, col]), sig, r, col))
+                (corpus.ids[cand[r, col]], round(float(v), 4),
+                 corpus.reasons(q, int(cand[r, col]), sig, r, col, named))
                 for col, v in zip(idx[r], vals[r])
                 if np.isfinite(v)
             ]
@@ -536,10 +564,7 @@ class ConnectionsStep:
             dirty = store.stale_connection_ids() | store.short_connection_ids(k_eff)
         affected = set() if full else self._affected(store, corpus, dirty, stats, k_eff)
         todo = sorted((dirty | affected) & set(corpus.pos))
-        with store.transaction():
-            if full:
-                store.clear_connections()
-                store.forget_connection_state()
+        with store.transaction(), store.rewriting_connections() if full else nullcontext():
             for part in self._ranked(ctx, corpus, [corpus.pos[i] for i in todo], stats, k_eff):
                 store.replace_connections_many(part.items())
             store.mark_connections_fresh(todo)
@@ -657,12 +682,12 @@ def related_to_text(store: ConnectionReadStore, corpus: Corpus, text: str, stats
     cand = _id_ordered(_text_candidates(corpus, np.asarray(near, dtype=np.int64)))
     score, sig = corpus.pair_scores(q, cand, stats)
     idx, vals = top_k_rows(score, min(limit, len(corpus)))
-    mine = {corpus.phrase_names[j]: float(corpus.phrase_idf[j])
-            for j in find_phrases(text_keys(text), corpus.phrase_keys, corpus.phrase_words, corpus.prefixes)}
+    mine = find_phrases(text_keys(text), corpus.phrase_keys, corpus.phrase_words, corpus.prefixes)
     found = [(int(cand[0, col]), float(v), col) for col, v in zip(idx[0], vals[0]) if np.isfinite(v)]
+    named = corpus.nameable([c for c, _, _ in found])
     brief = store.record_brief([corpus.ids[c] for c, _, _ in found])
     return [{"id": corpus.ids[c], "title": brief[corpus.ids[c]]["title"], "score": round(v, 4),
-             "reasons": corpus.reasons(None, c, sig, 0, col, query_concepts=mine)} for c, v, col in found]
+             "reasons": corpus.reasons(None, c, sig, 0, col, named, query_concepts=mine)} for c, v, col in found]
 
 
 TEXT_CANDIDATES = 100

@@ -6,6 +6,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -264,6 +265,18 @@ class SemanticMixin:
 
     def clear_connections(self) -> None:
         self._conn.execute("DELETE FROM connections")
+
+    @contextmanager
+    def rewriting_connections(self) -> Iterator[None]:
+        """Every connection and its state cleared, for the caller to write them all anew inside
+        (in its transaction: readers see the old ones until it commits). The index by other
+        record is dropped for the load and built once at the end: inserting a million records'
+        ten million rows into it in random order took 60% of the write (239 against 101 s)."""
+        self.clear_connections()
+        self.forget_connection_state()
+        self._conn.execute("DROP INDEX IF EXISTS connections_other")
+        yield
+        self._conn.execute("CREATE INDEX connections_other ON connections(other_id)")
 
     def stale_connection_ids(self) -> set[str]:
         """Records whose connections are missing or were computed from other content."""
