@@ -117,15 +117,20 @@ def concept_rows(store: ConnectionReadStore, pos: Mapping[str, int]) -> tuple[An
             [names[int(x)] for x in used])
 
 
-def _coded(pairs: Iterable[tuple[str, int]], pos: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(row, code) arrays of the (record id, integer code) pairs whose record has a row."""
-    rows, codes = array("q"), array("q")
-    for rid, code in pairs:
-        i = pos.get(rid)
-        if i is not None:
-            rows.append(i)
-            codes.append(code)
-    return np.frombuffer(rows, dtype=np.int64), np.frombuffer(codes, dtype=np.int64)
+def _coded(lists: Iterable[tuple[str, int, str]], pos: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(row, code) arrays from (record id, count, codes joined by commas) rows, for the records
+    that have a row: the codes of all records are parsed by numpy in one go."""
+    rows, counts, texts = array("q"), array("q"), []
+    for rid, count, text in lists:
+        rows.append(pos.get(rid, -1))
+        counts.append(count)
+        texts.append(text)
+    codes = np.fromstring(",".join(texts), dtype=np.int64, sep=",") if texts else np.zeros(0, dtype=np.int64)
+    if len(codes) != sum(counts):
+        raise ValueError(f"expected {sum(counts)} codes joined by commas, parsed {len(codes)}")
+    row = np.repeat(np.frombuffer(rows, dtype=np.int64), np.frombuffer(counts, dtype=np.int64))
+    inside = row >= 0
+    return row[inside], codes[inside]
 
 
 def _matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> Any:
