@@ -242,3 +242,36 @@ def test_a_full_rewrite_keeps_the_index_and_a_failed_one_changes_nothing(tmp_pat
             raise RuntimeError("killed half-way")
         assert "connections_other" in indexes(store)
         assert store.table_dump("connections") == before
+
+
+def test_lists_that_lost_a_deleted_record_are_filled_again(tmp_path, built40):
+    """Deleting records (outside Landscape, with SQL) takes their connections with them; the next
+    build finds the lists left short and fills them, and a build after that scans nothing."""
+    db = tmp_path / "deleted.db"
+    with open_store(built40) as src, open_store(db) as dst:
+        src.connection_for_tests.backup(dst.connection_for_tests)
+        ids = ids_of(db)
+        gone = ids[:2]
+        with dst.transaction():
+            dst.connection_for_tests.execute("DELETE FROM records WHERE id IN (?, ?)", gone)
+        lost = {rid for rid in ids[2:] if len(dst.get_connections(rid)) < 10}
+    assert lost
+    steps = {s["step"]: s for s in cli_json(*BUILD, db=db)}
+    assert steps["connections"]["computed"] == len(lost)
+    with open_store(db) as store:
+        assert all(len(store.get_connections(rid)) == 10 for rid in ids[2:])
+        assert not {c["id"] for rid in ids[2:] for c in store.get_connections(rid)} & set(gone)
+    assert {s["step"]: s for s in cli_json(*BUILD, db=db)}["connections"]["computed"] == 0
+
+
+def test_lists_of_a_small_corpus_grow_with_it(tmp_path):
+    """Eight records hold seven connections each; with one more (too few to refit), every list
+    holds eight."""
+    db = built_store(tmp_path, 0, 8)
+    with open_store(db) as store:
+        assert all(len(store.get_connections(rid)) == 7 for rid in ids_of(db))
+    run_cli("ingest", write_listing(tmp_path / "more.txt", 8, 9), db=db)
+    steps = {s["step"]: s for s in cli_json(*BUILD, db=db)}
+    assert steps["connections"]["computed"] == 9 and steps["connections"]["unchanged"] == 0
+    with open_store(db) as store:
+        assert all(len(store.get_connections(rid)) == 8 for rid in ids_of(db))

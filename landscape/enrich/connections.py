@@ -84,6 +84,7 @@ WEIGHTS = {"meaning": 1.0, "lexical": 0.5, "terms": 0.5, "concepts": 0.1, "keyph
 AUTHOR_WEIGHT = 0.3
 AUTHOR_CAP = 3
 STATE_ARTIFACT = "connections:state"
+MARKS = "connections:marks"  # meta: the records marked computed and the k lists were cut to, after the last run
 REFIT_GROWTH = 1.25
 CHUNK = 128
 HOPS = 8  # candidates: graph neighbours plus the neighbours of the nearest HOPS of them
@@ -551,7 +552,7 @@ class ConnectionsStep:
             or state.get("model") != model or state.get("k") != k or n > state.get("n", 0) * REFIT_GROWTH
             or state.get("weights") != WEIGHTS or state.get("citations") != citation_state(store)
         )
-        if not full and not (store.stale_connection_ids() or store.short_connection_ids(min(k, n - 1))):
+        if not full and not (store.stale_connection_ids() or _short_ids(store, min(k, n - 1))):
             return {"computed": 0, "updated": 0, "unchanged": n}  # nothing to read the corpus for
         corpus = corpus_for(store, self.config, fresh=full)
         n = len(corpus)
@@ -561,7 +562,7 @@ class ConnectionsStep:
             dirty = set(corpus.ids)
         else:
             stats = state["stats"]
-            dirty = store.stale_connection_ids() | store.short_connection_ids(k_eff)
+            dirty = store.stale_connection_ids() | _short_ids(store, k_eff)
         affected = set() if full else self._affected(store, corpus, dirty, stats, k_eff)
         todo = sorted((dirty | affected) & set(corpus.pos))
         with store.transaction(), store.rewriting_connections() if full else nullcontext():
@@ -576,6 +577,7 @@ class ConnectionsStep:
                 store.put_artifact(STATE_ARTIFACT, json.dumps(new_state, sort_keys=True).encode())
             if corpus.terms_read is not None and corpus.terms_read.read:
                 save_terms(store, corpus.terms_read)
+            store.set_meta(MARKS, json.dumps({"marks": store.connection_marks(), "k": k_eff}))
         return {"computed": len(dirty & set(corpus.pos)), "updated": len(affected - dirty),
                 "unchanged": n - len(todo), "read": corpus.terms_read.read if corpus.terms_read else n}
 
@@ -615,6 +617,19 @@ class ConnectionsStep:
                 if best[r] > kth.get(rid, -np.inf):
                     affected.add(rid)
         return affected
+
+
+def _short_ids(store: ConnectionReadStore, k: int) -> set[str]:
+    """Records holding fewer than k connections. A list loses rows only when a record in it is
+    deleted (its connections and its mark go with it) and is cut shorter only when the corpus was
+    smaller than k + 1: unless there are fewer marks or a larger k than after the last run, no
+    list can be short and the scan of every connection (8 s at a million records) is skipped."""
+    try:
+        last = json.loads(store.get_meta(MARKS) or "")
+        unchanged = int(last["k"]) >= k and store.connection_marks() >= int(last["marks"])
+    except (ValueError, KeyError, TypeError):
+        unchanged = False
+    return set() if unchanged else store.short_connection_ids(k)
 
 
 def _only(cand: np.ndarray, keep: np.ndarray) -> np.ndarray:

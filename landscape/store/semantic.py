@@ -333,6 +333,10 @@ class SemanticMixin:
             out.update((r[0], r[1]) for r in self._conn.execute(sql.format(where=where), [*chunk, k]))
         return out
 
+    def connection_marks(self) -> int:
+        """Records whose connections are marked computed (a deleted record's mark goes with it)."""
+        return int(self._conn.execute("SELECT count(*) FROM connection_state").fetchone()[0])
+
     def mark_connections_fresh(self, ids: Iterable[str]) -> None:
         self._conn.executemany(
             "INSERT INTO connection_state (record_id, content_hash)"
