@@ -326,4 +326,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX IF NOT EXISTS record_topics_topic ON record_topics(topic_id);
         """,
     ),
+    (
+        "record_marks",
+        # what a step last read of each record (concepts, summaries), one row per record: kept as
+        # one JSON object, a build that adds 1,000 records to a million read and rewrote all of it
+        # (14.7 s of the concepts step); now it reads the rows and writes the changed ones
+        """
+        CREATE TABLE IF NOT EXISTS record_marks (
+            name TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            mark TEXT NOT NULL,
+            PRIMARY KEY (name, record_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]

@@ -75,16 +75,36 @@ class UnderstandingMixin:
         self._put_fingerprints("concepts.records", "labels", labels, records)
 
     def _fingerprints(self, artifact: str, key: str, value: str) -> dict[str, str]:
-        """record id -> content hash a step last processed, if it ran with this `key` value."""
+        """record id -> content hash a step last processed, if it ran with this `key` value: one
+        row per record in record_marks (a store written before them keeps the marks in the
+        artifact's JSON, read until the step next writes them)."""
         row = self._conn.execute("SELECT value FROM artifacts WHERE name = ?", (artifact,)).fetchone()
         saved = {} if row is None else _json_or_empty(bytes(row[0]))
-        return saved.get("records", {}) if saved.get(key) == value else {}
+        if saved.get(key) != value:
+            return {}
+        if "records" in saved:
+            return saved["records"] if isinstance(saved["records"], dict) else {}
+        return dict(self._conn.execute("SELECT record_id, mark FROM record_marks WHERE name = ?", (artifact,)))
 
     def _put_fingerprints(self, artifact: str, key: str, value: str, records: dict[str, str]) -> None:
+        """Store the marks: only the rows that changed when the `key` value is the one stored
+        (an increment changes a few thousand of a million), all of them otherwise."""
+        kept = self._fingerprints(artifact, key, value)
+        row = self._conn.execute("SELECT value FROM artifacts WHERE name = ?", (artifact,)).fetchone()
+        if row is None or "records" in _json_or_empty(bytes(row[0])) or not kept:
+            self._conn.execute("DELETE FROM record_marks WHERE name = ?", (artifact,))
+            kept = {}
+        self._conn.executemany("DELETE FROM record_marks WHERE name = ? AND record_id = ?",
+                               [(artifact, rid) for rid in kept.keys() - records.keys()])
+        self._conn.executemany(
+            "INSERT INTO record_marks (name, record_id, mark) VALUES (?, ?, ?)"
+            " ON CONFLICT (name, record_id) DO UPDATE SET mark = excluded.mark",
+            [(artifact, rid, mark) for rid, mark in records.items() if kept.get(rid) != mark],
+        )
         self._conn.execute(
             "INSERT INTO artifacts (name, value, updated_at) VALUES (?, ?, ?)"
             " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (artifact, json.dumps({key: value, "records": records}, sort_keys=True).encode(), now_iso()),
+            (artifact, json.dumps({key: value}).encode(), now_iso()),
         )
 
     # --- concepts -------------------------------------------------------------------------

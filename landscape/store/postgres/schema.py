@@ -252,4 +252,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX IF NOT EXISTS record_topics_topic ON record_topics(topic_id);
         """,
     ),
+    (
+        "record_marks",
+        # as on SQLite: what a step last read of each record, one row per record
+        f"""
+        CREATE TABLE IF NOT EXISTS record_marks (
+            name {_T} NOT NULL,
+            record_id {_T} NOT NULL,
+            mark {_T} NOT NULL,
+            PRIMARY KEY (name, record_id)
+        );
+        """,
+    ),
 ]
