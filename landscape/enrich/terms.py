@@ -196,9 +196,11 @@ def _packed(rt: RecordTerms, meta: dict[str, Any]) -> bytes:
               "keys": strings_array(rt.keys), "idf": rt.idf.astype(np.float32)}
     for name, matrix in (("counts", rt.counts), ("found", rt.found)):
         m = matrix.tocsr()
-        arrays[f"{name}_indices"] = m.indices.astype(np.int32)
-        arrays[f"{name}_indptr"] = m.indptr.astype(np.int64)
-    arrays["counts_data"] = np.minimum(rt.counts.tocsr().data, np.iinfo(np.uint16).max).astype(np.uint16)
+        arrays[f"{name}_indices"] = m.indices.astype(np.int32, copy=False)
+        arrays[f"{name}_indptr"] = m.indptr.astype(np.int64, copy=False)
+    data = rt.counts.tocsr().data  # counts capped at the uint16 top, cast as they are written (no wide copy)
+    arrays["counts_data"] = np.minimum(data, np.iinfo(np.uint16).max, out=np.empty(len(data), dtype=np.uint16),
+                                       casting="unsafe")
     return pack(Artifact(KIND, FORMAT, meta, arrays))
 
 
