@@ -176,15 +176,3 @@ def test_a_changed_record_is_requeried_with_the_lists_that_named_it(tmp_path, em
 def _lists(store: Store):
     for rid, others, sims in store.graph_rows():
         yield rid, np.frombuffer(others, dtype=np.int64).tolist(), np.frombuffer(sims, dtype=np.float32)
-
-
-def test_read_ahead_reads_the_whole_file_in_the_background(tmp_path):
-    from landscape.enrich.neighbours import read_ahead
-
-    assert read_ahead(str(tmp_path / "missing.hnsw")) is None
-    path = tmp_path / "index.hnsw"
-    path.write_bytes(b"x" * (3 << 20))
-    thread = read_ahead(str(path), chunk=1 << 20)
-    assert thread is not None and thread.daemon
-    thread.join(10)
-    assert not thread.is_alive()

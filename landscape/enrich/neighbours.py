@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -487,11 +486,9 @@ def _enter_reverse(store: GraphStore, pos: dict[str, int], ids: list[str], rowid
 _GRAPHS: dict[tuple[str, str, str], Graph] = {}
 
 
-def record_graph(store: GraphStore, config: Any, ids: list[str], X: np.ndarray, full: bool = False,
-                 pending: dict[str, bool] | None = None) -> Graph:
+def record_graph(store: GraphStore, config: Any, ids: list[str], X: np.ndarray, full: bool = False) -> Graph:
     """The store's neighbour graph over `ids` (the rows of `record_embeddings`), updated first when
-    records were added, changed or deleted (computed in memory, unsaved, on a read-only store);
-    `pending`: store.graph_pending(model), when the caller has read it."""
+    records were added, changed or deleted (computed in memory, unsaved, on a read-only store)."""
     settings = graph_settings(config)
     model = _model(store, config)
     queried: set[str] = set()
@@ -502,7 +499,7 @@ def record_graph(store: GraphStore, config: Any, ids: list[str], X: np.ndarray, 
             _GRAPHS.clear()
             _GRAPHS[key] = _memory_graph(store, model, ids, X, settings)
         return _GRAPHS[key]
-    pending = store.graph_pending(model) if pending is None else pending
+    pending = store.graph_pending(model)
     if full or pending or _graph_stale(store, model, settings):
         queried, entered = update_graph(store, model, ids, X, settings, full=full, pending=pending)
     key = (store.path, model, store.get_meta(GRAPH_STATE) or "")
@@ -557,36 +554,11 @@ class NeighboursStep:
     def run(self, ctx: BuildContext) -> dict[str, int]:
         from .embed import record_embeddings
 
-        full = bool(getattr(ctx, "full", False))
-        pending = None if ctx.store.readonly else ctx.store.graph_pending(_model(ctx.store, self.config))
-        if pending and not full:
-            read_ahead(_graph_index_path(ctx.store, _model(ctx.store, self.config)))
         ids, X = record_embeddings(ctx.store, self.config)
-        graph = record_graph(ctx.store, self.config, ids, X, full=full, pending=pending)
+        graph = record_graph(ctx.store, self.config, ids, X, full=bool(getattr(ctx, "full", False)))
         ctx.cache["graph"] = graph
         return {"queried": len(graph.queried), "entered": len(graph.entered),
                 "unchanged": len(ids) - len(graph.queried) - len(graph.entered)}
-
-
-def read_ahead(path: str, chunk: int = 16 << 20) -> threading.Thread | None:
-    """Read a file into the page cache on a background thread, so that a later load finds it
-    there: the graph index (2.3 GB at a million records, 13 s from a cold disk) is read while
-    the embedding matrix is, whose read waits on Python more than on the disk."""
-    if not os.path.exists(path):
-        return None
-
-    def read() -> None:
-        buf = bytearray(chunk)
-        try:
-            with open(path, "rb", buffering=0) as f:
-                while f.readinto(buf):
-                    pass
-        except OSError:
-            pass  # only a head start: the load reads the file itself and reports what fails
-
-    thread = threading.Thread(target=read, name="read-ahead", daemon=True)
-    thread.start()
-    return thread
 
 
 def step(config: Any) -> NeighboursStep:
