@@ -100,7 +100,7 @@ def _spellings(phrases: list[str], to_key: np.ndarray, uses: np.ndarray, width: 
 
 def author_rows(store: ConnectionReadStore, pos: Mapping[str, int]) -> tuple[Any, list[str]]:
     """n x A binary (people on each row's author list) and each column's display name."""
-    r, a = _coded(store.record_author_ids(), pos)
+    r, a = _coded_pairs(store.record_author_ids(), pos)
     used = unique_values(a)
     names = store.author_names_by_id()
     return _matrix(r, np.searchsorted(used, a), (len(pos), len(used))), [names[int(x)] for x in used]
@@ -108,7 +108,7 @@ def author_rows(store: ConnectionReadStore, pos: Mapping[str, int]) -> tuple[Any
 
 def concept_rows(store: ConnectionReadStore, pos: Mapping[str, int]) -> tuple[Any, list[str]]:
     """n x C binary (each row's concepts, whatever their source) and each column's name."""
-    r, c = _coded(store.record_concept_ids(), pos)
+    r, c = _coded_lists(store.record_concept_ids(), pos)
     hold_value(store, MEMBERSHIPS, (list(pos), np.stack([r, c]).astype(np.int32)))
     names = store.concept_names_by_id()
     inside = np.isin(c, np.fromiter(names, dtype=np.int64, count=len(names)))
@@ -117,7 +117,18 @@ def concept_rows(store: ConnectionReadStore, pos: Mapping[str, int]) -> tuple[An
             [names[int(x)] for x in used])
 
 
-def _coded(lists: Iterable[tuple[str, int, str]], pos: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
+def _coded_pairs(pairs: Iterable[tuple[str, int]], pos: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(row, code) arrays of the (record id, integer code) pairs whose record has a row."""
+    rows, codes = array("q"), array("q")
+    for rid, code in pairs:
+        i = pos.get(rid)
+        if i is not None:
+            rows.append(i)
+            codes.append(code)
+    return np.frombuffer(rows, dtype=np.int64), np.frombuffer(codes, dtype=np.int64)
+
+
+def _coded_lists(lists: Iterable[tuple[str, int, str]], pos: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """(row, code) arrays from (record id, count, codes joined by commas) rows, for the records
     that have a row: the codes of all records are parsed by numpy in one go."""
     rows, counts, texts = array("q"), array("q"), []

@@ -179,12 +179,10 @@ class SemanticMixin:
             out.update((r[0], r[1]) for r in self._conn.execute(sql + f" WHERE r.id IN ({marks})", chunk))
         return out
 
-    def record_author_ids(self) -> Iterator[tuple[str, int, str]]:
-        """(record id, how many, their author ids joined by commas) of every record with authors:
-        one row per record, not per authorship (a million records' four million authorships
-        read as pairs cost more in Python than in SQL)."""
-        yield from self._conn.execute(
-            f"SELECT record_id, count(*), {self._sql.group_concat('author_id')} FROM authorship GROUP BY record_id")
+    def record_author_ids(self) -> Iterator[tuple[str, int]]:
+        """(record id, author id) of every authorship, unordered (a record has a few: grouped per
+        record as the concepts are, the read took twice as long)."""
+        yield from self._conn.execute("SELECT record_id, author_id FROM authorship")
 
     def author_names_by_id(self) -> dict[int, str]:
         return dict(self._conn.execute("SELECT id, name FROM authors"))
