@@ -17,6 +17,12 @@ def test_marks_are_kept_per_labels_and_replaced_when_the_labels_change(store):
     with store.transaction():
         store.put_concept_model_records("L1", {"a": "h1", "b": "h2b", "d": "h4"})  # c gone, b changed, d new
     assert store.concept_model_records("L1") == marks(store, "concepts.records") == {"a": "h1", "b": "h2b", "d": "h4"}
+    known = store.concept_model_records("L1")
+    with store.transaction():  # the marks the caller read are not read again
+        store.put_concept_model_records("L1", {"a": "h1", "d": "h4b"}, known=known)
+    assert store.concept_model_records("L1") == marks(store, "concepts.records") == {"a": "h1", "d": "h4b"}
+    with store.transaction():
+        store.put_concept_model_records("L1", {"a": "h1", "b": "h2b", "d": "h4"})
     with store.transaction():
         store.put_concept_model_records("L2", {"e": "h5"})
     assert store.concept_model_records("L1") == {}

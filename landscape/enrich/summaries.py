@@ -389,7 +389,7 @@ class SummariesStep:
                          f" (first {rid}: {why}); they have an extractive summary instead")
         with store.transaction():
             store.set_summaries(summaries, sections)
-            store.put_summary_fingerprints(setting, hashes)
+            store.put_summary_fingerprints(setting, hashes, known=seen)
         removed = bool(set(seen) - set(hashes))
         described = self._describe(store, None if ctx.full or removed or not seen else set(changed))
         return {"summarised": len(summaries), "unchanged": len(hashes) - len(changed),

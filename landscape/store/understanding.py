@@ -71,8 +71,10 @@ class UnderstandingMixin:
         """record id -> content hash of the records read with the model of these labels."""
         return self._fingerprints("concepts.records", "labels", labels)
 
-    def put_concept_model_records(self, labels: str, records: dict[str, str]) -> None:
-        self._put_fingerprints("concepts.records", "labels", labels, records)
+    def put_concept_model_records(self, labels: str, records: dict[str, str],
+                                  known: dict[str, str] | None = None) -> None:
+        """`known`: concept_model_records(labels) as the caller read it (not read again)."""
+        self._put_fingerprints("concepts.records", "labels", labels, records, known)
 
     def _fingerprints(self, artifact: str, key: str, value: str) -> dict[str, str]:
         """record id -> content hash a step last processed, if it ran with this `key` value: one
@@ -86,10 +88,12 @@ class UnderstandingMixin:
             return saved["records"] if isinstance(saved["records"], dict) else {}
         return dict(self._conn.execute("SELECT record_id, mark FROM record_marks WHERE name = ?", (artifact,)))
 
-    def _put_fingerprints(self, artifact: str, key: str, value: str, records: dict[str, str]) -> None:
+    def _put_fingerprints(self, artifact: str, key: str, value: str, records: dict[str, str],
+                          known: dict[str, str] | None = None) -> None:
         """Store the marks: only the rows that changed when the `key` value is the one stored
-        (an increment changes a few thousand of a million), all of them otherwise."""
-        kept = self._fingerprints(artifact, key, value)
+        (an increment changes a few thousand of a million), all of them otherwise; `known`: the
+        marks stored under this value, when the caller has just read them."""
+        kept = self._fingerprints(artifact, key, value) if known is None else known
         row = self._conn.execute("SELECT value FROM artifacts WHERE name = ?", (artifact,)).fetchone()
         if row is None or "records" in _json_or_empty(bytes(row[0])) or not kept:
             self._conn.execute("DELETE FROM record_marks WHERE name = ?", (artifact,))
@@ -423,8 +427,10 @@ class UnderstandingMixin:
         """record id -> content hash summarised last time with this summariser setting."""
         return self._fingerprints("summaries.records", "setting", setting)
 
-    def put_summary_fingerprints(self, setting: str, records: dict[str, str]) -> None:
-        self._put_fingerprints("summaries.records", "setting", setting, records)
+    def put_summary_fingerprints(self, setting: str, records: dict[str, str],
+                                 known: dict[str, str] | None = None) -> None:
+        """`known`: summary_fingerprints(setting) as the caller read it (not read again)."""
+        self._put_fingerprints("summaries.records", "setting", setting, records, known)
 
     def set_summaries(
         self, summaries: dict[str, str | None], sections: Iterable[tuple[str, int, str | None]] = ()

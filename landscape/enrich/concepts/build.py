@@ -255,7 +255,7 @@ class ConceptsStep:
         with store.transaction():
             store.update_record_concepts(changed, vocabulary_rows(vocab, keys), rows)
             store.set_keyphrases_many(predicted.items(), "predicted")
-            store.put_concept_model_records(labels, hashes)
+            store.put_concept_model_records(labels, hashes, known=seen)
         return {"concepts": store.count_concepts(), "predicted": len(predicted), "records": len(changed),
                 "unchanged": len(hashes) - len(changed)}
 
