@@ -45,7 +45,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -56,7 +56,7 @@ import numpy as np
 from ..config import Config
 from ..engine import Worker
 from ..models import LandscapeError, NotBuiltError
-from ..store.interfaces import ConnectionReadStore
+from ..store.interfaces import ConnectionReadStore, ConnectionStore
 from ..text import STOPWORDS, content_tokens, tokens
 from .citations import Citations, citations_for, merge_candidates
 from .citations import state_of as citation_state
@@ -74,7 +74,7 @@ from .connection_text import (
     phrase_prefixes,
 )
 from .neighbours import ExactIndex, Graph, record_graph, top_k_rows
-from .terms import save_terms
+from .terms import RecordTerms, save_terms
 
 if TYPE_CHECKING:
     from .pipeline import BuildContext
@@ -143,9 +143,13 @@ class Corpus:
     # --- building ----------------------------------------------------------------------------
 
     @classmethod
-    def from_store(cls, store: ConnectionReadStore, config: Config, fresh: bool = False) -> Corpus:
+    def from_store(cls, store: ConnectionReadStore, config: Config, fresh: bool = False,
+                   keep_terms: Callable[[RecordTerms], None] | None = None) -> Corpus:
         """The corpus, reading only texts new or changed since the stored terms (enrich/terms.py;
-        all of them when `fresh`, or when the corpus has grown past the terms' refresh)."""
+        all of them when `fresh`, or when the corpus has grown past the terms' refresh).
+        `keep_terms` is handed the terms as soon as they are read, before the rest of the corpus
+        is built: writing them then, not after the ranking, keeps SQLite's copy of the artifact
+        (twice its 0.7 GB at a million records, while the row is made) off the build's peak."""
         from .embed import record_embeddings
         from .terms import record_terms
 
@@ -161,6 +165,8 @@ class Corpus:
         keys, names = pr.keys, pr.names
         max_len = max((len(k.split()) for k in keys), default=1)
         rt = record_terms(store, ids, keys, max_len, phrase_prefixes(keys), fresh)
+        if keep_terms is not None:
+            keep_terms(rt)
         vocab = {t: j for j, t in enumerate(rt.terms)}
         n, idf = len(ids), rt.idf
         lexical = rt.counts.copy()
@@ -436,22 +442,25 @@ class Corpus:
 # --- building and reading ------------------------------------------------------------------------
 
 
-def corpus_for(store: ConnectionReadStore, config: Config, fresh: bool = False) -> Corpus:
+def corpus_for(store: ConnectionReadStore, config: Config, fresh: bool = False,
+               keep_terms: Callable[[RecordTerms], None] | None = None) -> Corpus:
     """The store's Corpus, built once per store version and model (see landscape.snapshot);
-    `fresh` re-reads every text with a new idf (a full build) instead."""
+    `fresh` re-reads every text with a new idf (a full build) instead; `keep_terms` as in
+    Corpus.from_store (called when the corpus is built, not when a kept one is reused)."""
     from ..snapshot import SNAPSHOTS
     from .embed import store_embedder
 
     model = (store.get_meta("embedder") or store_embedder(store, config).name) if store.get_meta("embedder_spec") \
         else config.embedder
-    corpus = _with_citations(store, config, fresh=True) if fresh else SNAPSHOTS.get(
-        store, f"corpus:{model}:{len(WEIGHTS)}", lambda s: _with_citations(s, config))
+    corpus = _with_citations(store, config, True, keep_terms) if fresh else SNAPSHOTS.get(
+        store, f"corpus:{model}:{len(WEIGHTS)}", lambda s: _with_citations(s, config, False, keep_terms))
     # a copy per call: the snapshot is shared by threads, the graph says what this build updated
     return replace(corpus, graph=record_graph(store, config, corpus.ids, corpus.vectors))
 
 
-def _with_citations(store: ConnectionReadStore, config: Config, fresh: bool = False) -> Corpus:
-    corpus = Corpus.from_store(store, config, fresh=fresh)
+def _with_citations(store: ConnectionReadStore, config: Config, fresh: bool = False,
+                    keep_terms: Callable[[RecordTerms], None] | None = None) -> Corpus:
+    corpus = Corpus.from_store(store, config, fresh=fresh, keep_terms=keep_terms)
     corpus.citations = citations_for(store, corpus.ids)
     return corpus
 
@@ -554,7 +563,10 @@ class ConnectionsStep:
         )
         if not full and not (store.stale_connection_ids() or _short_ids(store, min(k, n - 1))):
             return {"computed": 0, "updated": 0, "unchanged": n}  # nothing to read the corpus for
-        corpus = corpus_for(store, self.config, fresh=full)
+        saved: list[RecordTerms] = []
+        corpus = corpus_for(store, self.config, fresh=full, keep_terms=lambda rt: saved.append(_save_terms(store, rt)))
+        if not saved and corpus.terms_read is not None:  # a corpus this process had read before
+            _save_terms(store, corpus.terms_read)
         n = len(corpus)
         k_eff = min(k, n - 1)
         if full:
@@ -575,8 +587,6 @@ class ConnectionsStep:
                 if citation_state(store):
                     new_state["citations"] = citation_state(store)
                 store.put_artifact(STATE_ARTIFACT, json.dumps(new_state, sort_keys=True).encode())
-            if corpus.terms_read is not None and corpus.terms_read.read:
-                save_terms(store, corpus.terms_read)
             store.set_meta(MARKS, json.dumps({"marks": store.connection_marks(), "k": k_eff}))
         return {"computed": len(dirty & set(corpus.pos)), "updated": len(affected - dirty),
                 "unchanged": n - len(todo), "read": corpus.terms_read.read if corpus.terms_read else n}
@@ -617,6 +627,15 @@ class ConnectionsStep:
                 if best[r] > kth.get(rid, -np.inf):
                     affected.add(rid)
         return affected
+
+
+def _save_terms(store: ConnectionStore, rt: RecordTerms) -> RecordTerms:
+    """The terms read from texts, stored in their own transaction: they hold for whatever the
+    step does next (each row is checked against its record's content hash when read back)."""
+    if rt.read:
+        with store.transaction():
+            save_terms(store, rt)
+    return rt
 
 
 def _short_ids(store: ConnectionReadStore, k: int) -> set[str]:
