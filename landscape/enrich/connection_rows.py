@@ -46,7 +46,7 @@ class PhraseRows:
         pairs = [(int(c), j) for c in used for j in column(int(c))]
         rows = np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs))
         cols = np.fromiter((p[1] for p in pairs), dtype=np.int64, count=len(pairs))
-        return _binary(self.given @ _matrix(rows, cols, (len(self.phrases), width)))
+        return binary(self.given @ _matrix(rows, cols, (len(self.phrases), width)))
 
 
 def phrase_rows(store: ConnectionReadStore, pos: Mapping[str, int]) -> PhraseRows:
@@ -150,10 +150,10 @@ def _matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> Any:
 
     m = csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=shape)
     m.sum_duplicates()
-    return _binary(m)
+    return binary(m)
 
 
-def _binary(m: Any) -> Any:
+def binary(m: Any) -> Any:
     """1 where m is not 0 (float32 csr, indices sorted)."""
     m = m.tocsr()
     m.eliminate_zeros()

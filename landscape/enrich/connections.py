@@ -61,7 +61,7 @@ from ..text import STOPWORDS, content_tokens, tokens
 from .citations import Citations, citations_for, merge_candidates
 from .citations import state_of as citation_state
 from .concepts.normalise import phrase_key, text_keys
-from .connection_rows import _binary, author_rows, concept_rows, phrase_rows
+from .connection_rows import author_rows, binary, concept_rows, phrase_rows
 from .connection_text import (
     _csr,
     _drop_contained,
@@ -371,10 +371,10 @@ class Corpus:
         held = self.matches[rows]
         if self.concepts is not None:
             concepts = self.concepts[rows]
-            held = _binary(held + concepts @ to_phrase)
-            named = _binary(held @ multi_ok + _binary(held.multiply(concepts @ single_phrase)) @ single_ok)
+            held = binary(held + concepts @ to_phrase)
+            named = binary(held @ multi_ok + binary(held.multiply(concepts @ single_phrase)) @ single_ok)
         else:
-            named = _binary(held @ multi_ok)
+            named = binary(held @ multi_ok)
         return {int(i): set(_row(named, a).tolist()) for a, i in enumerate(rows)}
 
     @cached_property
