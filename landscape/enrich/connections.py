@@ -204,7 +204,7 @@ class Corpus:
         present = self.present[rows]
         kp_own = self.kp_own[rows]
         keyness = present.multiply(self.kp_count) - kp_own
-        keyness = keyness.multiply(1.0 / self.text_count)  # (kp - own) / ((text - 1) + 1)
+        keyness = keyness.multiply(1.0 / np.maximum(self.text_count, 1))  # (kp - own) / ((text - 1) + 1); 0: a word only deleted records had
         terms = _squared(keyness.multiply(self.idf))
         concepts = (self.matches[rows] - self.own_only[rows]).multiply(self.phrase_idf**2)
         return QuerySide(
