@@ -49,20 +49,3 @@ def test_damaged_marks_read_as_none(store):
         store.put_concept_model_records("L1", {"a": "h1"})
     assert store.concept_model_records("L1") == {"a": "h1"}
 
-
-def test_large_artifacts_are_written_in_pieces_and_read_back_whole(tmp_path, monkeypatch):
-    """SQLite writes a large artifact into its row piece by piece (no whole copy in SQLite);
-    what is read back is what was written, over a larger and a smaller value too."""
-    import os
-
-    import landscape.store as store_module
-    from landscape.store import Store
-
-    monkeypatch.setattr(store_module, "BLOB_PIECE", 1000)
-    with Store(tmp_path / "a.db") as store:
-        for size in (10_500, 25_000, 999, 4_000):
-            value = os.urandom(size)
-            with store.transaction():
-                store.put_artifact("big", value)
-            assert store.get_artifact("big") == value
-        assert store.connection_for_tests.execute("SELECT count(*) FROM artifacts WHERE name = 'big'").fetchone()[0] == 1

@@ -23,8 +23,6 @@ from .semantic import SemanticMixin
 from .sync import SyncMixin
 from .understanding import UnderstandingMixin
 
-BLOB_PIECE = 16 << 20  # artifacts larger than this are written into their row in pieces of this size
-
 __all__ = ["AnyStore", "Store", "default_db_path", "interfaces", "is_postgres_url", "now_iso", "open_store"]
 
 
@@ -64,24 +62,6 @@ class Store(MetaMixin, RecordsMixin, FullTextMixin, SemanticMixin, Understanding
         except BaseException:
             self._author_ids.clear()
             raise
-
-    def put_artifact(self, name: str, value: bytes) -> None:
-        """As SemanticMixin.put_artifact, but a large value is written into its row piece by piece:
-        SQLite copies a bound blob whole before writing it, which at a million records was
-        0.7 GB more on top of the build's peak (the connections' stored terms)."""
-        if len(value) < BLOB_PIECE:
-            super().put_artifact(name, value)
-            return
-        row = self._conn.execute(
-            "INSERT INTO artifacts (name, value, updated_at) VALUES (?, zeroblob(?), ?)"
-            " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
-            " RETURNING rowid",
-            (name, len(value), now_iso()),
-        ).fetchall()[0]
-        view = memoryview(value)
-        with self._conn.blobopen("artifacts", "value", row[0]) as blob:
-            for start in range(0, len(view), BLOB_PIECE):
-                blob.write(view[start : start + BLOB_PIECE])
 
     def embedding_matrix(self, model: str) -> tuple[list[str], np.ndarray]:
         """As SemanticMixin.embedding_matrix (ids sorted, rows in their order), but the vectors
