@@ -6,8 +6,7 @@ per chunk of records, not two per record."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 from ...batching import batches
@@ -79,15 +78,6 @@ class PgBulkWrites:
                 "connections", ("record_id", "rank", "other_id", "score", "reasons"),
                 ((rid, i, oid, float(s), json.dumps(r)) for rid, rows in chunk for i, (oid, s, r) in enumerate(rows)),
             )
-
-    @contextmanager
-    def rewriting_connections(self) -> Iterator[None]:
-        """Every connection and its state cleared, for the caller to write them all anew inside
-        its transaction. The index by other record stays: dropping it would lock the table
-        against every reader (a served store) until the transaction ends."""
-        self._conn.execute("DELETE FROM connections")
-        self._conn.execute("DELETE FROM connection_state")
-        yield
 
     def mark_connections_fresh(self, ids: Iterable[str]) -> None:
         for chunk in batches(ids, CHUNK):
