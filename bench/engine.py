@@ -81,25 +81,32 @@ def measure(n: int = 2000, embedder: str = "tfidf", cpus: tuple[int, ...] = (1, 
     return rows
 
 
+def comparisons(rows: list[dict]) -> tuple[list[tuple[int, dict, dict]], list[tuple[str, dict, dict]]]:
+    """(cpus, local row, Ray row) for each CPU count both engines ran at (the overhead), and
+    (engine, 1-CPU row, 2-CPU row) for each engine run at both (the scaling). Rows of runs made
+    before the local engine took a CPU count have none: they count as 0."""
+    by = {(r["engine"], r["cpus"] or 0): r for r in rows}
+    same = [(k, by[("local", k)], by[("ray", k)]) for k in sorted({k for _, k in by})
+            if ("local", k) in by and ("ray", k) in by]
+    scaling = [(e, by[(e, 1)], by[(e, 2)]) for e in ("local", "ray") if (e, 1) in by and (e, 2) in by]
+    return same, scaling
+
+
 def table(rows: list[dict], n: int, embedder: str) -> str:
-    by = {(r["engine"], r["cpus"]): r for r in rows}
     cols = [f"{s}_s" for s in ENGINE_STEPS] + ["engine_s", "build_s", "start_s"]
     heads = [*ENGINE_STEPS, "3 steps", "build", "ray start"]
     lines = [f"engine bench: {n} generated records, embedder {embedder}; seconds",
              f"{'engine':<10}" + "".join(f"{h:>13}" for h in heads)]
     for r in rows:
         lines.append(f"{r['engine'] + ' x' + str(r['cpus']):<10}" + "".join(f"{r[c]:>13.2f}" for c in cols))
-    for k in sorted({r["cpus"] for r in rows}):
-        local, ray = by.get(("local", k)), by.get(("ray", k))
-        if local and ray:
-            lines.append(f"Ray against local at {k} CPU{'s' if k > 1 else ''}: the 3 engine steps"
-                         f" {100 * (ray['engine_s'] / local['engine_s'] - 1):+.0f}%, the build"
-                         f" {100 * (ray['build_s'] / local['build_s'] - 1):+.0f}% (start-up apart; goal under 15%)")
-    for engine in ("local", "ray"):
-        one, two = by.get((engine, 1)), by.get((engine, 2))
-        if one and two:
-            lines.append(f"{engine} scaling 1 -> 2 CPUs: the 3 engine steps {one['engine_s'] / two['engine_s']:.2f}x,"
-                         f" the build {one['build_s'] / two['build_s']:.2f}x")
+    same, scaling = comparisons(rows)
+    for k, local, ray in same:
+        lines.append(f"Ray against local at {k} CPU{'s' if k > 1 else ''}: the 3 engine steps"
+                     f" {100 * (ray['engine_s'] / local['engine_s'] - 1):+.0f}%, the build"
+                     f" {100 * (ray['build_s'] / local['build_s'] - 1):+.0f}% (start-up apart; goal under 15%)")
+    for engine, one, two in scaling:
+        lines.append(f"{engine} scaling 1 -> 2 CPUs: the 3 engine steps {one['engine_s'] / two['engine_s']:.2f}x,"
+                     f" the build {one['build_s'] / two['build_s']:.2f}x")
     return "\n".join(lines)
 
 

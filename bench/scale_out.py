@@ -164,24 +164,22 @@ def show(results: dict[str, Any]) -> str:
                        f" ({copy['per_s']:,.0f}/s)")
     engine = results.get("engine")
     if engine:
-        by = {(r["engine"], r["cpus"] or 0): r for r in engine}
+        from engine import comparisons
+
         out.append(f"2. build on Ray ({results['engine_records']:,} records, {results['embedder']} embedder; seconds)")
         out.append(f"   {'engine':<10}{'engine steps':>14}{'build':>10}{'ray start':>11}")
         for r in engine:
             out.append(f"   {r['engine'] + ' x' + str(r['cpus'] or '?'):<10}{r['engine_s']:>14.1f}{r['build_s']:>10.1f}"
                        f"{r['start_s']:>11.1f}")
-        for k in sorted({k for _, k in by}):
-            local, ray = by.get(("local", k)), by.get(("ray", k))
-            if local and ray:
-                over = ray["build_s"] / local["build_s"] - 1
-                out.append(f"   Ray against local at {k} CPU: build {100 * over:+.0f}%, engine steps"
-                           f" {100 * (ray['engine_s'] / local['engine_s'] - 1):+.0f}%;"
-                           f" goal under {100 * GOAL_OVERHEAD:.0f}%: {'met' if over < GOAL_OVERHEAD else 'MISSED'}")
-        for name in ("local", "ray"):
-            one, two = by.get((name, 1)), by.get((name, 2))
-            if one and two:
-                out.append(f"   scaling {name} x1 -> x2: build {one['build_s'] / two['build_s']:.2f}x,"
-                           f" engine steps {one['engine_s'] / two['engine_s']:.2f}x (ideal 2x)")
+        same, scaling = comparisons(engine)
+        for k, local, ray in same:
+            over = ray["build_s"] / local["build_s"] - 1
+            out.append(f"   Ray against local at {k} CPU: build {100 * over:+.0f}%, engine steps"
+                       f" {100 * (ray['engine_s'] / local['engine_s'] - 1):+.0f}%;"
+                       f" goal under {100 * GOAL_OVERHEAD:.0f}%: {'met' if over < GOAL_OVERHEAD else 'MISSED'}")
+        for name, one, two in scaling:
+            out.append(f"   scaling {name} x1 -> x2: build {one['build_s'] / two['build_s']:.2f}x,"
+                       f" engine steps {one['engine_s'] / two['engine_s']:.2f}x (ideal 2x)")
     vec = results.get("vectors")
     if vec:
         ok = vec.get("p95 ms", 1e9) < GOAL_P95_MS and vec.get("recall@10", 0) >= GOAL_RECALL
