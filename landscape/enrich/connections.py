@@ -326,13 +326,11 @@ class Corpus:
     # --- reasons -------------------------------------------------------------------------------
 
     def reasons(self, q: int | None, c: int, sig: dict[str, np.ndarray], r: int, col: int,
-                named: dict[int, set[int]] | None = None, query_concepts: set[int] | None = None,
+                named: dict[int, set[int]], query_concepts: set[int] | None = None,
                 query_area: str | None = None) -> list[str]:
-        """Why candidate c relates to query q (row r, column col of the signal matrices); `named`
-        holds both records' nameable phrases when the caller worked them out for many pairs."""
+        """Why candidate c relates to query q (row r, column col of the signal matrices); `named`:
+        `nameable` of (at least) both records, worked out by the caller for all its pairs at once."""
         out = [f"meaning similarity {float(sig['meaning'][r, col]):.2f}"]
-        if named is None:
-            named = self.nameable([i for i in (q, c) if i is not None])
         mine = query_concepts if query_concepts is not None else named[q] if q is not None else set()
         names, idf = self.phrase_names, self.phrase_idf
         ranked = sorted(mine & named[c], key=lambda j: (len(names[j].split()) == 1, -idf[j], names[j]))
