@@ -17,7 +17,7 @@ from sklearn.metrics import normalized_mutual_info_score
 from landscape.config import Config
 from landscape.enrich.embed import record_embeddings
 from landscape.enrich.quality import npmi_coherence
-from landscape.enrich.topics import TopicSettings, cluster, describe_topics, record_tokens
+from landscape.enrich.topics import Members, TopicSettings, cluster, describe_topics, record_tokens
 from landscape.store import Store
 
 CANDIDATES = [
@@ -55,7 +55,7 @@ def main() -> None:
         start = time.perf_counter()
         labels, outlier = cluster(X, settings, config.seed)
         seconds = time.perf_counter() - start
-        topics = describe_topics(ids, X, labels, outlier, rows, concepts)
+        topics = describe_topics(ids, X, labels, outlier, rows, Members.of_names(ids, concepts))
         npmi = np.mean(npmi_coherence([t["extra"]["top_terms"][:10] for t in topics], documents))
         nmi = normalized_mutual_info_score(areas, labels[labelled])
         setting = ",".join(f"{k}={v}" for k, v in extra.items()) or "-"

@@ -66,12 +66,14 @@ def test_leiden_passes_are_capped_and_equal_leidenalg_below_the_cap(built_db):
 
     from landscape.config import Config
     from landscape.enrich.embed import record_embeddings
-    from landscape.enrich.topics import TopicSettings, graph_edges, knn_graph, leiden_labels
+    from landscape.enrich.topics import TopicSettings, edge_pairs, graph_edges, knn_graph, leiden_labels
 
     with open_store(built_db, readonly=True) as store:
         _, X = record_embeddings(store, Config.load(None, db_path=built_db))
     graph = knn_graph(X, 10)
-    edges, weights = graph_edges(*graph)
+    a, b, weights = graph_edges(*graph)
+    edges, weights = list(zip(a.tolist(), b.tolist())), weights.tolist()
+    assert list(edge_pairs(a, b, chunk=7)) == edges
 
     def leidenalg_labels(passes: int) -> np.ndarray:
         part = leidenalg.find_partition(
@@ -82,3 +84,33 @@ def test_leiden_passes_are_capped_and_equal_leidenalg_below_the_cap(built_db):
 
     assert np.array_equal(leiden_labels(X, TopicSettings(max_iterations=1), 7, graph), leidenalg_labels(1))
     assert np.array_equal(leiden_labels(X, TopicSettings(max_iterations=1000), 7, graph), leidenalg_labels(-1))
+
+
+def test_concept_members_count_what_the_name_lists_say(built_db):
+    """Topics count each concept once per record from compact (row, code) pairs, read from the
+    memberships the build's connections step held or streamed from the store: the same counts as
+    a walk over every record's list of concept names."""
+    from collections import Counter
+
+    import numpy as np
+
+    from landscape.config import Config
+    from landscape.enrich.connection_rows import MEMBERSHIPS, concept_rows
+    from landscape.enrich.embed import embeddings_held, held_value, record_embeddings
+    from landscape.enrich.topics import concept_members
+
+    with open_store(built_db, readonly=True) as store:
+        ids, _ = record_embeddings(store, Config.load(None, db_path=built_db))
+        names = store.ls_record_concept_names()
+        groups = np.random.default_rng(3).integers(0, 5, len(ids))
+        expected = [Counter() for _ in range(5)]
+        for i, rid in enumerate(ids):
+            expected[groups[i]].update(set(names.get(rid, [])))
+        streamed = concept_members(store, ids)
+        with embeddings_held(store):
+            concept_rows(store, {rid: i for i, rid in enumerate(ids)})
+            assert held_value(store, MEMBERSHIPS) is not None
+            held = concept_members(store, ids)
+    assert sum(map(len, expected)) > 1000
+    assert streamed.per_group(groups, 5) == expected
+    assert held.per_group(groups, 5) == expected

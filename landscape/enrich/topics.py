@@ -23,17 +23,20 @@ import io
 import json
 import math
 import zipfile
+from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..arrays import unique_counts, unique_values
 from ..config import Config
 from ..store.interfaces import LandscapeReadStore
 from ..text import content_tokens
-from .embed import record_embeddings
+from .connection_rows import MEMBERSHIPS
+from .embed import held_value, record_embeddings
 from .neighbours import graph_of
 
 if TYPE_CHECKING:
@@ -93,9 +96,10 @@ def subgraph(idx: np.ndarray, sims: np.ndarray, rows: np.ndarray, k: int) -> tup
     return np.take_along_axis(sub, order, axis=1), np.take_along_axis(sims[rows], order, axis=1)
 
 
-def graph_edges(idx: np.ndarray, sims: np.ndarray) -> tuple[list[tuple[int, int]], list[float]]:
-    """The symmetric kNN graph as a sorted edge list with positive weights (the larger of the
-    two directions' similarities)."""
+def graph_edges(idx: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The symmetric kNN graph as sorted edges (a < b) with positive weights (the larger of the
+    two directions' similarities), as three arrays: at a million records a list of Python pairs
+    was 3-4 GB, most of the step's peak."""
     rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])
     cols = idx.ravel()
     keep = (cols >= 0) & (cols != rows)
@@ -105,7 +109,13 @@ def graph_edges(idx: np.ndarray, sims: np.ndarray) -> tuple[list[tuple[int, int]
     a, b, w = a[order], b[order], w[order]
     first = np.ones(len(a), dtype=bool)
     first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
-    return list(zip(a[first].tolist(), b[first].tolist())), w[first].tolist()
+    return a[first], b[first], w[first]
+
+
+def edge_pairs(a: np.ndarray, b: np.ndarray, chunk: int = 65536) -> Iterator[tuple[int, int]]:
+    """The edges as (a, b) pairs, made a chunk at a time as igraph or networkx reads them."""
+    for start in range(0, len(a), chunk):
+        yield from zip(a[start : start + chunk].tolist(), b[start : start + chunk].tolist())
 
 
 def leiden_installed() -> bool:
@@ -131,8 +141,8 @@ def leiden_labels(X: np.ndarray, settings: TopicSettings, seed: int,
         import leidenalg
     except ImportError:  # the ml extra brings them; without it, the next best graph method
         return louvain_labels(X, settings, seed, graph)
-    edges, weights = graph_edges(*_graph(X, settings, graph))
-    graph_ = igraph.Graph(n=X.shape[0], edges=edges)
+    a, b, weights = graph_edges(*_graph(X, settings, graph))
+    graph_ = igraph.Graph(n=X.shape[0], edges=edge_pairs(a, b))
     part = leidenalg.RBConfigurationVertexPartition(graph_, weights=weights, resolution_parameter=settings.resolution)
     optimiser = leidenalg.Optimiser()
     optimiser.set_rng_seed(seed)
@@ -146,10 +156,10 @@ def louvain_labels(X: np.ndarray, settings: TopicSettings, seed: int,
                    graph: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     import networkx as nx
 
-    edges, weights = graph_edges(*_graph(X, settings, graph))
+    a, b, weights = graph_edges(*_graph(X, settings, graph))
     graph = nx.Graph()
     graph.add_nodes_from(range(X.shape[0]))
-    graph.add_weighted_edges_from((a, b, w) for (a, b), w in zip(edges, weights))
+    graph.add_weighted_edges_from((i, j, w) for (i, j), w in zip(edge_pairs(a, b), map(float, weights)))
     labels = np.zeros(X.shape[0], dtype=np.int64)
     communities = nx.community.louvain_communities(graph, resolution=settings.resolution, seed=seed)
     for c, members in enumerate(sorted(communities, key=lambda m: (-len(m), min(m)))):
@@ -220,6 +230,15 @@ def centroids(X: np.ndarray, labels: np.ndarray, n_topics: int) -> np.ndarray:
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
+def centre_similarity(X: np.ndarray, centres: np.ndarray, labels: np.ndarray, batch: int = 16384) -> np.ndarray:
+    """Each row's similarity to its own topic's centre, a batch of rows at a time (centres[labels]
+    whole is another copy of X)."""
+    out = np.empty(len(X), dtype=np.float32)
+    for start in range(0, len(X), batch):
+        out[start : start + batch] = np.einsum("ij,ij->i", X[start : start + batch], centres[labels[start : start + batch]])
+    return out
+
+
 def nearest_centre(X: np.ndarray, centres: np.ndarray, batch: int = 65536) -> tuple[np.ndarray, np.ndarray]:
     """Each row's most similar centre and that similarity, a batch of rows at a time."""
     best = np.zeros(len(X), dtype=np.int64)
@@ -283,6 +302,54 @@ def topic_label(
     return "miscellaneous"
 
 
+class Members:
+    """Records' concepts as deduplicated (row, code) pairs and each code's name: compact where a
+    dict of name lists per record was 1.1 GB at a million records."""
+
+    def __init__(self, rows: np.ndarray, codes: np.ndarray, names: list[str]):
+        width = max(1, len(names))
+        pairs = unique_values(np.asarray(rows, dtype=np.int64) * width + np.asarray(codes, dtype=np.int64))
+        self.rows, self.codes, self.names = pairs // width, pairs % width, names
+
+    @classmethod
+    def of_names(cls, ids: list[str], concepts: dict[str, list[str]]) -> Members:
+        code: dict[str, int] = {}
+        pairs = [(i, code.setdefault(c, len(code))) for i, rid in enumerate(ids) for c in concepts.get(rid, [])]
+        return cls(np.asarray([p[0] for p in pairs]), np.asarray([p[1] for p in pairs]), list(code))
+
+    def per_group(self, groups: np.ndarray, n_groups: int) -> list[Counter[str]]:
+        """Per group, how many of its records carry each concept name (rows grouped by `groups`)."""
+        width = max(1, len(self.names))
+        keys, counts = unique_counts(groups[self.rows] * width + self.codes)
+        out: list[Counter[str]] = [Counter() for _ in range(n_groups)]
+        for key, n in zip(keys.tolist(), counts.tolist()):
+            out[key // width][self.names[key % width]] += n
+        return out
+
+
+def concept_members(store: LandscapeReadStore, ids: list[str]) -> Members:
+    """The records' concepts: the memberships this build's connections step read when it ran, else
+    streamed from the store."""
+    pos = {rid: i for i, rid in enumerate(ids)}
+    names_by_key, stream = store.ls_concept_memberships()
+    held = held_value(store, MEMBERSHIPS) if store.ls_concepts_built() else None
+    if held is not None:
+        held_ids, (held_rows, keys) = held
+        to_pos = np.fromiter((pos.get(rid, -1) for rid in held_ids), dtype=np.int64, count=len(held_ids))
+        rows = to_pos[held_rows]
+        inside = (rows >= 0) & np.isin(keys, np.fromiter(names_by_key, dtype=np.int64, count=len(names_by_key)))
+        used = unique_values(keys[inside])
+        return Members(rows[inside], np.searchsorted(used, keys[inside]), [names_by_key[int(k)] for k in used])
+    code: dict[Any, int] = {}
+    pairs = array("q")
+    for rid, key in stream:
+        i = pos.get(rid)
+        if i is not None and key in names_by_key:
+            pairs.extend((i, code.setdefault(key, len(code))))
+    flat = np.frombuffer(pairs, dtype=np.int64).reshape(-1, 2)
+    return Members(flat[:, 0], flat[:, 1], [names_by_key[k] for k in code])
+
+
 def record_tokens(row: dict[str, Any]) -> list[str]:
     return content_tokens(f"{row.get('title') or ''} {row.get('abstract') or ''}")
 
@@ -293,7 +360,7 @@ def describe_topics(
     labels: np.ndarray,
     outlier: np.ndarray,
     rows: dict[str, dict[str, Any]],
-    concepts: dict[str, list[str]],
+    memberships: Members,
     texts: Callable[[list[str]], dict[str, tuple[str, str]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Each topic's id, label, area, size and extra (top concepts, terms, papers, area share).
@@ -302,25 +369,24 @@ def describe_topics(
     (so the whole corpus's text is never held at once)."""
     n_topics = int(labels.max()) + 1 if len(labels) else 0
     centres = centroids(X, np.where(outlier, -1, labels), n_topics)
-    concept_groups = [Counter() for _ in range(n_topics)]
-    term_groups = [Counter() for _ in range(n_topics)]
+    concept_groups = memberships.per_group(labels, n_topics)
+    term_groups: list[Counter[str]] = [Counter() for _ in range(n_topics)]
     for start in range(0, len(ids), TEXT_BATCH):
         batch = ids[start : start + TEXT_BATCH]
         fetched = texts(batch) if texts is not None else {}
         for i, rid in enumerate(batch, start):
             t = int(labels[i])
-            concept_groups[t].update(set(concepts.get(rid, [])))
             if rid in fetched:
                 title, abstract = fetched[rid]
                 term_groups[t].update(set(record_tokens({"title": title, "abstract": abstract})))
             else:
                 term_groups[t].update(set(record_tokens(rows[rid])))
     concept_rank = ctfidf(concept_groups)
-    carried = Counter(c for rid in ids for c in set(concepts.get(rid, [])))
+    carried = memberships.per_group(np.zeros(len(ids), dtype=np.int64), 1)[0]
     generic = frozenset(c for c, n in carried.items() if n > 0.12 * len(ids))
     term_rank = ctfidf(term_groups)
     topics, taken = [], set()
-    to_centre = np.einsum("ij,ij->i", X, centres[labels]) if len(ids) else np.zeros(0)
+    to_centre = centre_similarity(X, centres, labels)
     by_topic = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[by_topic], np.arange(n_topics + 1))
     for t in range(n_topics):
@@ -330,7 +396,8 @@ def describe_topics(
         area, area_n = areas.most_common(1)[0] if areas else (None, 0)
         label = topic_label(concept_rank[t], term_rank[t], taken, generic)
         taken.add(label)
-        top_concepts = [c for c, _ in concept_rank[t][:8]] or [c for c, _ in concept_groups[t].most_common(8)]
+        top_concepts = [c for c, _ in concept_rank[t][:8]] or [
+            c for c, _ in sorted(concept_groups[t].items(), key=lambda cn: (-cn[1], cn[0]))[:8]]
         topics.append({
             "id": t,
             "label": label,
@@ -371,14 +438,15 @@ def load_model(raw: bytes | None) -> tuple[np.ndarray, dict[str, Any]] | None:
     return (centres, info) if isinstance(info, dict) and centres.ndim == 2 else None
 
 
-def outlier_thresholds(X: np.ndarray, labels: np.ndarray, outlier: np.ndarray, centres: np.ndarray) -> list[float]:
-    """Per topic, the similarity to its centre below which a record is an outlier (mean - 2 sd)."""
-    sims = np.einsum("ij,ij->i", X, centres[labels]).astype(np.float64)
+def outlier_thresholds(scores: np.ndarray, labels: np.ndarray, outlier: np.ndarray, n_topics: int) -> list[float]:
+    """Per topic, the similarity to its centre below which a record is an outlier (mean - 2 sd):
+    `scores` are the records' similarities to their topics' centres."""
+    sims = scores.astype(np.float64)
     kept = ~outlier
     t = labels[kept]
-    count = np.bincount(t, minlength=len(centres))
-    total = np.bincount(t, weights=sims[kept], minlength=len(centres))
-    squares = np.bincount(t, weights=sims[kept] ** 2, minlength=len(centres))
+    count = np.bincount(t, minlength=n_topics)
+    total = np.bincount(t, weights=sims[kept], minlength=n_topics)
+    squares = np.bincount(t, weights=sims[kept] ** 2, minlength=n_topics)
     mean = total / np.maximum(count, 1)
     spread = np.sqrt(np.maximum(squares / np.maximum(count, 1) - mean**2, 0))
     return [float(m - 2 * s) if c > 1 else -1.0 for m, s, c in zip(mean, spread, count)]
@@ -420,17 +488,21 @@ class TopicsStep:
         store = ctx.store
         graph = graph_of(ctx, self.config, ids, X)
         among = subgraph(graph.idx, graph.sims, np.asarray(papers), self.settings.k)
-        labels_p, outlier_p = cluster(X[papers], self.settings, self.config.seed, among)
+        X_papers = X if len(papers) == len(ids) else X[papers]  # a copy of X otherwise
+        labels_p, outlier_p = cluster(X_papers, self.settings, self.config.seed, among)
         n_topics = int(labels_p.max()) + 1
-        centres = centroids(X[papers], np.where(outlier_p, -1, labels_p), n_topics)
-        labels = nearest_centre(X, centres)[0]
+        centres = centroids(X_papers, np.where(outlier_p, -1, labels_p), n_topics)
+        del X_papers
+        labels = np.zeros(len(ids), dtype=np.int64)
         outlier = np.ones(len(ids), dtype=bool)
-        labels[papers], outlier[papers] = labels_p, outlier_p
-        thresholds = outlier_thresholds(X, labels, outlier, centres)
-        scores = np.einsum("ij,ij->i", X, centres[labels])
+        talks = np.ones(len(ids), dtype=bool)
+        labels[papers], outlier[papers], talks[papers] = labels_p, outlier_p, False
+        if talks.any():
+            labels[talks] = nearest_centre(X[talks], centres)[0]
+        scores = centre_similarity(X, centres, labels)
+        thresholds = outlier_thresholds(scores, labels, outlier, n_topics)
         outlier |= scores < np.asarray(thresholds)[labels]
-        concepts = store.ls_record_concept_names()
-        topics = describe_topics(ids, X, labels, outlier, rows, concepts, store.ls_texts)
+        topics = describe_topics(ids, X, labels, outlier, rows, concept_members(store, ids), store.ls_texts)
         info = {
             "embedder": embedder,
             "settings": vars(self.settings),
