@@ -55,7 +55,9 @@ def main() -> None:
         start = time.perf_counter()
         labels, outlier = cluster(X, settings, config.seed)
         seconds = time.perf_counter() - start
-        topics = describe_topics(ids, X, labels, outlier, rows, Members.of_names(ids, concepts))
+        topics = describe_topics(ids, X, labels, outlier, [rows[r]["kind"] for r in ids], [rows[r]["area"] for r in ids],
+                                 Members.of_names(ids, concepts),
+                                 lambda batch: {r: (rows[r]["title"], rows[r]["abstract"]) for r in batch})
         npmi = np.mean(npmi_coherence([t["extra"]["top_terms"][:10] for t in topics], documents))
         nmi = normalized_mutual_info_score(areas, labels[labelled])
         setting = ",".join(f"{k}={v}" for k, v in extra.items()) or "-"

@@ -25,7 +25,7 @@ import math
 import zipfile
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -359,28 +359,26 @@ def describe_topics(
     X: np.ndarray,
     labels: np.ndarray,
     outlier: np.ndarray,
-    rows: dict[str, dict[str, Any]],
+    kinds: Sequence[str],
+    areas: Sequence[str | None],
     memberships: Members,
-    texts: Callable[[list[str]], dict[str, tuple[str, str]]] | None = None,
+    texts: Callable[[list[str]], dict[str, tuple[str, str]]],
 ) -> list[dict[str, Any]]:
     """Each topic's id, label, area, size and extra (top concepts, terms, papers, area share).
 
-    Titles and abstracts come from `rows`, or, when given, from `texts` a batch of ids at a time
-    (so the whole corpus's text is never held at once)."""
+    `kinds` and `areas` are the records', in the order of `ids`; titles and abstracts come from
+    `texts` a batch of ids at a time (so the whole corpus's text is never held at once)."""
     n_topics = int(labels.max()) + 1 if len(labels) else 0
     centres = centroids(X, np.where(outlier, -1, labels), n_topics)
     concept_groups = memberships.per_group(labels, n_topics)
     term_groups: list[Counter[str]] = [Counter() for _ in range(n_topics)]
     for start in range(0, len(ids), TEXT_BATCH):
         batch = ids[start : start + TEXT_BATCH]
-        fetched = texts(batch) if texts is not None else {}
+        fetched = texts(batch)
         for i, rid in enumerate(batch, start):
-            t = int(labels[i])
             if rid in fetched:
                 title, abstract = fetched[rid]
-                term_groups[t].update(set(record_tokens({"title": title, "abstract": abstract})))
-            else:
-                term_groups[t].update(set(record_tokens(rows[rid])))
+                term_groups[int(labels[i])].update(set(record_tokens({"title": title, "abstract": abstract})))
     concept_rank = ctfidf(concept_groups)
     carried = memberships.per_group(np.zeros(len(ids), dtype=np.int64), 1)[0]
     generic = frozenset(c for c, n in carried.items() if n > 0.12 * len(ids))
@@ -392,8 +390,8 @@ def describe_topics(
     for t in range(n_topics):
         members = by_topic[bounds[t] : bounds[t + 1]].tolist()
         central = sorted(members, key=lambda i: (-float(to_centre[i]), ids[i]))
-        areas = Counter(rows[ids[i]]["area"] for i in members if rows[ids[i]].get("area"))
-        area, area_n = areas.most_common(1)[0] if areas else (None, 0)
+        shares = Counter(areas[i] for i in members if areas[i])
+        area, area_n = shares.most_common(1)[0] if shares else (None, 0)
         label = topic_label(concept_rank[t], term_rank[t], taken, generic)
         taken.add(label)
         top_concepts = [c for c, _ in concept_rank[t][:8]] or [
@@ -406,9 +404,9 @@ def describe_topics(
             "extra": {
                 "top_concepts": top_concepts,
                 "top_terms": [w for w, _ in term_rank[t][:10]],
-                "top_papers": [ids[i] for i in central if rows[ids[i]]["kind"] == "paper"][:5],
-                "area_share": round(area_n / max(1, sum(areas.values())), 3),
-                "areas": dict(areas.most_common()),
+                "top_papers": [ids[i] for i in central if kinds[i] == "paper"][:5],
+                "area_share": round(area_n / max(1, sum(shares.values())), 3),
+                "areas": dict(shares.most_common()),
                 "outliers": int(sum(bool(outlier[i]) for i in members)),
             },
         })
@@ -481,10 +479,13 @@ class TopicsStep:
         if self.settings.method == "leiden" and not leiden_installed():
             ctx.fallback("topics: Louvain (networkx) instead of Leiden, which needs igraph and leidenalg:"
                          " pip install 'landscape[ml]'")
-        return self._recluster(ctx, ids, X, {r["id"]: r for r in store.ls_brief_rows()}, embedder)
+        return self._recluster(ctx, ids, X, marks, embedder)
 
-    def _recluster(self, ctx: BuildContext, ids: list[str], X: np.ndarray, rows: dict[str, Any], embedder: str) -> dict[str, int]:
-        papers = [i for i, rid in enumerate(ids) if rows[rid]["kind"] != "talk"] or list(range(len(ids)))
+    def _recluster(self, ctx: BuildContext, ids: list[str], X: np.ndarray, marks: dict[str, tuple[str, str]],
+                   embedder: str) -> dict[str, int]:
+        """Cluster every paper anew. `marks`: each record's kind and content hash."""
+        kinds = [marks[rid][0] for rid in ids]
+        papers = [i for i, kind in enumerate(kinds) if kind != "talk"] or list(range(len(ids)))
         store = ctx.store
         graph = graph_of(ctx, self.config, ids, X)
         among = subgraph(graph.idx, graph.sims, np.asarray(papers), self.settings.k)
@@ -502,12 +503,15 @@ class TopicsStep:
         scores = centre_similarity(X, centres, labels)
         thresholds = outlier_thresholds(scores, labels, outlier, n_topics)
         outlier |= scores < np.asarray(thresholds)[labels]
-        topics = describe_topics(ids, X, labels, outlier, rows, concept_members(store, ids), store.ls_texts)
+        area_of = store.record_areas()
+        areas = [area_of.get(rid) for rid in ids]
+        del area_of
+        topics = describe_topics(ids, X, labels, outlier, kinds, areas, concept_members(store, ids), store.ls_texts)
         info = {
             "embedder": embedder,
             "settings": vars(self.settings),
             "thresholds": thresholds,
-            "hashes": {rid: rows[rid]["content_hash"] for rid in ids},
+            "hashes": {rid: marks[rid][1] for rid in ids},
         }
         with store.transaction():
             store.ls_replace_topics(
