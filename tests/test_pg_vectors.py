@@ -213,3 +213,34 @@ def _dump(store: PgStore) -> dict[str, object]:
     out["vectors"] = store.connection_for_tests.execute(
         "SELECT record_id, embedding::text FROM embeddings ORDER BY 1").fetchall()
     return out
+
+
+def test_a_load_larger_than_the_index_builds_the_search_index_once(pg_admin, monkeypatch):
+    """The first 300 records (more than the empty index holds) are indexed with the GIN index
+    dropped and built again; 40 more into 300 grow it in place. Either way the index is there, the
+    planner can use it, and keyword search finds records of both loads."""
+    import landscape.store.postgres.fulltext as fulltext
+
+    monkeypatch.setattr(fulltext, "BULK_INDEX_MIN", 100)
+    statements: list[str] = []
+    recs = _records()
+    with PgStore(new_pg_database(pg_admin, "gin")) as store:
+        real = type(store.connection_for_tests).execute
+        monkeypatch.setattr(type(store.connection_for_tests), "execute",
+                            lambda self, sql, *a, **k: statements.append(sql) or real(self, sql, *a, **k))
+        with store.transaction():
+            store.upsert_records(recs[:260])
+            assert store.index_pending() == 260
+        bulk = [s for s in statements if "records_search_doc" in s]
+        statements.clear()
+        with store.transaction():
+            store.upsert_records(recs[260:])
+            assert store.index_pending() == 40
+        assert [s.split()[0] for s in bulk] == ["DROP", "CREATE"]
+        assert not [s for s in statements if "records_search_doc" in s]
+        assert store.search_index_ok()
+        indexes = store.connection_for_tests.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'records_search' AND indexname = 'records_search_doc'").fetchall()
+        assert len(indexes) == 1 and "gin" in indexes[0][0]
+        found = {h["id"] for h in store.fts_search("number 7", limit=300)} | {h["id"] for h in store.fts_search("number 287", limit=300)}
+        assert {"p0007", "p0287"} <= found

