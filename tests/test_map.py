@@ -136,3 +136,17 @@ def test_map_labels_come_in_levels_coarse_regions_over_topics():
     for r in regions:
         nearest = int(np.argmin(np.linalg.norm(groups - [r["x"], r["y"]], axis=1)))
         assert r["label"].startswith(names[nearest]), r
+
+
+def test_the_rest_placed_a_chunk_at_a_time_lands_where_it_lands_at_once(built_db, tmp_path, monkeypatch):
+    import landscape.enrich.map as map_step
+
+    (tmp_path / "landscape.toml").write_text("[extra.map]\nfit_sample = 150\n", encoding="utf-8")
+    coords = []
+    for chunk in (100_000, 50):
+        monkeypatch.setattr(map_step, "PLACE_CHUNK", chunk)
+        db = copy_db(built_db, tmp_path, f"chunk{chunk}.db")
+        run_cli("build", "--only", "map", "--relayout", "--config", tmp_path / "landscape.toml", db=db)
+        with open_store(db, readonly=True) as store:
+            coords.append(store.ls_map_coords())
+    assert len(coords[0]) == 462 and coords[0] == coords[1]

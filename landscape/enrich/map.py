@@ -279,6 +279,9 @@ def place(X_new: np.ndarray, X_fit: np.ndarray, Y_fit: np.ndarray, k: int, index
     return out
 
 
+PLACE_CHUNK = 65536  # rows placed per call when the rest of a corpus is placed after the fit
+
+
 def fit_sample(n: int, size: int, seed: int) -> np.ndarray:
     """Which rows the layout is fitted on: all of them, or a seeded random `size` of them."""
     if n <= size:
@@ -426,7 +429,9 @@ class MapStep:
         Y_fit = np.round(np.asarray(Y_fit, dtype=np.float64), 4)
         Y = np.zeros((len(ids), 2))
         Y[sample] = Y_fit
-        Y[rest] = np.round(place(X[rest], X_fit, Y_fit, self.settings.n_neighbors, index), 4)
+        for start in range(0, len(rest), PLACE_CHUNK):  # X[rest] whole would be another copy of X
+            part = rest[start : start + PLACE_CHUNK]
+            Y[part] = np.round(place(X[part], X_fit, Y_fit, self.settings.n_neighbors, index), 4)
         model = Artifact(
             MODEL_KIND, MODEL_VERSION,
             {"embedder": embedder, "settings": vars(self.settings), "seed": self.config.seed},
