@@ -367,6 +367,30 @@ def test_search_is_hybrid_with_facets_and_highlighted_snippets(client):
     assert page(client, "/search").having("input", id="q")
 
 
+def test_search_facets_count_every_hit_and_cards_fill_the_page(built_db):
+    """The facets count all the hits (not the 20 shown), by the same area, kind and year as the
+    records' cards; the shown results carry their cards (authors, summary)."""
+    from collections import Counter
+
+    from landscape.config import Config
+    from landscape.web import context as ctx
+    from landscape.web.params import Paging
+
+    with open_store(built_db, readonly=True) as store, store.page_snapshot():
+        config = Config.load(None, db_path=built_db)
+        shown = ctx.search_page(store, "dark matter", {}, Paging(2, 20), config).data
+        hits, method = ctx.search_results(store, "dark matter", {}, config)
+        cards = store.page_cards(h["id"] for h in hits)
+    assert method == "hybrid" and len(hits) > 100
+    expected = {"area": Counter(c["area"] for c in cards.values() if c["area"]),
+                "kind": Counter(c["kind"] for c in cards.values()),
+                "year": Counter(c["date"][:4] for c in cards.values() if c["date"])}
+    assert {k: dict(v) for k, v in shown["facets"].items()} == {k: dict(v) for k, v in expected.items()}
+    assert [r["id"] for r in shown["results"]] == [h["id"] for h in hits[20:40]]
+    assert all(r["authors"] == cards[r["id"]]["authors"] and r["summary"] == cards[r["id"]]["summary"]
+               for r in shown["results"])
+
+
 def test_about_says_how_each_part_is_made_and_how_sure_it_is(client):
     about = page(client, "/about")
     for word in ("area", "concept", "summar", "connection"):

@@ -306,13 +306,16 @@ def search_results(store: PageStore, query: str, filters: dict[str, Any], config
 
 def _hit(result: Any) -> dict[str, Any]:
     data = result if isinstance(result, dict) else dict(vars(result))
-    return {
+    hit = {
         "id": data["id"],
         "score": data.get("score", data.get("bm25")),
         "keyword_scope": data.get("keyword_scope", data.get("scope")),
         "snippet": data.get("snippet") or "",
         "title_highlighted": data.get("title_highlighted") or data.get("title_hl"),
     }
+    if "kind" in data:  # hybrid hits carry what the facets count
+        hit.update(area=data.get("area"), kind=data["kind"], date=data.get("date"))
+    return hit
 
 
 def search_page(store: PageStore, query: str | None, filters: dict[str, Any], paging: Paging, config: Config) -> Page:
@@ -321,15 +324,19 @@ def search_page(store: PageStore, query: str | None, filters: dict[str, Any], pa
         return Page("search.html", title, {"query": "", "results": [], "facets": {}, "filters": filters,
                                            "paging": paging.info(0), "method": None, "note": None})
     hits, method = search_results(store, query, filters, config, snippets=paging.offset + paging.size)
-    cards = store.page_cards(h["id"] for h in hits)
-    hits = [h for h in hits if h["id"] in cards]
+    if all("kind" in h for h in hits):  # the facets count what the hits carry: cards for the page only
+        cards = store.page_cards(h["id"] for h in hits[paging.offset : paging.offset + paging.size])
+        counted: list[dict[str, Any]] = hits
+    else:
+        cards = store.page_cards(h["id"] for h in hits)
+        hits = [h for h in hits if h["id"] in cards]
+        counted = [cards[h["id"]] for h in hits]
     facets: dict[str, dict[str, int]] = {"area": {}, "kind": {}, "year": {}}
-    for h in hits:
-        card = cards[h["id"]]
-        for name, value in (("area", card["area"]), ("kind", card["kind"]), ("year", (card["date"] or "")[:4])):
+    for row in counted:
+        for name, value in (("area", row["area"]), ("kind", row["kind"]), ("year", (row["date"] or "")[:4])):
             if value:
                 facets[name][value] = facets[name].get(value, 0) + 1
-    page_hits = hits[paging.offset : paging.offset + paging.size]
+    page_hits = [h for h in hits[paging.offset : paging.offset + paging.size] if h["id"] in cards]
     bounded = any(h.get("keyword_scope") == "newest" for h in hits)
     return Page("search.html", title, {
         "query": query,
