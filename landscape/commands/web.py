@@ -14,6 +14,11 @@ from ..models import LandscapeError
 # on a kept-alive connection more than 5 s after its last response, and the client, which had
 # already sent it, saw the connection reset (bench/load.py, 64 connections on 2 cores).
 KEEP_ALIVE_S = 75
+# uvicorn's supervisor kills a worker that does not answer its ping within 5 s, and a worker
+# cannot answer while a C call holds the GIL: hnswlib loads a million records' graph index
+# (2.3 GB) in one such call, 6 s from the page cache and 14 s from disk, so the supervisor killed
+# workers as they warmed up and their open connections were dropped (bench/load.py, 2 workers).
+WORKER_HEALTHCHECK_S = 120
 
 
 @click.command()
@@ -72,7 +77,8 @@ def serve(host: str, port: int, get_path: str | None, workers: int | None, db: s
     target = db or default_db_path()  # read by each worker's app factory; a PostgreSQL URL stays as it is
     os.environ[DB_ENV] = target if is_postgres_url(target) else str(Path(target).resolve())
     config = uvicorn.Config("landscape.web.app:worker_app", factory=True, workers=workers,
-                            log_level="warning", timeout_keep_alive=KEEP_ALIVE_S)
+                            log_level="warning", timeout_keep_alive=KEEP_ALIVE_S,
+                            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S)
     Multiprocess(config, sockets=[sock]).run()
 
 
