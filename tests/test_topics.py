@@ -114,3 +114,31 @@ def test_concept_members_count_what_the_name_lists_say(built_db):
     assert sum(map(len, expected)) > 1000
     assert streamed.per_group(groups, 5) == expected
     assert held.per_group(groups, 5) == expected
+
+
+def test_concept_memberships_are_read_only_when_asked_for(built_db):
+    """The names come at once; the memberships' query runs at their first read, so a step whose
+    build held them (topics, trends) never moves them out of the store."""
+
+    class Counting:
+        def __init__(self, conn):
+            self.conn, self.sql = conn, []
+
+        def execute(self, sql, *args):
+            self.sql.append(sql)
+            return self.conn.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.conn, name)
+
+    with open_store(built_db, readonly=True) as store:
+        counting = Counting(store._conn)
+        store._conn = counting
+        try:
+            names, stream = store.ls_concept_memberships()
+            assert names and not [s for s in counting.sql if s.startswith("SELECT record_id, concept_id")]
+            rows = list(stream)
+            assert [s for s in counting.sql if s.startswith("SELECT record_id, concept_id")]
+        finally:
+            store._conn = counting.conn
+    assert len(rows) > 1000 and {key for _, key in rows} <= set(names)

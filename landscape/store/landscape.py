@@ -126,9 +126,15 @@ class LandscapeMixin:
         million rows to their names (which tripled the read)."""
         if self.ls_concepts_built():
             names = dict(self._conn.execute("SELECT id, name FROM concepts"))
-            return names, iter(self._conn.execute("SELECT record_id, concept_id FROM record_concepts"))
+            return names, self._rows_when_read("SELECT record_id, concept_id FROM record_concepts")
         phrases = {p: p for (p,) in self._conn.execute("SELECT DISTINCT phrase FROM keyphrases")}
-        return phrases, iter(self._conn.execute("SELECT record_id, phrase FROM keyphrases"))
+        return phrases, self._rows_when_read("SELECT record_id, phrase FROM keyphrases")
+
+    def _rows_when_read(self, sql: str) -> Iterator[tuple[str, Any]]:
+        """The query's rows, the query run at the first read: a caller that only needs the names
+        (its build held the memberships) never runs it, which on PostgreSQL, whose cursor fetches
+        every row at once, would move ten million rows for nothing."""
+        yield from self._conn.execute(sql)
 
     def ls_concepts_signature(self) -> str:
         """Changes whenever the concepts or keyphrases of any record change."""
