@@ -138,6 +138,13 @@ class PgConnection:
         self.total_changes += n
         return n
 
+    def at_least_maintenance_work_mem(self, mb: int) -> None:
+        """For the rest of this transaction, maintenance_work_mem (what an index build may hold)
+        of at least `mb` MB; a server configured with more keeps its own."""
+        have = self.execute("SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'")
+        if int(have.fetchone()[0]) < mb * 1024:  # the setting is in kB
+            self.execute(f"SET LOCAL maintenance_work_mem = '{int(mb)}MB'")
+
     def _count(self, cur: psycopg.Cursor[Any]) -> None:
         status = cur.statusmessage or ""
         if status.startswith(_CHANGING) and cur.rowcount > 0:

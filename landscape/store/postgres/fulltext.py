@@ -156,12 +156,12 @@ class PgFullText:
         if not count:
             return 0
         with self.transaction():  # type: ignore[attr-defined]
-            if count >= BULK_INDEX_MIN:
+            large = count >= BULK_INDEX_MIN
+            if large:
                 # planned on the statistics of before the load, the INSERT hashed the whole
                 # authors table once per record: about 20 records/s at a million
                 self._conn.execute("ANALYZE records, authorship, authors, keyphrases, sections, search_pending")
-            bulk = count >= BULK_INDEX_MIN and count > int(
-                self._conn.execute("SELECT count(*) FROM records_search").fetchone()[0])
+            bulk = large and count > int(self._conn.execute("SELECT count(*) FROM records_search").fetchone()[0])
             if bulk:
                 self._conn.execute("DROP INDEX IF EXISTS records_search_doc")
             self._conn.execute(
@@ -171,9 +171,7 @@ class PgFullText:
             )
             self._conn.execute("DELETE FROM search_pending")
             if bulk:
-                have = self._conn.execute("SELECT setting::bigint / 1024 FROM pg_settings WHERE name = 'maintenance_work_mem'")
-                if int(have.fetchone()[0]) < BULK_INDEX_WORK_MEM_MB:
-                    self._conn.execute(f"SET LOCAL maintenance_work_mem = '{BULK_INDEX_WORK_MEM_MB}MB'")
+                self._conn.at_least_maintenance_work_mem(BULK_INDEX_WORK_MEM_MB)
                 self._conn.execute("CREATE INDEX records_search_doc ON records_search USING gin (doc)")
         return count
 

@@ -127,10 +127,7 @@ class PgVectors:
             if self._has_table(name):  # type: ignore[attr-defined]
                 return False
             rows = self._conn.execute("SELECT count(*) FROM embeddings WHERE model = ?", (model,)).fetchone()[0]
-            want = index_work_mem(int(rows), dim)
-            have = self._conn.execute("SELECT setting::bigint * 1024 FROM pg_settings WHERE name = 'maintenance_work_mem'")
-            if int(have.fetchone()[0]) < want:
-                self._conn.execute(f"SET LOCAL maintenance_work_mem = '{want // (1 << 20)}MB'")
+            self._conn.at_least_maintenance_work_mem(index_work_mem(int(rows), dim) // (1 << 20))
             self._conn.execute(
                 f"CREATE INDEX IF NOT EXISTS {name} ON embeddings USING hnsw ((embedding::vector({dim})) vector_cosine_ops)"
                 f" WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
