@@ -246,3 +246,33 @@ def test_a_load_larger_than_the_index_builds_the_search_index_once(pg_admin, mon
         assert len(indexes) == 1 and "gin" in indexes[0][0]
         found = {h["id"] for h in store.fts_search("number 7", limit=300)} | {h["id"] for h in store.fts_search("number 287", limit=300)}
         assert {"p0007", "p0287"} <= found
+
+
+def test_a_growing_load_renews_the_planners_statistics_a_few_times(pg_admin, monkeypatch):
+    """Planned on the statistics of an empty table, the lookups a load makes by lists of keys
+    scan the whole table per batch. The tables a load grows are analysed each time it has
+    doubled what they held when last analysed: 300 records written 30 at a time with a floor of
+    20 are analysed at 30, 60, 120 and 240 rows, inside the load's transaction, whose rows
+    ANALYZE counts; the keyphrases the split rewrites likewise."""
+    import landscape.store.postgres.bulk as bulk
+
+    monkeypatch.setattr(bulk, "REPLAN_MIN", 20)
+    statements: list[str] = []
+    recs = _records()
+    with PgStore(new_pg_database(pg_admin, "replan")) as store:
+        real = type(store.connection_for_tests).execute
+        monkeypatch.setattr(type(store.connection_for_tests), "execute",
+                            lambda self, sql, *a, **k: statements.append(sql) or real(self, sql, *a, **k))
+        with store.transaction():
+            for start in range(0, 300, 30):
+                store.upsert_records(recs[start : start + 30])
+            held = store.connection_for_tests.execute(
+                "SELECT reltuples FROM pg_class WHERE relname = 'records'").fetchone()[0]
+            assert [s for s in statements if s.startswith("ANALYZE")] == [f"ANALYZE {bulk.WRITTEN_TABLES}"] * 4
+            assert held == 240
+            statements.clear()
+            for start in range(0, 300, 100):
+                store.set_keyphrases_many([(r.id, ["one phrase", "another"]) for r in recs[start : start + 100]], "given")
+        analysed = [s for s in statements if s.startswith("ANALYZE")]
+        assert analysed == ["ANALYZE keyphrases"]  # 480 held when last analysed (2 for each of 240 records), 600 rewritten
+        assert store.get_record("p0299").keyphrases == ["one phrase", "another"]

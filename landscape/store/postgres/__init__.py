@@ -50,6 +50,7 @@ class PgStore(PgVectors, PgBulkWrites, PgFullText, MetaMixin, RecordsMixin, Sema
         self.path = url
         self.readonly = readonly
         self._author_ids: dict[str, int] = {}
+        self._growth = {}
         self._conn: PgConnection = connect(url, readonly=readonly)  # type: ignore[assignment]
         try:
             if readonly:

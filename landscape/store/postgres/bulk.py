@@ -13,6 +13,8 @@ from ...batching import batches
 from .connection import PgConnection
 
 CHUNK = 5000  # record ids per statement that names them in a list
+REPLAN_MIN = 20_000  # records written since the planner's statistics from which they are renewed
+WRITTEN_TABLES = "records, authorship, authors, keyphrases, sources, sections"
 
 RECORD_COLUMNS = (
     "id", "kind", "title", "title_derived", "display_title", "norm_title", "authors_truncated", "date", "area",
@@ -23,6 +25,7 @@ RECORD_COLUMNS = (
 
 class PgBulkWrites:
     _conn: PgConnection
+    _growth: dict[str, list[float]]  # table -> [rows when last analysed, rows this store wrote since]
 
     def write_new_rows(self, rows: dict[str, list[tuple[Any, ...]]]) -> None:
         """What RecordsMixin.new_rows() built, by COPY. The records are new, so nothing can clash
@@ -41,6 +44,25 @@ class PgBulkWrites:
                 "INSERT INTO search_pending (record_rowid) SELECT rowid FROM records WHERE id = ANY(?)",
                 ([r[0] for r in rows["ids"]],),
             )
+        self._renew_statistics_as_grown("records", len(rows["records"]), WRITTEN_TABLES)
+
+    def _renew_statistics_as_grown(self, table: str, written: int, tables: str | None = None) -> None:
+        """ANALYZE tables (default: table) each time this store has written as many rows to table
+        as it held at the last ANALYZE (and at least REPLAN_MIN): a few times per load (log n), in
+        the load's transaction, whose own rows ANALYZE counts. Planned on the statistics of an
+        empty table, a lookup by a list of keys becomes a sequential scan per batch: quadratic
+        (the ingest's check for known titles ran at 1,080 records/s at a million, the split's
+        deletion of old keyphrases slower still)."""
+        growth = self._growth
+        if table not in growth:
+            held = self._conn.execute("SELECT reltuples FROM pg_class WHERE oid = ?::regclass", (table,)).fetchone()[0]
+            growth[table] = [max(0.0, float(held)), 0]
+        counts = growth[table]
+        counts[1] += written
+        if counts[1] >= max(REPLAN_MIN, counts[0]):
+            self._conn.execute(f"ANALYZE {tables or table}")
+            counts[0] += counts[1]
+            counts[1] = 0
 
     def set_keyphrases_many(
         self, items: Iterable[tuple[str, list[str]]], source: str, reindex: bool = True
@@ -55,8 +77,9 @@ class PgBulkWrites:
             self._unindex(ids)  # type: ignore[attr-defined]
         conn = self._conn
         conn.execute("DELETE FROM keyphrases WHERE record_id = ANY(?)", (ids,))
-        conn.copy_rows("keyphrases", ("record_id", "position", "phrase", "source"),
-                       ((rid, i, p, source) for rid, phrases in items for i, p in enumerate(phrases)))
+        written = conn.copy_rows("keyphrases", ("record_id", "position", "phrase", "source"),
+                                 ((rid, i, p, source) for rid, phrases in items for i, p in enumerate(phrases)))
+        self._renew_statistics_as_grown("keyphrases", written)
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS keyphrase_sources (record_id TEXT, source TEXT)")
         conn.execute("TRUNCATE keyphrase_sources")
         with conn.raw.cursor() as cur, cur.copy("COPY keyphrase_sources (record_id, source) FROM STDIN") as copy:
@@ -74,10 +97,11 @@ class PgBulkWrites:
         DELETE by the list of ids and one COPY."""
         for chunk in batches(items, CHUNK):
             self._conn.execute("DELETE FROM connections WHERE record_id = ANY(?)", ([rid for rid, _ in chunk],))
-            self._conn.copy_rows(
+            written = self._conn.copy_rows(
                 "connections", ("record_id", "rank", "other_id", "score", "reasons"),
                 ((rid, i, oid, float(s), json.dumps(r)) for rid, rows in chunk for i, (oid, s, r) in enumerate(rows)),
             )
+            self._renew_statistics_as_grown("connections", written)
 
     def mark_connections_fresh(self, ids: Iterable[str]) -> None:
         for chunk in batches(ids, CHUNK):
