@@ -8,8 +8,11 @@ from the corpus's given names and surnames (the pool grows with n, a few people 
 and its date is spread over 2010-2026. The same seed and size always give the same file.
 
 Generation streams: memory holds only the source corpus, so a million records cost no more
-memory than ten. Written as the landscape listing (`.txt`, the default) or JSON Lines in the
-record schema (`.jsonl`).
+memory than ten. Written as the landscape listing (`.txt`, the default), JSON Lines in the
+record schema (`.jsonl`) or arXiv's bulk metadata snapshot (`.snapshot.json`: its keys and
+layout, as in tests/fixtures/arxiv-snapshot.json: wrapped title and abstract, authors as a string
+and as [last, first, suffix] with TeX accents, RFC 2822 version dates, categories for the area
+from AREA_CATEGORIES; it has no keyphrase line).
 
     python bench/corpus_gen.py 10000 /tmp/scale/c10k.txt [--seed 7] [--source PATH]
 """
@@ -21,6 +24,7 @@ import json
 import random
 import re
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -38,6 +42,14 @@ _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 _SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]  # 70 syllables
 FIRST_DAY = date(2010, 1, 1)
 DAYS = (date(2026, 3, 1) - FIRST_DAY).days
+AREA_CATEGORIES = {  # the source listing's areas as arXiv categories, primary first
+    "Astrophysics": ["astro-ph.CO", "astro-ph.GA", "astro-ph.IM", "astro-ph.HE"],
+    "Experimental Physics": ["hep-ex", "physics.ins-det", "nucl-ex"],
+    "Foundational AI": ["cs.LG", "stat.ML", "cs.AI"],
+    "Theoretical Physics": ["hep-th", "hep-ph", "hep-lat", "quant-ph"],
+}
+_ACCENTED = {"a": "\\'a", "e": "\\'e", "o": '\\"o', "u": '\\"u', "c": "\\c{c}"}
+_DAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
 @dataclass
@@ -148,20 +160,90 @@ def listing_entry(record: dict) -> str:
             f"{', '.join(record['authors'])}\n\n{record['abstract']}\n\n{record['keyphrase_line']}\n")
 
 
+def wrapped(text: str, width: int = 80, continuation: str = "") -> str:
+    """Text broken at spaces into lines of at most width characters, as arXiv stores it; lines
+    after the first start with continuation."""
+    lines, line = [], ""
+    for word in text.split():
+        if line.strip() and len(line) + len(word) + 1 > width:
+            lines.append(line)
+            line = continuation
+        line += (" " if line.strip() else "") + word
+    return "\n".join(lines + [line])
+
+
+def tex_name(name: str) -> str:
+    """The name as arXiv writes it: one person in seven has the first accentable letter of their
+    name accented, in TeX."""
+    if zlib.crc32(name.encode()) % 7:
+        return name
+    for k, ch in enumerate(name):
+        if ch in _ACCENTED:
+            return name[:k] + _ACCENTED[ch] + name[k + 1 :]
+    return name
+
+
+def arxiv_id(i: int, archive: str) -> str:
+    """A unique arXiv id for record i: one in fifty old style (archive/YYMMNNN from 1991-08, 999
+    a month), the rest new style (YYMM.NNNNN from 2015-01, 20,000 a month)."""
+    if i % 50 == 49:
+        k = i // 50
+        month = 1991 * 12 + 7 + k // 999
+        return f"{archive}/{month // 12 % 100:02d}{month % 12 + 1:02d}{k % 999 + 1:03d}"
+    month = 2015 * 12 + i // 20_000
+    return f"{month // 12 % 100:02d}{month % 12 + 1:02d}.{i % 20_000 + 1:05d}"
+
+
+def snapshot_entry(record: dict, i: int) -> str:
+    """One line of arXiv's metadata snapshot for generated record i (the record's date is its
+    first version's; one in two has a second a week later)."""
+    day = date.fromisoformat(record["date"])
+    rng = random.Random(i)
+    primary = AREA_CATEGORIES.get(record["area"], ["physics.gen-ph"])
+    categories = [primary[i % len(primary)]] + [c for c in primary if c != primary[i % len(primary)]][: i % 3]
+    ident = arxiv_id(i, categories[0].split(".")[0])
+    names = [tex_name(a) for a in record["authors"]]
+    parsed = [[a.split()[-1], " ".join(a.split()[:-1]), ""] for a in names]
+    versions = [{"version": f"v{v + 1}", "created": _rfc2822(day + timedelta(days=7 * v), rng)} for v in range(1 + i % 2)]
+    entry = {
+        "id": ident, "submitter": record["authors"][0] if record["authors"] else None,
+        "authors": ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1] if names else "",
+        "title": wrapped(record["title"], 72, "  "), "comments": f"{8 + i % 30} pages, {1 + i % 9} figures",
+        "journal-ref": f"Phys.Rev.D {90 + i % 20}, {i % 100_000:06d} ({day.year + 1})" if i % 3 == 0 else None,
+        "doi": f"10.1103/PhysRevD.{90 + i % 20}.{i % 100_000:06d}" if i % 3 == 0 else None,
+        "report-no": None, "categories": " ".join(categories),
+        "license": "http://arxiv.org/licenses/nonexclusive-distrib/1.0/",
+        "abstract": "  " + wrapped(record["abstract"]) + "\n",
+        "versions": versions, "update_date": (day + timedelta(days=30)).isoformat(), "authors_parsed": parsed,
+    }
+    return json.dumps(entry, separators=(",", ":"))
+
+
+def _rfc2822(day: date, rng: random.Random) -> str:
+    return (f"{_DAY_NAMES[day.weekday()]}, {day.day} {_MONTHS[day.month - 1]} {day.year}"
+            f" {rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d} GMT")
+
+
 def write_corpus(path: Path, n: int, seed: int = 7, source: Source | None = None, start: int = 0) -> Path:
-    """Write generated records start..n-1 to path: JSON Lines when it ends in .jsonl, else a listing."""
+    """Write generated records start..n-1 to path: JSON Lines when it ends in .jsonl, arXiv's
+    snapshot when in .snapshot.json, else a listing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    jsonl = path.suffix == ".jsonl"
+    kind = "snapshot" if path.name.endswith(".snapshot.json") else "jsonl" if path.suffix == ".jsonl" else "listing"
     with path.open("w", encoding="utf-8") as out:
-        for record in generate(n, seed, source, start):
-            out.write(json.dumps(record, ensure_ascii=False) + "\n" if jsonl else listing_entry(record) + "\n")
+        for i, record in enumerate(generate(n, seed, source, start), start):
+            if kind == "snapshot":
+                out.write(snapshot_entry(record, i) + "\n")
+            elif kind == "jsonl":
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            else:
+                out.write(listing_entry(record) + "\n")
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("n", type=int, help="how many records")
-    parser.add_argument("out", type=Path, help="file to write (.jsonl for JSON Lines, else a listing)")
+    parser.add_argument("out", type=Path, help="file to write (.jsonl: JSON Lines, .snapshot.json: arXiv snapshot, else a listing)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--start", type=int, default=0, help="first record number (to write only newcomers)")
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="a landscape listing to recombine")

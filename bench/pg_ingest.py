@@ -31,7 +31,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.corpus_gen import write_corpus  # noqa: E402
+from bench.corpus_gen import AREA_CATEGORIES, write_corpus  # noqa: E402
 from landscape.ingest import finish_ingest, ingest_paths  # noqa: E402
 from landscape.store.postgres import PgStore  # noqa: E402
 from landscape.store.postgres.vectors import vector_text  # noqa: E402
@@ -65,10 +65,13 @@ def new_database(admin: str, name: str) -> str:
     return f"{base}/{name}" + (f"?{parts[1]}" if len(parts) > 1 else "")
 
 
-def timed_ingest(store_cls: type[PgStore], url: str, listing: Path) -> float:
+SNAPSHOT_AREAS = {category: area for area, categories in AREA_CATEGORIES.items() for category in categories}
+
+
+def timed_ingest(store_cls: type[PgStore], url: str, listing: Path, area_categories: dict[str, str] | None = None) -> float:
     with store_cls(url) as store:
         start = time.perf_counter()
-        report = ingest_paths(store, [listing])
+        report = ingest_paths(store, [listing], area_categories=area_categories)
         finish_ingest(store)
         seconds = time.perf_counter() - start
         assert report.total("new") == store.count_records()
@@ -97,10 +100,14 @@ def timed_writes(store_cls: type[PgStore], url: str, listing: Path, batch: int =
         return writes, time.perf_counter() - start, count
 
 
-def ingest_table(admin: str, n: int, work: Path, modes: Iterable[str] = MODES) -> list[tuple[str, str, int, float]]:
+def ingest_table(
+    admin: str, n: int, work: Path, modes: Iterable[str] = MODES, snapshot: bool = False,
+) -> list[tuple[str, str, int, float]]:
     """(mode, what, records, seconds) per mode: the whole ingest, the store's writes alone (every
     table, rows built beforehand) and the full-text index of those records (the same SQL in both
-    modes: it shows what else an ingest waits for)."""
+    modes: it shows what else an ingest waits for). With snapshot, also the whole ingest by COPY
+    of the same records as arXiv's metadata snapshot, areas from their categories: the bulk
+    format, which has no keyphrase lines to split."""
     listing = write_corpus(work / f"corpus{n}.txt", n)
     rows = []
     for mode in modes:
@@ -110,6 +117,10 @@ def ingest_table(admin: str, n: int, work: Path, modes: Iterable[str] = MODES) -
         seconds, indexing, count = timed_writes(cls, new_database(admin, f"bench_writes_{mode.lower()}"), listing)
         rows.append((mode, "writes", count, seconds))
         rows.append((mode, "search index", count, indexing))
+    if snapshot:
+        path = write_corpus(work / f"corpus{n}.snapshot.json", n)
+        seconds = timed_ingest(PgStore, new_database(admin, "bench_ingest_snapshot"), path, SNAPSHOT_AREAS)
+        rows.append(("COPY", "ingest snapshot", n, seconds))
     return rows
 
 

@@ -6,7 +6,9 @@ seconds and peak RSS, and the exponent of time against n fitted over the sizes.
     python bench/scale.py --table /tmp/scale/scale.json   # print the table of an earlier run
 
 Each size gets a fresh store under --out. Corpora come from ../shared/corpus through
-bench/corpus_gen.py (record i is the same in every corpus, so the +1,000 are records n..n+999).
+bench/corpus_gen.py (record i is the same in every corpus, so the +1,000 are records n..n+999):
+a listing, and for the last --snapshot-share of the records (10% by default) arXiv's metadata
+snapshot, ingested together with their areas from their categories.
 Ingest runs as a child process (`landscape ingest`; peak RSS from wait4); the build runs in a
 child that calls each step in turn (as `landscape build` does) while a thread samples its RSS
 every 20 ms, so each step has its own peak. The embedder is `fast` when this install has it,
@@ -168,16 +170,40 @@ def choose_embedder(wanted: str | None) -> str:
     return "tfidf"
 
 
-def measure(n: int, added: int, embedder: str, out: Path, seed: int, only: str = "") -> dict:
+def corpus_files(n: int, out: Path, seed: int, source: object, snapshot_share: float) -> list[Path]:
+    """The corpus of n records: a listing of the first, and arXiv's snapshot layout for the last
+    snapshot_share of them (areas from their categories by the config that `config_file` writes)."""
+    from corpus_gen import write_corpus
+
+    listed = n - round(n * snapshot_share)
+    files = [(out / (f"corpus_{n}.txt" if listed == n else f"corpus_{n}_listing.txt"), 0, listed)]
+    if listed < n:
+        files.append((out / f"corpus_{n}.snapshot.json", listed, n))
+    for path, first, end in files:
+        if not path.exists():
+            write_corpus(path, end, seed, source, start=first)  # type: ignore[arg-type]
+    return [path for path, _, _ in files]
+
+
+def config_file(out: Path) -> Path:
+    """A config whose [area_categories] maps the generator's arXiv categories to its areas."""
+    from corpus_gen import AREA_CATEGORIES
+
+    path = out / "scale.toml"
+    path.write_text("[area_categories]\n" + "".join(
+        f'"{category}" = "{area}"\n' for area, categories in AREA_CATEGORIES.items() for category in categories))
+    return path
+
+
+def measure(n: int, added: int, embedder: str, out: Path, seed: int, only: str = "", snapshot_share: float = 0.0) -> dict:
     from corpus_gen import read_source, write_corpus
 
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     py = sys.executable
     source = read_source()
-    corpus, more = out / f"corpus_{n}.txt", out / f"more_{n}.txt"
+    more = out / f"more_{n}.txt"
     start = time.perf_counter()
-    if not corpus.exists():
-        write_corpus(corpus, n, seed, source)
+    corpus = corpus_files(n, out, seed, source, snapshot_share)
     write_corpus(more, n + added, seed, source, start=n)
     print(f"[{n}] corpus ready in {time.perf_counter() - start:.1f} s", flush=True)
     db = out / f"scale_{n}.db"
@@ -187,8 +213,9 @@ def measure(n: int, added: int, embedder: str, out: Path, seed: int, only: str =
         path.unlink()
     result: dict = {"n": n, "embedder": embedder, "added": added, "load": round(os.getloadavg()[0], 1)}
     cli = [py, "-c", "from landscape.cli import main; main()"]
-    for phase, files in (("build", [corpus]), ("add", [more])):
-        seconds, rss, rc, cpu = run_child([*cli, "ingest", *map(str, files), "--db", str(db)], env)
+    config = ["--config", str(config_file(out))]
+    for phase, files in (("build", corpus), ("add", [more])):
+        seconds, rss, rc, cpu = run_child([*cli, "ingest", *map(str, files), "--db", str(db), *config], env)
         if rc:
             raise SystemExit(f"[{n}] ingest exited {rc}")
         steps = [{"step": "ingest", "seconds": round(seconds, 2), "cpu_s": round(cpu, 2), "rss_mb": round(rss)}]
@@ -288,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embedder", default=None, help="fast (default when installed) or tfidf, or any spec")
     parser.add_argument("--out", type=Path, default=Path("/tmp/scale"), help="folder for corpora, stores, results")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--snapshot-share", type=float, default=0.1,
+                        help="share of each corpus written as arXiv's metadata snapshot (the rest as a listing)")
     parser.add_argument("--table", type=Path, help="print the table of an earlier run's scale.json and stop")
     parser.add_argument("--steps", default="", help="only these build steps, comma-separated (default: all)")
     parser.add_argument("--child-build", nargs=4, metavar=("DB", "EMBEDDER", "OUT", "STEPS"), help=argparse.SUPPRESS)
@@ -304,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict] = []
     for n in [int(s) for s in args.sizes.split(",") if s.strip()]:
         print(f"[{n}] load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
-        results.append(measure(n, args.added, embedder, args.out, args.seed, args.steps))
+        results.append(measure(n, args.added, embedder, args.out, args.seed, args.steps, args.snapshot_share))
         saved.write_text(json.dumps(results, indent=1))
         print(table(results), flush=True)
     return 0

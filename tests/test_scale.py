@@ -3,8 +3,10 @@
 Landscape was only ever built on about 600 records, and a store over 4,096 records crashed in
 the map step; a size-dependent failure (a block size, a quadratic step out of memory) now fails
 `make test`. The corpus comes from ../shared/corpus through bench/corpus_gen.py (sentences
-recombined within an area, unique titles, authors and dates spread), built with `--embedder
-tfidf` so no model download or torch is needed.
+recombined within an area, unique titles, authors and dates spread): a listing, and its last
+SNAPSHOT records in the layout of arXiv's metadata snapshot, areas from their categories by the
+config's [area_categories], as bench/scale.py ingests them. Built with `--embedder tfidf` so no
+model download or torch is needed.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from landscape.store import Store, open_store
 from .conftest import LISTING, cli_json, run_cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from corpus_gen import read_source, write_corpus  # noqa: E402
+from corpus_gen import AREA_CATEGORIES, read_source, write_corpus  # noqa: E402
 
 N = 5000
+SNAPSHOT = 500
 ADDED = 100
 
 
@@ -31,7 +34,13 @@ ADDED = 100
 def big(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
     tmp = tmp_path_factory.mktemp("scale")
     db = tmp / "landscape.db"
-    run_cli("ingest", write_corpus(tmp / "corpus.txt", N, source=read_source(LISTING)), db=db)
+    source = read_source(LISTING)
+    config = tmp / "landscape.toml"
+    config.write_text("[area_categories]\n" + "".join(
+        f'"{c}" = "{area}"\n' for area, categories in AREA_CATEGORIES.items() for c in categories))
+    run_cli("ingest", write_corpus(tmp / "corpus.txt", N - SNAPSHOT, source=source),
+            write_corpus(tmp / "corpus.snapshot.json", N, source=source, start=N - SNAPSHOT),
+            "--config", str(config), db=db)
     steps = {s["step"]: s for s in cli_json("build", "--embedder", "tfidf", db=db)}
     return db, steps
 
@@ -61,6 +70,16 @@ def test_stats_count_every_record(big):
     stats = cli_json("stats", db=db)
     assert stats["papers"] == N and sum(stats["areas"].values()) == N
     assert len(stats["years"]) >= 15
+
+
+def test_snapshot_records_have_areas_from_their_categories(big):
+    db, _ = big
+    with open_store(db, readonly=True) as store:
+        counts = dict(store.connection_for_tests.execute(
+            "SELECT coalesce(area_source, '-'), count(*) FROM records WHERE id LIKE 'arxiv:%' GROUP BY 1").fetchall())
+    assert counts == {"category": SNAPSHOT}
+    shown = cli_json("show", "arxiv:1501.04551", db=db)
+    assert shown["area"] in AREA_CATEGORIES and "\n" not in shown["title"] and "\\" not in "".join(shown["authors"])
 
 
 def test_every_record_has_explained_connections(big):
@@ -109,7 +128,7 @@ def grown(big, tmp_path_factory) -> tuple[Path, dict[str, dict]]:
     path = tmp / "grown.db"
     with open_store(db) as src, open_store(path) as dst:
         src.connection_for_tests.backup(dst.connection_for_tests)
-    run_cli("ingest", write_corpus(tmp / "more.txt", N + ADDED, source=read_source(LISTING)), db=path)
+    run_cli("ingest", write_corpus(tmp / "more.txt", N + ADDED, source=read_source(LISTING), start=N), db=path)
     return path, {s["step"]: s for s in cli_json("build", "--embedder", "tfidf", db=path)}
 
 
