@@ -276,3 +276,23 @@ def test_a_growing_load_renews_the_planners_statistics_a_few_times(pg_admin, mon
         analysed = [s for s in statements if s.startswith("ANALYZE")]
         assert analysed == ["ANALYZE keyphrases"]  # 480 held when last analysed (2 for each of 240 records), 600 rewritten
         assert store.get_record("p0299").keyphrases == ["one phrase", "another"]
+
+
+def test_orphan_concepts_go_by_an_anti_join_whatever_work_mem_holds(pg_admin):
+    """The concepts no record carries any more are deleted by an anti join: PostgreSQL hashes a
+    `NOT IN (SELECT ...)` only while the subquery fits in work_mem and otherwise scans it once
+    per concept, which took 180 s of adding 1,000 records to 100,000. With work_mem at its
+    smallest the plan still has no per-row subplan, and the concept no record carries is gone."""
+    from landscape.store.understanding import ORPHAN_CONCEPTS
+
+    with PgStore(new_pg_database(pg_admin, "orphans")) as store:
+        conn = store.connection_for_tests
+        with store.transaction():
+            store.upsert_records(_records()[:3])
+            conn.execute("INSERT INTO concepts (id, name, extra) VALUES (1, 'kept', '{}'), (2, 'orphan', '{}')")
+            conn.execute("INSERT INTO record_concepts (record_id, concept_id, weight, source) VALUES ('p0001', 1, 1.0, 'text')")
+            conn.execute("SET LOCAL work_mem = '64kB'")
+            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + ORPHAN_CONCEPTS))
+            conn.execute(ORPHAN_CONCEPTS)
+        assert "Anti Join" in plan and "SubPlan" not in plan
+        assert [r[0] for r in conn.execute("SELECT name FROM concepts ORDER BY id")] == ["kept"]
