@@ -48,6 +48,7 @@ AREA_CATEGORIES = {  # the source listing's areas as arXiv categories, primary f
     "Foundational AI": ["cs.LG", "stat.ML", "cs.AI"],
     "Theoretical Physics": ["hep-th", "hep-ph", "hep-lat", "quant-ph"],
 }
+CATEGORY_AREAS = {category: area for area, categories in AREA_CATEGORIES.items() for category in categories}
 _ACCENTED = {"a": "\\'a", "e": "\\'e", "o": '\\"o', "u": '\\"u', "c": "\\c{c}"}
 _DAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
@@ -158,6 +159,12 @@ def listing_entry(record: dict) -> str:
     d = date.fromisoformat(record["date"])
     return (f"{record['area']} {_MONTHS[d.month - 1]} {d.day}, {d.year}\n\n{record['title']}\n\n"
             f"{', '.join(record['authors'])}\n\n{record['abstract']}\n\n{record['keyphrase_line']}\n")
+
+
+def area_categories_toml() -> str:
+    """A config's [area_categories] table giving each generated record its area back from its
+    categories (what `landscape ingest --config` reads)."""
+    return "[area_categories]\n" + "".join(f'"{category}" = "{area}"\n' for category, area in CATEGORY_AREAS.items())
 
 
 def wrapped(text: str, width: int = 80, continuation: str = "") -> str:

@@ -187,11 +187,10 @@ def corpus_files(n: int, out: Path, seed: int, source: object, snapshot_share: f
 
 def config_file(out: Path) -> Path:
     """A config whose [area_categories] maps the generator's arXiv categories to its areas."""
-    from corpus_gen import AREA_CATEGORIES
+    from corpus_gen import area_categories_toml
 
     path = out / "scale.toml"
-    path.write_text("[area_categories]\n" + "".join(
-        f'"{category}" = "{area}"\n' for area, categories in AREA_CATEGORIES.items() for category in categories))
+    path.write_text(area_categories_toml())
     return path
 
 

@@ -215,6 +215,15 @@ def _dump(store: PgStore) -> dict[str, object]:
     return out
 
 
+def _recorded_statements(store: PgStore, monkeypatch) -> list[str]:
+    """Every statement the store's connection executes from now on, in order."""
+    statements: list[str] = []
+    real = type(store.connection_for_tests).execute
+    monkeypatch.setattr(type(store.connection_for_tests), "execute",
+                        lambda self, sql, *a, **k: statements.append(sql) or real(self, sql, *a, **k))
+    return statements
+
+
 def test_a_load_larger_than_the_index_builds_the_search_index_once(pg_admin, monkeypatch):
     """The first 260 records (more than the empty index holds) are indexed with the GIN index
     dropped and built again, after the planner's statistics are brought up to date; 40 more
@@ -223,12 +232,9 @@ def test_a_load_larger_than_the_index_builds_the_search_index_once(pg_admin, mon
     import landscape.store.postgres.fulltext as fulltext
 
     monkeypatch.setattr(fulltext, "BULK_INDEX_MIN", 100)
-    statements: list[str] = []
     recs = _records()
     with PgStore(new_pg_database(pg_admin, "gin")) as store:
-        real = type(store.connection_for_tests).execute
-        monkeypatch.setattr(type(store.connection_for_tests), "execute",
-                            lambda self, sql, *a, **k: statements.append(sql) or real(self, sql, *a, **k))
+        statements = _recorded_statements(store, monkeypatch)
         with store.transaction():
             store.upsert_records(recs[:260])
             assert store.index_pending() == 260
@@ -257,12 +263,9 @@ def test_a_growing_load_renews_the_planners_statistics_a_few_times(pg_admin, mon
     import landscape.store.postgres.bulk as bulk
 
     monkeypatch.setattr(bulk, "REPLAN_MIN", 20)
-    statements: list[str] = []
     recs = _records()
     with PgStore(new_pg_database(pg_admin, "replan")) as store:
-        real = type(store.connection_for_tests).execute
-        monkeypatch.setattr(type(store.connection_for_tests), "execute",
-                            lambda self, sql, *a, **k: statements.append(sql) or real(self, sql, *a, **k))
+        statements = _recorded_statements(store, monkeypatch)
         with store.transaction():
             for start in range(0, 300, 30):
                 store.upsert_records(recs[start : start + 30])

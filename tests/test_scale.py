@@ -23,7 +23,7 @@ from landscape.store import Store, open_store
 from .conftest import LISTING, cli_json, run_cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from corpus_gen import AREA_CATEGORIES, read_source, write_corpus  # noqa: E402
+from corpus_gen import AREA_CATEGORIES, area_categories_toml, read_source, write_corpus  # noqa: E402
 
 N = 5000
 SNAPSHOT = 500
@@ -36,8 +36,7 @@ def big(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
     db = tmp / "landscape.db"
     source = read_source(LISTING)
     config = tmp / "landscape.toml"
-    config.write_text("[area_categories]\n" + "".join(
-        f'"{c}" = "{area}"\n' for area, categories in AREA_CATEGORIES.items() for c in categories))
+    config.write_text(area_categories_toml())
     run_cli("ingest", write_corpus(tmp / "corpus.txt", N - SNAPSHOT, source=source),
             write_corpus(tmp / "corpus.snapshot.json", N, source=source, start=N - SNAPSHOT),
             "--config", str(config), db=db)
