@@ -34,6 +34,7 @@ from ..engine import Engine, LocalEngine, Worker
 from ..models import LandscapeError
 from ..store.interfaces import EmbedStore, SummaryStore
 from ..text import content_tokens
+from . import vector_file
 
 if TYPE_CHECKING:
     from .pipeline import BuildContext
@@ -460,19 +461,19 @@ def record_embeddings(store: EmbedStore, config: Config) -> tuple[list[str], np.
     if held is not None and name in held:
         return held[name]
     if name and (store.readonly or not store.count_to_embed(name)):
-        return _hold(held, name, store.embedding_matrix(name))
+        return _hold(held, name, vector_file.embedding_matrix(store, name))
     embedder = store_embedder(store, config) if store.get_meta("embedder_spec") else get_embedder(
         config.embedder, config, store=store
     )
     if not store.readonly and store.count_to_embed(embedder.name):
         embed_missing(store, embedder)
-    return _hold(held, embedder.name, store.embedding_matrix(embedder.name))
+    return _hold(held, embedder.name, vector_file.embedding_matrix(store, embedder.name))
 
 
 def stored_embeddings(store: EmbedStore | SummaryStore, model: str) -> tuple[list[str], np.ndarray]:
     """The stored embeddings under `model` as they are (nothing is embedded), read once inside
     `embeddings_held`."""
-    return held_value(store, model) or _hold(_HELD.get(id(store)), model, store.embedding_matrix(model))
+    return held_value(store, model) or _hold(_HELD.get(id(store)), model, vector_file.embedding_matrix(store, model))
 
 
 _HELD: dict[int, dict[str, tuple[list[str], np.ndarray]]] = {}  # id(store) -> model -> (ids, matrix)

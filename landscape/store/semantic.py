@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -76,6 +76,27 @@ class SemanticMixin:
         if not ids:
             return [], np.zeros((0, 0), dtype=np.float32)
         return ids, out if len(ids) == len(out) else out[: len(ids)].copy()
+
+    def embedding_hashes(self, model: str) -> tuple[list[str], list[str]]:
+        """Ids (sorted, as `embedding_matrix`) and the content hash each one's vector was made from."""
+        rows = self._conn.execute(
+            "SELECT e.record_id, e.content_hash FROM embeddings e JOIN records r ON r.id = e.record_id"
+            " WHERE e.model = ? ORDER BY e.record_id", (model,)).fetchall()
+        return [r[0] for r in rows], [r[1] for r in rows]
+
+    def embedding_vectors(self, model: str, ids: Sequence[str]) -> np.ndarray:
+        """The stored vectors of `ids` under `model`, rows in their order (each must have one)."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            found.update(self._conn.execute(
+                f"SELECT record_id, vector FROM embeddings WHERE model = ? AND record_id IN ({','.join('?' * len(chunk))})",
+                [model, *chunk]).fetchall())
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise KeyError(f"no {model} embedding stored for {missing[0]!r}")
+        return np.stack([np.frombuffer(bytes(found[i]), dtype=np.float32) for i in ids]) if ids else \
+            np.zeros((0, self.embedding_dim(model)), dtype=np.float32)
 
     def embedding_dim(self, model: str) -> int:
         """Length of the vectors stored under `model` (0 when none is)."""
