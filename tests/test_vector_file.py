@@ -46,7 +46,10 @@ def _same_as_the_store(store) -> np.ndarray:
     return matrix
 
 
-def test_the_file_is_written_once_and_then_mapped(large):
+@pytest.mark.parametrize("by_id", [0, 20_000])
+def test_the_file_is_written_once_and_then_mapped(large, by_id, monkeypatch):
+    """Written from one read of the table, or from rows looked up by id."""
+    monkeypatch.setattr(vector_file, "BY_ID", by_id)
     with open_store(large) as store:
         first = _same_as_the_store(store)
         path = vector_file.file_path(store, _model(store))

@@ -31,6 +31,7 @@ MAGIC = b"LSVECS01"
 ALIGN = 64
 MIN_ROWS = 50_000  # below this the store's own read takes under a second or two: no file
 CHUNK = 65_536  # rows copied at a time when the file is written
+BY_ID = 20_000  # at most this many rows (or a tenth) are looked up by id; more, and the table is read whole
 
 
 def embedding_matrix(store: VectorStore, model: str) -> tuple[list[str], np.ndarray]:
@@ -101,6 +102,11 @@ def _written(store: VectorStore, model: str, path: str, ids: list[str], keys: np
     dim = store.embedding_dim(model)
     source = old[1] if old is not None and old[1].shape[1] == dim else None
     at = _old_rows(keys, old[0]) if source is not None and old is not None else np.full(len(keys), -1)
+    if (at < 0).sum() > max(BY_ID, len(keys) // 10):  # most rows new: one read of the table in its own order
+        read_ids, source = store.embedding_matrix(model)
+        if read_ids != ids:  # written to since the keys were read
+            raise OSError(f"{path}: the embeddings changed while the file was being written")
+        at = np.arange(len(ids))
     head, keys_at, vectors_at = _layout(len(keys), dim)
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
