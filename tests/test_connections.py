@@ -275,3 +275,16 @@ def test_lists_of_a_small_corpus_grow_with_it(tmp_path):
     assert steps["connections"]["computed"] == 9 and steps["connections"]["unchanged"] == 0
     with open_store(db) as store:
         assert all(len(store.get_connections(rid)) == 8 for rid in ids_of(db))
+
+
+def test_the_score_a_newcomer_must_beat_is_each_full_lists_kth(built40):
+    """What an increment compares a newcomer's score with: the k-th of each list holding k."""
+    with open_store(built40) as store:
+        ids = ids_of(built40)
+        lists = {rid: [c["score"] for c in store.get_connections(rid)] for rid in ids}
+        assert all(s == sorted(s, reverse=True) for s in lists.values())
+        for k in (1, 5, 10, 11):
+            want = {rid: s[k - 1] for rid, s in lists.items() if len(s) >= k}
+            assert store.kth_connection_scores(k, ids[::2]) == {rid: want[rid] for rid in ids[::2] if rid in want}
+            assert store.kth_connection_scores(k) == want
+        assert store.kth_connection_scores(10)

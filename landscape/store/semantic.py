@@ -344,17 +344,20 @@ class SemanticMixin:
         return out
 
     def kth_connection_scores(self, k: int, ids: Iterable[str] | None = None) -> dict[str, float]:
-        """Each record's weakest kept connection score (what a newcomer must beat), of every
-        record or of `ids` only."""
-        sql = "SELECT record_id, min(score) FROM connections {where} GROUP BY record_id HAVING count(*) >= ?"
+        """The score of each record's k-th connection (what a newcomer must beat), for the records
+        holding at least k, of every record or of `ids` only. A list is ranked by score from 0, so
+        that is the row of rank k - 1: one lookup of the primary key per record (the minimum over
+        each list read every row of it: 6.7 s for the 200,000 records around 1,000 newcomers to a
+        million)."""
+        sql = "SELECT record_id, score FROM connections WHERE rank = ?{where}"
         if ids is None:
-            return {r[0]: r[1] for r in self._conn.execute(sql.format(where=""), (k,))}
+            return {r[0]: r[1] for r in self._conn.execute(sql.format(where=""), (k - 1,))}
         ids = list(ids)
         out: dict[str, float] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            where = f"WHERE record_id IN ({','.join('?' * len(chunk))})"
-            out.update((r[0], r[1]) for r in self._conn.execute(sql.format(where=where), [*chunk, k]))
+            where = f" AND record_id IN ({','.join('?' * len(chunk))})"
+            out.update((r[0], r[1]) for r in self._conn.execute(sql.format(where=where), [k - 1, *chunk]))
         return out
 
     def connection_marks(self) -> int:
