@@ -98,3 +98,17 @@ def test_the_build_reads_the_mapped_matrix(large):
         ids, X = record_embeddings(store, CONFIG)
         assert isinstance(X, np.memmap)
         assert os.path.exists(vector_file.file_path(store, _model(store)))
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_rows_are_copied_by_runs_or_by_chunks_to_the_same_matrix(shuffled):
+    rng = np.random.default_rng(4)
+    source = rng.normal(size=(5000, 8)).astype(np.float32)
+    at = np.arange(5000)
+    at = rng.permutation(at) if shuffled else at
+    at = np.insert(at, rng.integers(0, 5000, 40), -1)  # newcomers between the old rows
+    at[[3, 900]] = -1  # two rows changed
+    out = np.zeros((len(at), 8), dtype=np.float32)
+    vector_file._copy_rows(out, source, at)
+    want = np.where((at >= 0)[:, None], source[np.maximum(at, 0)], 0)
+    assert np.array_equal(out, want)

