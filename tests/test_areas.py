@@ -188,3 +188,13 @@ def test_past_the_fit_bound_the_model_fits_a_stratified_sample_and_predicts_the_
     picked = areas.fit_sample([r.area for r in labelled], 120, 7)
     assert picked == areas.fit_sample([r.area for r in labelled], 120, 7) == sorted(set(picked))
     assert {labelled[k].area for k in picked} == set(per_area)
+
+
+def test_the_areas_inputs_carry_each_records_authors_and_given_area(listing_db):
+    with open_store(listing_db, readonly=True) as store:
+        inputs = store.area_inputs()
+        records = {r.id: r for r in store.get_records([i.id for i in inputs])}
+    assert [i.id for i in inputs] == sorted(records) and len(inputs) > 400
+    assert all(i.authors == tuple(sorted(records[i.id].authors)) for i in inputs)
+    assert sum(bool(i.authors) for i in inputs) > 400
+    assert all(i.area == records[i.id].area and i.area_source == "given" for i in inputs if i.area)

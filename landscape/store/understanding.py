@@ -348,16 +348,17 @@ class UnderstandingMixin:
 
     def area_inputs(self) -> list[AreaInput]:
         """Every record's AreaInput, in id order: a few short fields per record, so deciding what
-        to refit and predict never reads every record's text."""
-        sep = "\x1f"
-        names = dict(self._conn.execute(
-            f"SELECT a.record_id, {self._sql.group_concat('au.name', sep)} FROM authorship a"
-            " JOIN authors au ON au.id = a.author_id GROUP BY a.record_id"
-        ))
+        to refit and predict never reads every record's text. The author lists are one scan of
+        authorship in its own order, names looked up in memory (grouped and joined in SQL: 10.7 s
+        of a 1,000-record increment's 17 s at a million records, against 4.5 s)."""
+        author = dict(self._conn.execute("SELECT id, name FROM authors"))
+        names: dict[str, list[str]] = {}
+        for rid, aid in self._conn.execute("SELECT record_id, author_id FROM authorship"):
+            names.setdefault(rid, []).append(author[aid])
         return [
             AreaInput(rid, kind, area if source in ("given", "category") else None,
                       source if source in ("given", "category") else None, chash,
-                      tuple(sorted(names[rid].split(sep))) if names.get(rid) else ())
+                      tuple(sorted(names[rid])) if rid in names else ())
             for rid, kind, area, source, chash in self._conn.execute(
                 "SELECT id, kind, area, area_source, content_hash FROM records ORDER BY id"
             )
