@@ -101,14 +101,25 @@ def test_the_build_reads_the_mapped_matrix(large):
 
 
 @pytest.mark.parametrize("shuffled", [False, True])
-def test_rows_are_copied_by_runs_or_by_chunks_to_the_same_matrix(shuffled):
+def test_rows_are_written_by_runs_or_by_chunks_to_the_same_matrix(shuffled):
+    """Old rows in their order (runs of the old file) or scrambled (gathered by chunks), with
+    newcomers and changed rows read from the store between them."""
+    import io
+
     rng = np.random.default_rng(4)
     source = rng.normal(size=(5000, 8)).astype(np.float32)
-    at = np.arange(5000)
-    at = rng.permutation(at) if shuffled else at
+    at = rng.permutation(5000) if shuffled else np.arange(5000)
     at = np.insert(at, rng.integers(0, 5000, 40), -1)  # newcomers between the old rows
-    at[[3, 900]] = -1  # two rows changed
-    out = np.zeros((len(at), 8), dtype=np.float32)
-    vector_file._copy_rows(out, source, at)
-    want = np.where((at >= 0)[:, None], source[np.maximum(at, 0)], 0)
-    assert np.array_equal(out, want)
+    at[[0, 3, 900, len(at) - 1]] = -1  # changed rows, the first and last among them
+    ids = [f"r{i}" for i in range(len(at))]
+    stored = {rid: np.full(8, i, dtype=np.float32) for i, rid in enumerate(ids)}
+
+    class Store:
+        def embedding_vectors(self, model, wanted):
+            return np.stack([stored[w] for w in wanted])
+
+    out = io.BytesIO()
+    vector_file._write_rows(out, Store(), "m", ids, source, at, 8)
+    got = np.frombuffer(out.getvalue(), dtype=np.float32).reshape(len(at), 8)
+    want = np.where((at >= 0)[:, None], source[np.maximum(at, 0)], np.arange(len(at), dtype=np.float32)[:, None])
+    assert np.array_equal(got, want)
