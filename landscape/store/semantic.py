@@ -78,9 +78,12 @@ class SemanticMixin:
         return ids, out if len(ids) == len(out) else out[: len(ids)].copy()
 
     def embedding_hashes(self, model: str) -> tuple[list[str], list[str]]:
-        """Ids (sorted, as `embedding_matrix`) and the content hash each one's vector was made from."""
+        """Ids (sorted, as `embedding_matrix`) and the content hash each one's vector was made from:
+        a scan of the (record, model, hash) index where the store is migrated (the table's rows
+        hold the vectors: read through them, a million hashes took 9-13 s against 1.7)."""
+        index = "" if self.readonly else self._sql.indexed_by("embeddings_model_hash")
         rows = self._conn.execute(
-            "SELECT e.record_id, e.content_hash FROM embeddings e JOIN records r ON r.id = e.record_id"
+            f"SELECT e.record_id, e.content_hash FROM embeddings e{index} JOIN records r ON r.id = e.record_id"
             " WHERE e.model = ? ORDER BY e.record_id", (model,)).fetchall()
         return [r[0] for r in rows], [r[1] for r in rows]
 
