@@ -154,11 +154,9 @@ def _rows(todo: np.ndarray, keep: np.ndarray, fresh: Any, old: Any, width: int) 
         return fresh
     old = old.tocsr()
     old.resize(old.shape[0], width)
-    stacked = vstack([old[keep[keep >= 0]], fresh], format="csr")
-    order = np.empty(len(keep), dtype=np.int64)
-    order[keep >= 0] = np.arange(int((keep >= 0).sum()))
-    order[todo] = (keep >= 0).sum() + np.arange(len(todo))
-    return stacked[order]
+    order = keep.copy()  # one gather from the old rows and the fresh ones stacked under them
+    order[todo] = old.shape[0] + np.arange(len(todo))
+    return vstack([old, fresh], format="csr")[order]
 
 
 def _remap(found: Any, old_keys: list[str], keys: dict[str, int]) -> Any:
@@ -167,6 +165,9 @@ def _remap(found: Any, old_keys: list[str], keys: dict[str, int]) -> Any:
     from scipy.sparse import csr_matrix
 
     to = np.array([keys.get(k, -1) for k in old_keys], dtype=np.int64)
+    if len(to) and (to >= 0).all() and (np.diff(to) > 0).all():  # keys only added: each row's columns keep their order
+        m = found.tocsr()
+        return csr_matrix((m.data, to[m.indices], m.indptr), shape=(found.shape[0], len(keys)), dtype=np.float32)
     coo = found.tocoo()
     cols = to[coo.col] if len(to) else np.zeros(0, dtype=np.int64)
     ok = cols >= 0
