@@ -18,6 +18,7 @@ from .dialect import Dialect
 class SemanticMixin:
     _conn: sqlite3.Connection
     _sql: Dialect
+    readonly: bool
 
     # --- embeddings ----------------------------------------------------------------------
 
