@@ -75,6 +75,7 @@ from .connection_text import (
 )
 from .neighbours import ExactIndex, Graph, record_graph, top_k_rows
 from .terms import RecordTerms, save_terms
+from .text_related import TextStats, load_text_stats, related_by_stats, save_text_stats
 
 if TYPE_CHECKING:
     from .pipeline import BuildContext
@@ -586,6 +587,7 @@ class ConnectionsStep:
                     new_state["citations"] = citation_state(store)
                 store.put_artifact(STATE_ARTIFACT, json.dumps(new_state, sort_keys=True).encode())
             store.set_meta(MARKS, json.dumps({"marks": store.connection_marks(), "k": k_eff}))
+            save_text_stats(store, corpus)
         return {"computed": len(dirty & set(corpus.pos)), "updated": len(affected - dirty),
                 "unchanged": n - len(todo), "read": corpus.terms_read.read if corpus.terms_read else n}
 
@@ -681,6 +683,10 @@ def related(store: ConnectionReadStore, record_id: str | None = None, text: str 
         fresh = record_id not in store.stale_connection_ids() if stored else False
         if stored and fresh and (len(stored) >= limit or state and state.get("k", 0) >= limit):
             return stored
+    if text is not None:
+        scoring = text_scoring(store)
+        if scoring is not None:
+            return related_by_stats(store, scoring[0], str(text), scoring[1], limit, config)
     corpus = corpus_for(store, config)
     state = load_state(store)
     stats = state["stats"] if state and state.get("weights") == WEIGHTS else corpus.fit_stats()
@@ -692,6 +698,17 @@ def related(store: ConnectionReadStore, record_id: str | None = None, text: str 
         brief = store.record_brief([oid for oid, _, _ in rows])
         return [{"id": oid, "title": brief[oid]["title"], "score": s, "reasons": r} for oid, s, r in rows]
     return related_to_text(store, corpus, str(text), stats, limit, config)
+
+
+def text_scoring(store: ConnectionReadStore) -> tuple[TextStats, dict[str, list[float]]] | None:
+    """What a pasted text is scored with without the whole corpus (enrich/text_related.py): the
+    vocabulary and the score statistics the last connections step stored; None where the whole
+    corpus must be read (citation links add candidates; nothing stored by this version)."""
+    state = load_state(store)
+    if not state or state.get("weights") != WEIGHTS or store.has_citations():
+        return None
+    vocabulary = load_text_stats(store)
+    return None if vocabulary is None else (vocabulary, state["stats"])
 
 
 def related_to_text(store: ConnectionReadStore, corpus: Corpus, text: str, stats: dict[str, list[float]], limit: int,

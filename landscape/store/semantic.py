@@ -90,17 +90,45 @@ class SemanticMixin:
 
     def embedding_vectors(self, model: str, ids: Sequence[str]) -> np.ndarray:
         """The stored vectors of `ids` under `model`, rows in their order (each must have one)."""
-        found: dict[str, bytes] = {}
-        for start in range(0, len(ids), 500):
-            chunk = list(ids[start : start + 500])
-            found.update(self._conn.execute(
-                f"SELECT record_id, vector FROM embeddings WHERE model = ? AND record_id IN ({','.join('?' * len(chunk))})",
-                [model, *chunk]).fetchall())
+        found = self.embedding_rows(model, ids)
         missing = [i for i in ids if i not in found]
         if missing:
             raise KeyError(f"no {model} embedding stored for {missing[0]!r}")
-        return np.stack([np.frombuffer(bytes(found[i]), dtype=np.float32) for i in ids]) if ids else \
-            np.zeros((0, self.embedding_dim(model)), dtype=np.float32)
+        return np.stack([found[i] for i in ids]) if ids else np.zeros((0, self.embedding_dim(model)), dtype=np.float32)
+
+    def embedding_rows(self, model: str, ids: Iterable[str]) -> dict[str, np.ndarray]:
+        """The stored vector under `model` of each of `ids` that has one."""
+        ids = list(ids)
+        out: dict[str, np.ndarray] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for rid, vector in self._conn.execute(
+                    f"SELECT record_id, vector FROM embeddings WHERE model = ? AND record_id IN ({','.join('?' * len(chunk))})",
+                    [model, *chunk]):
+                out[rid] = np.frombuffer(bytes(vector), dtype=np.float32)
+        return out
+
+    def record_ids_by_rowid(self, rowids: Iterable[int]) -> dict[int, str]:
+        """The id of each records.rowid (the neighbour graph's labels) that names a record."""
+        rowids = sorted({int(r) for r in rowids})
+        out: dict[int, str] = {}
+        for start in range(0, len(rowids), 500):
+            chunk = rowids[start : start + 500]
+            out.update(self._conn.execute(
+                f"SELECT rowid, id FROM records WHERE rowid IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+        return out
+
+    def record_concept_names(self, ids: Iterable[str]) -> dict[str, list[str]]:
+        """The names of each record's concepts, any source (what `record_concept_ids` holds)."""
+        ids = sorted(set(ids))
+        out: dict[str, list[str]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for rid, name in self._conn.execute(
+                    "SELECT rc.record_id, c.name FROM record_concepts rc JOIN concepts c ON c.id = rc.concept_id"
+                    f" WHERE rc.record_id IN ({','.join('?' * len(chunk))})", chunk):
+                out.setdefault(rid, []).append(name)
+        return out
 
     def embedding_dim(self, model: str) -> int:
         """Length of the vectors stored under `model` (0 when none is)."""
@@ -244,10 +272,20 @@ class SemanticMixin:
         """Distinct phrases of every record's keyphrases: the names concepts are matched by."""
         return [r[0] for r in self._conn.execute("SELECT DISTINCT phrase FROM keyphrases ORDER BY phrase")]
 
-    def record_phrase_rows(self) -> Iterator[tuple[str, str, bool]]:
-        """(record id, phrase, whether it is given) of every keyphrase, whatever its source, unordered."""
-        for rid, phrase, given in self._conn.execute("SELECT record_id, phrase, source = 'given' FROM keyphrases"):
-            yield rid, phrase, bool(given)
+    def record_phrase_rows(self, ids: Iterable[str] | None = None) -> Iterator[tuple[str, str, bool]]:
+        """(record id, phrase, whether it is given) of every keyphrase, whatever its source,
+        unordered: of every record, or of `ids`."""
+        sql = "SELECT record_id, phrase, source = 'given' FROM keyphrases"
+        if ids is None:
+            for rid, phrase, given in self._conn.execute(sql):
+                yield rid, phrase, bool(given)
+            return
+        ids = sorted(set(ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for rid, phrase, given in self._conn.execute(
+                    sql + f" WHERE record_id IN ({','.join('?' * len(chunk))})", chunk).fetchall():
+                yield rid, phrase, bool(given)
 
     def record_hashes(self) -> dict[str, str]:
         return {r[0]: r[1] for r in self._conn.execute("SELECT id, content_hash FROM records")}

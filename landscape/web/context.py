@@ -355,10 +355,15 @@ def related_by_text(store: PageStore, text: str, limit: int, config: Config) -> 
     if connections is None or not store.page_has("embeddings"):
         raise Unavailable("related by text needs the semantic core: run `landscape build` first")
     try:
-        corpus, stats = SNAPSHOTS.get(store, "connections", lambda s: _connections_corpus(connections, s, config))
-        embedder, nearest = _text_search(store, corpus, config)
-        raw = connections.related_to_text(store, corpus, text, stats, max(1, limit), config,
-                                          embedder=embedder, nearest=nearest)
+        stored = SNAPSHOTS.get(store, "connections:text", connections.text_scoring)
+        if stored is not None:  # only the text's candidates are read (enrich/text_related.py)
+            raw = connections.related_by_stats(store, stored[0], text, stored[1], max(1, limit), config,
+                                               embedder=_search_embedder(store, config))
+        else:
+            corpus, stats = SNAPSHOTS.get(store, "connections", lambda s: _connections_corpus(connections, s, config))
+            embedder, nearest = _text_search(store, corpus, config)
+            raw = connections.related_to_text(store, corpus, text, stats, max(1, limit), config,
+                                              embedder=embedder, nearest=nearest)
     except NotBuiltError as exc:
         raise Unavailable(str(exc)) from None
     except LandscapeError as exc:
@@ -366,6 +371,12 @@ def related_by_text(store: PageStore, text: str, limit: int, config: Config) -> 
     links = [r if isinstance(r, dict) else dict(vars(r)) for r in raw]
     return linked(store, [{"id": r["id"], "score": r.get("score", 0.0), "reasons": r.get("reasons", [])}
                           for r in links])
+
+
+def _search_embedder(store: PageStore, config: Config) -> Any:
+    """The embedder the search index holds for this store version (None: none loaded yet)."""
+    search = optional_module("landscape.search")
+    return None if search is None else search.dense_index(store, config).embedder
 
 
 def _text_search(store: PageStore, corpus: Any, config: Config) -> tuple[Any, Any]:
