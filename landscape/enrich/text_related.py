@@ -141,7 +141,8 @@ def candidate_ids(store: ConnectionReadStore, near: list[str], k: int, hops: int
 
 def text_corpus(store: ConnectionReadStore, stats: TextStats, model: str, ids: set[str]) -> Corpus:
     """A Corpus of the records `ids` that hold a vector under `model` (rows in id order), with the
-    whole corpus's vocabularies and statistics: the candidates' rows as the corpus holds them."""
+    whole corpus's vocabularies and statistics: the candidates' rows as the corpus holds them
+    (their concepts are given to the answers alone, by `with_concepts`)."""
     from scipy.sparse import csr_matrix
 
     from .connection_rows import binary
@@ -165,10 +166,6 @@ def text_corpus(store: ConnectionReadStore, stats: TextStats, model: str, ids: s
         j = stats.phrase_keys.get(phrase_key(phrase))
         if j is not None:
             carried[at[rid]][j] = 1.0
-    names = store.record_concept_names(rows)
-    concept_list = sorted({c for cs in names.values() for c in cs})
-    column = {c: j for j, c in enumerate(concept_list)}
-    concepts = csr([dict.fromkeys((column[c] for c in names.get(r, [])), 1.0) for r in rows], len(concept_list))
     empty = csr_matrix((n, 0), dtype=np.float32)
     corpus = Corpus(
         ids=rows, vectors=np.stack([found[r] for r in rows]) if rows else np.zeros((0, 0), dtype=np.float32),
@@ -176,11 +173,25 @@ def text_corpus(store: ConnectionReadStore, stats: TextStats, model: str, ids: s
         text_count=stats.text_count, kp_own=csr_matrix((n, v), dtype=np.float32), phrase_keys=stats.phrase_keys,
         phrase_names=stats.names, phrase_idf=stats.phrase_idf, matches=binary(matches),
         own_only=csr_matrix((n, p), dtype=np.float32), authors=empty, author_names=[], areas=[None] * n,
-        concepts=binary(concepts), concept_list=concept_list, carried=binary(csr(carried, p)),
+        carried=binary(csr(carried, p)),
     )
-    corpus.__dict__.update(prefixes=stats.prefixes, phrase_words=stats.phrase_words,
-                           _naming=_naming(stats, concept_list, corpus))
+    corpus.__dict__.update(prefixes=stats.prefixes, phrase_words=stats.phrase_words)
     return corpus
+
+
+def with_concepts(store: ConnectionReadStore, stats: TextStats, corpus: Corpus, rows: list[int]) -> None:
+    """Give the corpus rows `rows` their concepts (any source), what their reasons may name: only
+    the answers need them, not every candidate."""
+    from .connection_rows import binary
+
+    names = store.record_concept_names([corpus.ids[r] for r in rows])
+    concept_list = sorted({c for cs in names.values() for c in cs})
+    column = {c: j for j, c in enumerate(concept_list)}
+    wanted = set(rows)
+    corpus.concepts = binary(csr([dict.fromkeys((column[c] for c in names.get(rid, [])), 1.0) if i in wanted else {}
+                                  for i, rid in enumerate(corpus.ids)], len(concept_list)))
+    corpus.concept_list = concept_list
+    corpus.__dict__["_naming"] = _naming(stats, concept_list, corpus)
 
 
 def _naming(stats: TextStats, concept_list: list[str], corpus: Corpus) -> tuple[Any, Any, Any, Any]:
@@ -229,6 +240,7 @@ def related_by_stats(store: ConnectionReadStore, stats: TextStats, text: str, sc
     idx, vals = top_k_rows(score, min(limit, n))
     mine = find_phrases(text_keys(text), corpus.phrase_keys, corpus.phrase_words, corpus.prefixes)
     found = [(int(cand[0, col]), float(v), col) for col, v in zip(idx[0], vals[0]) if np.isfinite(v)]
+    with_concepts(store, stats, corpus, [c for c, _, _ in found])
     named = corpus.nameable([c for c, _, _ in found])
     brief = store.record_brief([corpus.ids[c] for c, _, _ in found])
     return [{"id": corpus.ids[c], "title": brief[corpus.ids[c]]["title"], "score": round(v, 4),
