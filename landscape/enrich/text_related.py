@@ -133,10 +133,10 @@ def candidate_ids(store: ConnectionReadStore, near: list[str], k: int, hops: int
 
     seeds = near[:hops]
     first = lists(seeds)
-    named = store.record_ids_by_rowid(r for row in first.values() for r in row[:hops])
+    named = store.record_ids_by_label(r for row in first.values() for r in row[:hops])
     second = lists(sorted({named[r] for row in first.values() for r in row[:hops] if r in named}))
     rowids = {r for row in first.values() for r in row} | {r for row in second.values() for r in row}
-    return set(near) | set(store.record_ids_by_rowid(rowids).values())
+    return set(near) | set(store.record_ids_by_label(rowids).values())
 
 
 def text_corpus(store: ConnectionReadStore, stats: TextStats, model: str, ids: set[str]) -> Corpus:

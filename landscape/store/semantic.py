@@ -108,9 +108,9 @@ class SemanticMixin:
                 out[rid] = np.frombuffer(bytes(vector), dtype=np.float32)
         return out
 
-    def record_ids_by_rowid(self, rowids: Iterable[int]) -> dict[int, str]:
-        """The id of each records.rowid (the neighbour graph's labels) that names a record."""
-        rowids = sorted({int(r) for r in rowids})
+    def record_ids_by_label(self, labels: Iterable[int]) -> dict[int, str]:
+        """The record each neighbour-graph label (records.rowid) names, where it names one."""
+        rowids = sorted({int(r) for r in labels})
         out: dict[int, str] = {}
         for start in range(0, len(rowids), 500):
             chunk = rowids[start : start + 500]
