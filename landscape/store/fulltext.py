@@ -47,7 +47,7 @@ class FullTextMixin:
                 f" AND f.rowid NOT IN ({','.join('?' * len(have))}) ORDER BY score LIMIT ?",
                 [expr, floor, *args, *have, limit - len(ranked)],
             )]
-        ids = self._ids_of_rowids([r[0] for r in ranked])
+        ids = self.record_ids_by_label([r[0] for r in ranked])  # type: ignore[attr-defined]
         shown = self._snippets(match, list(ids.items())) if snippets else {}
         return [
             {"id": ids[rowid], "bm25": -score, "snippet": shown.get(rowid, (None, None))[0],
@@ -103,14 +103,6 @@ class FullTextMixin:
             ).fetchone()
             if row is not None:
                 out[rowid] = (row[0], row[1])
-        return out
-
-    def _ids_of_rowids(self, rowids: list[int]) -> dict[int, str]:
-        out: dict[int, str] = {}
-        for start in range(0, len(rowids), 500):
-            chunk = rowids[start : start + 500]
-            out.update(self._conn.execute(
-                f"SELECT rowid, id FROM records WHERE rowid IN ({','.join('?' * len(chunk))})", chunk).fetchall())
         return out
 
     def _rowids_of_ids(self, ids: list[str]) -> list[tuple[int, str]]:

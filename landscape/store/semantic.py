@@ -109,13 +109,14 @@ class SemanticMixin:
         return out
 
     def record_ids_by_label(self, labels: Iterable[int]) -> dict[int, str]:
-        """The record each neighbour-graph label (records.rowid) names, where it names one."""
+        """The record each records.rowid names, where it names one (the neighbour graph's labels,
+        and the full-text index's rows on both backends)."""
         rowids = sorted({int(r) for r in labels})
         out: dict[int, str] = {}
         for start in range(0, len(rowids), 500):
             chunk = rowids[start : start + 500]
-            out.update(self._conn.execute(
-                f"SELECT rowid, id FROM records WHERE rowid IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+            out.update((int(r[0]), r[1]) for r in self._conn.execute(
+                f"SELECT rowid, id FROM records WHERE rowid IN ({','.join('?' * len(chunk))})", chunk))
         return out
 
     def record_concept_names(self, ids: Iterable[str]) -> dict[str, list[str]]:

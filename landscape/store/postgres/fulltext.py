@@ -55,7 +55,7 @@ class PgFullText:
                 " ORDER BY score DESC, s.record_rowid LIMIT ?",
                 [expr, floor, *args, *have, limit - len(ranked)],
             )]
-        ids = self._ids_of_rowids([r[0] for r in ranked])
+        ids = self.record_ids_by_label([r[0] for r in ranked])  # type: ignore[attr-defined]
         shown = self._snippets(match, list(ids.items())) if snippets else {}
         return [
             {"id": ids[rowid], "bm25": score, "snippet": shown.get(rowid, (None, None))[0],
@@ -112,14 +112,6 @@ class PgFullText:
             ):
                 if "\x02" in snippet or "\x02" in title:
                     out[rowid] = (snippet, title)
-        return out
-
-    def _ids_of_rowids(self, rowids: list[int]) -> dict[int, str]:
-        out: dict[int, str] = {}
-        for start in range(0, len(rowids), 500):
-            chunk = rowids[start : start + 500]
-            out.update((int(r[0]), r[1]) for r in self._conn.execute(
-                f"SELECT rowid, id FROM records WHERE rowid IN ({','.join('?' * len(chunk))})", chunk))
         return out
 
     def _rowids_of_ids(self, ids: list[str]) -> list[tuple[int, str]]:
