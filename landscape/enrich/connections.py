@@ -716,23 +716,38 @@ def related_to_text(store: ConnectionReadStore, corpus: Corpus, text: str, stats
     """Records related to a pasted text. A server passes the `embedder` it holds and `nearest`
     (vector, m -> corpus rows) from its search index, so a query costs the same at any size;
     without them the store's embedder is loaded and every vector is scored."""
+    vector = text_vector(store, config, text, corpus.vectors.shape[1], embedder)
+    m = min(max(limit, TEXT_CANDIDATES), len(corpus))
+    near = nearest(vector, m) if nearest else ExactIndex(corpus.vectors).search(vector, m, chunk=1)[0][0]
+    cand = _id_ordered(_text_candidates(corpus, np.asarray(near, dtype=np.int64)))
+    return text_answers(store, corpus, text, vector, cand, stats, min(limit, len(corpus)))
+
+
+def text_vector(store: ConnectionReadStore, config: Config, text: str, dim: int, embedder: Any = None) -> np.ndarray:
+    """The pasted text's vector (1 x dim), by the `embedder` a caller holds or the store's."""
     from .embed import store_embedder
 
     if not text.strip():
         raise LandscapeError("related --text: expected some text, found nothing")
-    vector = (embedder or store_embedder(store, config)).encode([text[:20_000]])
-    if np.atleast_2d(vector).shape[1] != corpus.vectors.shape[1]:  # a refit stored, records not re-embedded yet
+    vector = np.atleast_2d((embedder or store_embedder(store, config)).encode([text[:20_000]]))
+    if vector.shape[1] != dim:  # a refit stored, records not re-embedded yet
         raise NotBuiltError("the records are not embedded with the store's model yet: run `landscape build`"
                             " (or wait for the build that is running)")
+    return vector
+
+
+def text_answers(store: ConnectionReadStore, corpus: Corpus, text: str, vector: np.ndarray, cand: np.ndarray,
+                 stats: dict[str, list[float]], k: int,
+                 prepare: Callable[[list[int]], None] | None = None) -> list[dict[str, Any]]:
+    """The k best of the candidate rows `cand` (1 x m, in id order) for the pasted text, with
+    reasons; `prepare` is handed the answers' rows before their reasons are worked out."""
     q = corpus.texts_as_queries([text[:20_000]], vector)
-    m = min(max(limit, TEXT_CANDIDATES), len(corpus))
-    near = nearest(np.atleast_2d(vector), m) if nearest else ExactIndex(corpus.vectors).search(
-        np.atleast_2d(vector), m, chunk=1)[0][0]
-    cand = _id_ordered(_text_candidates(corpus, np.asarray(near, dtype=np.int64)))
     score, sig = corpus.pair_scores(q, cand, stats)
-    idx, vals = top_k_rows(score, min(limit, len(corpus)))
+    idx, vals = top_k_rows(score, k)
     mine = find_phrases(text_keys(text), corpus.phrase_keys, corpus.phrase_words, corpus.prefixes)
     found = [(int(cand[0, col]), float(v), col) for col, v in zip(idx[0], vals[0]) if np.isfinite(v)]
+    if prepare is not None:
+        prepare([c for c, _, _ in found])
     named = corpus.nameable([c for c, _, _ in found])
     brief = store.record_brief([corpus.ids[c] for c, _, _ in found])
     return [{"id": corpus.ids[c], "title": brief[corpus.ids[c]]["title"], "score": round(v, 4),

@@ -30,12 +30,11 @@ import numpy as np
 
 from ..artifacts import Artifact, pack, unpack
 from ..config import Config
-from ..models import LandscapeError, NotBuiltError
 from ..store.interfaces import ConnectionReadStore, ConnectionStore
 from ..text import content_tokens
 from .concepts.normalise import phrase_key, text_keys
 from .connection_text import _l2_rows, csr, find_phrases, phrase_prefixes
-from .neighbours import graph_settings, top_k_rows
+from .neighbours import graph_settings
 from .predictors import array_strings, strings_array
 
 if TYPE_CHECKING:
@@ -219,29 +218,15 @@ def _naming(stats: TextStats, concept_list: list[str], corpus: Corpus) -> tuple[
 def related_by_stats(store: ConnectionReadStore, stats: TextStats, text: str, score_stats: dict[str, list[float]],
                      limit: int, config: Config, embedder: Any = None) -> list[dict[str, Any]]:
     """connections.related_to_text, reading only the text's candidates (see the module's note)."""
-    from .connections import HOPS, TEXT_CANDIDATES
-    from .embed import store_embedder
+    from .connections import HOPS, TEXT_CANDIDATES, text_answers, text_vector
 
-    if not text.strip():
-        raise LandscapeError("related --text: expected some text, found nothing")
     model = store.get_meta("embedder") or ""
-    vector = np.atleast_2d((embedder or store_embedder(store, config)).encode([text[:20_000]]))
-    if vector.shape[1] != store.embedding_dim(model):  # a refit stored, records not re-embedded yet
-        raise NotBuiltError("the records are not embedded with the store's model yet: run `landscape build`"
-                            " (or wait for the build that is running)")
+    vector = text_vector(store, config, text, store.embedding_dim(model), embedder)
     n = store.count_records()
     near = [rid for rid, _ in store.nearest(model, vector, min(max(limit, TEXT_CANDIDATES), n))[0]]
     corpus = text_corpus(store, stats, model, candidate_ids(store, near, graph_settings(config).k, HOPS))
     if not len(corpus):
         return []
-    q = corpus.texts_as_queries([text[:20_000]], vector)
     cand = np.arange(len(corpus), dtype=np.int64)[None, :]
-    score, sig = corpus.pair_scores(q, cand, score_stats)
-    idx, vals = top_k_rows(score, min(limit, n))
-    mine = find_phrases(text_keys(text), corpus.phrase_keys, corpus.phrase_words, corpus.prefixes)
-    found = [(int(cand[0, col]), float(v), col) for col, v in zip(idx[0], vals[0]) if np.isfinite(v)]
-    with_concepts(store, stats, corpus, [c for c, _, _ in found])
-    named = corpus.nameable([c for c, _, _ in found])
-    brief = store.record_brief([corpus.ids[c] for c, _, _ in found])
-    return [{"id": corpus.ids[c], "title": brief[corpus.ids[c]]["title"], "score": round(v, 4),
-             "reasons": corpus.reasons(None, c, sig, 0, col, named, query_concepts=mine)} for c, v, col in found]
+    return text_answers(store, corpus, text, vector, cand, score_stats, min(limit, n),
+                        prepare=lambda rows: with_concepts(store, stats, corpus, rows))
