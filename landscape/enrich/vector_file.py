@@ -38,8 +38,10 @@ BY_ID = 20_000  # at most this many rows (or a tenth) are looked up by id; more,
 def embedding_matrix(store: VectorStore, model: str) -> tuple[list[str], np.ndarray]:
     """(ids sorted, float32 matrix) of the stored embeddings under `model`, as
     store.embedding_matrix, mapped from the file beside the store when the store is large."""
+    if not model or store.count_records() < MIN_ROWS:  # no more vectors than records: small, no hashes read
+        return store.embedding_matrix(model)
     ids, hashes = store.embedding_hashes(model)
-    if len(ids) < MIN_ROWS or not model:
+    if len(ids) < MIN_ROWS:
         return store.embedding_matrix(model)
     keys = row_keys(ids, hashes)
     path = file_path(store, model)
