@@ -16,7 +16,8 @@ Four tables, each with its baseline from the same run:
   4. peak memory of every process: this driver, its children (ingest, builds, Ray workers: the
      largest), and the PostgreSQL server's processes (the largest and their sum).
 Where CUDA is present, a fifth: embedding on the GPU against a bare sentence-transformers encode
-of the same texts and against the forward pass alone (goal at least 5x the bare encode).
+of the same texts and against the forward pass alone (bench/gpu_embed.py; goal at least 5x the
+bare encode).
 Results go to --out/scale_out.json as each table finishes.
 """
 
@@ -36,11 +37,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import gpu_embed  # noqa: E402
+
 GOAL_INGEST = 20_000
 GOAL_OVERHEAD = 0.15
 GOAL_P95_MS = 100.0
 GOAL_RECALL = 0.95
-GOAL_GPU = 5.0
 
 
 def postgres_peaks() -> tuple[float, float, int]:
@@ -103,52 +105,6 @@ def vector_rows(admin: str, n: int, dim: int) -> dict[str, Any]:
     # the executemany baseline writes ~1,000 rows/s: past 200,000 rows only COPY is timed
     modes = list(MODES) if n <= 200_000 else ["COPY"]
     return vector_table(admin, n, dim, modes=modes)
-
-
-def gpu_rows(n: int) -> dict[str, Any] | None:
-    """Texts/s on the GPU: Landscape's path (fp16, length batches, tokenised in CPU processes
-    ahead of the GPU), a bare sentence-transformers encode of the same texts, and the forward pass
-    alone on batches tokenised beforehand. None without CUDA. (Written for a GPU machine; this
-    project's CI and its 2-core reference machine have none, so it has not run here.)"""
-    try:
-        import torch
-    except ImportError:
-        return None
-    if not torch.cuda.is_available():
-        return None
-    from corpus_gen import write_corpus
-    from sentence_transformers import SentenceTransformer
-
-    from landscape.enrich.bert import length_batches, padded
-    from landscape.enrich.embed import MINILM, SentenceTransformerEmbedder, minilm_path
-    from landscape.ingest import parse_file
-    from landscape.models import Record
-
-    with tempfile.TemporaryDirectory() as tmp:
-        _, parsed = parse_file(write_corpus(Path(tmp) / "gpu.txt", n))
-        texts = [f"{r.title}. {r.abstract}" for r in parsed if isinstance(r, Record)]
-
-    def rate(run: Any) -> float:
-        torch.cuda.synchronize()
-        began = time.perf_counter()
-        run()
-        torch.cuda.synchronize()
-        return len(texts) / (time.perf_counter() - began)
-
-    ours = SentenceTransformerEmbedder(minilm_path(), MINILM).to_gpu()
-    ours.encode(texts[:256])  # load and warm up
-    bare = SentenceTransformer(minilm_path(), device="cuda")
-    bare.encode(texts[:256])
-    out: dict[str, Any] = {"texts": len(texts), "device": torch.cuda.get_device_name(0)}
-    out["landscape texts/s"] = rate(lambda: ours.encode(texts))
-    out["bare encode texts/s"] = rate(lambda: bare.encode(texts, batch_size=256))
-    bert = ours.bert
-    if bert is not None:
-        ids = bert.token_ids(texts)
-        batches = [padded([ids[i] for i in b]) for b in length_batches([len(t) for t in ids], 1024, 131072)]
-        out["forward only texts/s"] = rate(lambda: [bert.forward_torch(i, m, device="cuda", half=True) for i, m in batches])
-    out["ratio to bare"] = out["landscape texts/s"] / out["bare encode texts/s"]
-    return out
 
 
 def show(results: dict[str, Any]) -> str:
@@ -218,10 +174,7 @@ def show(results: dict[str, Any]) -> str:
         out.append("   databases on disk (MB): " + ", ".join(f"{k} {v:,.0f}" for k, v in sizes.items()))
     gpu = results.get("gpu")
     if gpu:
-        out.append(f"5. GPU ({gpu['device']}, {gpu['texts']:,} texts): Landscape {gpu['landscape texts/s']:,.0f}/s,"
-                   f" bare encode {gpu['bare encode texts/s']:,.0f}/s, forward alone {gpu.get('forward only texts/s', 0):,.0f}/s;"
-                   f" {gpu['ratio to bare']:.1f}x the bare encode, goal {GOAL_GPU:.0f}x:"
-                   f" {'met' if gpu['ratio to bare'] >= GOAL_GPU else 'MISSED'}")
+        out.append("5. " + gpu_embed.show(gpu))
     else:
         out.append("5. GPU: no CUDA device in this run (not measured)")
     return "\n".join(out)
@@ -270,7 +223,7 @@ def main() -> None:
         save()
         print(f"[{name}] done in {results[f'{name}_wall_s']:.0f} s", flush=True)
     results["database_mb"] = database_sizes(admin)
-    results["gpu"] = gpu_rows(10_000)
+    results["gpu"] = gpu_embed.gpu_rows(10_000)
     save()
     print(f"load average at the start: {results['load_average']:.1f} on {results['cpus']} CPUs")
     print(show(results))

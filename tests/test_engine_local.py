@@ -139,3 +139,45 @@ def test_whether_to_fork_weighs_the_batches_the_step_planned(monkeypatch):
     size = engine.batch_size(60, 1)
     assert size == 1
     assert len(set(engine.map_batches(Worker(slow_pid, "many"), range(60)))) > 1
+
+
+class OnDevice:
+    """A worker that says where it runs: `to_gpu` answers its GPU twin, as EncodeBatch does."""
+
+    def __init__(self, where="cpu"):
+        self.where = where
+
+    def __call__(self, batch):
+        return self.where
+
+    def to_gpu(self):
+        return OnDevice("gpu")
+
+
+def test_a_machine_with_cuda_runs_the_workers_that_ask_for_a_gpu_on_it(monkeypatch):
+    engine = LocalEngine(1)
+    engine.gpus = 1
+    assert set(engine.map_batches(Worker(OnDevice(), "embed", gpu=True, fork=False), range(3))) == {"gpu"}
+    assert set(engine.map_batches(Worker(OnDevice(), "summaries"), range(3))) == {"cpu"}
+    engine.gpus = 0
+    assert set(engine.map_batches(Worker(OnDevice(), "embed", gpu=True, fork=False), range(3))) == {"cpu"}
+
+
+def test_without_an_nvidia_driver_there_is_no_gpu_and_torch_is_not_asked(monkeypatch):
+    import builtins
+
+    from landscape import engine
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        assert name != "torch", "torch imported to learn there is no GPU"
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(os.path, "exists", lambda path: False)
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    engine.cuda_devices.cache_clear()
+    try:
+        assert engine.cuda_devices() == 0 and LocalEngine(1).gpus == 0
+    finally:
+        engine.cuda_devices.cache_clear()

@@ -169,7 +169,7 @@ def gpu_path_against_cpu_encoder() -> float:
     texts = [("word " * n + f"text {n}").strip() for n in (3, 150, 7, 40, 1, 90, 12, 300, 5, 60, 2, 25)]
     expected = encoder.encode(texts)
     got = encoder.encode_pipelined(texts, device="cpu", half=False, chunk=5, batch_texts=3, workers=2)
-    encoder.token_pool().shutdown()
+    encoder.close_token_pool()
     return float(np.abs(got - expected).max())
 
 

@@ -6,7 +6,8 @@ answers the results in the order of the batches, and the step writes them back t
 batches on the driver. Global steps (fits on samples, topic clustering, the map layout) never go
 through an engine.
 
-- `local` (default): this machine. With one process (`build --workers 1`, or a worker that asks
+- `local` (default): this machine. A worker that asks for a GPU (embedding with a torch model)
+  runs on this machine's GPU where CUDA is present (`cuda_devices`). With one process (`build --workers 1`, or a worker that asks
   to stay in the process) it calls the worker batch by batch; with more (the default: one per
   CPU) it runs a step's first batch here and, when the processes would save more on the step's
   other batches than forking them costs (`fork_seconds`: forking a large build copies its page
@@ -20,6 +21,7 @@ through an engine.
 
 from __future__ import annotations
 
+import functools
 import gc
 import itertools
 import multiprocessing
@@ -70,9 +72,9 @@ class LocalEngine:
     """This machine: in this process, or in `processes` forked ones (see the module docstring)."""
 
     name = "local"
-    gpus = 0
 
     def __init__(self, processes: int | None = None):
+        self.gpus = cuda_devices()
         self.processes = max(1, int(processes or default_processes()))
         if "fork" not in multiprocessing.get_all_start_methods():
             self.processes = 1
@@ -84,6 +86,8 @@ class LocalEngine:
     def map_batches(self, worker: Worker, batches: Iterable[Any]) -> Iterator[Any]:
         batches = iter(batches)
         fn = worker.fn
+        if worker.gpu and self.gpus and not worker.fork:
+            fn = getattr(fn, "to_gpu", lambda: fn)()
         planned, self._planned = self._planned or 4 * self.processes, None
         if self.processes > 1 and worker.fork:
             for batch in itertools.islice(batches, 1):  # the first batch here, timed
@@ -169,6 +173,19 @@ class LocalEngine:
 
     def close(self) -> None:
         pass
+
+
+@functools.cache
+def cuda_devices() -> int:
+    """CUDA devices torch can use on this machine. Without an NVIDIA driver it answers 0 at once:
+    a machine with no GPU never pays torch's import (seconds on a small CPU) to learn it."""
+    if not any(os.path.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0")):
+        return 0
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
 
 def default_processes() -> int:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -145,6 +146,7 @@ _POOL_LOWERCASE = False
 def _pool_tokenizer(path: str, max_length: int, lowercase: bool) -> None:
     """Load the tokenizer once in a tokenising process (`BertEncoder.token_pool`)."""
     global _POOL_TOKENIZER, _POOL_LOWERCASE
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one thread per process: the pool is the parallelism
     from tokenizers import Tokenizer
 
     _POOL_TOKENIZER = Tokenizer.from_file(path)
@@ -156,6 +158,32 @@ def _pool_tokenizer(path: str, max_length: int, lowercase: bool) -> None:
 def _pool_token_ids(texts: list[str]) -> list[list[int]]:
     prepared = [t.strip().lower() if _POOL_LOWERCASE else t.strip() for t in texts]
     return [e.ids for e in _POOL_TOKENIZER.encode_batch(prepared)]
+
+
+def _pool_batches(job: tuple[list[str], int, int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """One chunk of texts as the accelerator takes it: batches of similar token counts, each
+    (rows in the chunk, token ids padded as int32, token counts), numpy arrays that pickle as
+    buffers; lists of Python ints pickled back were the GPU path's bottleneck."""
+    texts, batch_texts, batch_tokens = job
+    ids = _pool_token_ids(texts)
+    out = []
+    for batch in length_batches([len(i) for i in ids], batch_texts, batch_tokens):
+        lengths = np.array([len(ids[i]) for i in batch], dtype=np.int32)
+        padded_ids = np.zeros((len(batch), int(lengths.max())), dtype=np.int32)
+        for r, i in enumerate(batch):
+            padded_ids[r, : lengths[r]] = ids[i]
+        out.append((np.array(batch, dtype=np.int64), padded_ids, lengths))
+    return out
+
+
+def _on_device(array: np.ndarray, device: str) -> Any:
+    """`array` as a tensor on `device`; to a GPU through pinned memory, without waiting for it."""
+    import torch
+
+    tensor = torch.from_numpy(array)
+    if device.startswith("cuda"):
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
@@ -245,36 +273,43 @@ class BertEncoder:
 
     def forward_torch(self, ids: np.ndarray, mask: np.ndarray, device: str = "cpu", half: bool = False) -> np.ndarray:
         import torch
-        import torch.nn.functional as F
 
-        w = self.torch_weights() if device == "cpu" and not half else self.device_weights(device, half)
-        n, length = ids.shape
-        dim, heads = self.dim, self.heads
         with torch.inference_mode():
             tid = torch.from_numpy(ids).to(device)
             tmask = torch.from_numpy(mask).to(device)
-            x = (w["embeddings.word_embeddings.weight"][tid] + w["embeddings.position_embeddings.weight"][:length]
-                 + w["embeddings.token_type_embeddings.weight"][0])
-            x = F.layer_norm(x, (dim,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
-            keep = tmask.bool()[:, None, None, :]
-            for i in range(self.layers):
-                p = f"encoder.layer.{i}."
-                flat = x.reshape(n * length, dim)
-                qkv = torch.addmm(w[f"{p}attention.self.qkv.bias"], flat, w[f"{p}attention.self.qkv.weight"])
-                q, k, v = qkv.view(n, length, 3, heads, dim // heads).permute(2, 0, 3, 1, 4).unbind(0)
-                context = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
-                context = context.transpose(1, 2).reshape(n * length, dim)
-                attn = torch.addmm(w[f"{p}attention.output.dense.bias"], context, w[f"{p}attention.output.dense.weight"])
-                x = F.layer_norm(attn.view(n, length, dim) + x, (dim,), w[f"{p}attention.output.LayerNorm.weight"],
-                                 w[f"{p}attention.output.LayerNorm.bias"], self.eps)
-                flat = x.reshape(n * length, dim)
-                hidden = F.gelu(torch.addmm(w[f"{p}intermediate.dense.bias"], flat, w[f"{p}intermediate.dense.weight"]))
-                out = torch.addmm(w[f"{p}output.dense.bias"], hidden, w[f"{p}output.dense.weight"])
-                x = F.layer_norm(out.view(n, length, dim) + x, (dim,), w[f"{p}output.LayerNorm.weight"],
-                                 w[f"{p}output.LayerNorm.bias"], self.eps)
-            x = x.float()
-            pooled = (x * tmask[:, :, None]).sum(dim=1) / tmask.sum(dim=1, keepdim=True).clamp(min=1e-9)
-            return F.normalize(pooled, dim=1).cpu().numpy().astype(np.float32)
+            return self.forward_tensors(tid, tmask, device, half).cpu().numpy().astype(np.float32)
+
+    def forward_tensors(self, tid: Any, tmask: Any, device: str, half: bool) -> Any:
+        """`forward_torch` on tensors already on `device`, answering a float32 tensor there: on a
+        GPU the caller queues several batches before it reads any back (inference mode)."""
+        import torch
+        import torch.nn.functional as F
+
+        w = self.torch_weights() if device == "cpu" and not half else self.device_weights(device, half)
+        n, length = tid.shape
+        dim, heads = self.dim, self.heads
+        x = (w["embeddings.word_embeddings.weight"][tid] + w["embeddings.position_embeddings.weight"][:length]
+             + w["embeddings.token_type_embeddings.weight"][0])
+        x = F.layer_norm(x, (dim,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
+        keep = tmask.bool()[:, None, None, :]
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+            flat = x.reshape(n * length, dim)
+            qkv = torch.addmm(w[f"{p}attention.self.qkv.bias"], flat, w[f"{p}attention.self.qkv.weight"])
+            q, k, v = qkv.view(n, length, 3, heads, dim // heads).permute(2, 0, 3, 1, 4).unbind(0)
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+            context = context.transpose(1, 2).reshape(n * length, dim)
+            attn = torch.addmm(w[f"{p}attention.output.dense.bias"], context, w[f"{p}attention.output.dense.weight"])
+            x = F.layer_norm(attn.view(n, length, dim) + x, (dim,), w[f"{p}attention.output.LayerNorm.weight"],
+                             w[f"{p}attention.output.LayerNorm.bias"], self.eps)
+            flat = x.reshape(n * length, dim)
+            hidden = F.gelu(torch.addmm(w[f"{p}intermediate.dense.bias"], flat, w[f"{p}intermediate.dense.weight"]))
+            out = torch.addmm(w[f"{p}output.dense.bias"], hidden, w[f"{p}output.dense.weight"])
+            x = F.layer_norm(out.view(n, length, dim) + x, (dim,), w[f"{p}output.LayerNorm.weight"],
+                             w[f"{p}output.LayerNorm.bias"], self.eps)
+        x = x.float()
+        pooled = (x * tmask[:, :, None]).sum(dim=1) / tmask.sum(dim=1, keepdim=True).clamp(min=1e-9)
+        return F.normalize(pooled, dim=1)
 
     def device_weights(self, device: str, half: bool) -> dict[str, Any]:
         """The weights on `device` (fp16 when `half`); LayerNorm and embeddings in the same dtype."""
@@ -288,32 +323,69 @@ class BertEncoder:
 
     def encode_pipelined(self, texts: Sequence[str], device: str = "cuda", half: bool = True, chunk: int = 1024,
                          batch_texts: int = 512, batch_tokens: int = 65_536, workers: int | None = None) -> np.ndarray:
-        """Vectors of `texts` in their order, for an accelerator: chunks of texts are tokenised in
-        CPU processes while the device runs the chunks before them (so it never waits on the
-        tokenizer); within a chunk, batches of similar token counts (`length_batches`)."""
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        """Vectors of `texts` in their order, for an accelerator: chunks of texts are tokenised,
+        batched by similar token counts and padded in CPU processes (`_pool_batches`) while the
+        device runs the chunks before them, so it never waits on the tokenizer."""
         if not len(texts):
-            return out
+            return np.zeros((0, self.dim), dtype=np.float32)
         starts = range(0, len(texts), chunk)
-        tokenised = self.token_pool(workers).map(_pool_token_ids, [list(texts[s : s + chunk]) for s in starts])
-        for start, ids in zip(starts, tokenised, strict=True):
-            for batch in length_batches([len(i) for i in ids], batch_texts, batch_tokens):
-                rows = [start + i for i in batch]
-                out[rows] = self.forward_torch(*padded([ids[i] for i in batch]), device=device, half=half)
+        jobs = [(list(texts[s : s + chunk]), batch_texts, batch_tokens) for s in starts]
+        chunks = zip(starts, self.token_pool(workers).imap(_pool_batches, jobs), strict=True)
+        return self.encode_prepared(chunks, len(texts), device, half)
+
+    def encode_prepared(self, chunks: Iterable[tuple[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]], n: int,
+                        device: str, half: bool, in_flight: int = 8) -> np.ndarray:
+        """Vectors of `n` texts from their prepared chunks ((first row, `_pool_batches`'s batches)).
+        Up to `in_flight` batches are queued on the device before the first is read back, so the
+        device computes while this process copies the next batches in (pinned memory)."""
+        import torch
+
+        threads = torch.get_num_threads()
+        if device.startswith("cuda"):  # the tokenisers hold the other cores: no intra-op threads to wait for
+            torch.set_num_threads(1)
+        try:
+            return self._encode_prepared(chunks, n, device, half, in_flight)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _encode_prepared(self, chunks: Iterable[tuple[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]], n: int,
+                         device: str, half: bool, in_flight: int) -> np.ndarray:
+        import torch
+
+        out = np.empty((n, self.dim), dtype=np.float32)
+        pending: deque[tuple[np.ndarray, Any]] = deque()
+        with torch.inference_mode():
+            for start, batches in chunks:
+                for rows, ids, lengths in batches:
+                    tid = _on_device(ids, device).long()
+                    positions = torch.arange(ids.shape[1], device=device)
+                    tmask = (positions[None, :] < _on_device(lengths, device)[:, None]).float()
+                    pending.append((start + rows, self.forward_tensors(tid, tmask, device, half)))
+                    while len(pending) > in_flight:
+                        rows_done, vectors = pending.popleft()
+                        out[rows_done] = vectors.cpu().numpy()
+            for rows_done, vectors in pending:
+                out[rows_done] = vectors.cpu().numpy()
         return out
 
     def token_pool(self, workers: int | None = None) -> Any:
-        """CPU processes holding this model's tokenizer (spawned: never a fork of a CUDA process)."""
+        """CPU processes holding this model's tokenizer (spawned: never a fork of a CUDA process),
+        all started at once (a multiprocessing Pool, where ProcessPoolExecutor starts one per
+        chunk submitted, so a first large input would wait on their start). One core is left to
+        the process that drives the device and one to the pool's own threads."""
         if self._token_pool is None:
             import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
 
-            n = workers or max(1, min(8, (os.cpu_count() or 2) // 2))
-            self._token_pool = ProcessPoolExecutor(
-                n, mp_context=multiprocessing.get_context("spawn"), initializer=_pool_tokenizer,
-                initargs=(os.path.join(self.path, "tokenizer.json"), self.max_seq_length, self.lowercase),
-            )
+            n = workers or max(1, min(16, (os.cpu_count() or 2) - 2))
+            self._token_pool = multiprocessing.get_context("spawn").Pool(
+                n, _pool_tokenizer, (os.path.join(self.path, "tokenizer.json"), self.max_seq_length, self.lowercase))
         return self._token_pool
+
+    def close_token_pool(self) -> None:
+        if self._token_pool is not None:
+            self._token_pool.close()
+            self._token_pool.join()
+            self._token_pool = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_torch": None, "_device_weights": {}, "_token_pool": None}

@@ -171,11 +171,9 @@ class SentenceTransformerEmbedder:
 
 
 def _cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
+    from ..engine import cuda_devices
+
+    return cuda_devices() > 0
 
 
 def _has_torch() -> bool:
@@ -429,11 +427,14 @@ class EmbedStep:
         log = getattr(ctx, "log", None)
         embedder = get_embedder(spec, self.config, store=store, refit=refit, log=log)
         pending = store.count_to_embed(embedder.name)
+        on_gpu = isinstance(embedder, SentenceTransformerEmbedder) and ctx.engine.gpus > 0
         if pending and log:
             engine = "" if ctx.engine.name == "local" else f" on {ctx.engine.where}"
+            if on_gpu and ctx.engine.name == "local":
+                engine = " on this machine's GPU (fp16)"
             log(f"embed: {pending} records with {embedder.name}{engine}")
         preferred = getattr(embedder, "batch", 0) or max(self.config.batch_size * 4, 256)
-        if ctx.engine.gpus and isinstance(embedder, SentenceTransformerEmbedder):
+        if on_gpu:
             preferred = GPU_BATCH
         batch = ctx.engine.batch_size(pending, preferred)
         done = embed_missing(store, embedder, batch=batch, engine=ctx.engine)
