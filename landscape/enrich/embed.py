@@ -137,7 +137,7 @@ class SentenceTransformerEmbedder:
         return int(self.model.get_sentence_embedding_dimension())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if self.device != "cpu":
+        if self.device != "cpu" and len(texts) > self.small_input:  # a query: numpy answers before the GPU's pool starts
             return self.encode_gpu(texts)
         if self.bert is not None:
             self.bert.backend = "torch" if len(texts) > self.small_input and _has_torch() else "numpy"
