@@ -251,7 +251,7 @@ def synthetic_variants(store: Store, n: int, seed: int = 0) -> Path:
 
 
 def part_latency(db: Path, config: Config, runs: int = 60) -> None:
-    from landscape.enrich.connections import related
+    from landscape.enrich.related import related
     from landscape.search import search
 
     with Store(db) as store:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from landscape.enrich.connections import related
+from landscape.enrich.related import related
 from landscape.store import open_store
 
 from .conftest import cli_json, run_cli

@@ -8,7 +8,8 @@ import pytest
 
 from landscape.config import Config
 from landscape.enrich import connections, text_related
-from landscape.enrich.connections import corpus_for, related_to_text, text_scoring
+from landscape.enrich.connections import corpus_for
+from landscape.enrich.related import related_to_text, text_scoring
 from landscape.store import open_store
 
 from .conftest import cli_json

@@ -81,7 +81,7 @@ def shown(snippet: str) -> str:
 @errors_to_exit
 def related(record_id, text, limit, config_path, db, as_json) -> None:
     """The records most related to RECORD_ID (or to --text), with the reasons why."""
-    from ..enrich.connections import related as find_related
+    from ..enrich.related import related as find_related
 
     if (record_id is None) == (text is None):
         raise LandscapeError("related: expected a record id or --text, found " + ("both" if record_id else "neither"))

@@ -198,7 +198,8 @@ def _naming(stats: TextStats, concept_list: list[str], corpus: Corpus) -> tuple[
     every phrase per query)."""
     from scipy.sparse import csr_matrix
 
-    pairs, single_pairs = [], []
+    pairs: list[tuple[int, int]] = []
+    single_pairs: list[tuple[int, int]] = []
     for c, name in enumerate(concept_list):
         key = corpus.key_of(name)
         if key in stats.phrase_keys:
@@ -217,8 +218,9 @@ def _naming(stats: TextStats, concept_list: list[str], corpus: Corpus) -> tuple[
 
 def related_by_stats(store: ConnectionReadStore, stats: TextStats, text: str, score_stats: dict[str, list[float]],
                      limit: int, config: Config, embedder: Any = None) -> list[dict[str, Any]]:
-    """connections.related_to_text, reading only the text's candidates (see the module's note)."""
-    from .connections import HOPS, TEXT_CANDIDATES, text_answers, text_vector
+    """related.related_to_text, reading only the text's candidates (see the module's note)."""
+    from .connections import HOPS
+    from .related import TEXT_CANDIDATES, text_answers, text_vector
 
     model = store.get_meta("embedder") or ""
     vector = text_vector(store, config, text, store.embedding_dim(model), embedder)

@@ -352,18 +352,19 @@ def search_page(store: PageStore, query: str | None, filters: dict[str, Any], pa
 
 def related_by_text(store: PageStore, text: str, limit: int, config: Config) -> list[dict[str, Any]]:
     connections = optional_module("landscape.enrich.connections")
-    if connections is None or not store.page_has("embeddings"):
+    related = optional_module("landscape.enrich.related")
+    if connections is None or related is None or not store.page_has("embeddings"):
         raise Unavailable("related by text needs the semantic core: run `landscape build` first")
     try:
-        stored = SNAPSHOTS.get(store, "connections:text", connections.text_scoring)
+        stored = SNAPSHOTS.get(store, "connections:text", related.text_scoring)
         if stored is not None:  # only the text's candidates are read (enrich/text_related.py)
-            raw = connections.related_by_stats(store, stored[0], text, stored[1], max(1, limit), config,
-                                               embedder=_search_embedder(store, config))
+            raw = related.related_by_stats(store, stored[0], text, stored[1], max(1, limit), config,
+                                           embedder=_search_embedder(store, config))
         else:
             corpus, stats = SNAPSHOTS.get(store, "connections", lambda s: _connections_corpus(connections, s, config))
             embedder, nearest = _text_search(store, corpus, config)
-            raw = connections.related_to_text(store, corpus, text, stats, max(1, limit), config,
-                                              embedder=embedder, nearest=nearest)
+            raw = related.related_to_text(store, corpus, text, stats, max(1, limit), config,
+                                          embedder=embedder, nearest=nearest)
     except NotBuiltError as exc:
         raise Unavailable(str(exc)) from None
     except LandscapeError as exc:
