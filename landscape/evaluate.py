@@ -73,7 +73,7 @@ def phrase_in(phrase: str, text: str) -> bool:
 
 
 def _outer_folds(y: Sequence[Any], folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    from .enrich.areas import _folds
+    from .enrich.area_model import _folds
 
     return _folds(list(y), folds, seed)
 
@@ -90,7 +90,8 @@ def sample_records(records: list[Any], sample: int | None, seed: int) -> list[An
 def evaluate_areas(
     store: BuildStore, config: Config, folds: int = 5, baselines: Sequence[str] = BASELINES, sample: int | None = None
 ) -> dict[str, Any]:
-    from .enrich.areas import AreaModel, EmbeddingModel, TfidfModel, area_data, single_thread
+    from .enrich.area_model import AreaModel, EmbeddingModel, TfidfModel, single_thread
+    from .enrich.areas import area_data
 
     labelled = (r for r in store.iter_records() if r.area and r.area_source != "category")
     records = sample_records(list(labelled), sample, config.seed)

@@ -268,7 +268,8 @@ def evaluate_frozen(store: BuildStore, config: Config, frozen_path: str | Path, 
 
 
 def _area_rows(held: Any, config: Config, by_id: dict[str, Record], frozen_ids: list[str], seed: int) -> tuple[dict, list]:
-    from .enrich.areas import TfidfModel, area_data, single_thread
+    from .enrich.area_model import TfidfModel, single_thread
+    from .enrich.areas import area_data
     from .evaluate import expected_calibration_error
 
     train = [r for r in held.iter_records() if r.area]

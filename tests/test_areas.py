@@ -137,7 +137,7 @@ def test_nearest_labelled_papers_vote_as_scikit_learn_weighted_knn_and_are_store
     from sklearn.neighbors import KNeighborsClassifier
 
     from landscape.config import Config
-    from landscape.enrich import areas
+    from landscape.enrich import area_model, areas
 
     config = Config()
     with open_store(built_db, readonly=True) as store:
@@ -148,13 +148,13 @@ def test_nearest_labelled_papers_vote_as_scikit_learn_weighted_knn_and_are_store
     assert stored is not None and "neighbours" in stored.bases
     labels = sorted(set(data.labels))
     train, test = data.take(range(0, len(records), 2)), data.take(range(1, len(records), 2))
-    ours = areas.NeighbourModel(k=7, prior_weight=0.0).fit(train, labels).proba(test)
+    ours = area_model.NeighbourModel(k=7, prior_weight=0.0).fit(train, labels).proba(test)
     unit = train.embeddings / np.linalg.norm(train.embeddings, axis=1, keepdims=True)
     knn = KNeighborsClassifier(7, metric="cosine", weights=lambda d: np.maximum(1 - d, 0), algorithm="brute")
     knn.fit(unit.astype(np.float16).astype(np.float32), train.labels)
     theirs = knn.predict_proba(test.embeddings)
     assert list(knn.classes_) == labels and np.abs(ours - theirs).max() < 2e-3
-    smoothed = areas.NeighbourModel(k=7).fit(train, labels).proba(test)
+    smoothed = area_model.NeighbourModel(k=7).fit(train, labels).proba(test)
     assert np.allclose(smoothed.sum(axis=1), 1) and (smoothed > 0).all()
 
 
@@ -163,7 +163,7 @@ def test_past_the_fit_bound_the_model_fits_a_stratified_sample_and_predicts_the_
     """[extra.areas] fit_sample bounds the records the model is fitted on; the labelled records
     outside the sample keep their area and get the fitted model's (held-out) probabilities."""
     from landscape.config import Config
-    from landscape.enrich import areas
+    from landscape.enrich import area_model, areas
 
     db = copy_db(built_db, tmp_path)
     config = tmp_path / "bounded.toml"
@@ -181,12 +181,12 @@ def test_past_the_fit_bound_the_model_fits_a_stratified_sample_and_predicts_the_
     assert stored is not None
     fitted = len(stored.fitted["neighbours"].y)
     per_area = {a: sum(r.area == a for r in labelled) for a in stored.labels}
-    assert 120 - len(per_area) <= fitted <= 120 + len(per_area) * areas.MIN_SAMPLED
+    assert 120 - len(per_area) <= fitted <= 120 + len(per_area) * area_model.MIN_SAMPLED
     assert all(v["area_source"] == "given" and v["area_probabilities"] and v["area_set"] for v in views)
     assert all(abs(sum(v["area_probabilities"].values()) - 1) < 0.01 for v in views)
-    assert areas.fit_sample([r.area for r in labelled], 10_000, 7) == list(range(len(labelled)))
-    picked = areas.fit_sample([r.area for r in labelled], 120, 7)
-    assert picked == areas.fit_sample([r.area for r in labelled], 120, 7) == sorted(set(picked))
+    assert area_model.fit_sample([r.area for r in labelled], 10_000, 7) == list(range(len(labelled)))
+    picked = area_model.fit_sample([r.area for r in labelled], 120, 7)
+    assert picked == area_model.fit_sample([r.area for r in labelled], 120, 7) == sorted(set(picked))
     assert {labelled[k].area for k in picked} == set(per_area)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from landscape.enrich import areas, concepts
+from landscape.enrich import area_model, concepts
 from landscape.evaluate_frozen import frozen_file_text, frozen_split, read_frozen
 from landscape.ingest import phrases
 from landscape.ingest.listing import HEADER
@@ -83,8 +83,8 @@ def test_frozen_eval_table_and_frozen_records_never_trained_on(small, monkeypatc
 
         monkeypatch.setattr(cls, "fit", wrapped)
 
-    spy(areas.AreaModel, "area model", lambda data: data.ids)
-    spy(areas.TfidfModel, "tfidf baseline", lambda data, labels: data.ids)
+    spy(area_model.AreaModel, "area model", lambda data: data.ids)
+    spy(area_model.TfidfModel, "tfidf baseline", lambda data, labels: data.ids)
     spy(concepts.KeyphrasePredictor, "keyphrase ranker", lambda texts, given, **kw: given)
     lines: list[str] = []
     fit_segmenter = phrases.PhraseSegmenter.fit
