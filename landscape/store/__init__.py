@@ -15,6 +15,7 @@ from . import interfaces
 from .db import connect, default_db_path, migrate, now_iso, transaction
 from .dialect import SQLITE
 from .fulltext import FullTextMixin
+from .keyphrases import KeyphrasesMixin
 from .landscape import LandscapeMixin
 from .meta import MetaMixin
 from .pages import PagesMixin
@@ -26,7 +27,7 @@ from .understanding import UnderstandingMixin
 __all__ = ["AnyStore", "Store", "default_db_path", "interfaces", "is_postgres_url", "now_iso", "open_store"]
 
 
-class Store(MetaMixin, RecordsMixin, FullTextMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, PagesMixin, SyncMixin):
+class Store(MetaMixin, RecordsMixin, KeyphrasesMixin, FullTextMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin, PagesMixin, SyncMixin):
     """A Landscape store in one SQLite file (WAL, FTS5, numbered migrations)."""
 
     _sql = SQLITE

@@ -22,6 +22,7 @@ from ...models import LandscapeError
 from .. import interfaces
 from ..db import bump_version, now_iso
 from ..dialect import POSTGRES
+from ..keyphrases import KeyphrasesMixin
 from ..landscape import LandscapeMixin
 from ..meta import MetaMixin
 from ..pages import PagesMixin
@@ -40,8 +41,8 @@ __all__ = ["PgStore", "is_postgres_url"]
 WRITE_LOCK = 0x4C414E44  # "LAND": the advisory lock every write transaction holds (one writer)
 
 
-class PgStore(PgVectors, PgBulkWrites, PgFullText, MetaMixin, RecordsMixin, SemanticMixin, UnderstandingMixin, LandscapeMixin,
-              PagesMixin, SyncMixin):
+class PgStore(PgVectors, PgBulkWrites, PgFullText, MetaMixin, RecordsMixin, KeyphrasesMixin, SemanticMixin,
+              UnderstandingMixin, LandscapeMixin, PagesMixin, SyncMixin):
     """A Landscape store in PostgreSQL: the same interfaces as the SQLite `Store`."""
 
     _sql = POSTGRES
