@@ -643,3 +643,23 @@ def test_the_web_layer_does_not_import_the_cli_and_lists_areas_by_count(hostile_
     stats = hostile_client.get("/api/v1/stats").json()
     counts = [int(n) for n in re.findall(r" (\d+) ", " " + stats["line"].split(" papers ", 1)[1] + " ")]
     assert len(counts) == len(stats["areas"]) and counts == sorted(counts, reverse=True), stats["line"]
+
+
+def test_a_worker_builds_at_most_its_page_threads_at_once(built_db, monkeypatch):
+    """anyio would run 40 page builders at once; `serve --threads N` (LANDSCAPE_PAGE_THREADS)
+    holds a worker to N, 2 by default."""
+    import anyio.to_thread
+
+    from landscape.web.app import THREADS_ENV
+
+    def tokens() -> float:
+        return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    for setting, expected in ((None, 2), ("3", 3), ("many", 2)):
+        if setting is None:
+            monkeypatch.delenv(THREADS_ENV, raising=False)
+        else:
+            monkeypatch.setenv(THREADS_ENV, setting)
+        with TestClient(create_app(built_db)) as c:
+            assert c.portal.call(tokens) == expected
+            assert c.get("/search?q=dark+matter").status_code == 200

@@ -28,16 +28,23 @@ WORKER_HEALTHCHECK_S = 120
               help="Answer one request for PATH in-process, print the body and exit (no port opened).")
 @click.option("--workers", type=click.IntRange(1, 256), default=None, metavar="N",
               help="Server processes sharing the read-only store  [default: the number of CPUs]")
+@click.option("--threads", type=click.IntRange(1, 256), default=None, metavar="N",
+              help="Threads per worker building pages at once  [default: 2]")
 @db_option
 @errors_to_exit
-def serve(host: str, port: int, get_path: str | None, workers: int | None, db: str | None) -> None:
+def serve(host: str, port: int, get_path: str | None, workers: int | None, threads: int | None,
+          db: str | None) -> None:
     """Serve the landscape as a read-only web site with a JSON API under /api/v1.
 
     With N workers, N processes (uvicorn's own multi-process mode) accept on one socket; each
     opens its own read-only connections to the store (SQLite in WAL mode lets them all read
-    while a build writes) and keeps its own search index and counts per store version."""
+    while a build writes) and keeps its own search index and counts per store version. Each
+    builds at most --threads pages at once (more workers, not threads, use more cores)."""
     from ..store import default_db_path, is_postgres_url
-    from ..web.app import create_app
+    from ..web.app import THREADS_ENV, create_app
+
+    if threads:
+        os.environ[THREADS_ENV] = str(threads)  # read by each worker's app as it starts
 
     app = create_app(db or default_db_path())
     if get_path is not None:

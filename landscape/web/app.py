@@ -8,15 +8,17 @@ JSON envelope {"error": {"status", "message"}}). Nothing here writes to the stor
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -447,8 +449,32 @@ def create_app(db_path: str | Path, config: Config | None = None) -> Starlette:
         log.exception("error serving %s", request.url.path)
         return error_response(request, 500, "the server could not build this page")
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = page_threads()
+        yield
+
     return Starlette(
         routes=routes,
         middleware=[Middleware(SecurityHeaders), Middleware(GZipMiddleware, minimum_size=800)],
         exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
     )
+
+
+THREADS_ENV = "LANDSCAPE_PAGE_THREADS"
+PAGE_THREADS = 2
+
+
+def page_threads() -> int:
+    """Threads that build pages at once in one worker process (`serve --threads`).
+
+    Page builders are mostly Python, so threads beyond the cores only contend for the GIL, and
+    each keeps its own store connection with a cold page cache: at anyio's default of 40, 64
+    connections of searches cost one worker 53 ms of CPU a page against 19 ms for one client
+    (docs/serving-scale.md, session 16). Two per worker let one wait on the disk while another
+    computes; more workers, not threads, use more cores."""
+    try:
+        return max(1, int(os.environ.get(THREADS_ENV) or PAGE_THREADS))
+    except ValueError:
+        return PAGE_THREADS
