@@ -16,6 +16,7 @@ from landscape.enrich.embed import TFIDF_ARTIFACT, store_embedder
 from landscape.models import Record, Section, Source
 from landscape.snapshot import SNAPSHOTS
 from landscape.store import Store, open_store
+from landscape.store.keyphrases import KeyphrasesMixin
 from landscape.store.records import RecordsMixin
 from landscape.store.semantic import SemanticMixin
 from tests.conftest import LISTING, new_pg_database, run_cli
@@ -137,7 +138,7 @@ class _ExecutemanyStore(PgStore):
     """PgStore writing as the shared mixins do (one INSERT per row): the baseline COPY must match."""
 
     write_new_rows = RecordsMixin.write_new_rows
-    set_keyphrases_many = RecordsMixin.set_keyphrases_many
+    set_keyphrases_many = KeyphrasesMixin.set_keyphrases_many
     replace_connections_many = SemanticMixin.replace_connections_many
     mark_connections_fresh = SemanticMixin.mark_connections_fresh
     put_graph_rows = SemanticMixin.put_graph_rows
