@@ -162,8 +162,9 @@ def _pool_token_ids(texts: list[str]) -> list[list[int]]:
 
 def _pool_batches(job: tuple[list[str], int, int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """One chunk of texts as the accelerator takes it: batches of similar token counts, each
-    (rows in the chunk, token ids padded as int32, token counts), numpy arrays that pickle as
-    buffers; lists of Python ints pickled back were the GPU path's bottleneck."""
+    (rows in the chunk, token ids padded as int32, token counts): numpy arrays pickle as buffers,
+    and the padding is done here, not by the process that drives the device (which unpickled and
+    padded lists of Python ints before)."""
     texts, batch_texts, batch_tokens = job
     ids = _pool_token_ids(texts)
     out = []
