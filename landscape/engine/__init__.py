@@ -7,14 +7,14 @@ batches on the driver. Global steps (fits on samples, topic clustering, the map 
 through an engine.
 
 - `local` (default): this machine. A worker that asks for a GPU (embedding with a torch model)
-  runs on this machine's GPU where CUDA is present (`cuda_devices`). With one process (`build --workers 1`, or a worker that asks
-  to stay in the process) it calls the worker batch by batch; with more (the default: one per
-  CPU) it runs a step's first batch here and, when the processes would save more on the step's
-  other batches than forking them costs (`fork_seconds`: forking a large build copies its page
-  tables), forks that many for the rest, hands them the batches a few at a time and answers the
-  results in batch order. Forked processes inherit the worker's state (a connections corpus, a
-  fitted embedder) instead of receiving a copy, and never touch the store; the step writes each
-  result on the driver while the processes work on the next.
+  runs on this machine's GPU where CUDA is present (`cuda_devices`). With one process (`build
+  --workers 1`, or a worker that asks to stay in the process) it calls the worker batch by batch;
+  with more (the default: one per CPU) it runs a step's first batch here and, when the processes
+  would save more on the step's other batches than forking them costs (`fork_seconds`: forking a
+  large build copies its page tables), forks that many for the rest, hands them the batches a few
+  at a time and answers the results in batch order. Forked processes inherit the worker's state (a
+  connections corpus, a fitted embedder) instead of receiving a copy, and never touch the store;
+  the step writes each result on the driver while the processes work on the next.
 - `ray`: a pool of Ray actors (`ray_engine.RayEngine`), on a local Ray or a cluster given by
   `--address`; each actor builds its worker's state (a model) once.
 """

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from ..config import Config
-from ..engine import Engine, LocalEngine, Worker
+from ..engine import Engine, LocalEngine, Worker, cuda_devices
 from ..models import LandscapeError
 from ..store.interfaces import EmbedStore, SummaryStore
 from ..text import content_tokens
@@ -93,7 +93,7 @@ class SentenceTransformerEmbedder:
 
     def to_gpu(self) -> SentenceTransformerEmbedder:
         """This embedder on the GPU in fp16 where CUDA is present (a Ray actor given a GPU), else itself."""
-        if _cuda_available():
+        if cuda_devices():
             self.device = "cuda"
         return self
 
@@ -168,12 +168,6 @@ class SentenceTransformerEmbedder:
         vectors = self.model.encode(list(texts), batch_size=self.batch_size * 4, normalize_embeddings=True,
                                     convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
-
-
-def _cuda_available() -> bool:
-    from ..engine import cuda_devices
-
-    return cuda_devices() > 0
 
 
 def _has_torch() -> bool:
