@@ -477,4 +477,6 @@ def page_threads() -> int:
     try:
         return max(1, int(os.environ.get(THREADS_ENV) or PAGE_THREADS))
     except ValueError:
+        log.warning("%s=%r: expected a whole number of threads; using %d", THREADS_ENV,
+                    os.environ.get(THREADS_ENV), PAGE_THREADS)
         return PAGE_THREADS
